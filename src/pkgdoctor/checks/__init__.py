@@ -1,0 +1,1 @@
+"""Checks: pure functions from a target's facts to findings, one module per family."""

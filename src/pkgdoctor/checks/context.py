@@ -1,0 +1,99 @@
+"""What every check receives: the target's facts and lazily built, shared helpers."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import shlex
+from dataclasses import dataclass
+
+from pkgdoctor.distributions import Distribution, Ownership
+from pkgdoctor.elf import ELFFile
+from pkgdoctor.loader import Loader, LoaderConfig, default_dirs, read_elf_cached, split_path_list
+from pkgdoctor.target.facts import Target
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked to be looked at."""
+
+    include_stdlib: bool = False
+
+
+class Context:
+    """The target plus the helpers checks share (file ownership, the loader model)."""
+
+    def __init__(self, target: Target, options: Options | None = None) -> None:
+        self.target = target
+        self.options = options or Options()
+        self.ownership = Ownership()
+
+    @property
+    def python(self) -> str:
+        """How to call the target interpreter in a fix, quoted for a POSIX shell."""
+        exe = self.target.interpreter.executable
+        return shlex.quote(exe) if exe else "python"
+
+    def pip_reinstall(self, dist: Distribution | None, *, no_deps: bool = True) -> str:
+        what = shlex.quote(dist.requirement) if dist else "PACKAGE"
+        deps = " --no-deps" if no_deps else ""
+        return f"{self.python} -m pip install --force-reinstall{deps} {what}"
+
+    def extension_roots(self) -> list[str]:
+        """The ``sys.path`` entries to look for extension modules in.
+
+        The standard library (its directory, ``lib-dynload`` and zip) is left out unless asked
+        for; ``site-packages`` below the stdlib directory is still its own entry.
+        """
+        stdlib: set[str] = set()
+        for directory in self.target.stdlib:
+            stdlib.update({directory, os.path.join(directory, "lib-dynload")})
+        roots = []
+        for entry in self.target.sys_path:
+            normalized = os.path.normpath(entry)
+            if not self.options.include_stdlib and (normalized in stdlib or entry.endswith(".zip")):
+                continue
+            roots.append(normalized)
+        return roots
+
+    def owner(self, path: str, root: str) -> Distribution | None:
+        return self.ownership.owner(path, root)
+
+    @functools.cached_property
+    def loader(self) -> Loader:
+        interp = self.target.interpreter
+        binary = interp.binary
+        libc = interp.libc.family if interp.libc else "glibc"
+        machine, elf_class, little = (
+            (binary.machine, binary.elf_class, binary.little_endian) if binary else (0, 0, True)
+        )
+        config = LoaderConfig(
+            libc=libc,
+            machine=machine,
+            elf_class=elf_class,
+            little_endian=little,
+            ld_library_path=split_path_list(self.target.environ.get("LD_LIBRARY_PATH")),
+            default_dirs=default_dirs(libc, interp.multiarch, elf_class),
+            system_known=self.target.system_is_host and binary is not None,
+        )
+        loader = Loader(config)
+        exe = self.executable_elf
+        if exe is not None:
+            chain = [(exe[0], exe[1])]
+            preloaded = {}
+            for name in exe[1].needed:
+                resolution = loader.resolve(name, chain)
+                if resolution.path:
+                    preloaded[name] = resolution.path
+            loader = Loader(dataclasses.replace(config, preloaded=preloaded))
+        return loader
+
+    @functools.cached_property
+    def executable_elf(self) -> tuple[str, ELFFile] | None:
+        """The interpreter's own ELF file: it heads every loader chain (its RPATH counts)."""
+        real = self.target.interpreter.real_executable
+        if not real:
+            return None
+        elf = read_elf_cached(real)
+        return (real, elf) if isinstance(elf, ELFFile) else None

@@ -1,0 +1,654 @@
+"""Extension modules: will the interpreter load them, and will the dynamic loader link them?
+
+Each file gets at most one *loadability* verdict, the first that applies, because each
+later one is a consequence of the earlier: not ELF → another architecture → another libc →
+a file name this interpreter does not look for. A file that the interpreter would load is
+then linked like ld.so would: every ``DT_NEEDED`` resolved, every needed symbol version
+(``GLIBC_2.34``, ``GLIBCXX_3.4.30``) looked up in the library that would be loaded.
+
+Problems are grouped so that one root cause gives one finding per distribution, with the
+files it affects in the evidence.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pkgdoctor.checks.context import Context
+from pkgdoctor.checks.registry import register
+from pkgdoctor.distributions import Distribution
+from pkgdoctor.elf import ELFError, ELFFile
+from pkgdoctor.extmodules import (
+    ExtensionFile,
+    ScanProblem,
+    iter_extensions,
+    parse_extension_filename,
+    triplet_architecture,
+    triplet_libc,
+)
+from pkgdoctor.findings import Finding, Severity
+from pkgdoctor.loader import Resolution
+
+AREA = "Extension modules"
+
+EXT_INVALID_ELF = register(
+    "ext-invalid-elf", AREA, Severity.ERROR,
+    "An extension module file is not a loadable ELF file (truncated, corrupt or unreadable).",
+)  # fmt: skip
+EXT_WRONG_ARCH = register(
+    "ext-wrong-arch", AREA, Severity.ERROR,
+    "Extension modules are built for another CPU architecture or ELF class than the interpreter.",
+)  # fmt: skip
+EXT_LIBC_MISMATCH = register(
+    "ext-libc-mismatch", AREA, Severity.ERROR,
+    "Extension modules are built for musl under a glibc interpreter, or the reverse.",
+)  # fmt: skip
+EXT_ABI_MISMATCH = register(
+    "ext-abi-mismatch", AREA, Severity.ERROR,
+    "Extension modules are built for another Python version or ABI (e.g. cpython-310 under 3.11).",
+)  # fmt: skip
+EXT_SUFFIX_MISMATCH = register(
+    "ext-suffix-mismatch", AREA, Severity.ERROR,
+    "Extension modules carry a file suffix this interpreter does not load, for another reason.",
+)  # fmt: skip
+NO_TRIPLET = register(
+    "interpreter-no-platform-triplet", "Interpreter", Severity.ERROR,
+    "The interpreter was built without a platform triplet and ignores correctly named modules.",
+)  # fmt: skip
+EXT_GLIBC_TOO_NEW = register(
+    "ext-glibc-too-new", AREA, Severity.ERROR,
+    "Extension modules need GLIBC_/GLIBCXX_/CXXABI_ versions the loaded libraries lack.",
+)  # fmt: skip
+EXT_MISSING_LIBRARY = register(
+    "ext-missing-library", AREA, Severity.ERROR,
+    "A shared library an extension module needs (DT_NEEDED) will not be found by the loader.",
+)  # fmt: skip
+PATH_UNREADABLE = register(
+    "path-unreadable", "Interpreter", Severity.WARNING,
+    "A directory on sys.path (or inside a package) cannot be read.",
+)  # fmt: skip
+
+# Symbol versions of the C/C++ toolchain runtime: glibc, libstdc++ and libgcc_s.
+_TOOLCHAIN_VERSION = re.compile(r"^(GLIBC|GLIBCXX|CXXABI|GCC)_(\d+(?:\.\d+)*)$")
+_MAX_FILES_IN_EVIDENCE = 20
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One file's problem, before problems are grouped into findings."""
+
+    code: str
+    file: ExtensionFile
+    key: tuple[str, ...] = ()  # what must be equal for two files to share a finding
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def check(ctx: Context) -> list[Finding]:
+    """Every extension module on the target's ``sys.path`` (stdlib only if asked)."""
+    scan_problems: list[ScanProblem] = []
+    files = list(iter_extensions(ctx.extension_roots(), scan_problems))
+    findings = analyse(ctx, files)
+    findings += [
+        PATH_UNREADABLE.finding(
+            f"{p.path} cannot be read ({p.reason}); modules in it cannot be imported or checked.",
+            path=p.path,
+            evidence={"reason": p.reason},
+            fix=f"Make it readable for the user who runs Python: chmod a+rx {_quote(p.path)}",
+        )
+        for p in scan_problems
+    ]
+    return findings
+
+
+def analyse(ctx: Context, files: Iterable[ExtensionFile]) -> list[Finding]:
+    """Findings for exactly these extension module files."""
+    problems: list[Problem] = []
+    for ext in files:
+        problems += file_problems(ctx, ext)
+    return _group(ctx, problems)
+
+
+def extension_file(path: str, root: str) -> ExtensionFile | None:
+    """An :class:`ExtensionFile` for a path that did not come from a ``sys.path`` walk."""
+    name = os.path.basename(path)
+    parsed = parse_extension_filename(name)
+    if parsed is None:
+        return None
+    stem, tag = parsed
+    rel = os.path.relpath(os.path.dirname(path), root)
+    package = "" if rel == "." else rel.replace(os.sep, ".")
+    try:
+        siblings = tuple(sorted(n for n in os.listdir(os.path.dirname(path))
+                                if n.partition(".")[0] == stem and n != name))  # fmt: skip
+    except OSError:
+        siblings = ()
+    module = f"{package}.{stem}" if package else stem
+    return ExtensionFile(path, module, tag, root, siblings)
+
+
+# --- one file --------------------------------------------------------------------------------
+
+
+def file_problems(ctx: Context, ext: ExtensionFile) -> list[Problem]:
+    """The problems of one extension module file (empty when it would load fine)."""
+    interp = ctx.target.interpreter
+    elf = ctx.loader.read(ext.path)
+    if isinstance(elf, OSError):
+        reason = elf.strerror or str(elf)
+        return [Problem(EXT_INVALID_ELF.code, ext, (), {"reason": reason})]
+    if isinstance(elf, ELFError):
+        return [Problem(EXT_INVALID_ELF.code, ext, (), {"reason": str(elf)})]
+
+    binary = interp.binary
+    if binary is not None and (elf.machine, elf.elf_class, elf.little_endian) != (
+        binary.machine,
+        binary.elf_class,
+        binary.little_endian,
+    ):
+        detail = {"architecture": elf.architecture, "elf_machine": elf.machine,
+                  "elf_class": elf.elf_class}  # fmt: skip
+        return [Problem(EXT_WRONG_ARCH.code, ext, (elf.architecture,), detail)]
+
+    file_libc, libc_evidence = _file_libc(ext, elf)
+    if interp.libc is not None and file_libc is not None and file_libc != interp.libc.family:
+        return [Problem(EXT_LIBC_MISMATCH.code, ext, (file_libc,), libc_evidence)]
+
+    suffixes = interp.extension_suffixes
+    if suffixes:
+        suffix = _suffix_of(ext)
+        if suffix not in suffixes:
+            if _has_working_alternative(ext, suffixes):
+                return []
+            return [_suffix_problem(ctx, ext, elf)]
+        if not _is_chosen(ext, suffix, suffixes):
+            return []
+    return _link_problems(ctx, ext, elf)
+
+
+def _suffix_of(ext: ExtensionFile) -> str:
+    return "." + ext.tag.tag + ".so" if ext.tag.tag else ".so"
+
+
+def _file_libc(ext: ExtensionFile, elf: ELFFile) -> tuple[str | None, dict[str, Any]]:
+    """Which libc a file is built for, and the evidence: triplet, DT_NEEDED or PT_INTERP."""
+    for needed in elf.needed:
+        if needed.startswith("libc.musl-") or needed.startswith("ld-musl-"):
+            return "musl", {"libc": "musl", "dt_needed": needed}
+    if elf.interpreter and os.path.basename(elf.interpreter).startswith("ld-musl"):
+        return "musl", {"libc": "musl", "pt_interp": elf.interpreter}
+    triplet = ext.tag.triplet
+    if triplet and triplet_libc(triplet) == "musl":
+        return "musl", {"libc": "musl", "suffix_triplet": triplet}
+    if "libc.so.6" in elf.needed:
+        return "glibc", {"libc": "glibc", "dt_needed": "libc.so.6"}
+    if any(v.startswith("GLIBC_") for need in elf.version_needs for v in need.versions):
+        return "glibc", {"libc": "glibc", "version_needs": "GLIBC_*"}
+    if triplet and triplet_libc(triplet) == "glibc":
+        return "glibc", {"libc": "glibc", "suffix_triplet": triplet}
+    return None, {}
+
+
+def _has_working_alternative(ext: ExtensionFile, suffixes: Sequence[str]) -> bool:
+    """Whether the module this file would provide is provided anyway by a sibling.
+
+    Debian ships ``mod.cpython-311-*.so`` beside ``mod.cpython-312-*.so``; a pure-Python
+    fallback ``mod.py`` or a package directory ``mod/`` also makes a stray file harmless.
+    """
+    stem = ext.filename.partition(".")[0]
+    for sibling in ext.siblings:
+        if sibling == stem + ".py":
+            return True
+        if sibling == stem and os.path.isfile(os.path.join(ext.directory, stem, "__init__.py")):
+            return True
+        if any(sibling == stem + s for s in suffixes):
+            return True
+    return False
+
+
+def _is_chosen(ext: ExtensionFile, suffix: str, suffixes: Sequence[str]) -> bool:
+    """Whether importlib's FileFinder would pick this file for its module.
+
+    FileFinder prefers a package directory, then tries the extension suffixes in order.
+    """
+    stem = ext.filename.partition(".")[0]
+    if stem in ext.siblings and os.path.isfile(os.path.join(ext.directory, stem, "__init__.py")):
+        return False
+    rank = suffixes.index(suffix)
+    return not any(stem + s in ext.siblings for s in suffixes[:rank])
+
+
+def _interpreter_abi(ctx: Context) -> tuple[str, tuple[int, int], str]:
+    interp = ctx.target.interpreter
+    flags = ""
+    soabi = interp.soabi or ""
+    match = re.match(r"^cpython-\d\d+([a-z]*)", soabi)
+    if match:
+        flags = match[1]
+    return interp.implementation, (interp.version[0], interp.version[1]), flags
+
+
+def _suffix_problem(ctx: Context, ext: ExtensionFile, elf: ELFFile) -> Problem:
+    interp = ctx.target.interpreter
+    tag = ext.tag
+    detail: dict[str, Any] = {"suffix": _suffix_of(ext)}
+    if tag.stable_abi and interp.gil_disabled:
+        detail["reason"] = "the stable ABI (abi3) cannot be loaded by a free-threaded interpreter"
+        return Problem(EXT_ABI_MISMATCH.code, ext, ("abi3",), detail)
+    if tag.implementation is not None and tag.version is not None:
+        if (tag.implementation, tag.version, tag.flags) == _interpreter_abi(ctx):
+            triplet = tag.triplet
+            if (
+                triplet
+                and interp.multiarch is None
+                and triplet_architecture(triplet) == elf.architecture
+            ):
+                detail["triplet"] = triplet
+                return Problem(NO_TRIPLET.code, ext, (triplet,), detail)
+            detail["triplet"] = triplet
+            return Problem(EXT_SUFFIX_MISMATCH.code, ext, (tag.tag,), detail)
+        detail["built_for"] = tag.python
+        return Problem(EXT_ABI_MISMATCH.code, ext, (tag.python or tag.tag,), detail)
+    return Problem(EXT_SUFFIX_MISMATCH.code, ext, (tag.tag,), detail)
+
+
+def _link_problems(ctx: Context, ext: ExtensionFile, elf: ELFFile) -> list[Problem]:
+    """Resolve ``ext``'s libraries like the loader, transitively through bundled libraries.
+
+    System libraries (found through the ld.so cache or default directories) are trusted to be
+    consistent with each other and not descended into; what the environment brings (vendored
+    ``*.libs``, RPATH and ``LD_LIBRARY_PATH`` directories) is.
+    """
+    loader = ctx.loader
+    exe = ctx.executable_elf
+    start: list[tuple[str, ELFFile]] = [exe] if exe else []
+    stack: list[list[tuple[str, ELFFile]]] = [[*start, (ext.path, elf)]]
+    visited = {ext.path}
+    missing: list[dict[str, Any]] = []
+    versions: list[dict[str, Any]] = []
+    while stack:
+        chain = stack.pop()
+        path, obj = chain[-1]
+        resolved: dict[str, Resolution] = {}
+        for name in obj.needed:
+            res = loader.resolve(name, chain)
+            if not res.found:
+                if res.via != "unknown":
+                    missing.append(_missing_detail(path, res))
+                continue
+            resolved[name] = res
+            if res.path and not res.system and res.path not in visited:
+                visited.add(res.path)
+                lib = loader.read(res.path)
+                if isinstance(lib, ELFFile):
+                    stack.append([*chain, (res.path, lib)])
+        for need in obj.version_needs:
+            res = resolved.get(need.file) if need.file in resolved else None
+            if res is None or res.path is None:
+                continue
+            lib = loader.read(res.path)
+            if not isinstance(lib, ELFFile) or not lib.version_definitions:
+                continue  # the loader only checks versions against a versioned library
+            defined = set(lib.version_definitions)
+            lacking = [v for v in need.versions if v not in defined and _TOOLCHAIN_VERSION.match(v)]
+            if lacking:
+                versions.append({
+                    "file": path, "library": need.file, "library_path": res.path,
+                    "via": res.via, "lacking": lacking,
+                    "provides_up_to": _highest_versions(lib.version_definitions, lacking),
+                })  # fmt: skip
+    problems = []
+    if missing:
+        problems.append(Problem(EXT_MISSING_LIBRARY.code, ext, (), {"missing": missing}))
+    if versions:
+        problems.append(Problem(EXT_GLIBC_TOO_NEW.code, ext, (), {"needs": versions}))
+    return problems
+
+
+def _missing_detail(requester: str, res: Resolution) -> dict[str, Any]:
+    detail: dict[str, Any] = {"library": res.name, "needed_by": requester,
+                              "searched": list(res.searched)}  # fmt: skip
+    if res.skipped:
+        detail["skipped"] = [{"path": c.path, "reason": c.reason} for c in res.skipped]
+    return detail
+
+
+def _version_key(text: str) -> tuple[int, ...]:
+    match = _TOOLCHAIN_VERSION.match(text)
+    return tuple(int(x) for x in match[2].split(".")) if match else ()
+
+
+def _highest_versions(defined: Iterable[str], lacking: Iterable[str]) -> dict[str, str]:
+    """For each version family in ``lacking``, the highest one the library does define."""
+    families = {_TOOLCHAIN_VERSION.match(v)[1] for v in lacking if _TOOLCHAIN_VERSION.match(v)}  # type: ignore[index]
+    best: dict[str, str] = {}
+    for version in defined:
+        match = _TOOLCHAIN_VERSION.match(version)
+        if match and match[1] in families:
+            current = best.get(match[1])
+            if current is None or _version_key(version) > _version_key(current):
+                best[match[1]] = version
+    return best
+
+
+# --- grouping into findings -----------------------------------------------------------------
+
+
+def _group(ctx: Context, problems: list[Problem]) -> list[Finding]:
+    groups: dict[tuple[Any, ...], list[Problem]] = {}
+    owners: dict[str, Distribution | None] = {}
+    for problem in problems:
+        path = problem.file.path
+        if path not in owners:
+            owners[path] = ctx.owner(path, problem.file.root)
+        dist = owners[path]
+        if problem.code == NO_TRIPLET.code:
+            owner_key: str = "*"  # one root cause for the whole interpreter
+        elif dist is not None:
+            owner_key = dist.key
+        else:
+            owner_key = os.path.join(problem.file.root, problem.file.module.split(".")[0])
+        groups.setdefault((problem.code, owner_key, *problem.key), []).append(problem)
+    findings = []
+    for members in groups.values():
+        dist = owners[members[0].file.path]
+        findings.append(_BUILDERS[members[0].code](ctx, members, dist, owners))
+    return findings
+
+
+def _quote(path: str) -> str:
+    import shlex
+
+    return shlex.quote(path)
+
+
+def _subject(members: Sequence[Problem], dist: Distribution | None) -> str:
+    """"numpy" or "the package at /path/to/pkg" for a message."""
+    if dist is not None:
+        return dist.name
+    first = members[0].file
+    return f"{first.module.split('.')[0]} (not installed by any distribution)"
+
+
+def _files(members: Sequence[Problem]) -> list[dict[str, Any]]:
+    return [{"path": m.file.path, **m.detail} for m in members[:_MAX_FILES_IN_EVIDENCE]]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _base_evidence(members: Sequence[Problem]) -> dict[str, Any]:
+    evidence: dict[str, Any] = {"file_count": len(members), "files": _files(members)}
+    if len(members) > _MAX_FILES_IN_EVIDENCE:
+        evidence["files_omitted"] = len(members) - _MAX_FILES_IN_EVIDENCE
+    return evidence
+
+
+def _common_path(members: Sequence[Problem], dist: Distribution | None) -> str:
+    if len(members) == 1:
+        return members[0].file.path
+    return os.path.commonpath([m.file.directory for m in members])
+
+
+def _fix_reinstall(ctx: Context, dist: Distribution | None, members: Sequence[Problem]) -> str:
+    if dist is not None:
+        return ctx.pip_reinstall(dist)
+    return f"Remove or rebuild {_quote(_common_path(members, dist))}; no distribution owns it."
+
+
+def _wrong_arch(
+    ctx: Context, members: list[Problem], dist: Distribution | None, _: Any
+) -> Finding:
+    interp = ctx.target.interpreter
+    arch = members[0].detail["architecture"]
+    evidence = _base_evidence(members)
+    evidence.update(file_architecture=arch, interpreter_architecture=interp.architecture,
+                    interpreter=interp.real_executable)  # fmt: skip
+    return EXT_WRONG_ARCH.finding(
+        f"{_count(len(members), 'extension module')} of {_subject(members, dist)} "
+        f"{'is' if len(members) == 1 else 'are'} built for {arch}, "
+        f"but the interpreter is {interp.architecture}.",
+        distribution=dist.name if dist else None,
+        path=_common_path(members, dist),
+        evidence=evidence,
+        fix=_fix_reinstall(ctx, dist, members)
+        + (" (this picks the wheel for this machine; an environment copied from another "
+           "machine must be recreated here)"),  # fmt: skip
+    )
+
+
+def _libc_mismatch(
+    ctx: Context, members: list[Problem], dist: Distribution | None, _: Any
+) -> Finding:
+    interp = ctx.target.interpreter
+    file_libc = members[0].key[0]
+    evidence = _base_evidence(members)
+    evidence.update(file_libc=file_libc, interpreter_libc=str(interp.libc))
+    return EXT_LIBC_MISMATCH.finding(
+        f"{_count(len(members), 'extension module')} of {_subject(members, dist)} "
+        f"{'is' if len(members) == 1 else 'are'} built for {file_libc}, "
+        f"but the interpreter uses {interp.libc}.",
+        distribution=dist.name if dist else None,
+        path=_common_path(members, dist),
+        evidence=evidence,
+        fix=_fix_reinstall(ctx, dist, members)
+        + (" (pip then picks a manylinux wheel for glibc or a musllinux wheel for musl)"),
+    )
+
+
+def _abi_mismatch(
+    ctx: Context, members: list[Problem], dist: Distribution | None, _: Any
+) -> Finding:
+    interp = ctx.target.interpreter
+    built_for = members[0].key[0]
+    evidence = _base_evidence(members)
+    evidence.update(built_for=built_for, interpreter_soabi=interp.soabi,
+                    extension_suffixes=list(interp.extension_suffixes))  # fmt: skip
+    what = "the stable ABI (abi3)" if built_for == "abi3" else built_for
+    return EXT_ABI_MISMATCH.finding(
+        f"{_count(len(members), 'extension module')} of {_subject(members, dist)} "
+        f"{'is' if len(members) == 1 else 'are'} built for {what}, but the interpreter is "
+        f"{_python_name(ctx)} and only loads {', '.join(interp.extension_suffixes)}.",
+        distribution=dist.name if dist else None,
+        path=_common_path(members, dist),
+        evidence=evidence,
+        fix=_fix_reinstall(ctx, dist, members)
+        + ("; keep one environment per interpreter (a site-packages shared between Python "
+           "versions, or a venv copied from another Python, causes this)"),  # fmt: skip
+    )
+
+
+def _python_name(ctx: Context) -> str:
+    interp = ctx.target.interpreter
+    name = {"cpython": "CPython", "pypy": "PyPy"}.get(interp.implementation,
+                                                     interp.implementation)  # fmt: skip
+    flags = "t" if interp.gil_disabled else ""
+    return f"{name} {interp.short_version}{flags}"
+
+
+def _suffix_mismatch(
+    ctx: Context, members: list[Problem], dist: Distribution | None, _: Any
+) -> Finding:
+    interp = ctx.target.interpreter
+    evidence = _base_evidence(members)
+    evidence.update(suffix=members[0].detail["suffix"], ext_suffix=interp.ext_suffix,
+                    extension_suffixes=list(interp.extension_suffixes))  # fmt: skip
+    return EXT_SUFFIX_MISMATCH.finding(
+        f"{_count(len(members), 'extension module')} of {_subject(members, dist)} end"
+        f"{'s' if len(members) == 1 else ''} in {members[0].detail['suffix']}, which this "
+        f"interpreter does not look for (it loads {', '.join(interp.extension_suffixes)}).",
+        distribution=dist.name if dist else None,
+        path=_common_path(members, dist),
+        evidence=evidence,
+        fix=_fix_reinstall(ctx, dist, members),
+    )
+
+
+def _no_triplet(
+    ctx: Context, members: list[Problem], _: Distribution | None,
+    owners: dict[str, Distribution | None],
+) -> Finding:  # fmt: skip
+    interp = ctx.target.interpreter
+    triplet = members[0].key[0]
+    per_dist: dict[str, int] = {}
+    for m in members:
+        owner = owners.get(m.file.path)
+        name = owner.name if owner else m.file.module.split(".")[0]
+        per_dist[name] = per_dist.get(name, 0) + 1
+    evidence = _base_evidence(members)
+    evidence.update(ext_suffix=interp.ext_suffix, soabi=interp.soabi, multiarch=interp.multiarch,
+                    expected_triplet=triplet, interpreter_architecture=interp.architecture,
+                    distributions=per_dist)  # fmt: skip
+    example = members[0].file
+    wanted = example.filename.partition(".")[0] + (interp.ext_suffix or ".so")
+    return NO_TRIPLET.finding(
+        f"This {_python_name(ctx)} was built without a platform triplet (EXT_SUFFIX "
+        f"{interp.ext_suffix}), so it ignores {_count(len(members), 'extension module')} "
+        f"named for {triplet} in {_count(len(per_dist), 'distribution')}.",
+        path=interp.executable,
+        evidence=evidence,
+        fix=(
+            f"Use an interpreter that knows the {triplet} triplet (CPython 3.12+ for "
+            "loongarch64, or your distribution's patched build), or build the packages with "
+            f"this interpreter: {ctx.python} -m pip install --no-binary :all: --force-reinstall "
+            f"{' '.join(sorted(per_dist))}. Workaround, per file: ln -s {_quote(example.filename)} "
+            f"{_quote(os.path.join(example.directory, wanted))}"
+        ),
+    )
+
+
+def _glibc_too_new(
+    ctx: Context, members: list[Problem], dist: Distribution | None, _: Any
+) -> Finding:
+    needs = [need for m in members for need in m.detail["needs"]]
+    lacking: dict[str, set[str]] = {}
+    libraries: dict[str, dict[str, Any]] = {}
+    for need in needs:
+        lacking.setdefault(need["library"], set()).update(need["lacking"])
+        libraries[need["library"]] = {"path": need["library_path"], "via": need["via"],
+                                      "provides_up_to": need["provides_up_to"]}  # fmt: skip
+    evidence = _base_evidence(members)
+    evidence["files"] = needs[:_MAX_FILES_IN_EVIDENCE]
+    evidence["lacking"] = {lib: sorted(v, key=_version_key) for lib, v in lacking.items()}
+    evidence["libraries"] = libraries
+    libc = ctx.target.interpreter.libc
+    if libc and libc.version:
+        evidence["system_glibc"] = libc.version
+    parts = []
+    for lib, versions in sorted(lacking.items()):
+        top = max(versions, key=_version_key)
+        have = ", ".join(libraries[lib]["provides_up_to"].values()) or "no such version"
+        parts.append(f"{top} from {lib} ({libraries[lib]['path']} has up to {have})")
+    ld_path = [lib for lib, info in libraries.items() if info["via"] == "LD_LIBRARY_PATH"]
+    if ld_path:
+        fix = (f"{', '.join(ld_path)} comes from LD_LIBRARY_PATH and is older than what "
+               f"{_subject(members, dist)} needs: remove that directory from LD_LIBRARY_PATH.")  # fmt: skip
+    elif any(lib.startswith("libstdc++") or lib.startswith("libgcc") for lib in lacking) and not any(
+        lib.startswith(("libc.", "libm.")) for lib in lacking
+    ):
+        fix = ("Make a newer libstdc++ the one that is loaded (conda: conda install -c "
+               "conda-forge libstdcxx-ng; system: upgrade the gcc runtime), or "
+               + _fix_reinstall(ctx, dist, members) + " to get a build for this system.")  # fmt: skip
+    else:
+        fix = (_fix_reinstall(ctx, dist, members) + " so that pip picks a wheel for this "
+               "system's glibc; if pip keeps choosing the same file, its manylinux tag is wrong: "
+               "use an older release or a conda-forge build. Never replace the system glibc.")  # fmt: skip
+    return EXT_GLIBC_TOO_NEW.finding(
+        f"{_subject(members, dist)} needs {'; '.join(parts)}.",
+        distribution=dist.name if dist else None,
+        path=_common_path(members, dist),
+        evidence=evidence,
+        fix=fix,
+    )
+
+
+def _missing_library(
+    ctx: Context, members: list[Problem], dist: Distribution | None, _: Any
+) -> Finding:
+    missing = [m for p in members for m in p.detail["missing"]]
+    names = sorted({m["library"] for m in missing})
+    evidence = _base_evidence(members)
+    evidence["files"] = [{"path": p.file.path} for p in members[:_MAX_FILES_IN_EVIDENCE]]
+    per_lib: dict[str, dict[str, Any]] = {}
+    for m in missing:
+        entry = per_lib.setdefault(m["library"], {"needed_by": [], "searched": m["searched"]})
+        if m["needed_by"] not in entry["needed_by"]:
+            entry["needed_by"].append(m["needed_by"])
+        if "skipped" in m:
+            entry["skipped"] = m["skipped"]
+    recorded = _recorded_but_missing(ctx, dist, names)
+    for name, where in recorded.items():
+        per_lib[name]["recorded_in_record_as"] = where
+    evidence["missing"] = per_lib
+    # A library looked for in a directory of the environment that is gone (RUNPATH
+    # "$ORIGIN/../numpy.libs") was bundled with the distribution, not expected from the system.
+    root = os.path.normpath(members[0].file.root)
+    bundled = bool(recorded) or any(
+        os.path.normpath(d).startswith(root + os.sep) and not os.path.isdir(d)
+        for info in per_lib.values()
+        for d in info["searched"]
+    )
+    skipped = [c for info in per_lib.values() for c in info.get("skipped", [])]
+    message = f"{_subject(members, dist)} needs {', '.join(names)}, which the loader will not find"
+    if skipped:
+        message += f" ({skipped[0]['path']} is there but {skipped[0]['reason']})"
+    if bundled and dist is not None:
+        fix = (f"{_fix_reinstall(ctx, dist, members)} (the library it bundles is missing: "
+               "a deleted *.libs directory or an interrupted install)")  # fmt: skip
+    else:
+        first = names[0]
+        fix = (f"Install the system package that provides {first} (Debian/Ubuntu: apt-file "
+               f"search {first}; Fedora/RHEL: dnf provides '*/{first}'; Alpine: apk search "
+               f"so:{first}), or add its directory to LD_LIBRARY_PATH.")  # fmt: skip
+    return EXT_MISSING_LIBRARY.finding(
+        message + ".",
+        distribution=dist.name if dist else None,
+        path=_common_path(members, dist),
+        evidence=evidence,
+        fix=fix,
+    )
+
+
+def _recorded_but_missing(
+    ctx: Context, dist: Distribution | None, names: Sequence[str]
+) -> dict[str, str]:
+    """Libraries listed in the distribution's RECORD that are no longer on disk."""
+    if dist is None:
+        return {}
+    site_dir = os.path.dirname(dist.metadata_dir)
+    found = {}
+    for path, owner in ctx.ownership.files(site_dir).items():
+        if owner is dist and os.path.basename(path) in names and not os.path.exists(path):
+            found[os.path.basename(path)] = os.path.relpath(path, site_dir)
+    return found
+
+
+def _invalid_elf(
+    ctx: Context, members: list[Problem], dist: Distribution | None, _: Any
+) -> Finding:
+    evidence = _base_evidence(members)
+    first = members[0]
+    return EXT_INVALID_ELF.finding(
+        f"{_count(len(members), 'extension module')} of {_subject(members, dist)} cannot be "
+        f"loaded: {first.file.filename}: {first.detail['reason']}.",
+        distribution=dist.name if dist else None,
+        path=_common_path(members, dist),
+        evidence=evidence,
+        fix=_fix_reinstall(ctx, dist, members),
+    )
+
+
+_BUILDERS = {
+    EXT_INVALID_ELF.code: _invalid_elf,
+    EXT_WRONG_ARCH.code: _wrong_arch,
+    EXT_LIBC_MISMATCH.code: _libc_mismatch,
+    EXT_ABI_MISMATCH.code: _abi_mismatch,
+    EXT_SUFFIX_MISMATCH.code: _suffix_mismatch,
+    NO_TRIPLET.code: _no_triplet,
+    EXT_GLIBC_TOO_NEW.code: _glibc_too_new,
+    EXT_MISSING_LIBRARY.code: _missing_library,
+}

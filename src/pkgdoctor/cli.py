@@ -1,0 +1,226 @@
+"""The ``pkgdoctor`` command line. It only wires the pieces together; heavy imports wait
+until the command that needs them runs (start-up time is part of the product)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pkgdoctor import __version__
+from pkgdoctor.errors import PkgdoctorError, UsageError
+
+if TYPE_CHECKING:
+    from pkgdoctor.findings import Finding
+    from pkgdoctor.render import Report
+
+EXIT_OK, EXIT_FOUND, EXIT_FAILED = 0, 1, 2
+
+_DESCRIPTION = """\
+Find out why a Python environment is broken, with the evidence, and how to fix it.
+
+The target is the environment you would get: $VIRTUAL_ENV, else $CONDA_PREFIX, else the
+first python3 on PATH. Choose another with --python PY or --prefix DIR.
+"""
+
+_CHECK_EPILOG = """\
+examples:
+  pkgdoctor check                          the active venv / conda env / python3
+  pkgdoctor check --python /usr/bin/python3.11
+  pkgdoctor check --prefix ./copied-env    runs bin/python if it can, else reads files only
+  pkgdoctor check --prefix ./env --static  never execute anything from the environment
+  pkgdoctor check --json | jq '.findings[].code'
+  pkgdoctor check --select ext- --fail-on warning
+
+exit status: 0 nothing at or above --fail-on, 1 something was found, 2 pkgdoctor could not
+do its job (bad arguments, target not found).
+"""
+
+_WHY_EPILOG = """\
+The module is imported in a child process of the target interpreter (no bytecode is
+written); the whole exception chain is read and the extension modules involved are checked,
+so the real cause comes first, not the misleading outer message.
+
+examples:
+  pkgdoctor why numpy
+  pkgdoctor why torch._C --python ~/envs/ml/bin/python
+"""
+
+
+def _target_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("target")
+    group.add_argument("--python", metavar="PY",
+                       help="examine this interpreter (a path, or a name looked up on PATH)")  # fmt: skip
+    group.add_argument("--prefix", metavar="DIR",
+                       help="examine the environment rooted at DIR (a venv, conda env, or copied tree)")  # fmt: skip
+    group.add_argument("--static", action="store_true",
+                       help="with --prefix: read files only, execute nothing (automatic when "
+                            "the interpreter cannot run on this machine)")  # fmt: skip
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument("--json", action="store_true",
+                       help="print one JSON document (schema_version 1) instead of the checklist")  # fmt: skip
+    group.add_argument("--fail-on", metavar="SEV", default="error",
+                       choices=("error", "warning", "info"),
+                       help="exit 1 when a finding at or above SEV is reported "
+                            "(error, warning, info; default: error)")  # fmt: skip
+    group.add_argument("--select", metavar="CODES", action="append", default=[],
+                       help="report only these codes (comma-separated; 'ext-' selects a family)")  # fmt: skip
+    group.add_argument("--ignore", metavar="CODES", action="append", default=[],
+                       help="do not report these codes (same syntax as --select)")  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pkgdoctor", description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"pkgdoctor {__version__}")
+    parser.add_argument("--list-checks", action="store_true",
+                        help="list every finding code with its area, severity and meaning")  # fmt: skip
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = sub.add_parser(
+        "check", help="health check of one environment",
+        description="Check one environment: every finding, worst first, with evidence and fix.",
+        epilog=_CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    _target_options(check)
+    check.add_argument("--stdlib", action="store_true",
+                       help="also check the standard library's extension modules (lib-dynload)")  # fmt: skip
+    check.add_argument("--list-checks", action="store_true", help=argparse.SUPPRESS)
+    _output_options(check)
+
+    why = sub.add_parser(
+        "why", help="import a module in the target and explain why it fails",
+        description="Import MODULE in the target interpreter and explain the real cause.",
+        epilog=_WHY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    why.add_argument("modules", nargs="+", metavar="MODULE", help="dotted module name(s)")
+    _target_options(why)
+    _output_options(why)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.list_checks:
+            return _list_checks()
+        if args.command is None:
+            parser.print_help()
+            return EXIT_FAILED
+        if args.command == "check":
+            return _check(args)
+        return _why(args)
+    except PkgdoctorError as exc:
+        print(f"pkgdoctor: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("pkgdoctor: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); nothing more to say.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def _list_checks() -> int:
+    from pkgdoctor.checks.registry import all_checks
+
+    for check in all_checks():
+        print(f"{check.code:34} {check.severity.label:8} {check.area:18} {check.summary}")
+    return EXIT_OK
+
+
+def _codes(values: Sequence[str]) -> list[str]:
+    from pkgdoctor.checks.registry import all_checks
+
+    known = [c.code for c in all_checks()]
+    selected: list[str] = []
+    for value in values:
+        for item in filter(None, (v.strip() for v in value.split(","))):
+            matches = [c for c in known if c == item or (item.endswith("-") and c.startswith(item))]
+            if not matches:
+                raise UsageError(f"unknown finding code {item!r} (see pkgdoctor --list-checks)")
+            selected += matches
+    return selected
+
+
+def _filter(findings: Sequence[Finding], args: argparse.Namespace) -> list[Finding]:
+    select = set(_codes(args.select))
+    ignore = set(_codes(args.ignore))
+    return [f for f in findings if (not select or f.code in select) and f.code not in ignore]
+
+
+def _check(args: argparse.Namespace) -> int:
+    from pkgdoctor.checks import extensions
+    from pkgdoctor.checks.context import Context, Options
+    from pkgdoctor.findings import sort_findings
+    from pkgdoctor.render import Report
+    from pkgdoctor.target import find_target
+
+    _codes(args.select + args.ignore)  # reject unknown codes before doing any work
+    target = find_target(args.python, args.prefix, static=args.static)
+    ctx = Context(target, Options(include_stdlib=args.stdlib))
+    findings = sort_findings(_filter(extensions.check(ctx), args))
+    report = Report("check", target, findings, areas=("Interpreter", "Extension modules"))
+    return _finish(report, args)
+
+
+def _why(args: argparse.Namespace) -> int:
+    from pkgdoctor.checks.context import Context
+    from pkgdoctor.checks.imports import valid_module_name, why
+    from pkgdoctor.render import Report
+    from pkgdoctor.target import find_target
+
+    _codes(args.select + args.ignore)
+    for module in args.modules:
+        if not valid_module_name(module):
+            raise UsageError(f"{module!r} is not a module name (expected e.g. numpy or torch._C)")
+    target = find_target(args.python, args.prefix, static=args.static)
+    ctx = Context(target)
+    outcomes = []
+    findings: list[Finding] = []
+    for module in args.modules:
+        outcome, found = why(ctx, module)
+        outcomes.append(outcome)
+        findings += [f for f in found if f not in findings]
+    report = Report("why", target, _filter(findings, args), imports=outcomes, areas=("Imports",))
+    return _finish(report, args)
+
+
+def _finish(report: Report, args: argparse.Namespace) -> int:
+    from pkgdoctor.findings import Severity
+
+    if args.json:
+        from pkgdoctor.render.json import render_json
+
+        sys.stdout.write(render_json(report))
+    else:
+        _print_text(report)
+    threshold = Severity.parse(args.fail_on)
+    failed = any(f.severity >= threshold for f in report.findings)
+    if report.command == "why" and any(not o.ok for o in report.imports) and not report.findings:
+        failed = True  # every failure is explained by a finding; an ignored one still fails
+    return EXIT_FOUND if failed else EXIT_OK
+
+
+def _print_text(report: Report) -> None:
+    from pkgdoctor.render.text import render_text, to_plain
+
+    lines = render_text(report)
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb":
+        from rich.console import Console
+        from rich.text import Text
+
+        console = Console(highlight=False, soft_wrap=True)
+        for line in lines:
+            console.print(Text.assemble(*line))
+    else:
+        sys.stdout.write(to_plain(lines))

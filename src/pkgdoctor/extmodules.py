@@ -1,0 +1,205 @@
+"""Where extension modules live on ``sys.path`` and what their file names promise.
+
+An extension module ``pkg.mod`` is a file ``pkg/mod<suffix>`` in a ``sys.path`` entry, where
+``<suffix>`` is one of the interpreter's ``importlib.machinery.EXTENSION_SUFFIXES``. On
+CPython/Linux a suffix looks like ``.cpython-311-x86_64-linux-gnu.so`` (PEP 3149 tag plus
+platform triplet), ``.abi3.so`` (PEP 384 stable ABI) or plain ``.so``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+# PEP 3149 tags: "cpython-311", "cpython-313t", "cpython-37m", "cpython-311d", optionally
+# followed by the platform triplet; PyPy's "pypy310-pp73-x86_64-linux-gnu".
+_CPYTHON_TAG = re.compile(r"^cpython-(?P<ver>\d)(?P<minor>\d+)(?P<flags>[a-z]*)(?:-(?P<triplet>.+))?$")
+_PYPY_TAG = re.compile(r"^pypy(?P<ver>\d)(?P<minor>\d+)-pp\d+(?:-(?P<triplet>.+))?$")
+
+
+@dataclass(frozen=True)
+class ExtensionTag:
+    """What an extension module's file name says about the interpreter it was built for."""
+
+    tag: str  # the text between the module name and ".so" ("" for a bare ".so")
+    implementation: str | None = None  # "cpython", "pypy"; None for abi3 and bare .so
+    version: tuple[int, int] | None = None
+    flags: str = ""  # PEP 3149 ABI flags: "t" free-threaded, "d" debug, "m" pymalloc (<3.8)
+    triplet: str | None = None  # "x86_64-linux-gnu", "loongarch64-linux-gnu", ...
+    stable_abi: bool = False
+
+    @property
+    def python(self) -> str | None:
+        if self.implementation is None or self.version is None:
+            return None
+        name = "CPython" if self.implementation == "cpython" else "PyPy"
+        return f"{name} {self.version[0]}.{self.version[1]}{self.flags}"
+
+
+@dataclass(frozen=True)
+class ExtensionFile:
+    """An extension module file found on ``sys.path``."""
+
+    path: str
+    module: str  # dotted name it would be imported as
+    tag: ExtensionTag
+    root: str  # the sys.path entry it was found under
+    # Other names in the same directory that could provide the same module: "mod.py",
+    # "mod.cpython-312-x86_64-linux-gnu.so", "mod" (a package directory).
+    siblings: tuple[str, ...] = ()
+
+    @property
+    def filename(self) -> str:
+        return os.path.basename(self.path)
+
+    @property
+    def directory(self) -> str:
+        return os.path.dirname(self.path)
+
+
+def parse_extension_filename(filename: str) -> tuple[str, ExtensionTag] | None:
+    """Split ``_foo.cpython-311-x86_64-linux-gnu.so`` into ``("_foo", tag)``.
+
+    Returns None for files that cannot be extension modules: the part before the first dot
+    must be a Python identifier (so ``libfoo.so.1`` and ``libgfortran-3b4c.so`` are
+    libraries, not modules).
+
+    >>> parse_extension_filename("_umath.cpython-310-loongarch64-linux-gnu.so")[1].triplet
+    'loongarch64-linux-gnu'
+    """
+    if not filename.endswith(".so"):
+        return None
+    stem, _, rest = filename[:-3].partition(".")
+    if not stem.isidentifier():
+        return None
+    if rest == "":
+        return stem, ExtensionTag("")
+    if rest == "abi3":
+        return stem, ExtensionTag("abi3", stable_abi=True)
+    match = _CPYTHON_TAG.match(rest)
+    if match:
+        version = (int(match["ver"]), int(match["minor"]))
+        return stem, ExtensionTag(rest, "cpython", version, match["flags"], match["triplet"])
+    match = _PYPY_TAG.match(rest)
+    if match:
+        version = (int(match["ver"]), int(match["minor"]))
+        return stem, ExtensionTag(rest, "pypy", version, "", match["triplet"])
+    if "." in rest:
+        return None
+    return stem, ExtensionTag(rest)
+
+
+def triplet_architecture(triplet: str) -> str | None:
+    """The ``uname -m``-style architecture named by a platform triplet.
+
+    >>> triplet_architecture("powerpc64le-linux-gnu")
+    'ppc64le'
+    """
+    cpu = triplet.split("-", 1)[0]
+    return _TRIPLET_CPU.get(cpu, cpu if cpu in _KNOWN_CPUS else None)
+
+
+def triplet_libc(triplet: str) -> str | None:
+    """"musl" or "glibc" from a triplet's environment part, or None if it does not say."""
+    env = triplet.rsplit("-", 1)[-1]
+    if env.startswith("musl"):
+        return "musl"
+    if env.startswith("gnu"):
+        return "glibc"
+    return None
+
+
+# Debian's multiarch triplets (https://wiki.debian.org/Multiarch/Tuples) and CPython's
+# configure.ac PLATFORM_TRIPLET table, mapped to the names pkgdoctor.elf uses.
+_TRIPLET_CPU = {
+    "i386": "i686",
+    "i486": "i686",
+    "i586": "i686",
+    "arm": "armv7l",
+    "armeb": "armv7l",
+    "powerpc64le": "ppc64le",
+    "powerpc64": "ppc64",
+    "powerpc": "ppc",
+    "mips64el": "mips64el",
+    "mipsel": "mipsel",
+}
+_KNOWN_CPUS = {
+    "x86_64", "i686", "aarch64", "ppc64le", "ppc64", "s390x", "riscv64", "loongarch64",
+    "mips64", "mips", "sparc64", "ia64", "alpha", "hppa", "m68k", "sh4",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ScanProblem:
+    """A directory that could not be read while looking for extension modules."""
+
+    path: str
+    reason: str
+
+
+def iter_extensions(
+    roots: Iterable[str], problems: list[ScanProblem] | None = None
+) -> Iterator[ExtensionFile]:
+    """Every extension module file importable from the ``sys.path`` entries ``roots``.
+
+    Only directories that could be packages are entered (their names are identifiers), the
+    way the import system walks them; ``numpy.libs`` or ``foo-1.0.dist-info`` are not. Each
+    real directory is visited once, even when reachable twice through links or nested
+    ``sys.path`` entries. Unreadable directories are recorded in ``problems``.
+    """
+    seen: set[tuple[int, int]] = set()
+    for root in roots:
+        yield from _walk(root, root, "", seen, problems)
+
+
+def _walk(
+    root: str,
+    directory: str,
+    package: str,
+    seen: set[tuple[int, int]],
+    problems: list[ScanProblem] | None,
+) -> Iterator[ExtensionFile]:
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return
+    key = (st.st_dev, st.st_ino)
+    if key in seen or not stat.S_ISDIR(st.st_mode):
+        return
+    seen.add(key)
+    try:
+        with os.scandir(directory) as it:
+            entries = list(it)
+    except OSError as exc:
+        if problems is not None:
+            problems.append(ScanProblem(directory, exc.strerror or str(exc)))
+        return
+    subdirs = []
+    found: list[tuple[str, str, ExtensionTag]] = []
+    by_stem: dict[str, list[str]] = {}
+    for entry in entries:
+        name = entry.name
+        stem = name.partition(".")[0]
+        by_stem.setdefault(stem, []).append(name)
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            continue
+        if is_dir:
+            if name.isidentifier() and name != "__pycache__":
+                subdirs.append(entry.path)
+            continue
+        parsed = parse_extension_filename(name)
+        if parsed is not None:
+            found.append((entry.path, *parsed))
+    for path, stem, tag in sorted(found):
+        module = f"{package}.{stem}" if package else stem
+        name = os.path.basename(path)
+        siblings = tuple(sorted(n for n in by_stem[stem] if n != name))
+        yield ExtensionFile(path, module, tag, root, siblings)
+    for sub in sorted(subdirs):
+        name = os.path.basename(sub)
+        yield from _walk(root, sub, f"{package}.{name}" if package else name, seen, problems)

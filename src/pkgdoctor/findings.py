@@ -1,0 +1,78 @@
+"""Findings: what a check reports about the environment.
+
+A finding is data, never an exception. Its fields are the JSON output contract
+(``docs/checks.md`` and ``schema/check-v1.json``): a stable ``code``, a ``severity``, a
+one-sentence ``message``, the ``distribution`` and ``path`` it concerns, the ``evidence`` that
+proves it and a copy-pasteable ``fix``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Severity(enum.IntEnum):
+    """How bad a finding is; ordered so that ``max()`` gives the worst."""
+
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.upper()]
+        except KeyError:
+            choices = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (choose from {choices})") from None
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem (or notable fact) found in the target.
+
+    >>> Finding("ext-wrong-arch", Severity.ERROR, "numpy is built for aarch64.")
+    ... # doctest: +ELLIPSIS
+    Finding(code='ext-wrong-arch', ...)
+    """
+
+    code: str
+    severity: Severity
+    message: str
+    distribution: str | None = None
+    path: str | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    fix: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity.label,
+            "message": self.message,
+            "distribution": self.distribution,
+            "path": self.path,
+            "evidence": dict(self.evidence),
+            "fix": self.fix,
+        }
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Worst first; then by code and distribution so that output is stable."""
+    return sorted(
+        findings,
+        key=lambda f: (-f.severity, f.code, f.distribution or "", f.path or "", f.message),
+    )
+
+
+def summarize(findings: Iterable[Finding]) -> dict[str, int]:
+    counts = {s.label: 0 for s in sorted(Severity, reverse=True)}
+    for finding in findings:
+        counts[finding.severity.label] += 1
+    return counts

@@ -1,0 +1,282 @@
+"""A model of the dynamic loader: which file ``DT_NEEDED: libfoo.so.1`` resolves to.
+
+glibc's ld.so (``elf/dl-load.c``, ``_dl_map_object``; man ld.so(8)) searches, for a name
+without a slash requested by object O:
+
+1. ``DT_RPATH`` of O, then of the objects that loaded O up to the executable — but only if O
+   has no ``DT_RUNPATH``;
+2. ``LD_LIBRARY_PATH``;
+3. ``DT_RUNPATH`` of O (O's own, never its loaders');
+4. ``/etc/ld.so.cache``;
+5. the default directories.
+
+Files of another class or machine found on the way are skipped, and the search goes on.
+A name already loaded in the process (matched by ``DT_SONAME``) is reused without a search.
+
+musl (``ldso/dynlink.c``, ``load_library``) searches ``LD_LIBRARY_PATH``, then RPATH and
+RUNPATH alike of O and its loaders, then ``/etc/ld-musl-<arch>.path`` or
+``/lib:/usr/local/lib:/usr/lib``; the names of libc's parts resolve to musl itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pkgdoctor.elf import ELFError, ELFFile, read_elf
+from pkgdoctor.ldcache import LdCache, LdCacheError, read_ld_cache
+
+# Names musl satisfies with its own libc.so (ldso/dynlink.c: "reserved" names).
+_MUSL_BUILTIN = {"libc.so", "libdl.so.2", "libpthread.so.0", "librt.so.1", "libm.so.6",
+                 "libutil.so.1", "libxnet.so", "libcrypt.so.1"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file with the wanted name that the loader looked at and skipped."""
+
+    path: str
+    reason: str  # "aarch64, not x86_64", "not a valid ELF file: ..."
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The outcome of looking up one ``DT_NEEDED`` name."""
+
+    name: str
+    path: str | None  # the file the loader would map; None when not found
+    via: str  # "rpath", "LD_LIBRARY_PATH", "runpath", "ld.so.cache", "default", "loaded", ...
+    searched: tuple[str, ...] = ()  # directories tried, in order
+    skipped: tuple[Candidate, ...] = ()
+    system: bool = False  # found in the system's own library directories
+
+    @property
+    def found(self) -> bool:
+        # musl's libc parts ("libc.so", "libm.so.6", ...) are satisfied by musl itself.
+        return self.path is not None or self.via == "libc"
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    """Everything the loader model needs to know about the system it runs on."""
+
+    libc: str  # "glibc" or "musl"
+    machine: int
+    elf_class: int
+    little_endian: bool
+    ld_library_path: tuple[str, ...] = ()
+    default_dirs: tuple[str, ...] = ()
+    ld_cache_path: str | None = "/etc/ld.so.cache"
+    # False when the system directories of the machine the environment runs on are not the
+    # ones here (a tree copied from another architecture): only RPATH/RUNPATH lookups inside
+    # the environment can then be judged.
+    system_known: bool = True
+    # sonames the interpreter process has already loaded (its own DT_NEEDED), and their paths
+    preloaded: Mapping[str, str] = field(default_factory=dict)
+
+
+def default_dirs(libc: str, multiarch: str | None, elf_class: int) -> tuple[str, ...]:
+    """The loader's built-in directories, liberal on purpose (missing one means a false alarm).
+
+    glibc compiles in ``/lib64:/usr/lib64`` (or ``/lib:/usr/lib``); Debian and Ubuntu add the
+    multiarch directories through ``/etc/ld.so.conf.d``, which the cache covers, but a
+    cache can be stale, so they are listed here too.
+    """
+    if libc == "musl":
+        return ("/lib", "/usr/local/lib", "/usr/lib")
+    dirs = []
+    if multiarch:
+        dirs += [f"/lib/{multiarch}", f"/usr/lib/{multiarch}"]
+    dirs += ["/lib64", "/usr/lib64"] if elf_class == 64 else []
+    dirs += ["/lib", "/usr/lib"]
+    return tuple(dirs)
+
+
+def split_path_list(value: str | None) -> tuple[str, ...]:
+    """Split ``LD_LIBRARY_PATH``/RPATH; an empty element means the working directory."""
+    if not value:
+        return ()
+    return tuple(part or "." for part in value.replace(";", ":").split(":"))
+
+
+class Loader:
+    """Resolves ``DT_NEEDED`` names for a target, with per-run caches.
+
+    >>> loader = Loader(LoaderConfig("glibc", 62, 64, True))  # doctest: +SKIP
+    >>> loader.resolve("libm.so.6", [ext]).path  # doctest: +SKIP
+    '/lib/x86_64-linux-gnu/libm.so.6'
+    """
+
+    def __init__(self, config: LoaderConfig) -> None:
+        self.config = config
+        self._system_dirs = {os.path.normpath(d) for d in config.default_dirs}
+        self._cache: LdCache | None = None
+        self._cache_read = False
+
+    @property
+    def ld_cache(self) -> LdCache | None:
+        if not self._cache_read:
+            self._cache_read = True
+            if self.config.ld_cache_path and self.config.system_known and self.config.libc == "glibc":
+                try:
+                    self._cache = read_ld_cache(self.config.ld_cache_path)
+                except (OSError, LdCacheError):
+                    self._cache = None
+            if self._cache is not None:
+                self._system_dirs.update(os.path.dirname(e.path) for e in self._cache.entries)
+        return self._cache
+
+    def read(self, path: str) -> ELFFile | ELFError | OSError:
+        """The parsed ELF file at ``path`` (cached), or the error reading it."""
+        return read_elf_cached(path)
+
+    def is_system_path(self, path: str) -> bool:
+        """Whether ``path`` lies in a directory the system's loader configuration names."""
+        _ = self.ld_cache
+        return os.path.dirname(os.path.normpath(path)) in self._system_dirs
+
+    def resolve(self, name: str, chain: Sequence[tuple[str, ELFFile]]) -> Resolution:
+        """Where ``name``, needed by ``chain[-1]``, would be found.
+
+        ``chain`` is the sequence of (path, ELF) from the first object loaded by the
+        interpreter (an extension module) down to the object that needs ``name``.
+        """
+        if "/" in name:
+            return self._resolve_path(name, chain)
+        if self.config.libc == "musl":
+            result = self._resolve_musl(name, chain)
+        else:
+            result = self._resolve_glibc(name, chain)
+        preloaded = self.config.preloaded.get(name)
+        if not result.found and preloaded is not None:
+            return Resolution(name, preloaded, "loaded", result.searched, result.skipped, True)
+        return result
+
+    def _resolve_path(self, name: str, chain: Sequence[tuple[str, ELFFile]]) -> Resolution:
+        base = os.path.dirname(chain[-1][0]) if chain else "."
+        path = os.path.normpath(os.path.join(base, name))
+        found, skipped = self._try(path)
+        return Resolution(name, found, "path", (), skipped)
+
+    def _resolve_glibc(self, name: str, chain: Sequence[tuple[str, ELFFile]]) -> Resolution:
+        searched: list[str] = []
+        skipped: list[Candidate] = []
+        requester_path, requester = chain[-1]
+        steps: list[tuple[str, tuple[str, ...]]] = []
+        if requester.runpath is None:
+            for path, obj in reversed(chain):
+                if obj.rpath is not None and obj.runpath is None:
+                    steps.append(("rpath", _expand(obj.rpath, path)))
+        steps.append(("LD_LIBRARY_PATH", self.config.ld_library_path))
+        if requester.runpath is not None:
+            steps.append(("runpath", _expand(requester.runpath, requester_path)))
+        for via, dirs in steps:
+            for directory in dirs:
+                searched.append(directory)
+                found, skip = self._try(os.path.join(directory, name))
+                skipped += skip
+                if found:
+                    return Resolution(name, found, via, tuple(searched), tuple(skipped),
+                                      system=self.is_system_path(found))  # fmt: skip
+        if not self.config.system_known:
+            return Resolution(name, None, "unknown", tuple(searched), tuple(skipped))
+        cache = self.ld_cache
+        if cache is not None:
+            searched.append(self.config.ld_cache_path or "ld.so.cache")
+            for entry in cache.lookup(name):
+                found, skip = self._try(entry.path)
+                skipped += skip
+                if found:
+                    return Resolution(name, found, "ld.so.cache", tuple(searched),
+                                      tuple(skipped), system=True)  # fmt: skip
+        return self._search_dirs(name, self.config.default_dirs, "default", searched, skipped)
+
+    def _resolve_musl(self, name: str, chain: Sequence[tuple[str, ELFFile]]) -> Resolution:
+        if name in _MUSL_BUILTIN or name.startswith(("libc.musl-", "ld-musl-")):
+            return Resolution(name, None, "libc", system=True)
+        searched: list[str] = []
+        skipped: list[Candidate] = []
+        dirs: list[tuple[str, tuple[str, ...]]] = [("LD_LIBRARY_PATH", self.config.ld_library_path)]
+        for path, obj in reversed(chain):
+            for raw, via in ((obj.rpath, "rpath"), (obj.runpath, "runpath")):
+                if raw is not None:
+                    dirs.append((via, _expand(raw, path)))
+        for via, group in dirs:
+            for directory in group:
+                searched.append(directory)
+                found, skip = self._try(os.path.join(directory, name))
+                skipped += skip
+                if found:
+                    return Resolution(name, found, via, tuple(searched), tuple(skipped),
+                                      system=self.is_system_path(found))  # fmt: skip
+        if not self.config.system_known:
+            return Resolution(name, None, "unknown", tuple(searched), tuple(skipped))
+        return self._search_dirs(name, self.config.default_dirs, "default", searched, skipped)
+
+    def _search_dirs(
+        self,
+        name: str,
+        dirs: Sequence[str],
+        via: str,
+        searched: list[str],
+        skipped: list[Candidate],
+    ) -> Resolution:
+        for directory in dirs:
+            searched.append(directory)
+            found, skip = self._try(os.path.join(directory, name))
+            skipped += skip
+            if found:
+                return Resolution(name, found, via, tuple(searched), tuple(skipped), system=True)
+        return Resolution(name, None, "not found", tuple(searched), tuple(skipped))
+
+    def _try(self, path: str) -> tuple[str | None, list[Candidate]]:
+        """Whether the loader would accept ``path``: it exists and matches our machine."""
+        if not os.path.exists(path):
+            return None, []
+        elf = self.read(path)
+        if isinstance(elf, OSError):
+            reason = elf.strerror or str(elf)
+            return None, [Candidate(path, reason)]
+        if isinstance(elf, ELFError):
+            return None, [Candidate(path, str(elf))]
+        cfg = self.config
+        if (elf.machine, elf.elf_class, elf.little_endian) != (
+            cfg.machine,
+            cfg.elf_class,
+            cfg.little_endian,
+        ):
+            return None, [Candidate(path, f"built for {elf.architecture}")]
+        return path, []
+
+
+@functools.lru_cache(maxsize=4096)
+def read_elf_cached(path: str) -> ELFFile | ELFError | OSError:
+    """:func:`pkgdoctor.elf.read_elf`, remembered for the run; errors are returned, not raised."""
+    try:
+        return read_elf(path)
+    except (ELFError, OSError) as exc:
+        return exc
+
+
+def clear_cache() -> None:
+    read_elf_cached.cache_clear()
+
+
+def _expand(raw: str, object_path: str) -> tuple[str, ...]:
+    """Expand ``$ORIGIN`` (the directory of the object) in an RPATH/RUNPATH string.
+
+    ``$LIB`` and ``$PLATFORM`` are expanded to each of their usual values; a directory with a
+    token the loader would not expand is kept verbatim (and so will not be found).
+    """
+    origin = os.path.dirname(os.path.abspath(object_path))
+    result: list[str] = []
+    for part in split_path_list(raw):
+        part = part.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
+        if "$LIB" in part or "${LIB}" in part:
+            for lib in ("lib", "lib64"):
+                result.append(part.replace("${LIB}", lib).replace("$LIB", lib))
+        else:
+            result.append(part)
+    return tuple(os.path.normpath(p) for p in result)

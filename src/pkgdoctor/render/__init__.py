@@ -1,0 +1,33 @@
+"""Renderers: a report in, a string out. One module per format."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pkgdoctor.findings import Finding
+from pkgdoctor.target.facts import Target
+
+if TYPE_CHECKING:
+    from pkgdoctor.checks.imports import ImportOutcome
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one command found, ready to be rendered."""
+
+    command: str  # "check" or "why"
+    target: Target
+    findings: Sequence[Finding]
+    imports: Sequence[ImportOutcome] = field(default_factory=tuple)
+    areas: Sequence[str] = field(default_factory=tuple)  # the areas that were examined
+
+
+def printable(text: str) -> str:
+    """``text`` with undecodable file-name bytes (lone surrogates) shown as ``\\xNN``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text

@@ -1,0 +1,164 @@
+"""The terminal checklist: one line per area with ✓/!/✗, each problem with evidence and fix.
+
+The renderer returns lines of styled spans; :func:`to_plain` joins them for pipes, files and
+tests, and the CLI hands them to rich only when it writes colour to a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pkgdoctor import __version__
+from pkgdoctor.checks.registry import AREAS, all_checks
+from pkgdoctor.findings import Finding, Severity, summarize
+from pkgdoctor.render import Report, printable
+
+Span = tuple[str, str]  # (text, style); style "" is plain
+Line = list[Span]
+
+_MARK = {Severity.ERROR: ("✗", "bold red"), Severity.WARNING: ("!", "bold yellow"),
+         Severity.INFO: ("i", "cyan")}  # fmt: skip
+_MAX_EVIDENCE_LINES = 8
+
+
+def render_text(report: Report) -> list[Line]:
+    lines: list[Line] = [*_header(report), []]
+    if report.command == "why":
+        for outcome in report.imports:
+            lines += _import_lines(outcome)
+        lines.append([])
+    by_area: dict[str, list[Finding]] = {}
+    area_of = {c.code: c.area for c in all_checks()}
+    for finding in report.findings:
+        by_area.setdefault(area_of.get(finding.code, "Imports"), []).append(finding)
+    areas = [a for a in AREAS if a in report.areas or a in by_area]
+    for area in areas:
+        found = by_area.get(area, [])
+        if not found:
+            lines.append([("[✓] ", "bold green"), (area, "bold")])
+            continue
+        worst = max(f.severity for f in found)
+        mark, style = _MARK[worst]
+        lines.append([(f"[{mark}] ", style), (area, "bold"), (f"  {_counts(found)}", "")])
+        for finding in found:
+            lines += _finding_lines(finding)
+    lines += [[], _summary_line(report.findings)]
+    return lines
+
+
+def to_plain(lines: Iterable[Line]) -> str:
+    return "".join("".join(text for text, _ in line) + "\n" for line in lines)
+
+
+def _header(report: Report) -> list[Line]:
+    target = report.target
+    interp = target.interpreter
+    where = target.prefix
+    mode = "live" if target.mode == "live" else f"static: {target.static_reason}"
+    facts = [f"{_impl(interp.implementation)} {'.'.join(map(str, interp.version))}"]
+    if interp.gil_disabled:
+        facts[0] += " (free-threaded)"
+    facts.append(interp.architecture or "unknown architecture")
+    facts.append(str(interp.libc) if interp.libc else "unknown libc")
+    if interp.ext_suffix:
+        facts.append(f"EXT_SUFFIX {interp.ext_suffix}")
+    return [
+        [("pkgdoctor ", "bold"), (__version__, ""), (f" {report.command} ", "bold"),
+         (printable(where), ""), (f"  ({mode})", "dim")],  # fmt: skip
+        [(" · ".join(facts), "dim")],
+    ]
+
+
+def _impl(name: str) -> str:
+    return {"cpython": "CPython", "pypy": "PyPy"}.get(name, name)
+
+
+def _counts(findings: Sequence[Finding]) -> str:
+    counts = summarize(findings)
+    parts = [f"{n} {label}{'s' if n != 1 else ''}" for label, n in counts.items() if n]
+    return ", ".join(parts)
+
+
+def _summary_line(findings: Sequence[Finding]) -> Line:
+    counts = summarize(findings)
+    if not findings:
+        return [("No problems found.", "bold green")]
+    text = (f"{counts['error']} error(s), {counts['warning']} warning(s), "
+            f"{counts['info']} note(s).")  # fmt: skip
+    return [(text, "bold red" if counts["error"] else "bold")]
+
+
+def _import_lines(outcome: Any) -> list[Line]:
+    if outcome.ok:
+        return [[("✓ ", "bold green"), (f"import {outcome.module}", "bold"),
+                 (" works in the target interpreter.", "")]]  # fmt: skip
+    lines: list[Line] = [[("✗ ", "bold red"), (f"import {outcome.module}", "bold"),
+                          (" fails:", "")]]  # fmt: skip
+    if outcome.crashed:
+        lines.append([(f"    {outcome.summary}", "")])
+    for i, exc in enumerate(outcome.chain):
+        lead = "    " if i == 0 else "    caused by "
+        message = printable(exc["message"]).splitlines() or [""]
+        lines.append([(lead, "dim"), (f"{exc['type']}: ", "bold"), (message[0], "")])
+    return lines
+
+
+def _finding_lines(finding: Finding) -> list[Line]:
+    mark, style = _MARK[finding.severity]
+    lines: list[Line] = [[(f"    {mark} ", style), (printable(finding.message), ""),
+                          (f"  [{finding.code}]", "dim")]]  # fmt: skip
+    evidence = list(_evidence_lines(finding.evidence, finding.path))
+    shown = evidence[:_MAX_EVIDENCE_LINES]
+    for text in shown:
+        lines.append([("        ", ""), (printable(text), "dim")])
+    if len(evidence) > len(shown):
+        more = len(evidence) - len(shown)
+        lines.append([(f"        … {more} more line(s) of evidence (--json shows all)", "dim")])
+    if finding.fix:
+        lines.append([("      fix: ", "bold"), (printable(finding.fix), "")])
+    return lines
+
+
+def _evidence_lines(evidence: Mapping[str, Any], base: str | None) -> Iterable[str]:
+    """A compact, readable rendering of a finding's evidence object."""
+    base_dir = base if base and os.path.isdir(base) else (os.path.dirname(base) if base else None)
+    for key, value in evidence.items():
+        if key in ("file_count", "files_omitted"):
+            continue
+        label = key.replace("_", " ")
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for item in value:
+                yield _item_line(item, base_dir)
+            if key == "files" and "files_omitted" in evidence:
+                yield f"… and {evidence['files_omitted']} more file(s)"
+        elif isinstance(value, dict):
+            for sub, subvalue in value.items():
+                yield f"{label}: {sub}: {_scalar(subvalue, base_dir)}"
+        else:
+            yield f"{label}: {_scalar(value, base_dir)}"
+
+
+def _item_line(item: Mapping[str, Any], base_dir: str | None) -> str:
+    path = item.get("path") or item.get("file")
+    rest = {k: v for k, v in item.items() if k not in ("path", "file")}
+    head = _short(str(path), base_dir) if path else ""
+    tail = ", ".join(f"{k.replace('_', ' ')} {_scalar(v, base_dir)}" for k, v in rest.items())
+    return f"{head}: {tail}" if head and tail else head or tail
+
+
+def _scalar(value: Any, base_dir: str | None) -> str:
+    if isinstance(value, list):
+        return ", ".join(_scalar(v, base_dir) for v in value) or "(none)"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_scalar(v, base_dir)}" for k, v in value.items())
+    if isinstance(value, str) and value.startswith("/"):
+        return _short(value, base_dir)
+    return str(value)
+
+
+def _short(path: str, base_dir: str | None) -> str:
+    if base_dir and path.startswith(base_dir.rstrip("/") + "/"):
+        return path[len(base_dir.rstrip("/")) + 1 :]
+    return path

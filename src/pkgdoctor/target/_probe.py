@@ -1,0 +1,97 @@
+# This file is not imported by pkgdoctor: its source is sent to the *target* interpreter with
+# ``python -B -c``.  It must therefore run on every CPython 3.8+ (and PyPy), use only the
+# standard library, write nothing (no bytecode, no files) and print exactly one JSON document.
+import json
+import os
+import site
+import sys
+import sysconfig
+
+try:
+    import importlib.machinery as _machinery
+
+    extension_suffixes = list(_machinery.EXTENSION_SUFFIXES)
+except Exception:  # pragma: no cover - every supported interpreter has it
+    extension_suffixes = []
+
+
+def _config_var(name):
+    value = sysconfig.get_config_var(name)
+    if isinstance(value, (str, int)) or value is None:
+        return value
+    return str(value)
+
+
+def _libc():
+    try:
+        text = os.confstr("CS_GNU_LIBC_VERSION")
+    except (AttributeError, ValueError, OSError):
+        text = None
+    if text:
+        family, _, version = text.partition(" ")
+        return {"family": family, "version": version or None}
+    return None
+
+
+def _user_site():
+    try:
+        return site.getusersitepackages()
+    except Exception:
+        return None
+
+
+def _site_packages():
+    try:
+        return list(site.getsitepackages())
+    except Exception:  # old virtualenv's site.py lacks getsitepackages
+        return []
+
+
+# ``-c`` puts the working directory (as "") first on sys.path; pkgdoctor runs the probe in an
+# empty private directory and evaluates the user's working directory itself.
+path = [entry for entry in sys.path if entry not in ("", os.getcwd())]
+paths = sysconfig.get_paths()
+facts = {
+    "implementation": sys.implementation.name,
+    "version": list(sys.version_info[:3]),
+    "version_string": sys.version.split()[0],
+    "cache_tag": sys.implementation.cache_tag,
+    "multiarch": getattr(sys.implementation, "_multiarch", None),
+    "executable": sys.executable,
+    "real_executable": os.path.realpath(sys.executable) if sys.executable else None,
+    "prefix": sys.prefix,
+    "base_prefix": getattr(sys, "base_prefix", sys.prefix),
+    "exec_prefix": sys.exec_prefix,
+    "extension_suffixes": extension_suffixes,
+    "ext_suffix": _config_var("EXT_SUFFIX"),
+    "soabi": _config_var("SOABI"),
+    "sysconfig_multiarch": _config_var("MULTIARCH"),
+    "gil_disabled": bool(_config_var("Py_GIL_DISABLED")),
+    "debug": bool(_config_var("Py_DEBUG")),
+    "maxsize_bits": 64 if sys.maxsize > 2**32 else 32,
+    "byteorder": sys.byteorder,
+    "sys_path": path,
+    "site_packages": _site_packages(),
+    "user_site": _user_site(),
+    "user_site_enabled": bool(site.ENABLE_USER_SITE),
+    "stdlib": [paths.get("stdlib"), paths.get("platstdlib")],
+    "purelib": paths.get("purelib"),
+    "platlib": paths.get("platlib"),
+    "libc": _libc(),
+    "environ": {
+        key: os.environ[key]
+        for key in (
+            "PYTHONPATH",
+            "PYTHONHOME",
+            "PYTHONNOUSERSITE",
+            "PYTHONSAFEPATH",
+            "PYTHONUSERBASE",
+            "LD_LIBRARY_PATH",
+            "LD_PRELOAD",
+            "VIRTUAL_ENV",
+            "CONDA_PREFIX",
+        )
+        if key in os.environ
+    },
+}
+sys.stdout.write(json.dumps(facts))

@@ -1,0 +1,135 @@
+"""Facts about a target environment: what the probe or the static reader found.
+
+These frozen dataclasses are the only thing checks see of the target. They are produced by
+the live probe (:mod:`pkgdoctor.target.live`), the static reader
+(:mod:`pkgdoctor.target.static`) or, in tests, built directly from recorded values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Mode = Literal["live", "static"]
+
+
+@dataclass(frozen=True)
+class Binary:
+    """The identity of an ELF file as the dynamic loader sees it."""
+
+    architecture: str  # "x86_64", "aarch64", "loongarch64", ...
+    elf_class: int  # 32 or 64
+    machine: int  # e_machine
+    little_endian: bool
+    interpreter: str | None = None  # PT_INTERP, e.g. "/lib64/ld-linux-x86-64.so.2"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "architecture": self.architecture,
+            "elf_class": self.elf_class,
+            "machine": self.machine,
+            "endianness": "little" if self.little_endian else "big",
+            "interpreter": self.interpreter,
+        }
+
+
+@dataclass(frozen=True)
+class Libc:
+    """The C library of the target: ``family`` is "glibc" or "musl"."""
+
+    family: str
+    version: str | None = None
+
+    def version_tuple(self) -> tuple[int, ...] | None:
+        if self.version is None:
+            return None
+        match = re.match(r"(\d+)\.(\d+)", self.version)
+        return (int(match[1]), int(match[2])) if match else None
+
+    def __str__(self) -> str:
+        return f"{self.family} {self.version}" if self.version else self.family
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """The Python interpreter of the target and the extension modules it can load."""
+
+    implementation: str  # sys.implementation.name: "cpython", "pypy"
+    version: tuple[int, int, int]
+    executable: str | None
+    real_executable: str | None
+    extension_suffixes: tuple[str, ...]
+    ext_suffix: str | None
+    soabi: str | None
+    multiarch: str | None  # platform triplet, e.g. "x86_64-linux-gnu"; None when built without
+    gil_disabled: bool = False
+    debug: bool = False
+    binary: Binary | None = None
+    libc: Libc | None = None
+
+    @property
+    def short_version(self) -> str:
+        return f"{self.version[0]}.{self.version[1]}"
+
+    @property
+    def architecture(self) -> str | None:
+        return self.binary.architecture if self.binary else None
+
+
+@dataclass(frozen=True)
+class Target:
+    """One environment under inspection."""
+
+    mode: Mode
+    prefix: str
+    base_prefix: str
+    interpreter: Interpreter
+    sys_path: tuple[str, ...]
+    site_packages: tuple[str, ...]
+    stdlib: tuple[str, ...]
+    user_site: str | None = None
+    user_site_enabled: bool = False
+    environ: Mapping[str, str] = field(default_factory=dict)
+    static_reason: str | None = None
+    # Whether library lookups in system directories (ld.so cache, /usr/lib...) describe the
+    # system this environment runs on. False for a tree copied from another architecture.
+    system_is_host: bool = True
+
+    @property
+    def is_venv(self) -> bool:
+        return self.prefix != self.base_prefix
+
+    def to_json(self) -> dict[str, Any]:
+        interp = self.interpreter
+        return {
+            "mode": self.mode,
+            "static_reason": self.static_reason,
+            "prefix": self.prefix,
+            "base_prefix": self.base_prefix,
+            "python": {
+                "implementation": interp.implementation,
+                "version": ".".join(map(str, interp.version)),
+                "executable": interp.executable,
+                "real_executable": interp.real_executable,
+                "ext_suffix": interp.ext_suffix,
+                "soabi": interp.soabi,
+                "multiarch": interp.multiarch,
+                "extension_suffixes": list(interp.extension_suffixes),
+                "gil_disabled": interp.gil_disabled,
+                "debug": interp.debug,
+            },
+            "binary": interp.binary.to_json() if interp.binary else None,
+            "libc": (
+                {"family": interp.libc.family, "version": interp.libc.version}
+                if interp.libc
+                else None
+            ),
+            "sys_path": list(self.sys_path),
+            "site_packages": list(self.site_packages),
+            "stdlib": list(self.stdlib),
+            "user_site": self.user_site,
+            "user_site_enabled": self.user_site_enabled,
+            "environ": dict(self.environ),
+        }

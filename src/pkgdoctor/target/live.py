@@ -1,0 +1,118 @@
+"""Live mode: run a stdlib-only probe in the target interpreter and read its facts."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pkgdoctor.errors import ProbeError, TargetError
+from pkgdoctor.target.binary import libc_from_binary, read_binary
+from pkgdoctor.target.facts import Interpreter, Libc, Target
+
+PROBE_SOURCE = (Path(__file__).parent / "_probe.py").read_text(encoding="utf-8")
+PROBE_TIMEOUT = 60.0
+
+
+class ExecFormatError(TargetError):
+    """The interpreter exists but cannot run on this machine (another architecture)."""
+
+
+def child_environment() -> dict[str, str]:
+    """The user's environment, plus the promise not to write bytecode into the target."""
+    env = dict(os.environ)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def run_in_target(
+    executable: str,
+    source: str,
+    *,
+    timeout: float = PROBE_TIMEOUT,
+    args: tuple[str, ...] = (),
+    flags: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess[str]:
+    """Run ``source`` with ``executable -B -c`` from an empty private working directory.
+
+    The empty directory keeps the user's working directory (which may hold a ``json.py``)
+    out of the child's ``sys.path``; ``-B`` keeps ``__pycache__`` out of the target.
+    """
+    with tempfile.TemporaryDirectory(prefix="pkgdoctor-") as cwd:
+        try:
+            return subprocess.run(
+                [executable, "-B", *flags, "-c", source, *args],
+                cwd=cwd,
+                env=child_environment(),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                check=False,
+            )
+        except FileNotFoundError as exc:
+            raise TargetError(f"no interpreter at {executable}") from exc
+        except PermissionError as exc:
+            raise TargetError(f"{executable} is not executable") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise ProbeError(f"{executable} did not answer within {timeout:.0f} s") from exc
+        except OSError as exc:
+            if exc.errno == errno.ENOEXEC:
+                raise ExecFormatError(f"{executable} cannot run on this machine") from exc
+            raise TargetError(f"cannot run {executable}: {exc.strerror}") from exc
+
+
+def probe(executable: str) -> Target:
+    """Run the probe in ``executable`` and return the target's facts."""
+    proc = run_in_target(executable, PROBE_SOURCE)
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"]
+        raise ProbeError(f"the probe failed in {executable}: {lines[-1]}")
+    try:
+        data = json.loads(proc.stdout)
+        return _target_from_probe(data)
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ProbeError(f"{executable} is not a Python this pkgdoctor understands") from exc
+
+
+def _target_from_probe(data: dict[str, Any]) -> Target:
+    real = data["real_executable"]
+    binary = read_binary(real) if real else None
+    libc: Libc | None = None
+    if data["libc"]:
+        libc = Libc(data["libc"]["family"], data["libc"]["version"])
+    elif binary is not None:
+        libc = libc_from_binary(binary)
+    multiarch = data["multiarch"] or data["sysconfig_multiarch"] or None
+    interpreter = Interpreter(
+        implementation=data["implementation"],
+        version=(data["version"][0], data["version"][1], data["version"][2]),
+        executable=data["executable"],
+        real_executable=real,
+        extension_suffixes=tuple(data["extension_suffixes"]),
+        ext_suffix=data["ext_suffix"],
+        soabi=data["soabi"],
+        multiarch=multiarch,
+        gil_disabled=data["gil_disabled"],
+        debug=data["debug"],
+        binary=binary,
+        libc=libc,
+    )
+    stdlib = tuple(dict.fromkeys(p for p in data["stdlib"] if p))
+    return Target(
+        mode="live",
+        prefix=data["prefix"],
+        base_prefix=data["base_prefix"],
+        interpreter=interpreter,
+        sys_path=tuple(data["sys_path"]),
+        site_packages=tuple(data["site_packages"]),
+        stdlib=stdlib,
+        user_site=data["user_site"],
+        user_site_enabled=data["user_site_enabled"],
+        environ=dict(data["environ"]),
+    )
