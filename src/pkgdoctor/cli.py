@@ -51,55 +51,92 @@ examples:
 
 def _target_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("target")
-    group.add_argument("--python", metavar="PY",
-                       help="examine this interpreter (a path, or a name looked up on PATH)")  # fmt: skip
-    group.add_argument("--prefix", metavar="DIR",
-                       help="examine the environment rooted at DIR (a venv, conda env, or copied tree)")  # fmt: skip
-    group.add_argument("--static", action="store_true",
-                       help="with --prefix: read files only, execute nothing (automatic when "
-                            "the interpreter cannot run on this machine)")  # fmt: skip
+    group.add_argument(
+        "--python",
+        metavar="PY",
+        help="examine this interpreter (a path, or a name looked up on PATH)",
+    )
+    group.add_argument(
+        "--prefix",
+        metavar="DIR",
+        help="examine the environment rooted at DIR (a venv, conda env, or copied tree)",
+    )
+    group.add_argument(
+        "--static",
+        action="store_true",
+        help="with --prefix: read files only, execute nothing (automatic when "
+        "the interpreter cannot run on this machine)",
+    )
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output")
-    group.add_argument("--json", action="store_true",
-                       help="print one JSON document (schema_version 1) instead of the checklist")  # fmt: skip
-    group.add_argument("--fail-on", metavar="SEV", default="error",
-                       choices=("error", "warning", "info"),
-                       help="exit 1 when a finding at or above SEV is reported "
-                            "(error, warning, info; default: error)")  # fmt: skip
-    group.add_argument("--select", metavar="CODES", action="append", default=[],
-                       help="report only these codes (comma-separated; 'ext-' selects a family)")  # fmt: skip
-    group.add_argument("--ignore", metavar="CODES", action="append", default=[],
-                       help="do not report these codes (same syntax as --select)")  # fmt: skip
+    group.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document (schema_version 1) instead of the checklist",
+    )
+    group.add_argument(
+        "--fail-on",
+        metavar="SEV",
+        default="error",
+        choices=("error", "warning", "info"),
+        help="exit 1 when a finding at or above SEV is reported "
+        "(error, warning, info; default: error)",
+    )
+    group.add_argument(
+        "--select",
+        metavar="CODES",
+        action="append",
+        default=[],
+        help="report only these codes (comma-separated; 'ext-' selects a family)",
+    )
+    group.add_argument(
+        "--ignore",
+        metavar="CODES",
+        action="append",
+        default=[],
+        help="do not report these codes (same syntax as --select)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="pkgdoctor", description=_DESCRIPTION,
+        prog="pkgdoctor",
+        description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     parser.add_argument("--version", action="version", version=f"pkgdoctor {__version__}")
-    parser.add_argument("--list-checks", action="store_true",
-                        help="list every finding code with its area, severity and meaning")  # fmt: skip
+    parser.add_argument(
+        "--list-checks",
+        action="store_true",
+        help="list every finding code with its area, severity and meaning",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     check = sub.add_parser(
-        "check", help="health check of one environment",
+        "check",
+        help="health check of one environment",
         description="Check one environment: every finding, worst first, with evidence and fix.",
-        epilog=_CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+        epilog=_CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _target_options(check)
-    check.add_argument("--stdlib", action="store_true",
-                       help="also check the standard library's extension modules (lib-dynload)")  # fmt: skip
+    check.add_argument(
+        "--stdlib",
+        action="store_true",
+        help="also check the standard library's extension modules (lib-dynload)",
+    )
     check.add_argument("--list-checks", action="store_true", help=argparse.SUPPRESS)
     _output_options(check)
 
     why = sub.add_parser(
-        "why", help="import a module in the target and explain why it fails",
+        "why",
+        help="import a module in the target and explain why it fails",
         description="Import MODULE in the target interpreter and explain the real cause.",
-        epilog=_WHY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+        epilog=_WHY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     why.add_argument("modules", nargs="+", metavar="MODULE", help="dotted module name(s)")
     _target_options(why)
     _output_options(why)

@@ -66,8 +66,12 @@ def _record_paths(metadata_dir: str, site_dir: str) -> list[str]:
     paths: list[str] = []
     if metadata_dir.endswith(".dist-info"):
         try:
-            with open(os.path.join(metadata_dir, "RECORD"), encoding="utf-8",
-                      errors="surrogateescape", newline="") as f:  # fmt: skip
+            with open(
+                os.path.join(metadata_dir, "RECORD"),
+                encoding="utf-8",
+                errors="surrogateescape",
+                newline="",
+            ) as f:
                 for row in csv.reader(f):
                     if row and row[0]:
                         paths.append(os.path.normpath(os.path.join(site_dir, row[0])))
@@ -75,8 +79,11 @@ def _record_paths(metadata_dir: str, site_dir: str) -> list[str]:
             pass
         return paths
     try:
-        with open(os.path.join(metadata_dir, "installed-files.txt"), encoding="utf-8",
-                  errors="surrogateescape") as f:  # fmt: skip
+        with open(
+            os.path.join(metadata_dir, "installed-files.txt"),
+            encoding="utf-8",
+            errors="surrogateescape",
+        ) as f:
             for line in f:
                 line = line.strip()
                 if line:

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 # PEP 3149 tags: "cpython-311", "cpython-313t", "cpython-37m", "cpython-311d", optionally
 # followed by the platform triplet; PyPy's "pypy310-pp73-x86_64-linux-gnu".
-_CPYTHON_TAG = re.compile(r"^cpython-(?P<ver>\d)(?P<minor>\d+)(?P<flags>[a-z]*)(?:-(?P<triplet>.+))?$")
+_CPYTHON_TAG = re.compile(
+    r"^cpython-(?P<ver>\d)(?P<minor>\d+)(?P<flags>[a-z]*)(?:-(?P<triplet>.+))?$"
+)
 _PYPY_TAG = re.compile(r"^pypy(?P<ver>\d)(?P<minor>\d+)-pp\d+(?:-(?P<triplet>.+))?$")
 
 
@@ -103,7 +105,7 @@ def triplet_architecture(triplet: str) -> str | None:
 
 
 def triplet_libc(triplet: str) -> str | None:
-    """"musl" or "glibc" from a triplet's environment part, or None if it does not say."""
+    """ "musl" or "glibc" from a triplet's environment part, or None if it does not say."""
     env = triplet.rsplit("-", 1)[-1]
     if env.startswith("musl"):
         return "musl"
@@ -127,9 +129,23 @@ _TRIPLET_CPU = {
     "mipsel": "mipsel",
 }
 _KNOWN_CPUS = {
-    "x86_64", "i686", "aarch64", "ppc64le", "ppc64", "s390x", "riscv64", "loongarch64",
-    "mips64", "mips", "sparc64", "ia64", "alpha", "hppa", "m68k", "sh4",
-}  # fmt: skip
+    "x86_64",
+    "i686",
+    "aarch64",
+    "ppc64le",
+    "ppc64",
+    "s390x",
+    "riscv64",
+    "loongarch64",
+    "mips64",
+    "mips",
+    "sparc64",
+    "ia64",
+    "alpha",
+    "hppa",
+    "m68k",
+    "sh4",
+}
 
 
 @dataclass(frozen=True)

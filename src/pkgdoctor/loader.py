@@ -20,7 +20,6 @@ RUNPATH alike of O and its loaders, then ``/etc/ld-musl-<arch>.path`` or
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,8 +28,19 @@ from pkgdoctor.elf import ELFError, ELFFile, read_elf
 from pkgdoctor.ldcache import LdCache, LdCacheError, read_ld_cache
 
 # Names musl satisfies with its own libc.so (ldso/dynlink.c: "reserved" names).
-_MUSL_BUILTIN = {"libc.so", "libdl.so.2", "libpthread.so.0", "librt.so.1", "libm.so.6",
-                 "libutil.so.1", "libxnet.so", "libcrypt.so.1"}  # fmt: skip
+_MUSL_BUILTIN = {
+    "libc.so",
+    "libdl.so.2",
+    "libpthread.so.0",
+    "librt.so.1",
+    "libm.so.6",
+    "libutil.so.1",
+    "libxnet.so",
+    "libcrypt.so.1",
+}
+
+
+_Step = tuple[str, tuple[str, ...]]  # (how the loader got there, directories in order)
 
 
 @dataclass(frozen=True)
@@ -109,8 +119,9 @@ class Loader:
     '/lib/x86_64-linux-gnu/libm.so.6'
     """
 
-    def __init__(self, config: LoaderConfig) -> None:
+    def __init__(self, config: LoaderConfig, elf_cache: ElfCache | None = None) -> None:
         self.config = config
+        self.elf_cache = elf_cache or ElfCache()
         self._system_dirs = {os.path.normpath(d) for d in config.default_dirs}
         self._cache: LdCache | None = None
         self._cache_read = False
@@ -119,7 +130,11 @@ class Loader:
     def ld_cache(self) -> LdCache | None:
         if not self._cache_read:
             self._cache_read = True
-            if self.config.ld_cache_path and self.config.system_known and self.config.libc == "glibc":
+            if (
+                self.config.ld_cache_path
+                and self.config.system_known
+                and self.config.libc == "glibc"
+            ):
                 try:
                     self._cache = read_ld_cache(self.config.ld_cache_path)
                 except (OSError, LdCacheError):
@@ -130,7 +145,7 @@ class Loader:
 
     def read(self, path: str) -> ELFFile | ELFError | OSError:
         """The parsed ELF file at ``path`` (cached), or the error reading it."""
-        return read_elf_cached(path)
+        return self.elf_cache.read(path)
 
     def is_system_path(self, path: str) -> bool:
         """Whether ``path`` lies in a directory the system's loader configuration names."""
@@ -157,14 +172,13 @@ class Loader:
     def _resolve_path(self, name: str, chain: Sequence[tuple[str, ELFFile]]) -> Resolution:
         base = os.path.dirname(chain[-1][0]) if chain else "."
         path = os.path.normpath(os.path.join(base, name))
-        found, skipped = self._try(path)
-        return Resolution(name, found, "path", (), skipped)
+        found, skipped = self.accepts(path)
+        return Resolution(name, found, "path", (), tuple(skipped))
 
     def _resolve_glibc(self, name: str, chain: Sequence[tuple[str, ELFFile]]) -> Resolution:
-        searched: list[str] = []
-        skipped: list[Candidate] = []
+        search = _Search(self, name)
         requester_path, requester = chain[-1]
-        steps: list[tuple[str, tuple[str, ...]]] = []
+        steps: list[_Step] = []
         if requester.runpath is None:
             for path, obj in reversed(chain):
                 if obj.rpath is not None and obj.runpath is None:
@@ -173,65 +187,39 @@ class Loader:
         if requester.runpath is not None:
             steps.append(("runpath", _expand(requester.runpath, requester_path)))
         for via, dirs in steps:
-            for directory in dirs:
-                searched.append(directory)
-                found, skip = self._try(os.path.join(directory, name))
-                skipped += skip
-                if found:
-                    return Resolution(name, found, via, tuple(searched), tuple(skipped),
-                                      system=self.is_system_path(found))  # fmt: skip
+            if found := search.directories(dirs, via):
+                return found
         if not self.config.system_known:
-            return Resolution(name, None, "unknown", tuple(searched), tuple(skipped))
+            return search.result(None, "unknown")
         cache = self.ld_cache
         if cache is not None:
-            searched.append(self.config.ld_cache_path or "ld.so.cache")
+            search.searched.append(self.config.ld_cache_path or "ld.so.cache")
             for entry in cache.lookup(name):
-                found, skip = self._try(entry.path)
-                skipped += skip
-                if found:
-                    return Resolution(name, found, "ld.so.cache", tuple(searched),
-                                      tuple(skipped), system=True)  # fmt: skip
-        return self._search_dirs(name, self.config.default_dirs, "default", searched, skipped)
+                if found := search.file(entry.path, "ld.so.cache", system=True):
+                    return found
+        return search.directories(self.config.default_dirs, "default", system=True) or (
+            search.result(None, "not found")
+        )
 
     def _resolve_musl(self, name: str, chain: Sequence[tuple[str, ELFFile]]) -> Resolution:
         if name in _MUSL_BUILTIN or name.startswith(("libc.musl-", "ld-musl-")):
             return Resolution(name, None, "libc", system=True)
-        searched: list[str] = []
-        skipped: list[Candidate] = []
-        dirs: list[tuple[str, tuple[str, ...]]] = [("LD_LIBRARY_PATH", self.config.ld_library_path)]
+        search = _Search(self, name)
+        steps: list[_Step] = [("LD_LIBRARY_PATH", self.config.ld_library_path)]
         for path, obj in reversed(chain):
             for raw, via in ((obj.rpath, "rpath"), (obj.runpath, "runpath")):
                 if raw is not None:
-                    dirs.append((via, _expand(raw, path)))
-        for via, group in dirs:
-            for directory in group:
-                searched.append(directory)
-                found, skip = self._try(os.path.join(directory, name))
-                skipped += skip
-                if found:
-                    return Resolution(name, found, via, tuple(searched), tuple(skipped),
-                                      system=self.is_system_path(found))  # fmt: skip
+                    steps.append((via, _expand(raw, path)))
+        for via, dirs in steps:
+            if found := search.directories(dirs, via):
+                return found
         if not self.config.system_known:
-            return Resolution(name, None, "unknown", tuple(searched), tuple(skipped))
-        return self._search_dirs(name, self.config.default_dirs, "default", searched, skipped)
+            return search.result(None, "unknown")
+        return search.directories(self.config.default_dirs, "default", system=True) or (
+            search.result(None, "not found")
+        )
 
-    def _search_dirs(
-        self,
-        name: str,
-        dirs: Sequence[str],
-        via: str,
-        searched: list[str],
-        skipped: list[Candidate],
-    ) -> Resolution:
-        for directory in dirs:
-            searched.append(directory)
-            found, skip = self._try(os.path.join(directory, name))
-            skipped += skip
-            if found:
-                return Resolution(name, found, via, tuple(searched), tuple(skipped), system=True)
-        return Resolution(name, None, "not found", tuple(searched), tuple(skipped))
-
-    def _try(self, path: str) -> tuple[str | None, list[Candidate]]:
+    def accepts(self, path: str) -> tuple[str | None, list[Candidate]]:
         """Whether the loader would accept ``path``: it exists and matches our machine."""
         if not os.path.exists(path):
             return None, []
@@ -251,17 +239,52 @@ class Loader:
         return path, []
 
 
-@functools.lru_cache(maxsize=4096)
-def read_elf_cached(path: str) -> ELFFile | ELFError | OSError:
-    """:func:`pkgdoctor.elf.read_elf`, remembered for the run; errors are returned, not raised."""
-    try:
-        return read_elf(path)
-    except (ELFError, OSError) as exc:
-        return exc
+class _Search:
+    """One lookup in progress: what was tried and skipped, for the evidence."""
+
+    def __init__(self, loader: Loader, name: str) -> None:
+        self.loader = loader
+        self.name = name
+        self.searched: list[str] = []
+        self.skipped: list[Candidate] = []
+
+    def result(self, path: str | None, via: str, *, system: bool = False) -> Resolution:
+        return Resolution(self.name, path, via, tuple(self.searched), tuple(self.skipped), system)
+
+    def file(self, path: str, via: str, *, system: bool | None = None) -> Resolution | None:
+        found, skipped = self.loader.accepts(path)
+        self.skipped += skipped
+        if found is None:
+            return None
+        in_system = self.loader.is_system_path(found) if system is None else system
+        return self.result(found, via, system=in_system)
+
+    def directories(
+        self, dirs: Sequence[str], via: str, *, system: bool | None = None
+    ) -> Resolution | None:
+        for directory in dirs:
+            self.searched.append(directory)
+            found = self.file(os.path.join(directory, self.name), via, system=system)
+            if found is not None:
+                return found
+        return None
 
 
-def clear_cache() -> None:
-    read_elf_cached.cache_clear()
+class ElfCache:
+    """Parsed ELF files for one run: each file is read once, errors are kept, not raised."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, ELFFile | ELFError | OSError] = {}
+
+    def read(self, path: str) -> ELFFile | ELFError | OSError:
+        result = self._files.get(path)
+        if result is None:
+            try:
+                result = read_elf(path)
+            except (ELFError, OSError) as exc:
+                result = exc
+            self._files[path] = result
+        return result
 
 
 def _expand(raw: str, object_path: str) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pkgdoctor.distributions import Distribution, Ownership
 from pkgdoctor.elf import ELFFile
-from pkgdoctor.loader import Loader, LoaderConfig, default_dirs, read_elf_cached, split_path_list
+from pkgdoctor.loader import ElfCache, Loader, LoaderConfig, default_dirs, split_path_list
 from pkgdoctor.target.facts import Target
 
 
@@ -28,6 +28,7 @@ class Context:
         self.target = target
         self.options = options or Options()
         self.ownership = Ownership()
+        self.elf_cache = ElfCache()
 
     @property
     def python(self) -> str:
@@ -77,7 +78,7 @@ class Context:
             default_dirs=default_dirs(libc, interp.multiarch, elf_class),
             system_known=self.target.system_is_host and binary is not None,
         )
-        loader = Loader(config)
+        loader = Loader(config, self.elf_cache)
         exe = self.executable_elf
         if exe is not None:
             chain = [(exe[0], exe[1])]
@@ -86,7 +87,7 @@ class Context:
                 resolution = loader.resolve(name, chain)
                 if resolution.path:
                     preloaded[name] = resolution.path
-            loader = Loader(dataclasses.replace(config, preloaded=preloaded))
+            loader = Loader(dataclasses.replace(config, preloaded=preloaded), self.elf_cache)
         return loader
 
     @functools.cached_property
@@ -95,5 +96,5 @@ class Context:
         real = self.target.interpreter.real_executable
         if not real:
             return None
-        elf = read_elf_cached(real)
+        elf = self.elf_cache.read(real)
         return (real, elf) if isinstance(elf, ELFFile) else None

@@ -36,41 +36,59 @@ from pkgdoctor.loader import Resolution
 AREA = "Extension modules"
 
 EXT_INVALID_ELF = register(
-    "ext-invalid-elf", AREA, Severity.ERROR,
+    "ext-invalid-elf",
+    AREA,
+    Severity.ERROR,
     "An extension module file is not a loadable ELF file (truncated, corrupt or unreadable).",
-)  # fmt: skip
+)
 EXT_WRONG_ARCH = register(
-    "ext-wrong-arch", AREA, Severity.ERROR,
+    "ext-wrong-arch",
+    AREA,
+    Severity.ERROR,
     "Extension modules are built for another CPU architecture or ELF class than the interpreter.",
-)  # fmt: skip
+)
 EXT_LIBC_MISMATCH = register(
-    "ext-libc-mismatch", AREA, Severity.ERROR,
+    "ext-libc-mismatch",
+    AREA,
+    Severity.ERROR,
     "Extension modules are built for musl under a glibc interpreter, or the reverse.",
-)  # fmt: skip
+)
 EXT_ABI_MISMATCH = register(
-    "ext-abi-mismatch", AREA, Severity.ERROR,
+    "ext-abi-mismatch",
+    AREA,
+    Severity.ERROR,
     "Extension modules are built for another Python version or ABI (e.g. cpython-310 under 3.11).",
-)  # fmt: skip
+)
 EXT_SUFFIX_MISMATCH = register(
-    "ext-suffix-mismatch", AREA, Severity.ERROR,
+    "ext-suffix-mismatch",
+    AREA,
+    Severity.ERROR,
     "Extension modules carry a file suffix this interpreter does not load, for another reason.",
-)  # fmt: skip
+)
 NO_TRIPLET = register(
-    "interpreter-no-platform-triplet", "Interpreter", Severity.ERROR,
+    "interpreter-no-platform-triplet",
+    "Interpreter",
+    Severity.ERROR,
     "The interpreter was built without a platform triplet and ignores correctly named modules.",
-)  # fmt: skip
+)
 EXT_GLIBC_TOO_NEW = register(
-    "ext-glibc-too-new", AREA, Severity.ERROR,
+    "ext-glibc-too-new",
+    AREA,
+    Severity.ERROR,
     "Extension modules need GLIBC_/GLIBCXX_/CXXABI_ versions the loaded libraries lack.",
-)  # fmt: skip
+)
 EXT_MISSING_LIBRARY = register(
-    "ext-missing-library", AREA, Severity.ERROR,
+    "ext-missing-library",
+    AREA,
+    Severity.ERROR,
     "A shared library an extension module needs (DT_NEEDED) will not be found by the loader.",
-)  # fmt: skip
+)
 PATH_UNREADABLE = register(
-    "path-unreadable", "Interpreter", Severity.WARNING,
+    "path-unreadable",
+    "Interpreter",
+    Severity.WARNING,
     "A directory on sys.path (or inside a package) cannot be read.",
-)  # fmt: skip
+)
 
 # Symbol versions of the C/C++ toolchain runtime: glibc, libstdc++ and libgcc_s.
 _TOOLCHAIN_VERSION = re.compile(r"^(GLIBC|GLIBCXX|CXXABI|GCC)_(\d+(?:\.\d+)*)$")
@@ -122,8 +140,13 @@ def extension_file(path: str, root: str) -> ExtensionFile | None:
     rel = os.path.relpath(os.path.dirname(path), root)
     package = "" if rel == "." else rel.replace(os.sep, ".")
     try:
-        siblings = tuple(sorted(n for n in os.listdir(os.path.dirname(path))
-                                if n.partition(".")[0] == stem and n != name))  # fmt: skip
+        siblings = tuple(
+            sorted(
+                n
+                for n in os.listdir(os.path.dirname(path))
+                if n.partition(".")[0] == stem and n != name
+            )
+        )
     except OSError:
         siblings = ()
     module = f"{package}.{stem}" if package else stem
@@ -149,8 +172,11 @@ def file_problems(ctx: Context, ext: ExtensionFile) -> list[Problem]:
         binary.elf_class,
         binary.little_endian,
     ):
-        detail = {"architecture": elf.architecture, "elf_machine": elf.machine,
-                  "elf_class": elf.elf_class}  # fmt: skip
+        detail = {
+            "architecture": elf.architecture,
+            "elf_machine": elf.machine,
+            "elf_class": elf.elf_class,
+        }
         return [Problem(EXT_WRONG_ARCH.code, ext, (elf.architecture,), detail)]
 
     file_libc, libc_evidence = _file_libc(ext, elf)
@@ -176,7 +202,7 @@ def _suffix_of(ext: ExtensionFile) -> str:
 def _file_libc(ext: ExtensionFile, elf: ELFFile) -> tuple[str | None, dict[str, Any]]:
     """Which libc a file is built for, and the evidence: triplet, DT_NEEDED or PT_INTERP."""
     for needed in elf.needed:
-        if needed.startswith("libc.musl-") or needed.startswith("ld-musl-"):
+        if needed.startswith(("libc.musl-", "ld-musl-")):
             return "musl", {"libc": "musl", "dt_needed": needed}
     if elf.interpreter and os.path.basename(elf.interpreter).startswith("ld-musl"):
         return "musl", {"libc": "musl", "pt_interp": elf.interpreter}
@@ -286,20 +312,25 @@ def _link_problems(ctx: Context, ext: ExtensionFile, elf: ELFFile) -> list[Probl
                 if isinstance(lib, ELFFile):
                     stack.append([*chain, (res.path, lib)])
         for need in obj.version_needs:
-            res = resolved.get(need.file) if need.file in resolved else None
-            if res is None or res.path is None:
+            need_res = resolved.get(need.file)
+            if need_res is None or need_res.path is None:
                 continue
-            lib = loader.read(res.path)
+            lib = loader.read(need_res.path)
             if not isinstance(lib, ELFFile) or not lib.version_definitions:
                 continue  # the loader only checks versions against a versioned library
             defined = set(lib.version_definitions)
             lacking = [v for v in need.versions if v not in defined and _TOOLCHAIN_VERSION.match(v)]
             if lacking:
-                versions.append({
-                    "file": path, "library": need.file, "library_path": res.path,
-                    "via": res.via, "lacking": lacking,
-                    "provides_up_to": _highest_versions(lib.version_definitions, lacking),
-                })  # fmt: skip
+                versions.append(
+                    {
+                        "file": path,
+                        "library": need.file,
+                        "library_path": need_res.path,
+                        "via": need_res.via,
+                        "lacking": lacking,
+                        "provides_up_to": _highest_versions(lib.version_definitions, lacking),
+                    }
+                )
     problems = []
     if missing:
         problems.append(Problem(EXT_MISSING_LIBRARY.code, ext, (), {"missing": missing}))
@@ -309,8 +340,11 @@ def _link_problems(ctx: Context, ext: ExtensionFile, elf: ELFFile) -> list[Probl
 
 
 def _missing_detail(requester: str, res: Resolution) -> dict[str, Any]:
-    detail: dict[str, Any] = {"library": res.name, "needed_by": requester,
-                              "searched": list(res.searched)}  # fmt: skip
+    detail: dict[str, Any] = {
+        "library": res.name,
+        "needed_by": requester,
+        "searched": list(res.searched),
+    }
     if res.skipped:
         detail["skipped"] = [{"path": c.path, "reason": c.reason} for c in res.skipped]
     return detail
@@ -366,7 +400,7 @@ def _quote(path: str) -> str:
 
 
 def _subject(members: Sequence[Problem], dist: Distribution | None) -> str:
-    """"numpy" or "the package at /path/to/pkg" for a message."""
+    """ "numpy" or "the package at /path/to/pkg" for a message."""
     if dist is not None:
         return dist.name
     first = members[0].file
@@ -400,14 +434,15 @@ def _fix_reinstall(ctx: Context, dist: Distribution | None, members: Sequence[Pr
     return f"Remove or rebuild {_quote(_common_path(members, dist))}; no distribution owns it."
 
 
-def _wrong_arch(
-    ctx: Context, members: list[Problem], dist: Distribution | None, _: Any
-) -> Finding:
+def _wrong_arch(ctx: Context, members: list[Problem], dist: Distribution | None, _: Any) -> Finding:
     interp = ctx.target.interpreter
     arch = members[0].detail["architecture"]
     evidence = _base_evidence(members)
-    evidence.update(file_architecture=arch, interpreter_architecture=interp.architecture,
-                    interpreter=interp.real_executable)  # fmt: skip
+    evidence.update(
+        file_architecture=arch,
+        interpreter_architecture=interp.architecture,
+        interpreter=interp.real_executable,
+    )
     return EXT_WRONG_ARCH.finding(
         f"{_count(len(members), 'extension module')} of {_subject(members, dist)} "
         f"{'is' if len(members) == 1 else 'are'} built for {arch}, "
@@ -416,8 +451,10 @@ def _wrong_arch(
         path=_common_path(members, dist),
         evidence=evidence,
         fix=_fix_reinstall(ctx, dist, members)
-        + (" (this picks the wheel for this machine; an environment copied from another "
-           "machine must be recreated here)"),  # fmt: skip
+        + (
+            " (this picks the wheel for this machine; an environment copied from another "
+            "machine must be recreated here)"
+        ),
     )
 
 
@@ -446,8 +483,11 @@ def _abi_mismatch(
     interp = ctx.target.interpreter
     built_for = members[0].key[0]
     evidence = _base_evidence(members)
-    evidence.update(built_for=built_for, interpreter_soabi=interp.soabi,
-                    extension_suffixes=list(interp.extension_suffixes))  # fmt: skip
+    evidence.update(
+        built_for=built_for,
+        interpreter_soabi=interp.soabi,
+        extension_suffixes=list(interp.extension_suffixes),
+    )
     what = "the stable ABI (abi3)" if built_for == "abi3" else built_for
     return EXT_ABI_MISMATCH.finding(
         f"{_count(len(members), 'extension module')} of {_subject(members, dist)} "
@@ -457,15 +497,16 @@ def _abi_mismatch(
         path=_common_path(members, dist),
         evidence=evidence,
         fix=_fix_reinstall(ctx, dist, members)
-        + ("; keep one environment per interpreter (a site-packages shared between Python "
-           "versions, or a venv copied from another Python, causes this)"),  # fmt: skip
+        + (
+            "; keep one environment per interpreter (a site-packages shared between Python "
+            "versions, or a venv copied from another Python, causes this)"
+        ),
     )
 
 
 def _python_name(ctx: Context) -> str:
     interp = ctx.target.interpreter
-    name = {"cpython": "CPython", "pypy": "PyPy"}.get(interp.implementation,
-                                                     interp.implementation)  # fmt: skip
+    name = {"cpython": "CPython", "pypy": "PyPy"}.get(interp.implementation, interp.implementation)
     flags = "t" if interp.gil_disabled else ""
     return f"{name} {interp.short_version}{flags}"
 
@@ -475,8 +516,11 @@ def _suffix_mismatch(
 ) -> Finding:
     interp = ctx.target.interpreter
     evidence = _base_evidence(members)
-    evidence.update(suffix=members[0].detail["suffix"], ext_suffix=interp.ext_suffix,
-                    extension_suffixes=list(interp.extension_suffixes))  # fmt: skip
+    evidence.update(
+        suffix=members[0].detail["suffix"],
+        ext_suffix=interp.ext_suffix,
+        extension_suffixes=list(interp.extension_suffixes),
+    )
     return EXT_SUFFIX_MISMATCH.finding(
         f"{_count(len(members), 'extension module')} of {_subject(members, dist)} end"
         f"{'s' if len(members) == 1 else ''} in {members[0].detail['suffix']}, which this "
@@ -489,9 +533,11 @@ def _suffix_mismatch(
 
 
 def _no_triplet(
-    ctx: Context, members: list[Problem], _: Distribution | None,
+    ctx: Context,
+    members: list[Problem],
+    _: Distribution | None,
     owners: dict[str, Distribution | None],
-) -> Finding:  # fmt: skip
+) -> Finding:
     interp = ctx.target.interpreter
     triplet = members[0].key[0]
     per_dist: dict[str, int] = {}
@@ -500,9 +546,14 @@ def _no_triplet(
         name = owner.name if owner else m.file.module.split(".")[0]
         per_dist[name] = per_dist.get(name, 0) + 1
     evidence = _base_evidence(members)
-    evidence.update(ext_suffix=interp.ext_suffix, soabi=interp.soabi, multiarch=interp.multiarch,
-                    expected_triplet=triplet, interpreter_architecture=interp.architecture,
-                    distributions=per_dist)  # fmt: skip
+    evidence.update(
+        ext_suffix=interp.ext_suffix,
+        soabi=interp.soabi,
+        multiarch=interp.multiarch,
+        expected_triplet=triplet,
+        interpreter_architecture=interp.architecture,
+        distributions=per_dist,
+    )
     example = members[0].file
     wanted = example.filename.partition(".")[0] + (interp.ext_suffix or ".so")
     return NO_TRIPLET.finding(
@@ -529,8 +580,11 @@ def _glibc_too_new(
     libraries: dict[str, dict[str, Any]] = {}
     for need in needs:
         lacking.setdefault(need["library"], set()).update(need["lacking"])
-        libraries[need["library"]] = {"path": need["library_path"], "via": need["via"],
-                                      "provides_up_to": need["provides_up_to"]}  # fmt: skip
+        libraries[need["library"]] = {
+            "path": need["library_path"],
+            "via": need["via"],
+            "provides_up_to": need["provides_up_to"],
+        }
     evidence = _base_evidence(members)
     evidence["files"] = needs[:_MAX_FILES_IN_EVIDENCE]
     evidence["lacking"] = {lib: sorted(v, key=_version_key) for lib, v in lacking.items()}
@@ -545,18 +599,25 @@ def _glibc_too_new(
         parts.append(f"{top} from {lib} ({libraries[lib]['path']} has up to {have})")
     ld_path = [lib for lib, info in libraries.items() if info["via"] == "LD_LIBRARY_PATH"]
     if ld_path:
-        fix = (f"{', '.join(ld_path)} comes from LD_LIBRARY_PATH and is older than what "
-               f"{_subject(members, dist)} needs: remove that directory from LD_LIBRARY_PATH.")  # fmt: skip
-    elif any(lib.startswith("libstdc++") or lib.startswith("libgcc") for lib in lacking) and not any(
+        fix = (
+            f"{', '.join(ld_path)} comes from LD_LIBRARY_PATH and is older than what "
+            f"{_subject(members, dist)} needs: remove that directory from LD_LIBRARY_PATH."
+        )
+    elif any(lib.startswith(("libstdc++", "libgcc")) for lib in lacking) and not any(
         lib.startswith(("libc.", "libm.")) for lib in lacking
     ):
-        fix = ("Make a newer libstdc++ the one that is loaded (conda: conda install -c "
-               "conda-forge libstdcxx-ng; system: upgrade the gcc runtime), or "
-               + _fix_reinstall(ctx, dist, members) + " to get a build for this system.")  # fmt: skip
+        fix = (
+            "Make a newer libstdc++ the one that is loaded (conda: conda install -c "
+            "conda-forge libstdcxx-ng; system: upgrade the gcc runtime), or "
+            + _fix_reinstall(ctx, dist, members)
+            + " to get a build for this system."
+        )
     else:
-        fix = (_fix_reinstall(ctx, dist, members) + " so that pip picks a wheel for this "
-               "system's glibc; if pip keeps choosing the same file, its manylinux tag is wrong: "
-               "use an older release or a conda-forge build. Never replace the system glibc.")  # fmt: skip
+        fix = (
+            _fix_reinstall(ctx, dist, members) + " so that pip picks a wheel for this "
+            "system's glibc; if pip keeps choosing the same file, its manylinux tag is wrong: "
+            "use an older release or a conda-forge build. Never replace the system glibc."
+        )
     return EXT_GLIBC_TOO_NEW.finding(
         f"{_subject(members, dist)} needs {'; '.join(parts)}.",
         distribution=dist.name if dist else None,
@@ -571,8 +632,7 @@ def _missing_library(
 ) -> Finding:
     missing = [m for p in members for m in p.detail["missing"]]
     names = sorted({m["library"] for m in missing})
-    evidence = _base_evidence(members)
-    evidence["files"] = [{"path": p.file.path} for p in members[:_MAX_FILES_IN_EVIDENCE]]
+    evidence: dict[str, Any] = {"file_count": len(members)}  # "needed_by" names the files
     per_lib: dict[str, dict[str, Any]] = {}
     for m in missing:
         entry = per_lib.setdefault(m["library"], {"needed_by": [], "searched": m["searched"]})
@@ -597,13 +657,17 @@ def _missing_library(
     if skipped:
         message += f" ({skipped[0]['path']} is there but {skipped[0]['reason']})"
     if bundled and dist is not None:
-        fix = (f"{_fix_reinstall(ctx, dist, members)} (the library it bundles is missing: "
-               "a deleted *.libs directory or an interrupted install)")  # fmt: skip
+        fix = (
+            f"{_fix_reinstall(ctx, dist, members)} (the library it bundles is missing: "
+            "a deleted *.libs directory or an interrupted install)"
+        )
     else:
         first = names[0]
-        fix = (f"Install the system package that provides {first} (Debian/Ubuntu: apt-file "
-               f"search {first}; Fedora/RHEL: dnf provides '*/{first}'; Alpine: apk search "
-               f"so:{first}), or add its directory to LD_LIBRARY_PATH.")  # fmt: skip
+        fix = (
+            f"Install the system package that provides {first} (Debian/Ubuntu: apt-file "
+            f"search {first}; Fedora/RHEL: dnf provides '*/{first}'; Alpine: apk search "
+            f"so:{first}), or add its directory to LD_LIBRARY_PATH."
+        )
     return EXT_MISSING_LIBRARY.finding(
         message + ".",
         distribution=dist.name if dist else None,

@@ -28,9 +28,11 @@ from pkgdoctor.findings import Finding, Severity, sort_findings
 from pkgdoctor.target.live import run_in_target
 
 IMPORT_FAILED = register(
-    "import-failed", "Imports", Severity.ERROR,
+    "import-failed",
+    "Imports",
+    Severity.ERROR,
     "The import fails (or crashes the interpreter) for a reason no other check explains.",
-)  # fmt: skip
+)
 
 IMPORT_PROBE = (Path(__file__).parent.parent / "target" / "_import_probe.py").read_text("utf-8")
 _RESULT_MARK = "\x1epkgdoctor-result\t"
@@ -61,8 +63,7 @@ class ImportOutcome:
         return f"{first['type']}: {first['message']}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"module": self.module, "ok": self.ok, "crashed": self.crashed,
-                "chain": self.chain}  # fmt: skip
+        return {"module": self.module, "ok": self.ok, "crashed": self.crashed, "chain": self.chain}
 
 
 def valid_module_name(name: str) -> bool:
@@ -73,23 +74,28 @@ def run_import(ctx: Context, module: str) -> ImportOutcome:
     """Import ``module`` in a child of the target interpreter and report what happened."""
     exe = ctx.target.interpreter.executable
     if ctx.target.mode != "live" or not exe:
-        raise ProbeError(f"cannot import {module}: the target is read statically "
-                         f"({ctx.target.static_reason}); use 'pkgdoctor check'")  # fmt: skip
-    proc = run_in_target(exe, IMPORT_PROBE, args=(module,), timeout=IMPORT_TIMEOUT,
-                         flags=("-X", "faulthandler"))  # fmt: skip
-    stderr = proc.stderr.splitlines()
-    found = []
+        raise ProbeError(
+            f"cannot import {module}: the target is read statically "
+            f"({ctx.target.static_reason}); use 'pkgdoctor check'"
+        )
+    proc = run_in_target(
+        exe, IMPORT_PROBE, args=(module,), timeout=IMPORT_TIMEOUT, flags=("-X", "faulthandler")
+    )
+    # Not splitlines(): it also splits at "\x1e", the marker.
+    stderr = proc.stderr.split("\n")
+    found: list[dict[str, Any]] = []
     for line in stderr:
         if line.startswith(_SPEC_MARK):
-            name, _, origin = line[len(_SPEC_MARK):].partition("\t")
+            name, _, origin = line[len(_SPEC_MARK) :].partition("\t")
             found.append({"name": name, "origin": origin or None, "locations": []})
     tail = [line for line in stderr if not line.startswith(_SPEC_MARK)][-15:]
     marker = proc.stdout.rfind(_RESULT_MARK)
     if marker >= 0:
         try:
-            data = json.loads(proc.stdout[marker + len(_RESULT_MARK):].splitlines()[0])
-            return ImportOutcome(module, bool(data["ok"]), list(data["chain"]),
-                                 list(data["found"]), None, tail)  # fmt: skip
+            data = json.loads(proc.stdout[marker + len(_RESULT_MARK) :].split("\n", 1)[0])
+            return ImportOutcome(
+                module, bool(data["ok"]), list(data["chain"]), list(data["found"]), None, tail
+            )
         except (ValueError, KeyError, IndexError, TypeError):
             pass
     return ImportOutcome(module, False, [], found, _describe_exit(proc.returncode), tail)
@@ -191,7 +197,10 @@ def _root_of(path: str, roots: Iterable[str]) -> str:
 
 
 def _unexplained(ctx: Context, outcome: ImportOutcome, files: list[ExtensionFile]) -> Finding:
-    evidence: dict[str, Any] = {"import": outcome.to_json(), "checked_files": [f.path for f in files]}
+    evidence: dict[str, Any] = {
+        "import": outcome.to_json(),
+        "checked_files": [f.path for f in files],
+    }
     if outcome.crashed:
         last = [s for s in outcome.found if (s.get("origin") or "").endswith(".so")]
         if last:
@@ -202,16 +211,20 @@ def _unexplained(ctx: Context, outcome: ImportOutcome, files: list[ExtensionFile
             f"Importing {outcome.module} crashed the interpreter ({outcome.crashed}){where}.",
             path=last[-1]["origin"] if last else None,
             evidence=evidence,
-            fix=(f"Reinstall the distribution that provides {outcome.module}; if it persists, "
-                 "report it upstream with the faulthandler output shown in the evidence."),  # fmt: skip
+            fix=(
+                f"Reinstall the distribution that provides {outcome.module}; if it persists, "
+                "report it upstream with the faulthandler output shown in the evidence."
+            ),
         )
     innermost = outcome.chain[-1]
     fix = None
     if innermost["type"] == "ModuleNotFoundError" and innermost.get("name"):
         top = str(innermost["name"]).split(".")[0]
         if top == outcome.module.split(".")[0] and not files:
-            fix = (f"Nothing provides {top!r} on this interpreter's sys.path: install the "
-                   f"distribution that provides it ({ctx.python} -m pip install ...).")  # fmt: skip
+            fix = (
+                f"Nothing provides {top!r} on this interpreter's sys.path: install the "
+                f"distribution that provides it ({ctx.python} -m pip install ...)."
+            )
     return IMPORT_FAILED.finding(
         f"import {outcome.module} fails: {innermost['type']}: {innermost['message']}",
         path=innermost.get("path"),

@@ -60,7 +60,7 @@ def register(code: str, area: str, severity: Severity, summary: str) -> Check:
 
 def all_checks() -> list[Check]:
     """Every registered check, in area order then code order."""
-    import pkgdoctor.checks.extensions  # noqa: F401  (registers its codes)
+    import pkgdoctor.checks.extensions
     import pkgdoctor.checks.imports  # noqa: F401
 
     return sorted(REGISTRY.values(), key=lambda c: (AREAS.index(c.area), c.code))

@@ -18,9 +18,12 @@ from pkgdoctor.render import Report, printable
 Span = tuple[str, str]  # (text, style); style "" is plain
 Line = list[Span]
 
-_MARK = {Severity.ERROR: ("✗", "bold red"), Severity.WARNING: ("!", "bold yellow"),
-         Severity.INFO: ("i", "cyan")}  # fmt: skip
-_MAX_EVIDENCE_LINES = 8
+_MARK = {
+    Severity.ERROR: ("✗", "bold red"),
+    Severity.WARNING: ("!", "bold yellow"),
+    Severity.INFO: ("i", "cyan"),
+}
+_MAX_EVIDENCE_LINES = 10
 
 
 def render_text(report: Report) -> list[Line]:
@@ -65,8 +68,13 @@ def _header(report: Report) -> list[Line]:
     if interp.ext_suffix:
         facts.append(f"EXT_SUFFIX {interp.ext_suffix}")
     return [
-        [("pkgdoctor ", "bold"), (__version__, ""), (f" {report.command} ", "bold"),
-         (printable(where), ""), (f"  ({mode})", "dim")],  # fmt: skip
+        [
+            ("pkgdoctor ", "bold"),
+            (__version__, ""),
+            (f" {report.command} ", "bold"),
+            (printable(where), ""),
+            (f"  ({mode})", "dim"),
+        ],
         [(" · ".join(facts), "dim")],
     ]
 
@@ -85,17 +93,22 @@ def _summary_line(findings: Sequence[Finding]) -> Line:
     counts = summarize(findings)
     if not findings:
         return [("No problems found.", "bold green")]
-    text = (f"{counts['error']} error(s), {counts['warning']} warning(s), "
-            f"{counts['info']} note(s).")  # fmt: skip
+    text = f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} note(s)."
     return [(text, "bold red" if counts["error"] else "bold")]
 
 
 def _import_lines(outcome: Any) -> list[Line]:
     if outcome.ok:
-        return [[("✓ ", "bold green"), (f"import {outcome.module}", "bold"),
-                 (" works in the target interpreter.", "")]]  # fmt: skip
-    lines: list[Line] = [[("✗ ", "bold red"), (f"import {outcome.module}", "bold"),
-                          (" fails:", "")]]  # fmt: skip
+        return [
+            [
+                ("✓ ", "bold green"),
+                (f"import {outcome.module}", "bold"),
+                (" works in the target interpreter.", ""),
+            ]
+        ]
+    lines: list[Line] = [
+        [("✗ ", "bold red"), (f"import {outcome.module}", "bold"), (" fails:", "")]
+    ]
     if outcome.crashed:
         lines.append([(f"    {outcome.summary}", "")])
     for i, exc in enumerate(outcome.chain):
@@ -107,8 +120,9 @@ def _import_lines(outcome: Any) -> list[Line]:
 
 def _finding_lines(finding: Finding) -> list[Line]:
     mark, style = _MARK[finding.severity]
-    lines: list[Line] = [[(f"    {mark} ", style), (printable(finding.message), ""),
-                          (f"  [{finding.code}]", "dim")]]  # fmt: skip
+    lines: list[Line] = [
+        [(f"    {mark} ", style), (printable(finding.message), ""), (f"  [{finding.code}]", "dim")]
+    ]
     evidence = list(_evidence_lines(finding.evidence, finding.path))
     shown = evidence[:_MAX_EVIDENCE_LINES]
     for text in shown:
@@ -122,22 +136,50 @@ def _finding_lines(finding: Finding) -> list[Line]:
 
 
 def _evidence_lines(evidence: Mapping[str, Any], base: str | None) -> Iterable[str]:
-    """A compact, readable rendering of a finding's evidence object."""
+    """A compact, readable rendering of a finding's evidence object.
+
+    Lists of per-file records print the fields all records share once, then one line per
+    file with only what differs; nested objects are indented under their key.
+    """
     base_dir = base if base and os.path.isdir(base) else (os.path.dirname(base) if base else None)
     for key, value in evidence.items():
-        if key in ("file_count", "files_omitted"):
+        if key in _HIDDEN_KEYS:
             continue
         label = key.replace("_", " ")
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            for item in value:
-                yield _item_line(item, base_dir)
+            yield from _records(value, base_dir)
             if key == "files" and "files_omitted" in evidence:
                 yield f"… and {evidence['files_omitted']} more file(s)"
-        elif isinstance(value, dict):
+        elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             for sub, subvalue in value.items():
-                yield f"{label}: {sub}: {_scalar(subvalue, base_dir)}"
+                yield f"{label}: {_scalar(sub, base_dir)}"
+                for k, v in subvalue.items():
+                    yield f"  {k.replace('_', ' ')}: {_scalar(v, base_dir)}"
         else:
             yield f"{label}: {_scalar(value, base_dir)}"
+
+
+_HIDDEN_KEYS = {"file_count", "files_omitted", "import"}
+
+
+def _records(records: Sequence[Mapping[str, Any]], base_dir: str | None) -> Iterable[str]:
+    common: dict[str, Any] = {}
+    if len(records) > 1:
+        first = records[0]
+        common = {
+            k: v
+            for k, v in first.items()
+            if k not in ("path", "file") and all(r.get(k) == v for r in records[1:])
+        }
+        if common:
+            yield (
+                " · ".join(
+                    f"{k.replace('_', ' ')}: {_scalar(v, base_dir)}" for k, v in common.items()
+                )
+                + f" (all {len(records)})"
+            )
+    for record in records:
+        yield _item_line({k: v for k, v in record.items() if k not in common}, base_dir)
 
 
 def _item_line(item: Mapping[str, Any], base_dir: str | None) -> str:

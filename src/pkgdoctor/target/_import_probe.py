@@ -2,20 +2,26 @@
 # CPython 3.8+, stdlib only. Imports the module named in argv, records every module spec found
 # on the way (so a crash can be pinned on the extension being loaded) and prints one JSON
 # document with the whole exception chain.
+from __future__ import annotations
+
 import json
 import sys
 import traceback
+from types import TracebackType
+from typing import Any, Dict, List, Optional, Sequence
 
 MARK = "\x1epkgdoctor-spec\t"
 
 
-class _Tracer(object):
+class _Tracer:
     """A meta path finder that asks the others and writes down what they found."""
 
-    found = []
+    found: List[Dict[str, Any]] = []
 
     @classmethod
-    def find_spec(cls, fullname, path=None, target=None):
+    def find_spec(
+        cls, fullname: str, path: Optional[Sequence[str]] = None, target: Any = None
+    ) -> Any:
         for finder in sys.meta_path:
             if finder is cls:
                 continue
@@ -34,15 +40,15 @@ class _Tracer(object):
         return None
 
 
-def _frames(tb):
+def _frames(tb: Optional[TracebackType]) -> List[Dict[str, Any]]:
     return [
         {"file": f.filename, "line": f.lineno, "function": f.name}
         for f in traceback.extract_tb(tb)[-8:]
     ]
 
 
-def _chain(exc):
-    chain = []
+def _chain(exc: Optional[BaseException]) -> List[Dict[str, Any]]:
+    chain: List[Dict[str, Any]] = []
     seen = set()
     while exc is not None and id(exc) not in seen and len(chain) < 20:
         seen.add(id(exc))
@@ -63,7 +69,7 @@ def _chain(exc):
 
 sys.meta_path.insert(0, _Tracer)
 module = sys.argv[1]
-result = {"module": module, "ok": True, "chain": []}
+result: Dict[str, Any] = {"module": module, "ok": True, "chain": []}
 try:
     __import__(module)
 except BaseException as exc:  # SystemExit and KeyboardInterrupt from a module too

@@ -1,28 +1,27 @@
 # This file is not imported by pkgdoctor: its source is sent to the *target* interpreter with
 # ``python -B -c``.  It must therefore run on every CPython 3.8+ (and PyPy), use only the
 # standard library, write nothing (no bytecode, no files) and print exactly one JSON document.
+from __future__ import annotations
+
+import importlib.machinery
 import json
 import os
 import site
 import sys
 import sysconfig
+from typing import Any, Dict, List, Optional, Union
 
-try:
-    import importlib.machinery as _machinery
-
-    extension_suffixes = list(_machinery.EXTENSION_SUFFIXES)
-except Exception:  # pragma: no cover - every supported interpreter has it
-    extension_suffixes = []
+extension_suffixes: List[str] = list(importlib.machinery.EXTENSION_SUFFIXES)
 
 
-def _config_var(name):
+def _config_var(name: str) -> Union[str, int, None]:
     value = sysconfig.get_config_var(name)
     if isinstance(value, (str, int)) or value is None:
         return value
     return str(value)
 
 
-def _libc():
+def _libc() -> Optional[Dict[str, Optional[str]]]:
     try:
         text = os.confstr("CS_GNU_LIBC_VERSION")
     except (AttributeError, ValueError, OSError):
@@ -33,14 +32,14 @@ def _libc():
     return None
 
 
-def _user_site():
+def _user_site() -> Optional[str]:
     try:
         return site.getusersitepackages()
     except Exception:
         return None
 
 
-def _site_packages():
+def _site_packages() -> List[str]:
     try:
         return list(site.getsitepackages())
     except Exception:  # old virtualenv's site.py lacks getsitepackages
@@ -51,7 +50,7 @@ def _site_packages():
 # empty private directory and evaluates the user's working directory itself.
 path = [entry for entry in sys.path if entry not in ("", os.getcwd())]
 paths = sysconfig.get_paths()
-facts = {
+facts: Dict[str, Any] = {
     "implementation": sys.implementation.name,
     "version": list(sys.version_info[:3]),
     "version_string": sys.version.split()[0],

@@ -42,6 +42,8 @@ def _from_python(python: str) -> Target:
     executable = python if os.sep in python else shutil.which(python)
     if executable is None:
         raise TargetError(f"no interpreter named {python!r} on PATH")
+    # The probe runs from a private working directory: relative paths must not leak into it.
+    executable = os.path.abspath(executable)
     path = Path(executable)
     if not os.path.lexists(path):
         raise TargetError(f"no interpreter at {executable}")
@@ -57,7 +59,7 @@ def _from_python(python: str) -> Target:
 
 
 def _from_prefix(prefix_arg: str, *, static: bool) -> Target:
-    prefix = Path(prefix_arg)
+    prefix = Path(os.path.abspath(prefix_arg))
     if not prefix.exists():
         raise TargetError(f"no such directory: {prefix_arg}")
     if not prefix.is_dir():

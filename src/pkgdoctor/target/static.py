@@ -82,9 +82,8 @@ def read_sysconfigdata(libdir: Path) -> dict[str, Any] | None:
         except (OSError, SyntaxError, ValueError):
             continue
         for node in tree.body:
-            if (
-                isinstance(node, ast.Assign)
-                and any(isinstance(t, ast.Name) and t.id == "build_time_vars" for t in node.targets)
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "build_time_vars" for t in node.targets
             ):
                 try:
                     value = ast.literal_eval(node.value)
@@ -97,7 +96,7 @@ def read_sysconfigdata(libdir: Path) -> dict[str, Any] | None:
 
 def _pth_entries(site_dir: Path) -> list[str]:
     """Directories that ``.pth`` files in ``site_dir`` add (import lines are not executed)."""
-    entries = []
+    entries: list[str] = []
     try:
         pth_files = sorted(site_dir.glob("*.pth"))
     except OSError:
@@ -124,7 +123,9 @@ def read_static(prefix_arg: str | os.PathLike[str], reason: str) -> Target:
     exe = find_interpreter(prefix)
     libdirs = list(_libdirs(prefix))
     if exe is None and not libdirs:
-        raise TargetError(f"{prefix} is not a Python environment (no bin/python3, no lib/python3.*)")
+        raise TargetError(
+            f"{prefix} is not a Python environment (no bin/python3, no lib/python3.*)"
+        )
 
     base_prefix = prefix
     if cfg.get("home"):
@@ -155,7 +156,9 @@ def read_static(prefix_arg: str | os.PathLike[str], reason: str) -> Target:
         if host_c is not None and host_c.family == libc.family:
             libc = host_c
 
-    interpreter = _interpreter(impl, version, free_threaded, exe, real_exe, binary, libc, build_vars)
+    interpreter = _interpreter(
+        impl, version, free_threaded, exe, real_exe, binary, libc, build_vars
+    )
     site_dirs = _site_dirs(prefix, base_prefix, libdir_name, cfg)
     sys_path: list[str] = [str(base_prefix / "lib" / f"python{version[0]}{version[1]}.zip")]
     sys_path += [str(stdlib_dir), str(stdlib_dir / "lib-dynload")]
@@ -245,7 +248,9 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _site_dirs(prefix: Path, base_prefix: Path, libdir_name: str, cfg: dict[str, str]) -> list[Path]:
+def _site_dirs(
+    prefix: Path, base_prefix: Path, libdir_name: str, cfg: dict[str, str]
+) -> list[Path]:
     prefixes = [prefix]
     if prefix == base_prefix or cfg.get("include-system-site-packages", "").lower() == "true":
         prefixes.append(base_prefix)

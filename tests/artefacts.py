@@ -1,0 +1,268 @@
+"""Builders for the real artefacts the tests break: venvs, wheels, C extensions, ELF patches.
+
+Nothing here mocks the import system: environments are made with ``python -m venv``, wheels
+come from the package registry through pip, extensions are compiled with gcc.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
+PY_NODOT = f"{sys.version_info[0]}{sys.version_info[1]}"
+# "Another CPython" for ABI-mismatch cases: the previous minor version (3.10 under 3.11).
+OTHER_PY = f"3.{sys.version_info[1] - 1}"
+EXT_SUFFIX: str = sysconfig.get_config_var("EXT_SUFFIX")
+MULTIARCH: str = sysconfig.get_config_var("MULTIARCH") or ""
+
+EM_AARCH64 = 183  # System V gABI e_machine values
+EM_LOONGARCH = 258
+
+
+def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run a command; a failure fails the test loudly, with its output."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+    if proc.returncode != 0:
+        pytest.fail(
+            f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Venv:
+    prefix: Path
+
+    @property
+    def python(self) -> Path:
+        return self.prefix / "bin" / "python"
+
+    @property
+    def site_packages(self) -> Path:
+        return self.prefix / "lib" / f"python{PY}" / "site-packages"
+
+
+def make_venv(path: Path) -> Venv:
+    """A real venv of the interpreter running the tests (no pip inside: pip runs from outside)."""
+    run([sys.executable, "-m", "venv", "--without-pip", str(path)])
+    return Venv(path)
+
+
+def pip(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
+    return run([sys.executable, "-m", "pip", *args], env=env)
+
+
+class Wheelhouse:
+    """Wheels downloaded from the registry once per test run, shared by every test.
+
+    A failed download fails the test that asked for it: these tests must not silently skip.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._done: dict[tuple[str, ...], Path] = {}
+
+    def fetch(self, *specs: str, platform: str | None = None, python: str | None = None) -> Path:
+        key = (*specs, platform or "", python or "")
+        if key in self._done:
+            return self._done[key]
+        directory = self.root / hashlib.sha1("\0".join(key).encode()).hexdigest()[:12]
+        args = ["download", "--no-deps", "--only-binary=:all:", "-d", str(directory)]
+        if platform:
+            args += ["--platform", platform]
+        if python:
+            abi = "cp" + python.replace(".", "")
+            args += ["--python-version", python, "--implementation", "cp", "--abi", abi]
+        pip(*args, *specs)
+        self._done[key] = directory
+        return directory
+
+    def install(
+        self, venv: Venv, *specs: str, platform: str | None = None, python: str | None = None
+    ) -> None:
+        """Install like a user would: normally, or with --platform/--python-version --target."""
+        directory = self.fetch(*specs, platform=platform, python=python)
+        common = ["install", "--no-deps", "--no-index", "--find-links", str(directory)]
+        if platform or python:
+            target = ["--target", str(venv.site_packages), "--only-binary=:all:"]
+            if platform:
+                target += ["--platform", platform]
+            if python:
+                target += [
+                    "--python-version",
+                    python,
+                    "--implementation",
+                    "cp",
+                    "--abi",
+                    "cp" + python.replace(".", ""),
+                ]
+            pip(*common, *target, *specs)
+        else:
+            pip("--python", str(venv.python), *common, *specs)
+
+
+# --- C extensions -----------------------------------------------------------------------------
+
+EXTENSION_SOURCE = """
+#include <Python.h>
+#include <stdio.h>
+{extra}
+static struct PyModuleDef def = {{PyModuleDef_HEAD_INIT, "{name}", NULL, -1, NULL}};
+PyMODINIT_FUNC PyInit_{name}(void) {{
+    {body}
+    return PyModule_Create(&def);
+}}
+"""
+
+
+def compile_extension(
+    directory: Path,
+    name: str,
+    *,
+    suffix: str = EXT_SUFFIX,
+    body: str = 'if (getenv("PKGDOCTOR_NEVER")) puts("x");',
+    extra: str = "#include <stdlib.h>",
+    link: list[str] | None = None,
+) -> Path:
+    """Compile a real extension module ``directory/name<suffix>`` with gcc."""
+    directory.mkdir(parents=True, exist_ok=True)
+    source = directory / f"{name}.c"
+    source.write_text(EXTENSION_SOURCE.format(name=name, body=body, extra=extra))
+    out = directory / f"{name}{suffix}"
+    include = sysconfig.get_paths()["include"]
+    # Debian's gcc links --as-needed: keep the libraries the test names even if unused.
+    run(
+        [
+            "gcc",
+            "-shared",
+            "-fPIC",
+            "-O1",
+            f"-I{include}",
+            "-o",
+            str(out),
+            str(source),
+            "-Wl,--no-as-needed",
+            *(link or []),
+        ]
+    )
+    source.unlink()
+    return out
+
+
+CXX_EXTENSION_SOURCE = """
+#include <Python.h>
+#include <string>
+static struct PyModuleDef def = {{PyModuleDef_HEAD_INIT, "{name}", NULL, -1, NULL}};
+extern "C" PyObject *PyInit_{name}(void) {{
+    std::string s("pkg"); s += "doctor";  // needs GLIBCXX_ versions from libstdc++.so.6
+    if (s.size() > 100) return NULL;
+    return PyModule_Create(&def);
+}}
+"""
+
+
+def compile_cxx_extension(directory: Path, name: str, suffix: str = EXT_SUFFIX) -> Path:
+    """A C++ extension module compiled with g++: it needs libstdc++'s GLIBCXX_ versions."""
+    directory.mkdir(parents=True, exist_ok=True)
+    source = directory / f"{name}.cpp"
+    source.write_text(CXX_EXTENSION_SOURCE.format(name=name))
+    out = directory / f"{name}{suffix}"
+    include = sysconfig.get_paths()["include"]
+    run(["g++", "-shared", "-fPIC", "-O1", f"-I{include}", "-o", str(out), str(source)])
+    source.unlink()
+    return out
+
+
+def compile_library(
+    directory: Path, soname: str, body: str = "int pkgd_answer(void) { return 42; }"
+) -> Path:
+    """A plain shared library with a DT_SONAME, for DT_NEEDED tests."""
+    directory.mkdir(parents=True, exist_ok=True)
+    source = directory / "lib.c"
+    source.write_text(body + "\n")
+    out = directory / soname
+    run(["gcc", "-shared", "-fPIC", f"-Wl,-soname,{soname}", "-o", str(out), str(source)])
+    source.unlink()
+    return out
+
+
+def patch_machine(path: Path, machine: int) -> None:
+    """Rewrite e_machine (offset 18 in the ELF header, gABI) of a little-endian ELF file."""
+    with path.open("r+b") as f:
+        f.seek(18)
+        f.write(struct.pack("<H", machine))
+
+
+def raise_glibc_need(path: Path, prefix: bytes = b"GLIBC_2.") -> None:
+    """Make every ``GLIBC_2.x`` version the file needs read ``GLIBC_9.x``: same length, so the
+    string table stays valid, and no glibc defines it (ld.so refuses to load the file)."""
+    data = path.read_bytes()
+    assert prefix in data, f"{path} needs no {prefix!r} version"
+    path.write_bytes(data.replace(prefix, prefix[:-2] + b"9."))
+
+
+def write_dist_info(site: Path, name: str, version: str, files: list[str]) -> Path:
+    """A minimal but valid dist-info whose RECORD lists ``files`` (relative to ``site``)."""
+    dist_info = site / f"{name}-{version}.dist-info"
+    dist_info.mkdir(parents=True, exist_ok=True)
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n"
+    )
+    (dist_info / "INSTALLER").write_text("pip\n")
+    records = [
+        *files,
+        f"{dist_info.name}/METADATA",
+        f"{dist_info.name}/INSTALLER",
+        f"{dist_info.name}/RECORD",
+    ]
+    (dist_info / "RECORD").write_text("".join(f"{r},,\n" for r in records))
+    return dist_info
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Every path under ``root`` with its type, size and mtime (ns): proof of no writes."""
+    result: dict[str, tuple[int, int, int]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames, "."]:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            result[path] = (
+                st.st_mode,
+                st.st_size if not os.path.isdir(path) else 0,
+                st.st_mtime_ns,
+            )
+    return result
+
+
+def loongarch_interpreter(path: Path) -> Path:
+    """A stand-in loongarch64 interpreter: a real executable with e_machine = EM_LOONGARCH."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(os.path.realpath(sys.executable), path)
+    patch_machine(path, EM_LOONGARCH)
+    return path
+
+
+SYSCONFIGDATA_NO_TRIPLET = textwrap.dedent("""\
+    # system configuration generated and used by the sysconfig module
+    build_time_vars = {'ABIFLAGS': '',
+     'EXT_SUFFIX': '.cpython-310.so',
+     'HOST_GNU_TYPE': 'loongarch64-unknown-linux-gnu',
+     'MACHDEP': 'linux',
+     'MULTIARCH': '',
+     'Py_DEBUG': 0,
+     'SHLIB_SUFFIX': '.so',
+     'SOABI': 'cpython-310',
+     'VERSION': '3.10'}
+""")

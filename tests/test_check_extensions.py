@@ -1,0 +1,312 @@
+"""``pkgdoctor check`` on real broken environments: one per failure mode of FAILURES.md."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from artefacts import (
+    EM_AARCH64,
+    EM_LOONGARCH,
+    EXT_SUFFIX,
+    MULTIARCH,
+    OTHER_PY,
+    PY,
+    SYSCONFIGDATA_NO_TRIPLET,
+    Venv,
+    Wheelhouse,
+    compile_cxx_extension,
+    compile_extension,
+    compile_library,
+    loongarch_interpreter,
+    make_venv,
+    patch_machine,
+    raise_glibc_need,
+    write_dist_info,
+)
+from conftest import Runner
+from pkgdoctor import __version__ as pkgdoctor_version
+
+NUMPY = "numpy==2.1.3"
+ORJSON = "orjson==3.10.7"
+HEALTHY = (
+    NUMPY,
+    "requests==2.32.3",
+    "certifi==2024.8.30",
+    "idna==3.10",
+    "urllib3==2.2.3",
+    "charset-normalizer==3.4.0",
+)
+
+
+def errors(result: Any) -> list[dict[str, Any]]:
+    return [f for f in result.json["findings"] if f["severity"] == "error"]
+
+
+def only(result: Any, code: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [f for f in result.json["findings"] if f["code"] == code]
+    assert len(found) == 1, result.json["findings"]
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def healthy(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Wheelhouse) -> Venv:
+    venv = make_venv(tmp_path_factory.mktemp("healthy") / "env")
+    wheelhouse.install(venv, *HEALTHY)
+    return venv
+
+
+def test_healthy_environment_has_no_errors(healthy: Venv, pkgdoctor: Runner) -> None:
+    result = pkgdoctor("check", "--prefix", str(healthy.prefix), "--json")
+    assert result.status == 0, result.out
+    assert result.json["findings"] == []
+    assert result.json["target"]["mode"] == "live"
+    assert result.json["target"]["prefix"] == str(healthy.prefix)
+
+
+def test_healthy_text_output(healthy: Venv, pkgdoctor: Runner) -> None:
+    result = pkgdoctor("check", "--python", str(healthy.python))
+    assert result.status == 0
+    glibc = os.confstr("CS_GNU_LIBC_VERSION")
+    version = ".".join(map(str, sys.version_info[:3]))
+    assert result.out == (
+        f"pkgdoctor {pkgdoctor_version} check {healthy.prefix}  (live)\n"
+        f"CPython {version} · x86_64 · {glibc} · EXT_SUFFIX {EXT_SUFFIX}\n"
+        "\n"
+        "[✓] Interpreter\n"
+        "[✓] Extension modules\n"
+        "\n"
+        "No problems found.\n"
+    )
+
+
+def test_aarch64_numpy_in_x86_64_venv(
+    tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner
+) -> None:
+    venv = make_venv(tmp_path / "env")
+    wheelhouse.install(venv, NUMPY, platform="manylinux2014_aarch64", python=PY)
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert result.status == 1
+    finding = only(result, "ext-wrong-arch")
+    assert [f["code"] for f in errors(result)] == ["ext-wrong-arch"]  # one root cause, one error
+    assert finding["distribution"] == "numpy"
+    evidence = finding["evidence"]
+    assert evidence["file_architecture"] == "aarch64"
+    assert evidence["interpreter_architecture"] == "x86_64"
+    assert evidence["file_count"] > 10
+    assert all(f["elf_machine"] == EM_AARCH64 for f in evidence["files"])
+    assert "--force-reinstall --no-deps numpy==2.1.3" in finding["fix"]
+
+
+def test_extension_for_another_python(
+    tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner
+) -> None:
+    venv = make_venv(tmp_path / "env")
+    wheelhouse.install(venv, ORJSON, platform="manylinux2014_x86_64", python=OTHER_PY)
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    finding = only(result, "ext-abi-mismatch")
+    tag = "cpython-" + OTHER_PY.replace(".", "")
+    assert finding["evidence"]["files"][0]["path"].endswith(f"orjson.{tag}-x86_64-linux-gnu.so")
+    assert finding["evidence"]["built_for"] == f"CPython {OTHER_PY}"
+    assert EXT_SUFFIX in finding["evidence"]["extension_suffixes"]
+    assert finding["message"].startswith("1 extension module of orjson is built for CPython")
+    assert result.status == 1
+
+
+def test_musllinux_wheel_under_glibc(
+    tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner
+) -> None:
+    venv = make_venv(tmp_path / "env")
+    wheelhouse.install(venv, ORJSON, platform="musllinux_1_2_x86_64", python=PY)
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    finding = only(result, "ext-libc-mismatch")
+    assert finding["evidence"]["file_libc"] == "musl"
+    assert finding["evidence"]["interpreter_libc"].startswith("glibc ")
+    assert finding["evidence"]["files"][0]["suffix_triplet"] == "x86_64-linux-musl"
+    assert len(errors(result)) == 1  # not also reported as a suffix mismatch
+
+
+def test_deleted_vendored_libs(tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    wheelhouse.install(venv, NUMPY)
+    libs = venv.site_packages / "numpy.libs"
+    vendored = sorted(p.name for p in libs.iterdir())
+    shutil.rmtree(libs)
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    finding = only(result, "ext-missing-library")
+    assert finding["distribution"] == "numpy"
+    missing = finding["evidence"]["missing"]
+    openblas = next(name for name in vendored if name.startswith("libscipy_openblas"))
+    assert openblas in missing
+    assert missing[openblas]["recorded_in_record_as"] == f"numpy.libs/{openblas}"
+    assert str(libs) in missing[openblas]["searched"]  # RUNPATH $ORIGIN/../../numpy.libs
+    assert "--force-reinstall --no-deps numpy==2.1.3" in finding["fix"]
+    assert len(errors(result)) == 1
+
+
+def test_glibc_version_need_too_new(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    ext = compile_extension(venv.site_packages, "needs_future_glibc")
+    raise_glibc_need(ext)
+    write_dist_info(venv.site_packages, "future-glibc", "1.0", [ext.name])
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    finding = only(result, "ext-glibc-too-new")
+    assert finding["distribution"] == "future-glibc"
+    lacking = finding["evidence"]["lacking"]["libc.so.6"]
+    assert lacking and all(v.startswith("GLIBC_9.") for v in lacking)
+    assert finding["evidence"]["libraries"]["libc.so.6"]["via"] == "ld.so.cache"
+    assert finding["evidence"]["system_glibc"] == str(os.confstr("CS_GNU_LIBC_VERSION")).split()[1]
+
+
+def test_glibcxx_need_too_new(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    ext = compile_cxx_extension(venv.site_packages, "needs_future_cxx")
+    raise_glibc_need(ext, b"GLIBCXX_3.")
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    finding = only(result, "ext-glibc-too-new")
+    lacking = finding["evidence"]["lacking"]["libstdc++.so.6"]
+    assert lacking and all(v.startswith("GLIBCXX_9.") for v in lacking)
+    assert "GLIBCXX" in finding["evidence"]["libraries"]["libstdc++.so.6"]["provides_up_to"]
+    assert "libstdc++" in finding["fix"]
+
+
+def test_patched_machine_is_wrong_arch(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    ext = compile_extension(venv.site_packages / "pkg", "_core")
+    (venv.site_packages / "pkg" / "__init__.py").write_text("")
+    patch_machine(ext, EM_LOONGARCH)
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    finding = only(result, "ext-wrong-arch")
+    assert finding["distribution"] is None  # no dist-info owns it
+    assert finding["evidence"]["file_architecture"] == "loongarch64"
+    assert "not installed by any distribution" in finding["message"]
+    assert finding["fix"].startswith("Remove or rebuild")
+
+
+def test_missing_system_library(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    lib = compile_library(tmp_path / "elsewhere", "libpkgdoctortest.so.1")
+    compile_extension(venv.site_packages, "uses_lib", link=[str(lib)])
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    finding = only(result, "ext-missing-library")
+    missing = finding["evidence"]["missing"]["libpkgdoctortest.so.1"]
+    assert "/etc/ld.so.cache" in missing["searched"]
+    assert "apt-file search libpkgdoctortest.so.1" in finding["fix"]
+
+
+def test_library_found_through_runpath_origin(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    libs = venv.site_packages / "pkg.libs"
+    lib = compile_library(libs, "libbundled.so.1")
+    compile_extension(
+        venv.site_packages / "pkg",
+        "_ext",
+        link=[str(lib), "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../pkg.libs"],
+    )
+    (venv.site_packages / "pkg" / "__init__.py").write_text("")
+    assert pkgdoctor("check", "--prefix", str(venv.prefix), "--json").json["findings"] == []
+    # The same library, but of another architecture: ld.so skips it and finds nothing.
+    patch_machine(lib, EM_AARCH64)
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    missing = only(result, "ext-missing-library")["evidence"]["missing"]["libbundled.so.1"]
+    assert missing["skipped"] == [{"path": str(lib), "reason": "built for aarch64"}]
+
+
+def test_library_through_ld_library_path(
+    tmp_path: Path, pkgdoctor: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    venv = make_venv(tmp_path / "env")
+    lib = compile_library(tmp_path / "opt", "libfromenv.so.2")
+    compile_extension(venv.site_packages, "uses_env_lib", link=[str(lib)])
+    assert only(pkgdoctor("check", "--prefix", str(venv.prefix), "--json"), "ext-missing-library")
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(lib.parent))
+    assert pkgdoctor("check", "--prefix", str(venv.prefix), "--json").json["findings"] == []
+
+
+def test_stale_extension_beside_working_one_is_not_an_error(
+    tmp_path: Path, pkgdoctor: Runner
+) -> None:
+    """Debian ships mod.cpython-311-*.so beside mod.cpython-312-*.so: not a problem."""
+    venv = make_venv(tmp_path / "env")
+    compile_extension(venv.site_packages, "dual")
+    other = f".cpython-{OTHER_PY.replace('.', '')}-{MULTIARCH}.so"
+    compile_extension(venv.site_packages, "dual", suffix=other)
+    compile_extension(venv.site_packages, "fallback", suffix=other)
+    (venv.site_packages / "fallback.py").write_text("")
+    assert pkgdoctor("check", "--prefix", str(venv.prefix), "--json").json["findings"] == []
+
+
+def test_loongarch_interpreter_without_triplet(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """A static tree imitating a loongarch64 CPython 3.10 configured without a triplet."""
+    prefix = tmp_path / "loong"
+    loongarch_interpreter(prefix / "bin" / "python3.10")
+    (prefix / "bin" / "python3").symlink_to("python3.10")
+    stdlib = prefix / "lib" / "python3.10"
+    stdlib.mkdir(parents=True)
+    (stdlib / "_sysconfigdata__linux_.py").write_text(SYSCONFIGDATA_NO_TRIPLET)
+    site = stdlib / "site-packages"
+    files = []
+    for module in ("_multiarray_umath", "_umath_linalg"):
+        ext = compile_extension(
+            site / "numpy" / "_core", module, suffix=".cpython-310-loongarch64-linux-gnu.so"
+        )
+        patch_machine(ext, EM_LOONGARCH)
+        files.append(str(ext.relative_to(site)))
+    (site / "numpy" / "__init__.py").write_text("")
+    write_dist_info(site, "numpy", "2.2.0", files)
+
+    result = pkgdoctor("check", "--prefix", str(prefix), "--json")
+    assert result.status == 1
+    target = result.json["target"]
+    assert target["mode"] == "static"
+    assert target["static_reason"] == "the interpreter is loongarch64, this machine is x86_64"
+    assert target["python"]["ext_suffix"] == ".cpython-310.so"
+    assert target["python"]["extension_suffixes"] == [".cpython-310.so", ".abi3.so", ".so"]
+    assert target["binary"]["architecture"] == "loongarch64"
+    finding = only(result, "interpreter-no-platform-triplet")
+    assert [f["code"] for f in errors(result)] == ["interpreter-no-platform-triplet"]
+    assert finding["evidence"]["expected_triplet"] == "loongarch64-linux-gnu"
+    assert finding["evidence"]["distributions"] == {"numpy": 2}
+    assert "CPython 3.12+" in finding["fix"]
+    assert "_multiarray_umath.cpython-310.so" in finding["fix"]
+
+    text = pkgdoctor("check", "--prefix", str(prefix)).out
+    assert "(static: the interpreter is loongarch64, this machine is x86_64)" in text
+    assert "[✗] Interpreter  1 error" in text
+
+
+def test_truncated_and_non_elf_extensions(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    ext = compile_extension(venv.site_packages, "truncated")
+    ext.write_bytes(ext.read_bytes()[:40])
+    (venv.site_packages / f"textfile{EXT_SUFFIX}").write_text("not an ELF file\n")
+    (venv.site_packages / f"dangling{EXT_SUFFIX}").symlink_to(tmp_path / "nowhere.so")
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    reasons = {
+        Path(f["path"]).name.split(".")[0]: f["evidence"]["files"][0]["reason"]
+        for f in result.json["findings"]
+    }
+    assert set(reasons) == {"truncated", "textfile", "dangling"}
+    assert all(f["code"] == "ext-invalid-elf" for f in result.json["findings"])
+    assert "No such file" in reasons["dangling"]
+    assert result.status == 1
+
+
+def test_select_and_ignore(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    patch_machine(compile_extension(venv.site_packages, "foreign"), EM_AARCH64)
+    prefix = str(venv.prefix)
+    assert pkgdoctor("check", "--prefix", prefix, "--ignore", "ext-wrong-arch").status == 0
+    assert pkgdoctor("check", "--prefix", prefix, "--select", "ext-").status == 1
+    assert pkgdoctor("check", "--prefix", prefix, "--select", "ext-glibc-too-new").status == 0
+    bad = pkgdoctor("check", "--prefix", prefix, "--select", "no-such-code")
+    assert bad.status == 2
+    assert (
+        bad.err
+        == "pkgdoctor: error: unknown finding code 'no-such-code' (see pkgdoctor --list-checks)\n"
+    )

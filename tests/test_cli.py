@@ -1,0 +1,212 @@
+"""The command line: help, version, exit statuses, and bad input that must never traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from artefacts import EXT_SUFFIX, Venv, compile_extension, make_venv
+from conftest import Runner
+from pkgdoctor import __version__
+from pkgdoctor.checks.registry import all_checks
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """pkgdoctor as a user runs it: a separate process through ``python -m pkgdoctor``."""
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "pkgdoctor", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess[str], message: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr == f"pkgdoctor: error: {message}\n"
+
+
+def test_version_and_console_script() -> None:
+    assert run_cli("--version").stdout == f"pkgdoctor {__version__}\n"
+    script = Path(sys.executable).parent / "pkgdoctor"
+    proc = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
+    assert proc.stdout == f"pkgdoctor {__version__}\n"
+
+
+@pytest.mark.parametrize("command", [(), ("check",), ("why",)])
+def test_every_command_has_help(command: tuple[str, ...]) -> None:
+    proc = run_cli(*command, "--help")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("usage: pkgdoctor")
+    if command:
+        assert "examples:" in proc.stdout
+        assert "--python PY" in proc.stdout and "--json" in proc.stdout
+
+
+def test_no_command_prints_help_and_fails() -> None:
+    proc = run_cli()
+    assert proc.returncode == 2
+    assert "check" in proc.stdout and "why" in proc.stdout
+
+
+def test_list_checks_lists_every_registered_code() -> None:
+    proc = run_cli("--list-checks")
+    assert proc.returncode == 0
+    listed = [line.split()[0] for line in proc.stdout.splitlines()]
+    assert listed == [c.code for c in all_checks()]
+    assert "ext-wrong-arch" in listed and "interpreter-no-platform-triplet" in listed
+
+
+def test_missing_interpreter() -> None:
+    assert_clean_error(
+        run_cli("check", "--python", "/nonexistent/python3"),
+        "no interpreter at /nonexistent/python3",
+    )
+    assert_clean_error(
+        run_cli("check", "--python", "no-such-python-name"),
+        "no interpreter named 'no-such-python-name' on PATH",
+    )
+
+
+def test_non_executable_interpreter(tmp_path: Path) -> None:
+    fake = tmp_path / "python3"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o644)
+    assert_clean_error(run_cli("check", "--python", str(fake)), f"{fake} is not executable")
+
+
+def test_interpreter_that_is_not_python(tmp_path: Path) -> None:
+    fake = tmp_path / "python3"
+    fake.write_text("#!/bin/sh\necho not json\n")
+    fake.chmod(0o755)
+    assert_clean_error(
+        run_cli("check", "--python", str(fake)),
+        f"{fake} is not a Python this pkgdoctor understands",
+    )
+    fake.write_text("#!/bin/sh\necho 'SyntaxError: boom' >&2\nexit 1\n")
+    assert_clean_error(
+        run_cli("check", "--python", str(fake)), f"the probe failed in {fake}: SyntaxError: boom"
+    )
+
+
+def test_prefix_that_is_not_an_environment(tmp_path: Path) -> None:
+    assert_clean_error(
+        run_cli("check", "--prefix", str(tmp_path)),
+        f"{tmp_path} is not a Python environment (no bin/python3, no lib/python3.*)",
+    )
+    assert_clean_error(
+        run_cli("check", "--prefix", str(tmp_path / "nope")),
+        f"no such directory: {tmp_path / 'nope'}",
+    )
+    file = tmp_path / "file"
+    file.write_text("")
+    assert_clean_error(run_cli("check", "--prefix", str(file)), f"{file} is not a directory")
+
+
+def test_conflicting_options() -> None:
+    assert_clean_error(
+        run_cli("check", "--python", "python3", "--prefix", "/"),
+        "choose either --python or --prefix, not both",
+    )
+    assert_clean_error(
+        run_cli("check", "--static"),
+        "--static reads an environment tree: name it with --prefix DIR",
+    )
+    bad = run_cli("check", "--fail-on", "fatal")
+    assert bad.returncode == 2 and "invalid choice: 'fatal'" in bad.stderr
+
+
+def test_default_target_is_the_active_venv(tmp_path: Path) -> None:
+    venv = make_venv(tmp_path / "env")
+    env = dict(os.environ, VIRTUAL_ENV=str(venv.prefix))
+    env.pop("CONDA_PREFIX", None)
+    proc = run_cli("check", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["target"]["prefix"] == str(venv.prefix)
+
+
+def test_broken_venv_symlink_falls_back_to_static(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    for name in ("python", "python3", f"python3.{sys.version_info[1]}"):
+        link = venv.prefix / "bin" / name
+        if link.is_symlink():
+            link.unlink()
+            link.symlink_to("/opt/gone/bin/python3")
+    compile_extension(venv.site_packages, "fine")
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert result.status == 0
+    target = result.json["target"]
+    assert target["mode"] == "static"
+    assert "broken link to /opt/gone/bin/python3" in target["static_reason"]
+    assert target["python"]["version"].startswith(f"3.{sys.version_info[1]}.")
+    # The base interpreter named in pyvenv.cfg's home is still readable here.
+    assert target["python"]["ext_suffix"] == EXT_SUFFIX
+
+
+def test_non_utf8_names_give_valid_output(tmp_path: Path) -> None:
+    parent = Path(os.fsdecode(bytes(tmp_path) + b"/env-\xff"))
+    make_venv(tmp_path / "env").prefix.rename(parent)  # venv itself refuses such a name
+    venv = Venv(parent)
+    (venv.site_packages / os.fsdecode(b"mod\xfe.cpython-311-x86_64-linux-gnu.so")).write_bytes(b"x")
+    (venv.site_packages / os.fsdecode(b"pkg\xfe")).mkdir()
+    compile_extension(venv.site_packages, "broken").write_bytes(b"\x7fELF")
+    proc = run_cli("check", "--prefix", str(parent), "--json")
+    assert proc.returncode == 1, proc.stderr
+    document = json.loads(proc.stdout)
+    assert document["target"]["prefix"].endswith("env-\\xff")
+    assert [f["code"] for f in document["findings"]] == ["ext-invalid-elf"]
+    text = run_cli("check", "--prefix", str(parent))
+    assert text.returncode == 1 and "env-\\xff" in text.stdout and text.stderr == ""
+
+
+def test_unreadable_package_directory(tmp_path: Path) -> None:
+    venv = make_venv(tmp_path / "env")
+    secret = venv.site_packages / "secretpkg"
+    secret.mkdir()
+    compile_extension(secret, "_inner")
+    secret.chmod(0)
+    prefix: tuple[str, ...] = ()
+    if os.geteuid() == 0:  # root reads anything: drop the capabilities that allow it
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: cannot make a directory unreadable")
+        prefix = (setpriv, "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all")
+    try:
+        proc = run_cli("check", "--prefix", str(venv.prefix), "--json", prefix=prefix)
+    finally:
+        secret.chmod(stat.S_IRWXU)
+    assert proc.returncode == 0, proc.stderr  # a warning, not an error
+    finding = json.loads(proc.stdout)["findings"][0]
+    assert finding["code"] == "path-unreadable"
+    assert finding["path"] == str(secret)
+    assert finding["evidence"] == {"reason": "Permission denied"}
+
+
+def test_no_color_when_piped_and_with_no_color(tmp_path: Path) -> None:
+    venv = make_venv(tmp_path / "env")
+    env = dict(os.environ, NO_COLOR="1", FORCE_COLOR="1")
+    proc = run_cli("check", "--prefix", str(venv.prefix), env=env)
+    assert "\x1b[" not in proc.stdout
+    assert "\x1b[" not in run_cli("check", "--prefix", str(venv.prefix)).stdout
+
+
+def test_fail_on_threshold(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    secret = venv.site_packages / "pkg"
+    secret.mkdir()
+    (secret / f"x{EXT_SUFFIX}").write_bytes(b"")
+    assert pkgdoctor("check", "--prefix", str(venv.prefix)).status == 1
+    assert (
+        pkgdoctor("check", "--prefix", str(venv.prefix), "--ignore", "ext-invalid-elf").status == 0
+    )

@@ -1,0 +1,173 @@
+"""``pkgdoctor why MODULE``: real imports in the target interpreter, root cause first."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from artefacts import (
+    OTHER_PY,
+    PY,
+    Venv,
+    Wheelhouse,
+    compile_extension,
+    make_venv,
+    raise_glibc_need,
+    snapshot,
+    write_dist_info,
+)
+from conftest import Runner
+
+NUMPY = "numpy==2.1.3"
+
+
+def first(result: Any) -> dict[str, Any]:
+    findings: list[dict[str, Any]] = result.json["findings"]
+    assert findings, result.out
+    return findings[0]
+
+
+def test_aarch64_numpy_sees_through_the_source_directory_message(
+    tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner
+) -> None:
+    venv = make_venv(tmp_path / "env")
+    wheelhouse.install(venv, NUMPY, platform="manylinux2014_aarch64", python=PY)
+    result = pkgdoctor("why", "numpy", "--prefix", str(venv.prefix), "--json")
+    assert result.status == 1
+    outcome = result.json["imports"][0]
+    assert outcome["ok"] is False
+    assert "source directory" in outcome["chain"][0]["message"]  # numpy's misleading message
+    assert len(outcome["chain"]) >= 2  # and the real one underneath
+    root = first(result)
+    assert root["code"] == "ext-wrong-arch"
+    assert root["evidence"]["file_architecture"] == "aarch64"
+    assert "_multiarray_umath" in root["evidence"]["import_error"]
+    assert [f["code"] for f in result.json["findings"]] == ["ext-wrong-arch"]
+
+    text = pkgdoctor("why", "numpy", "--prefix", str(venv.prefix)).out
+    assert "✗ import numpy fails:" in text
+    assert (
+        "    caused by ModuleNotFoundError: No module named 'numpy._core._multiarray_umath'" in text
+    )
+    assert "[ext-wrong-arch]" in text
+
+
+def test_extension_for_another_python(
+    tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner
+) -> None:
+    venv = make_venv(tmp_path / "env")
+    wheelhouse.install(venv, "orjson==3.10.7", platform="manylinux2014_x86_64", python=OTHER_PY)
+    result = pkgdoctor("why", "orjson", "--prefix", str(venv.prefix), "--json")
+    root = first(result)
+    assert root["code"] == "ext-abi-mismatch"
+    assert (
+        root["evidence"]["import_error"] == "ModuleNotFoundError: No module named 'orjson.orjson'"
+    )
+
+
+def test_deleted_vendored_libs(tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    wheelhouse.install(venv, NUMPY)
+    shutil.rmtree(venv.site_packages / "numpy.libs")
+    result = pkgdoctor("why", "numpy", "--prefix", str(venv.prefix), "--json")
+    root = first(result)
+    assert root["code"] == "ext-missing-library"
+    assert "cannot open shared object file" in root["evidence"]["import_error"]
+
+
+def test_glibc_too_new(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    raise_glibc_need(compile_extension(venv.site_packages, "future"))
+    result = pkgdoctor("why", "future", "--prefix", str(venv.prefix), "--json")
+    root = first(result)
+    assert root["code"] == "ext-glibc-too-new"
+    assert "version `GLIBC_9." in root["evidence"]["import_error"]  # what ld.so said
+
+
+def test_segfault_in_module_init_is_reported(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    ext = compile_extension(venv.site_packages, "crashes", body="*(volatile int *)0 = 1;")
+    write_dist_info(venv.site_packages, "crashes", "0.1", [ext.name])
+    result = pkgdoctor("why", "crashes", "--prefix", str(venv.prefix), "--json")
+    assert result.status == 1
+    assert result.json["imports"][0]["crashed"] == "SIGSEGV"
+    finding = first(result)
+    assert finding["code"] == "import-failed"
+    assert finding["evidence"]["last_extension_loaded"] == str(ext)
+    assert any("Segmentation fault" in line for line in finding["evidence"]["stderr_tail"])
+    assert finding["message"] == f"Importing crashes crashed the interpreter (SIGSEGV) in {ext}."
+
+
+def test_python_error_is_reported_with_its_chain(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    (venv.site_packages / "brittle.py").write_text(
+        "print('noise on stdout')\n"
+        "try:\n    {}['key']\n"
+        "except KeyError as e:\n    raise RuntimeError('config broken') from e\n"
+    )
+    result = pkgdoctor("why", "brittle", "--prefix", str(venv.prefix), "--json")
+    finding = first(result)
+    assert finding["code"] == "import-failed"
+    chain = result.json["imports"][0]["chain"]
+    assert [(c["type"], c["message"]) for c in chain] == [
+        ("RuntimeError", "config broken"),
+        ("KeyError", "'key'"),
+    ]
+    assert finding["message"] == "import brittle fails: KeyError: 'key'"
+
+
+def test_module_that_imports_fine(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    compile_extension(venv.site_packages, "fine")
+    result = pkgdoctor("why", "fine", "json", "--prefix", str(venv.prefix))
+    assert result.status == 0
+    assert "✓ import fine works in the target interpreter." in result.out
+    assert "✓ import json works in the target interpreter." in result.out
+
+
+def test_module_not_installed(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    result = pkgdoctor("why", "not_installed_anywhere", "--prefix", str(venv.prefix), "--json")
+    finding = first(result)
+    assert finding["code"] == "import-failed"
+    assert "install the distribution that provides it" in finding["fix"]
+
+
+def test_why_refuses_bad_names_and_static_targets(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    bad = pkgdoctor("why", "not a module", "--prefix", str(venv.prefix))
+    assert (bad.status, bad.err) == (
+        2,
+        "pkgdoctor: error: 'not a module' is not a module name (expected e.g. numpy or torch._C)\n",
+    )
+    static = pkgdoctor("why", "json", "--prefix", str(venv.prefix), "--static")
+    assert static.status == 2
+    assert static.err.startswith(
+        "pkgdoctor: error: cannot import json: the target is read statically"
+    )
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_check_and_why_write_nothing_into_the_target(
+    tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner, broken: bool
+) -> None:
+    venv: Venv = make_venv(tmp_path / "env")
+    wheelhouse.install(venv, NUMPY)
+    if broken:
+        shutil.rmtree(venv.site_packages / "numpy.libs")
+    (venv.site_packages / "localmod.py").write_text("import json\nVALUE = 1\n")
+    for cache in list(venv.prefix.rglob("__pycache__")):  # pip compiled at install time
+        shutil.rmtree(cache)
+    before = snapshot(venv.prefix)
+    for args in (
+        ("check",),
+        ("check", "--json"),
+        ("why", "numpy", "localmod"),
+        ("check", "--static"),
+    ):
+        pkgdoctor(*args, "--prefix", str(venv.prefix))
+    assert snapshot(venv.prefix) == before
+    assert not list(venv.prefix.rglob("__pycache__"))
