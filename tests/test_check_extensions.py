@@ -171,7 +171,8 @@ def test_glibcxx_need_too_new(tmp_path: Path, pkgdoctor: Runner) -> None:
     finding = only(result, "ext-glibc-too-new")
     lacking = finding["evidence"]["lacking"]["libstdc++.so.6"]
     assert lacking and all(v.startswith("GLIBCXX_9.") for v in lacking)
-    assert "GLIBCXX" in finding["evidence"]["libraries"]["libstdc++.so.6"]["provides_up_to"]
+    provided = finding["evidence"]["libraries"]["libstdc++.so.6"]["provides_up_to"]
+    assert len(provided) == 1 and provided[0].startswith("GLIBCXX_3.4.")
     assert "libstdc++" in finding["fix"]
 
 

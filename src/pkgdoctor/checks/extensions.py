@@ -355,7 +355,7 @@ def _version_key(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in match[2].split(".")) if match else ()
 
 
-def _highest_versions(defined: Iterable[str], lacking: Iterable[str]) -> dict[str, str]:
+def _highest_versions(defined: Iterable[str], lacking: Iterable[str]) -> list[str]:
     """For each version family in ``lacking``, the highest one the library does define."""
     families = {_TOOLCHAIN_VERSION.match(v)[1] for v in lacking if _TOOLCHAIN_VERSION.match(v)}  # type: ignore[index]
     best: dict[str, str] = {}
@@ -365,7 +365,7 @@ def _highest_versions(defined: Iterable[str], lacking: Iterable[str]) -> dict[st
             current = best.get(match[1])
             if current is None or _version_key(version) > _version_key(current):
                 best[match[1]] = version
-    return best
+    return sorted(best.values())
 
 
 # --- grouping into findings -----------------------------------------------------------------
@@ -407,16 +407,21 @@ def _subject(members: Sequence[Problem], dist: Distribution | None) -> str:
     return f"{first.module.split('.')[0]} (not installed by any distribution)"
 
 
-def _files(members: Sequence[Problem]) -> list[dict[str, Any]]:
-    return [{"path": m.file.path, **m.detail} for m in members[:_MAX_FILES_IN_EVIDENCE]]
+def _files(members: Sequence[Problem], shared: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Per-file evidence records, without the fields the finding states once (``shared``)."""
+    omit = set(shared)
+    return [
+        {"path": m.file.path, **{k: v for k, v in m.detail.items() if k not in omit}}
+        for m in members[:_MAX_FILES_IN_EVIDENCE]
+    ]
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _base_evidence(members: Sequence[Problem]) -> dict[str, Any]:
-    evidence: dict[str, Any] = {"file_count": len(members), "files": _files(members)}
+def _base_evidence(members: Sequence[Problem], shared: Iterable[str] = ()) -> dict[str, Any]:
+    evidence: dict[str, Any] = {"file_count": len(members), "files": _files(members, shared)}
     if len(members) > _MAX_FILES_IN_EVIDENCE:
         evidence["files_omitted"] = len(members) - _MAX_FILES_IN_EVIDENCE
     return evidence
@@ -437,7 +442,7 @@ def _fix_reinstall(ctx: Context, dist: Distribution | None, members: Sequence[Pr
 def _wrong_arch(ctx: Context, members: list[Problem], dist: Distribution | None, _: Any) -> Finding:
     interp = ctx.target.interpreter
     arch = members[0].detail["architecture"]
-    evidence = _base_evidence(members)
+    evidence = _base_evidence(members, shared=("architecture",))
     evidence.update(
         file_architecture=arch,
         interpreter_architecture=interp.architecture,
@@ -463,7 +468,7 @@ def _libc_mismatch(
 ) -> Finding:
     interp = ctx.target.interpreter
     file_libc = members[0].key[0]
-    evidence = _base_evidence(members)
+    evidence = _base_evidence(members, shared=("libc",))
     evidence.update(file_libc=file_libc, interpreter_libc=str(interp.libc))
     return EXT_LIBC_MISMATCH.finding(
         f"{_count(len(members), 'extension module')} of {_subject(members, dist)} "
@@ -482,7 +487,7 @@ def _abi_mismatch(
 ) -> Finding:
     interp = ctx.target.interpreter
     built_for = members[0].key[0]
-    evidence = _base_evidence(members)
+    evidence = _base_evidence(members, shared=("built_for",))
     evidence.update(
         built_for=built_for,
         interpreter_soabi=interp.soabi,
@@ -545,7 +550,7 @@ def _no_triplet(
         owner = owners.get(m.file.path)
         name = owner.name if owner else m.file.module.split(".")[0]
         per_dist[name] = per_dist.get(name, 0) + 1
-    evidence = _base_evidence(members)
+    evidence = _base_evidence(members, shared=("suffix", "triplet"))
     evidence.update(
         ext_suffix=interp.ext_suffix,
         soabi=interp.soabi,
@@ -586,7 +591,10 @@ def _glibc_too_new(
             "provides_up_to": need["provides_up_to"],
         }
     evidence = _base_evidence(members)
-    evidence["files"] = needs[:_MAX_FILES_IN_EVIDENCE]
+    evidence["files"] = [
+        {"path": n["file"], "library": n["library"], "lacking": n["lacking"]}
+        for n in needs[:_MAX_FILES_IN_EVIDENCE]
+    ]
     evidence["lacking"] = {lib: sorted(v, key=_version_key) for lib, v in lacking.items()}
     evidence["libraries"] = libraries
     libc = ctx.target.interpreter.libc
@@ -595,7 +603,7 @@ def _glibc_too_new(
     parts = []
     for lib, versions in sorted(lacking.items()):
         top = max(versions, key=_version_key)
-        have = ", ".join(libraries[lib]["provides_up_to"].values()) or "no such version"
+        have = ", ".join(libraries[lib]["provides_up_to"]) or "no such version"
         parts.append(f"{top} from {lib} ({libraries[lib]['path']} has up to {have})")
     ld_path = [lib for lib, info in libraries.items() if info["via"] == "LD_LIBRARY_PATH"]
     if ld_path:

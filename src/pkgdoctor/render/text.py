@@ -163,6 +163,12 @@ _HIDDEN_KEYS = {"file_count", "files_omitted", "import"}
 
 
 def _records(records: Sequence[Mapping[str, Any]], base_dir: str | None) -> Iterable[str]:
+    paths = [str(r.get("path") or r.get("file") or "") for r in records]
+    if len(records) > 1 and all(p.startswith("/") for p in paths):
+        common_dir = os.path.commonpath([os.path.dirname(p) for p in paths])
+        if common_dir != base_dir and len(common_dir) > 1:
+            yield f"in {common_dir}/"
+            base_dir = common_dir
     common: dict[str, Any] = {}
     if len(records) > 1:
         first = records[0]
@@ -191,6 +197,8 @@ def _item_line(item: Mapping[str, Any], base_dir: str | None) -> str:
 
 
 def _scalar(value: Any, base_dir: str | None) -> str:
+    if value is None:
+        return "(none)"
     if isinstance(value, list):
         return ", ".join(_scalar(v, base_dir) for v in value) or "(none)"
     if isinstance(value, dict):
