@@ -1,18 +1,27 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 from artefacts import Wheelhouse
 from pkgdoctor.cli import main
+
+SCHEMA = json.loads(
+    (Path(__file__).parent.parent / "src/pkgdoctor/schema/report-v1.json").read_text()
+)
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def validated(document: Any) -> Any:
+    """``document``, after checking it against the shipped JSON Schema (every test does)."""
+    VALIDATOR.validate(document)
+    return document
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +38,7 @@ class Result:
 
     @property
     def json(self) -> Any:
-        return json.loads(self.out)
+        return validated(json.loads(self.out))
 
     def codes(self) -> list[str]:
         return [f["code"] for f in self.json["findings"]]

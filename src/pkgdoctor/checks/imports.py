@@ -88,7 +88,7 @@ def run_import(ctx: Context, module: str) -> ImportOutcome:
         if line.startswith(_SPEC_MARK):
             name, _, origin = line[len(_SPEC_MARK) :].partition("\t")
             found.append({"name": name, "origin": origin or None, "locations": []})
-    tail = [line for line in stderr if not line.startswith(_SPEC_MARK)][-15:]
+    tail = [line for line in stderr if line.strip() and not line.startswith(_SPEC_MARK)][-15:]
     marker = proc.stdout.rfind(_RESULT_MARK)
     if marker >= 0:
         try:

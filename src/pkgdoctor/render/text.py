@@ -155,6 +155,10 @@ def _evidence_lines(evidence: Mapping[str, Any], base: str | None) -> Iterable[s
                 yield f"{label}: {_scalar(sub, base_dir)}"
                 for k, v in subvalue.items():
                     yield f"  {k.replace('_', ' ')}: {_scalar(v, base_dir)}"
+        elif isinstance(value, list) and len(value) > 3 and all(isinstance(v, str) for v in value):
+            yield f"{label}:"
+            for item in value:
+                yield f"  {_scalar(item, base_dir)}"
         else:
             yield f"{label}: {_scalar(value, base_dir)}"
 

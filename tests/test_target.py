@@ -1,0 +1,178 @@
+"""Looking at targets: the probe on every CPython here, static reading, its robustness."""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from artefacts import EXT_SUFFIX, PY, make_venv
+from conftest import Runner
+from pkgdoctor.extmodules import parse_extension_filename, triplet_architecture, triplet_libc
+from pkgdoctor.target import find_target
+from pkgdoctor.target.static import read_pyvenv_cfg, read_static, read_sysconfigdata
+
+
+def installed_pythons() -> list[str]:
+    """Every CPython 3.8+ on this machine (pyenv's and the system's), and the test runner."""
+    found = {os.path.realpath(sys.executable)}
+    for pattern in ("/root/.pyenv/versions/3.*/bin/python3.*", os.path.expanduser(
+            "~/.pyenv/versions/3.*/bin/python3.*"), "/usr/bin/python3.*"):  # fmt: skip
+        for path in glob.glob(pattern):
+            name = os.path.basename(path)
+            if (
+                name.count(".") == 1
+                and name.split(".")[1].isdigit()
+                and int(name.split(".")[1]) >= 8
+            ):
+                found.add(os.path.realpath(path))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("python", installed_pythons())
+def test_probe_runs_on_every_cpython_and_finds_no_errors(python: str, pkgdoctor: Runner) -> None:
+    result = pkgdoctor("check", "--python", python, "--json")
+    assert result.status == 0, [f["message"] for f in result.json["findings"]]
+    target = result.json["target"]
+    assert target["mode"] == "live"
+    assert target["python"]["real_executable"] == python
+    assert target["python"]["ext_suffix"] in target["python"]["extension_suffixes"]
+
+
+def test_static_reading_agrees_with_the_live_probe(tmp_path: Path) -> None:
+    venv = make_venv(tmp_path / "env")
+    live = find_target(prefix=str(venv.prefix))
+    static = find_target(prefix=str(venv.prefix), static=True)
+    assert static.mode == "static" and static.static_reason == "asked for with --static"
+    for attribute in ("ext_suffix", "soabi", "multiarch", "extension_suffixes", "binary",
+                      "implementation", "libc", "gil_disabled"):  # fmt: skip
+        assert getattr(static.interpreter, attribute) == getattr(live.interpreter, attribute)
+    assert static.interpreter.version[:2] == live.interpreter.version[:2]
+    assert (static.prefix, static.base_prefix) == (live.prefix, live.base_prefix)
+    assert static.site_packages == (str(venv.site_packages),)
+    assert str(venv.site_packages) in live.sys_path
+    assert set(static.sys_path) >= {p for p in live.sys_path if p.startswith(str(venv.prefix))}
+
+
+def test_static_follows_pth_directories_without_executing(tmp_path: Path) -> None:
+    venv = make_venv(tmp_path / "env")
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    marker = tmp_path / "executed"
+    (venv.site_packages / "extra.pth").write_text(
+        f"# comment\n{extra}\nimport os; open({str(marker)!r}, 'w')\n/does/not/exist\n"
+    )
+    target = read_static(venv.prefix, "test")
+    assert str(extra) in target.sys_path
+    assert "/does/not/exist" not in target.sys_path
+    assert not marker.exists()
+
+
+def test_static_tree_without_sysconfigdata(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """Unknown suffixes: suffix checks are skipped rather than guessed."""
+    prefix = tmp_path / "tree"
+    site = prefix / "lib" / "python3.12" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "mod.cpython-312-x86_64-linux-gnu.so").write_bytes(
+        Path(sys.executable).read_bytes()[:0]
+    )
+    result = pkgdoctor("check", "--prefix", str(prefix), "--json")
+    target = result.json["target"]
+    assert target["mode"] == "static"
+    assert target["static_reason"] == "no interpreter in bin/"
+    assert target["python"]["version"] == "3.12.0"
+    assert target["python"]["extension_suffixes"] == []
+    assert [f["code"] for f in result.json["findings"]] == ["ext-invalid-elf"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "build_time_vars = {'EXT_SUFFIX': __import__('os').system('false')}",
+        "build_time_vars = [1, 2]",
+        "this is not python (",
+        "\xff\xfe garbage",
+        "build_time_vars = {'EXT_SUFFIX': 3}",
+    ],
+)
+def test_hostile_sysconfigdata_is_never_executed(tmp_path: Path, content: str) -> None:
+    (tmp_path / "_sysconfigdata__linux_x.py").write_text(content, errors="surrogateescape")
+    data = read_sysconfigdata(tmp_path)
+    assert data is None or data == {"EXT_SUFFIX": 3}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000))
+def test_pyvenv_cfg_parser_takes_any_bytes(data: bytes) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "pyvenv.cfg").write_bytes(data)
+        config = read_pyvenv_cfg(Path(tmp))
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in config.items())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=4000))
+def test_sysconfigdata_parser_takes_any_bytes(data: bytes) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "_sysconfigdata__linux_.py").write_bytes(data)
+        result = read_sysconfigdata(Path(tmp))
+        assert result is None or isinstance(result, dict)
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        ("c.cpython-311-x86_64-linux-gnu.so", ("c", "cpython", (3, 11), "", "x86_64-linux-gnu")),
+        ("c.cpython-313t-s390x-linux-gnu.so", ("c", "cpython", (3, 13), "t", "s390x-linux-gnu")),
+        ("m.cpython-37m-i386-linux-gnu.so", ("m", "cpython", (3, 7), "m", "i386-linux-gnu")),
+        ("m.cpython-310.so", ("m", "cpython", (3, 10), "", None)),
+        ("m.pypy310-pp73-x86_64-linux-gnu.so", ("m", "pypy", (3, 10), "", "x86_64-linux-gnu")),
+        ("m.abi3.so", ("m", None, None, "", None)),
+        ("m.so", ("m", None, None, "", None)),
+    ],
+)  # fmt: skip
+def test_extension_file_names(filename: str, expected: tuple[object, ...]) -> None:
+    parsed = parse_extension_filename(filename)
+    assert parsed is not None
+    stem, tag = parsed
+    assert (stem, tag.implementation, tag.version, tag.flags, tag.triplet) == expected
+
+
+@pytest.mark.parametrize(
+    "filename", ["libfoo.so.1", "libgfortran-040039e1.so.5.0.0", "not-ident.cpython-311.so", "x.py"]
+)
+def test_libraries_are_not_extension_modules(filename: str) -> None:
+    assert parse_extension_filename(filename) is None
+
+
+def test_triplets() -> None:
+    assert triplet_architecture("loongarch64-linux-gnu") == "loongarch64"
+    assert triplet_architecture("powerpc64le-linux-gnu") == "ppc64le"
+    assert triplet_architecture("i386-linux-gnu") == "i686"
+    assert triplet_architecture("arm-linux-gnueabihf") == "armv7l"
+    assert triplet_libc("x86_64-linux-musl") == "musl"
+    assert triplet_libc("arm-linux-gnueabihf") == "glibc"
+
+
+def test_relative_prefix_and_python_work(tmp_path: Path, pkgdoctor: Runner,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    make_venv(tmp_path / "env")
+    monkeypatch.chdir(tmp_path)
+    assert pkgdoctor("check", "--prefix", "env").status == 0
+    assert pkgdoctor("check", "--python", "env/bin/python").status == 0
+
+
+def test_live_facts_of_the_running_interpreter() -> None:
+    target = find_target(python=sys.executable)
+    assert target.interpreter.ext_suffix == EXT_SUFFIX
+    assert target.interpreter.short_version == PY
+    assert target.interpreter.architecture == os.uname().machine
