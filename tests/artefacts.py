@@ -186,14 +186,18 @@ def compile_cxx_extension(directory: Path, name: str, suffix: str = EXT_SUFFIX) 
 
 
 def compile_library(
-    directory: Path, soname: str, body: str = "int pkgd_answer(void) { return 42; }"
+    directory: Path,
+    soname: str,
+    body: str = "int pkgd_answer(void) { return 42; }",
+    link: list[str] | None = None,
 ) -> Path:
-    """A plain shared library with a DT_SONAME, for DT_NEEDED tests."""
+    """A plain shared library with a DT_SONAME (and ``link``'s DT_NEEDED), for loader tests."""
     directory.mkdir(parents=True, exist_ok=True)
     source = directory / "lib.c"
     source.write_text(body + "\n")
     out = directory / soname
-    run(["gcc", "-shared", "-fPIC", f"-Wl,-soname,{soname}", "-o", str(out), str(source)])
+    run(["gcc", "-shared", "-fPIC", f"-Wl,-soname,{soname}", "-o", str(out), str(source),
+         "-Wl,--no-as-needed", *(link or [])])  # fmt: skip
     source.unlink()
     return out
 

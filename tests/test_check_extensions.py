@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,9 @@ def test_healthy_environment_has_no_errors(healthy: Venv, pkgdoctor: Runner) -> 
 
 
 def test_healthy_text_output(healthy: Venv, pkgdoctor: Runner) -> None:
+    examined = pkgdoctor("check", "--prefix", str(healthy.prefix), "--json").json["examined"]
+    count = examined["Extension modules"]
+    assert count == len(list(healthy.site_packages.rglob(f"*{EXT_SUFFIX}")))
     result = pkgdoctor("check", "--python", str(healthy.python))
     assert result.status == 0
     glibc = os.confstr("CS_GNU_LIBC_VERSION")
@@ -79,10 +83,21 @@ def test_healthy_text_output(healthy: Venv, pkgdoctor: Runner) -> None:
         f"CPython {version} · x86_64 · {glibc} · EXT_SUFFIX {EXT_SUFFIX}\n"
         "\n"
         "[✓] Interpreter\n"
-        "[✓] Extension modules\n"
+        f"[✓] Extension modules  ({count} checked)\n"
         "\n"
         "No problems found.\n"
     )
+
+
+def test_stdlib_only_when_asked(healthy: Venv, pkgdoctor: Runner) -> None:
+    plain = pkgdoctor("check", "--prefix", str(healthy.prefix), "--json")
+    with_stdlib = pkgdoctor("check", "--prefix", str(healthy.prefix), "--json", "--stdlib")
+    dynload = Path(sysconfig.get_config_var("DESTSHARED"))  # the base install's lib-dynload
+    stdlib_modules = len(list(dynload.glob("*.so")))
+    assert stdlib_modules > 20
+    count = plain.json["examined"]["Extension modules"]
+    assert with_stdlib.json["examined"]["Extension modules"] == count + stdlib_modules
+    assert with_stdlib.json["findings"] == []
 
 
 def test_aarch64_numpy_in_x86_64_venv(

@@ -89,7 +89,13 @@ FINDINGS = [
 
 
 def test_text_rendering_of_recorded_facts() -> None:
-    report = Report("check", RECORDED, FINDINGS, areas=("Interpreter", "Extension modules"))
+    report = Report(
+        "check",
+        RECORDED,
+        FINDINGS,
+        areas=("Interpreter", "Extension modules"),
+        examined={"Extension modules": 2},
+    )
     assert to_plain(render_text(report)) == (
         f"pkgdoctor {__version__} check /srv/loong  "
         "(static: the interpreter is loongarch64, this machine is x86_64)\n"
@@ -107,7 +113,7 @@ def test_text_rendering_of_recorded_facts() -> None:
         "      fix: Use CPython 3.12+.\n"
         "    ! /srv/x cannot be read.  [path-unreadable]\n"
         "        reason: Permission denied\n"
-        "[✓] Extension modules\n"
+        "[✓] Extension modules  (2 checked)\n"
         "\n"
         "1 error(s), 1 warning(s), 0 note(s).\n"
     )

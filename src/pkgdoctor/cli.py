@@ -206,7 +206,9 @@ def _check(args: argparse.Namespace) -> int:
     target = find_target(args.python, args.prefix, static=args.static)
     ctx = Context(target, Options(include_stdlib=args.stdlib))
     findings = sort_findings(_filter(extensions.check(ctx), args))
-    report = Report("check", target, findings, areas=("Interpreter", "Extension modules"))
+    report = Report(
+        "check", target, findings, areas=("Interpreter", "Extension modules"), examined=ctx.examined
+    )
     return _finish(report, args)
 
 

@@ -109,6 +109,7 @@ def check(ctx: Context) -> list[Finding]:
     """Every extension module on the target's ``sys.path`` (stdlib only if asked)."""
     scan_problems: list[ScanProblem] = []
     files = list(iter_extensions(ctx.extension_roots(), scan_problems))
+    ctx.examined[AREA] = len(files)
     findings = analyse(ctx, files)
     findings += [
         PATH_UNREADABLE.finding(
@@ -664,7 +665,22 @@ def _missing_library(
     message = f"{_subject(members, dist)} needs {', '.join(names)}, which the loader will not find"
     if skipped:
         message += f" ({skipped[0]['path']} is there but {skipped[0]['reason']})"
-    if bundled and dist is not None:
+    # Some packages load a dependency themselves, by full path, before importing the module
+    # that needs it (torch preloads the nvidia-* wheels' libraries when RUNPATH fails). With a
+    # copy in the environment the import may work: a warning, settled by `pkgdoctor why`.
+    elsewhere = _installed_elsewhere(ctx, members[0].file.root, names)
+    for name, where in elsewhere.items():
+        per_lib[name]["installed_at"] = where
+    severity = Severity.WARNING if set(elsewhere) == set(names) else Severity.ERROR
+    if severity is Severity.WARNING:
+        module = members[0].file.module.split(".")[0]
+        fix = (
+            f"If `pkgdoctor why {module}` shows the import works, the package loads "
+            f"{', '.join(names)} itself; otherwise add {os.path.dirname(elsewhere[names[0]])} "
+            "to LD_LIBRARY_PATH or reinstall the package that provides it."
+        )
+        message += " on its search path; a copy is installed in this environment"
+    elif bundled and dist is not None:
         fix = (
             f"{_fix_reinstall(ctx, dist, members)} (the library it bundles is missing: "
             "a deleted *.libs directory or an interrupted install)"
@@ -682,7 +698,18 @@ def _missing_library(
         path=_common_path(members, dist),
         evidence=evidence,
         fix=fix,
+        severity=severity,
     )
+
+
+def _installed_elsewhere(ctx: Context, root: str, names: Sequence[str]) -> dict[str, str]:
+    """Libraries with these names that some distribution under ``root`` did install."""
+    found: dict[str, str] = {}
+    for path in ctx.ownership.files(root):
+        name = os.path.basename(path)
+        if name in names and name not in found and os.path.isfile(path):
+            found[name] = path
+    return found
 
 
 def _recorded_but_missing(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ class Report:
     findings: Sequence[Finding]
     imports: Sequence[ImportOutcome] = field(default_factory=tuple)
     areas: Sequence[str] = field(default_factory=tuple)  # the areas that were examined
+    examined: Mapping[str, int] = field(default_factory=dict)  # area -> files looked at
 
 
 def printable(text: str) -> str:

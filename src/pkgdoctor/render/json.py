@@ -20,6 +20,7 @@ def report_to_json(report: Report) -> dict[str, Any]:
         "target": report.target.to_json(),
         "findings": [f.to_json() for f in report.findings],
         "summary": summarize(report.findings),
+        "examined": dict(report.examined),
     }
     if report.command == "why":
         document["imports"] = [outcome.to_json() for outcome in report.imports]

@@ -39,12 +39,16 @@ def render_text(report: Report) -> list[Line]:
     areas = [a for a in AREAS if a in report.areas or a in by_area]
     for area in areas:
         found = by_area.get(area, [])
+        count = report.examined.get(area)
+        examined = f"  ({count} checked)" if count is not None else ""
         if not found:
-            lines.append([("[✓] ", "bold green"), (area, "bold")])
+            lines.append([("[✓] ", "bold green"), (area, "bold"), (examined, "dim")])
             continue
         worst = max(f.severity for f in found)
         mark, style = _MARK[worst]
-        lines.append([(f"[{mark}] ", style), (area, "bold"), (f"  {_counts(found)}", "")])
+        lines.append(
+            [(f"[{mark}] ", style), (area, "bold"), (examined, "dim"), (f"  {_counts(found)}", "")]
+        )
         for finding in found:
             lines += _finding_lines(finding)
     lines += [[], _summary_line(report.findings)]

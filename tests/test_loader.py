@@ -1,0 +1,113 @@
+"""The loader model against the real dynamic loader: dlopen is the oracle."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from artefacts import EXT_SUFFIX, compile_extension, compile_library, make_venv, write_dist_info
+from conftest import Runner
+
+LEAF = "int leaf(void) { return 1; }"
+MID = "int leaf(void); int mid(void) { return leaf() + 1; }"
+
+
+def dlopen_works(path: Path, env: dict[str, str] | None = None) -> bool:
+    proc = subprocess.run(
+        [sys.executable, "-c", "import ctypes, sys; ctypes.CDLL(sys.argv[1])", str(path)],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    return proc.returncode == 0
+
+
+def build_chain(base: Path, name: str, ext_dir: Path, ext_link: list[str]) -> Path:
+    """ext → libmid.so.1 (no RPATH/RUNPATH of its own) → libleaf.so.1, in separate dirs."""
+    leaf = compile_library(base / f"{name}-leaf", "libleaf.so.1", LEAF)
+    mid_dir = base / f"{name}-mid"
+    # libmid needs libleaf but is not told where it lives (no RPATH/RUNPATH of its own).
+    mid = compile_library(mid_dir, "libmid.so.1", MID, link=[str(leaf)])
+    flags = [f.replace("{mid}", str(mid_dir)).replace("{leaf}", str(leaf.parent)) for f in ext_link]
+    return compile_extension(ext_dir, name, link=[*flags, str(mid)])
+
+
+# DT_RPATH is inherited down the chain (libmid finds libleaf through the extension's RPATH);
+# DT_RUNPATH is not (man ld.so). $ORIGIN is the directory of the object that carries it.
+CASES = {
+    "rpath_inherited": ["-Wl,--disable-new-dtags,-rpath,{mid}:{leaf}"],
+    "runpath_not_inherited": ["-Wl,--enable-new-dtags,-rpath,{mid}:{leaf}"],
+    "runpath_only_mid": ["-Wl,--enable-new-dtags,-rpath,{mid}"],
+    "no_path_at_all": [],
+}
+
+
+@pytest.mark.parametrize("with_ld_library_path", [False, True])
+def test_loader_model_agrees_with_dlopen(tmp_path: Path, pkgdoctor: Runner,
+                                         with_ld_library_path: bool,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    venv = make_venv(tmp_path / "env")
+    exts = {name: build_chain(tmp_path, name, venv.site_packages, flags)
+            for name, flags in CASES.items()}  # fmt: skip
+    env = dict(os.environ)
+    if with_ld_library_path:
+        dirs = ":".join(str(tmp_path / f"{n}-leaf") for n in CASES)
+        env["LD_LIBRARY_PATH"] = dirs
+        monkeypatch.setenv("LD_LIBRARY_PATH", dirs)
+    else:
+        env.pop("LD_LIBRARY_PATH", None)
+        monkeypatch.delenv("LD_LIBRARY_PATH", raising=False)
+    oracle = {name: dlopen_works(path, env) for name, path in exts.items()}
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    # No distribution owns these modules: one finding per module, its path the module's file.
+    broken = {Path(f["path"]).name.split(".")[0] for f in result.json["findings"]}
+    model = {name: name not in broken for name in exts}
+    assert model == oracle
+    # The rules the comparison exercises, as the real loader applies them:
+    expected = {
+        "rpath_inherited": True,  # libmid finds libleaf through the extension's RPATH
+        "runpath_not_inherited": with_ld_library_path,  # RUNPATH is the extension's own
+        "runpath_only_mid": with_ld_library_path,
+        "no_path_at_all": False,  # nothing finds libmid
+    }
+    assert oracle == expected
+
+
+def test_library_preloaded_by_the_package_is_a_warning(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    site = venv.site_packages
+    lib = compile_library(site / "provider" / "lib", "libpreloaded.so.1")
+    write_dist_info(site, "provider", "1.0", ["provider/lib/libpreloaded.so.1"])
+    pkg = site / "consumer"
+    ext = compile_extension(pkg, "_native", link=[str(lib)])
+    (pkg / "__init__.py").write_text(
+        "import ctypes, os\n"
+        "ctypes.CDLL(os.path.join(os.path.dirname(__file__), '..', 'provider', 'lib',"
+        " 'libpreloaded.so.1'))\n"
+        "from . import _native\n"
+    )
+    write_dist_info(site, "consumer", "2.0", ["consumer/__init__.py", f"consumer/{ext.name}"])
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert result.status == 0
+    finding = result.json["findings"][0]
+    assert (finding["code"], finding["severity"]) == ("ext-missing-library", "warning")
+    assert finding["evidence"]["missing"]["libpreloaded.so.1"]["installed_at"] == str(lib)
+    assert "pkgdoctor why consumer" in finding["fix"]
+    # ... and `why` settles it: the package does load it itself.
+    assert pkgdoctor("why", "consumer", "--prefix", str(venv.prefix)).status == 0
+
+
+def test_interpreter_rpath_heads_the_chain(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """An extension needing libpython finds it the way the running interpreter did."""
+    import sysconfig
+
+    if not sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        pytest.skip("this interpreter is not linked against libpython")
+    venv = make_venv(tmp_path / "env")
+    libdir = sysconfig.get_config_var("LIBDIR")
+    ldlib = sysconfig.get_config_var("LDLIBRARY")
+    compile_extension(venv.site_packages, "needs_libpython", link=[os.path.join(libdir, ldlib)])
+    assert pkgdoctor("check", "--prefix", str(venv.prefix), "--json").json["findings"] == []
+    assert EXT_SUFFIX
