@@ -97,6 +97,12 @@ def test_library_preloaded_by_the_package_is_a_warning(tmp_path: Path, pkgdoctor
     assert "pkgdoctor why consumer" in finding["fix"]
     # ... and `why` settles it: the package does load it itself.
     assert pkgdoctor("why", "consumer", "--prefix", str(venv.prefix)).status == 0
+    # Without the preload the import fails: the warning alone does not hide the failure.
+    (pkg / "__init__.py").write_text("from . import _native\n")
+    result = pkgdoctor("why", "consumer", "--prefix", str(venv.prefix), "--json")
+    assert result.status == 1
+    codes = [(f["code"], f["severity"]) for f in result.json["findings"]]
+    assert codes == [("ext-missing-library", "warning"), ("import-failed", "error")]
 
 
 def test_interpreter_rpath_heads_the_chain(tmp_path: Path, pkgdoctor: Runner) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -395,8 +396,6 @@ def _group(ctx: Context, problems: list[Problem]) -> list[Finding]:
 
 
 def _quote(path: str) -> str:
-    import shlex
-
     return shlex.quote(path)
 
 

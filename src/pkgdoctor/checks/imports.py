@@ -119,9 +119,10 @@ def why(ctx: Context, module: str) -> tuple[ImportOutcome, list[Finding]]:
     causes = sort_findings(extensions.analyse(ctx, files))
     error = _innermost(outcome)
     causes = [replace(f, evidence={**f.evidence, "import_error": error}) for f in causes]
-    if causes:
+    if any(f.severity is Severity.ERROR for f in causes):
         return outcome, causes
-    return outcome, [_unexplained(ctx, outcome, files)]
+    # Warnings alone do not explain a failed import: report the failure itself too.
+    return outcome, [*causes, _unexplained(ctx, outcome, files)]
 
 
 def _innermost(outcome: ImportOutcome) -> str:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pkgdoctor import __version__
 from pkgdoctor.checks.registry import AREAS, all_checks
 from pkgdoctor.findings import Finding, Severity, summarize
 from pkgdoctor.render import Report, printable
+
+if TYPE_CHECKING:
+    from pkgdoctor.checks.imports import ImportOutcome
 
 Span = tuple[str, str]  # (text, style); style "" is plain
 Line = list[Span]
@@ -101,7 +104,7 @@ def _summary_line(findings: Sequence[Finding]) -> Line:
     return [(text, "bold red" if counts["error"] else "bold")]
 
 
-def _import_lines(outcome: Any) -> list[Line]:
+def _import_lines(outcome: ImportOutcome) -> list[Line]:
     if outcome.ok:
         return [
             [
