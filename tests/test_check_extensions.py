@@ -294,6 +294,10 @@ def test_loongarch_interpreter_without_triplet(tmp_path: Path, pkgdoctor: Runner
     text = pkgdoctor("check", "--prefix", str(prefix)).out
     assert "(static: the interpreter is loongarch64, this machine is x86_64)" in text
     assert "[✗] Interpreter  1 error" in text
+    # Named with --python, the foreign interpreter is read statically too (ENOEXEC).
+    by_python = pkgdoctor("check", "--python", str(prefix / "bin" / "python3.10"), "--json")
+    assert by_python.json["target"]["mode"] == "static"
+    assert by_python.codes() == ["interpreter-no-platform-triplet"]
 
 
 def test_truncated_and_non_elf_extensions(tmp_path: Path, pkgdoctor: Runner) -> None:

@@ -87,16 +87,31 @@ class LoaderConfig:
     preloaded: Mapping[str, str] = field(default_factory=dict)
 
 
-def default_dirs(libc: str, multiarch: str | None, elf_class: int) -> tuple[str, ...]:
+def default_dirs(
+    libc: str, multiarch: str | None, elf_class: int, program_interpreter: str | None = None
+) -> tuple[str, ...]:
     """The loader's built-in directories, liberal on purpose (missing one means a false alarm).
 
     glibc compiles in ``/lib64:/usr/lib64`` (or ``/lib:/usr/lib``); Debian and Ubuntu add the
     multiarch directories through ``/etc/ld.so.conf.d``, which the cache covers, but a
-    cache can be stale, so they are listed here too.
+    cache can be stale, so they are listed here too. musl reads
+    ``/etc/ld-musl-<arch>.path`` (its dynamic linker's name gives ``<arch>``) and otherwise
+    uses ``/lib:/usr/local/lib:/usr/lib``.
     """
     if libc == "musl":
+        name = os.path.basename(program_interpreter or "")
+        if name.startswith("ld-musl-") and name.endswith(".so.1"):
+            arch = name[len("ld-musl-") : -len(".so.1")]
+            try:
+                with open(f"/etc/ld-musl-{arch}.path", encoding="utf-8", errors="replace") as f:
+                    configured = f.read().replace("\n", ":")
+            except OSError:
+                configured = ""
+            configured_dirs = tuple(d for d in split_path_list(configured) if d != ".")
+            if configured_dirs:
+                return configured_dirs
         return ("/lib", "/usr/local/lib", "/usr/lib")
-    dirs = []
+    dirs: list[str] = []
     if multiarch:
         dirs += [f"/lib/{multiarch}", f"/usr/lib/{multiarch}"]
     dirs += ["/lib64", "/usr/lib64"] if elf_class == 64 else []

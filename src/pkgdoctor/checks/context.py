@@ -77,7 +77,9 @@ class Context:
             elf_class=elf_class,
             little_endian=little,
             ld_library_path=split_path_list(self.target.environ.get("LD_LIBRARY_PATH")),
-            default_dirs=default_dirs(libc, interp.multiarch, elf_class),
+            default_dirs=default_dirs(
+                libc, interp.multiarch, elf_class, binary.interpreter if binary else None
+            ),
             system_known=self.target.system_is_host and binary is not None,
         )
         loader = Loader(config, self.elf_cache)
