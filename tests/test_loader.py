@@ -117,3 +117,23 @@ def test_interpreter_rpath_heads_the_chain(tmp_path: Path, pkgdoctor: Runner) ->
     compile_extension(venv.site_packages, "needs_libpython", link=[os.path.join(libdir, ldlib)])
     assert pkgdoctor("check", "--prefix", str(venv.prefix), "--json").json["findings"] == []
     assert EXT_SUFFIX
+
+
+def test_musl_searches_the_whole_chain_and_builds_in_libc(tmp_path: Path) -> None:
+    """musl (ldso/dynlink.c) uses RPATH and RUNPATH of every loader up the chain, unlike glibc."""
+    from pkgdoctor.elf import read_elf
+    from pkgdoctor.loader import Loader, LoaderConfig
+
+    ext = build_chain(tmp_path, "runpath_ext", tmp_path / "site",
+                      ["-Wl,--enable-new-dtags,-rpath,{mid}:{leaf}"])  # fmt: skip
+    mid = tmp_path / "runpath_ext-mid" / "libmid.so.1"
+    chain = [(str(ext), read_elf(ext)), (str(mid), read_elf(mid))]
+    x86_64 = (62, 64, True)  # e_machine, ELF class, little endian
+    glibc = Loader(LoaderConfig("glibc", *x86_64, ld_cache_path=None))
+    musl = Loader(LoaderConfig("musl", *x86_64))
+    assert not glibc.resolve("libleaf.so.1", chain).found
+    found = musl.resolve("libleaf.so.1", chain)
+    assert found.path == str(tmp_path / "runpath_ext-leaf" / "libleaf.so.1")
+    assert found.via == "runpath"
+    for builtin in ("libc.musl-x86_64.so.1", "libc.so", "libpthread.so.0", "libm.so.6"):
+        assert musl.resolve(builtin, chain).via == "libc"
