@@ -12,8 +12,6 @@ import os
 import re
 from dataclasses import dataclass
 
-from packaging.utils import canonicalize_name
-
 _METADATA_DIR = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+?)(?:-py\d.*)?\.(dist|egg)-info$")
 
 
@@ -31,6 +29,10 @@ class Distribution:
 
     @property
     def key(self) -> str:
+        """The normalized name (PEP 503), e.g. ``"zope-interface"``."""
+        # Imported here: only needed once something is found, and it costs ~20 ms at start-up.
+        from packaging.utils import canonicalize_name
+
         return canonicalize_name(self.name)
 
 

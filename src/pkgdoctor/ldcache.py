@@ -24,6 +24,7 @@ Every malformation is reported as :class:`LdCacheError`.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 import sys
@@ -188,7 +189,15 @@ class LdCache:
 
     def lookup(self, soname: str) -> tuple[CacheEntry, ...]:
         """Return all entries whose key is *soname*, in cache order."""
-        return tuple(entry for entry in self.entries if entry.soname == soname)
+        return self._index.get(soname, ())
+
+    @functools.cached_property
+    def _index(self) -> dict[str, tuple[CacheEntry, ...]]:
+        # A run looks up hundreds of names in a cache of hundreds of entries: index once.
+        index: dict[str, list[CacheEntry]] = {}
+        for entry in self.entries:
+            index.setdefault(entry.soname, []).append(entry)
+        return {name: tuple(entries) for name, entries in index.items()}
 
 
 # --- Layout --------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ RUNPATH alike of O and its loaders, then ``/etc/ld-musl-<arch>.path`` or
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pkgdoctor.elf import ELFError, ELFFile, read_elf
@@ -137,6 +137,7 @@ class Loader:
     def __init__(self, config: LoaderConfig, elf_cache: ElfCache | None = None) -> None:
         self.config = config
         self.elf_cache = elf_cache or ElfCache()
+        self._resolved: dict[tuple[str, tuple[_Step, ...]], Resolution] = {}
         self._system_dirs = {os.path.normpath(d) for d in config.default_dirs}
         self._cache: LdCache | None = None
         self._cache_read = False
@@ -191,7 +192,6 @@ class Loader:
         return Resolution(name, found, "path", (), tuple(skipped))
 
     def _resolve_glibc(self, name: str, chain: Sequence[tuple[str, ELFFile]]) -> Resolution:
-        search = _Search(self, name)
         requester_path, requester = chain[-1]
         steps: list[_Step] = []
         if requester.runpath is None:
@@ -201,6 +201,10 @@ class Loader:
         steps.append(("LD_LIBRARY_PATH", self.config.ld_library_path))
         if requester.runpath is not None:
             steps.append(("runpath", _expand(requester.runpath, requester_path)))
+        return self._memoized(name, steps, self._search_glibc)
+
+    def _search_glibc(self, name: str, steps: Sequence[_Step]) -> Resolution:
+        search = _Search(self, name)
         for via, dirs in steps:
             if found := search.directories(dirs, via):
                 return found
@@ -219,12 +223,15 @@ class Loader:
     def _resolve_musl(self, name: str, chain: Sequence[tuple[str, ELFFile]]) -> Resolution:
         if name in _MUSL_BUILTIN or name.startswith(("libc.musl-", "ld-musl-")):
             return Resolution(name, None, "libc", system=True)
-        search = _Search(self, name)
         steps: list[_Step] = [("LD_LIBRARY_PATH", self.config.ld_library_path)]
         for path, obj in reversed(chain):
             for raw, via in ((obj.rpath, "rpath"), (obj.runpath, "runpath")):
                 if raw is not None:
                     steps.append((via, _expand(raw, path)))
+        return self._memoized(name, steps, self._search_musl)
+
+    def _search_musl(self, name: str, steps: Sequence[_Step]) -> Resolution:
+        search = _Search(self, name)
         for via, dirs in steps:
             if found := search.directories(dirs, via):
                 return found
@@ -233,6 +240,19 @@ class Loader:
         return search.directories(self.config.default_dirs, "default", system=True) or (
             search.result(None, "not found")
         )
+
+    def _memoized(
+        self,
+        name: str,
+        steps: list[_Step],
+        search: Callable[[str, Sequence[_Step]], Resolution],
+    ) -> Resolution:
+        """The same name searched along the same directories resolves the same way."""
+        key = (name, tuple(steps))
+        result = self._resolved.get(key)
+        if result is None:
+            result = self._resolved[key] = search(name, steps)
+        return result
 
     def accepts(self, path: str) -> tuple[str | None, list[Candidate]]:
         """Whether the loader would accept ``path``: it exists and matches our machine."""
