@@ -210,3 +210,69 @@ def test_fail_on_threshold(tmp_path: Path, pkgdoctor: Runner) -> None:
     assert (
         pkgdoctor("check", "--prefix", str(venv.prefix), "--ignore", "ext-invalid-elf").status == 0
     )
+
+
+def run_in_pty(args: list[str], env: dict[str, str]) -> str:
+    """Run pkgdoctor with a real terminal as stdout; return what the terminal received."""
+    import pty
+
+    main_fd, child_fd = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pkgdoctor", *args],
+        stdout=child_fd,
+        stderr=child_fd,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    os.close(child_fd)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main_fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait()
+    os.close(main_fd)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_colour_on_a_terminal_unless_no_color(tmp_path: Path) -> None:
+    venv = make_venv(tmp_path / "env")
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env["TERM"] = "xterm-256color"
+    coloured = run_in_pty(["check", "--prefix", str(venv.prefix)], env)
+    assert "\x1b[" in coloured and "No problems found." in coloured
+    plain = run_in_pty(["check", "--prefix", str(venv.prefix)], {**env, "NO_COLOR": "1"})
+    assert "\x1b[" not in plain and "No problems found." in plain
+
+
+def test_wheel_ships_the_schema_and_the_probes(tmp_path: Path) -> None:
+    import zipfile
+
+    root = Path(__file__).parent.parent
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(root),
+        ],
+        check=True,
+    )
+    (wheel,) = tmp_path.glob("pkgdoctor-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for member in (
+        "schema/report-v1.json",
+        "target/_probe.py",
+        "target/_import_probe.py",
+        "py.typed",
+    ):
+        assert f"pkgdoctor/{member}" in names
