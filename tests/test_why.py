@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from artefacts import (
+    EXT_SUFFIX,
     OTHER_PY,
     PY,
     Venv,
@@ -20,6 +23,7 @@ from artefacts import (
     write_dist_info,
 )
 from conftest import Runner
+from pkgdoctor import __version__
 
 NUMPY = "numpy==2.1.3"
 
@@ -171,3 +175,30 @@ def test_check_and_why_write_nothing_into_the_target(
         pkgdoctor(*args, "--prefix", str(venv.prefix))
     assert snapshot(venv.prefix) == before
     assert not list(venv.prefix.rglob("__pycache__"))
+
+
+def test_why_text_output_as_a_whole(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    (venv.site_packages / "brittle.py").write_text(
+        "try:\n    {}['key']\nexcept KeyError as e:\n"
+        "    raise RuntimeError('config\\n\\nbroken') from e\n"
+    )
+    result = pkgdoctor("why", "brittle", "json", "--prefix", str(venv.prefix))
+    glibc = os.confstr("CS_GNU_LIBC_VERSION")
+    version = ".".join(map(str, sys.version_info[:3]))
+    assert result.status == 1
+    assert result.out == (
+        f"pkgdoctor {__version__} why {venv.prefix}  (live)\n"
+        f"CPython {version} · x86_64 · {glibc} · EXT_SUFFIX {EXT_SUFFIX}\n"
+        "\n"
+        "✗ import brittle fails:\n"
+        "    RuntimeError: config broken\n"
+        "    caused by KeyError: 'key'\n"
+        "✓ import json works in the target interpreter.\n"
+        "\n"
+        "[✗] Imports  1 error\n"
+        "    ✗ import brittle fails: KeyError: 'key'  [import-failed]\n"
+        "        checked files: (none)\n"
+        "\n"
+        "1 error(s), 0 warning(s), 0 note(s).\n"
+    )

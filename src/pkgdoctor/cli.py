@@ -230,7 +230,8 @@ def _why(args: argparse.Namespace) -> int:
         outcome, found = why(ctx, module)
         outcomes.append(outcome)
         findings += [f for f in found if f not in findings]
-    report = Report("why", target, _filter(findings, args), imports=outcomes, areas=("Imports",))
+    # The import lines head the report; areas appear only where something was found.
+    report = Report("why", target, _filter(findings, args), imports=outcomes)
     return _finish(report, args)
 
 

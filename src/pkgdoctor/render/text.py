@@ -30,16 +30,17 @@ _MAX_EVIDENCE_LINES = 10
 
 
 def render_text(report: Report) -> list[Line]:
-    lines: list[Line] = [*_header(report), []]
-    if report.command == "why":
-        for outcome in report.imports:
-            lines += _import_lines(outcome)
-        lines.append([])
     by_area: dict[str, list[Finding]] = {}
     area_of = {c.code: c.area for c in all_checks()}
     for finding in report.findings:
         by_area.setdefault(area_of.get(finding.code, "Imports"), []).append(finding)
     areas = [a for a in AREAS if a in report.areas or a in by_area]
+    lines: list[Line] = [*_header(report), []]
+    if report.command == "why":
+        for outcome in report.imports:
+            lines += _import_lines(outcome)
+        if areas:
+            lines.append([])
     for area in areas:
         found = by_area.get(area, [])
         count = report.examined.get(area)
@@ -120,9 +121,17 @@ def _import_lines(outcome: ImportOutcome) -> list[Line]:
         lines.append([(f"    {outcome.summary}", "")])
     for i, exc in enumerate(outcome.chain):
         lead = "    " if i == 0 else "    caused by "
-        message = printable(exc["message"]).splitlines() or [""]
-        lines.append([(lead, "dim"), (f"{exc['type']}: ", "bold"), (message[0], "")])
+        lines.append([(lead, "dim"), (f"{exc['type']}: ", "bold"), (_gist(exc["message"]), "")])
     return lines
+
+
+def _gist(message: str, limit: int = 160) -> str:
+    """The start of an exception message as one line: its first non-empty lines, joined.
+
+    numpy's messages span paragraphs and start mid-sentence or with a blank line.
+    """
+    words = " ".join(line.strip() for line in printable(message).splitlines() if line.strip())
+    return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"
 
 
 def _finding_lines(finding: Finding) -> list[Line]:
