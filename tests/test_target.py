@@ -36,7 +36,10 @@ def installed_pythons() -> list[str]:
 
 @pytest.mark.parametrize("python", installed_pythons())
 def test_probe_runs_on_every_cpython_and_finds_no_errors(python: str, pkgdoctor: Runner) -> None:
-    result = pkgdoctor("check", "--python", python, "--json")
+    # Dependency verdicts on system interpreters are compared with pip check's elsewhere:
+    # Debian's own python3 has a real one (pygobject requires pycairo).
+    ignore = "dist-requirement-missing,dist-requirement-conflict"
+    result = pkgdoctor("check", "--python", python, "--json", "--ignore", ignore)
     assert result.status == 0, [f["message"] for f in result.json["findings"]]
     target = result.json["target"]
     assert target["mode"] == "live"

@@ -123,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _target_options(check)
     check.add_argument(
+        "--deep",
+        action="store_true",
+        help="also hash every file the RECORDs list (record-hash-mismatch), on every core",
+    )
+    check.add_argument(
+        "--cwd",
+        metavar="DIR",
+        help="the directory you run Python from, for module shadowing (default: here)",
+    )
+    check.add_argument(
         "--stdlib",
         action="store_true",
         help="also check the standard library's extension modules (lib-dynload)",
@@ -196,19 +206,23 @@ def _filter(findings: Sequence[Finding], args: argparse.Namespace) -> list[Findi
 
 
 def _check(args: argparse.Namespace) -> int:
-    from pkgdoctor.checks import extensions
+    from pkgdoctor.checks import run_checks
     from pkgdoctor.checks.context import Context, Options
+    from pkgdoctor.checks.registry import AREAS
     from pkgdoctor.findings import sort_findings
     from pkgdoctor.render import Report
     from pkgdoctor.target import find_target
 
     _codes(args.select + args.ignore)  # reject unknown codes before doing any work
+    cwd = os.path.abspath(args.cwd) if args.cwd else os.getcwd()
+    if not os.path.isdir(cwd):
+        raise UsageError(f"--cwd {args.cwd}: no such directory")
     target = find_target(args.python, args.prefix, static=args.static)
-    ctx = Context(target, Options(include_stdlib=args.stdlib))
-    findings = sort_findings(_filter(extensions.check(ctx), args))
-    report = Report(
-        "check", target, findings, areas=("Interpreter", "Extension modules"), examined=ctx.examined
-    )
+    options = Options(include_stdlib=args.stdlib, deep=args.deep, cwd=cwd)
+    ctx = Context(target, options)
+    findings = sort_findings(_filter(run_checks(ctx), args))
+    areas = tuple(a for a in AREAS if a != "Imports")
+    report = Report("check", target, findings, areas=areas, examined=ctx.examined)
     return _finish(report, args)
 
 

@@ -8,8 +8,8 @@ import os
 import shlex
 from dataclasses import dataclass
 
-from pkgdoctor.distributions import Distribution, Ownership
 from pkgdoctor.elf import ELFFile
+from pkgdoctor.inventory import Distribution, Inventory, discover, site_entries
 from pkgdoctor.loader import ElfCache, Loader, LoaderConfig, default_dirs, split_path_list
 from pkgdoctor.target.facts import Target
 
@@ -19,6 +19,8 @@ class Options:
     """What the user asked to be looked at."""
 
     include_stdlib: bool = False
+    deep: bool = False  # hash every RECORD entry
+    cwd: str | None = None  # the directory the user runs Python from (module shadowing)
 
 
 class Context:
@@ -27,7 +29,6 @@ class Context:
     def __init__(self, target: Target, options: Options | None = None) -> None:
         self.target = target
         self.options = options or Options()
-        self.ownership = Ownership()
         self.elf_cache = ElfCache()
         # What the checks looked at, by area, for the report: {"Extension modules": 141}.
         self.examined: dict[str, int] = {}
@@ -60,8 +61,14 @@ class Context:
             roots.append(normalized)
         return roots
 
-    def owner(self, path: str, root: str) -> Distribution | None:
-        return self.ownership.owner(path, root)
+    def owner(self, path: str) -> Distribution | None:
+        """The distribution whose RECORD lists ``path``."""
+        return self.inventory.owners.get(os.path.normpath(path))
+
+    @functools.cached_property
+    def inventory(self) -> Inventory:
+        """Every distribution on the target's sys.path, read once per run."""
+        return discover(site_entries(self.target.sys_path, self.target.stdlib))
 
     @functools.cached_property
     def loader(self) -> Loader:

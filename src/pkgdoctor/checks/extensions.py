@@ -21,7 +21,6 @@ from typing import Any
 
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.registry import register
-from pkgdoctor.distributions import Distribution
 from pkgdoctor.elf import ELFError, ELFFile
 from pkgdoctor.extmodules import (
     ExtensionFile,
@@ -32,6 +31,7 @@ from pkgdoctor.extmodules import (
     triplet_libc,
 )
 from pkgdoctor.findings import Finding, Severity
+from pkgdoctor.inventory import Distribution
 from pkgdoctor.loader import Resolution
 
 AREA = "Extension modules"
@@ -379,7 +379,7 @@ def _group(ctx: Context, problems: list[Problem]) -> list[Finding]:
     for problem in problems:
         path = problem.file.path
         if path not in owners:
-            owners[path] = ctx.owner(path, problem.file.root)
+            owners[path] = ctx.owner(path)
         dist = owners[path]
         if problem.code == NO_TRIPLET.code:
             owner_key: str = "*"  # one root cause for the whole interpreter
@@ -702,9 +702,9 @@ def _missing_library(
 
 
 def _installed_elsewhere(ctx: Context, root: str, names: Sequence[str]) -> dict[str, str]:
-    """Libraries with these names that some distribution under ``root`` did install."""
+    """Libraries with these names that some installed distribution did install."""
     found: dict[str, str] = {}
-    for path in ctx.ownership.files(root):
+    for path in ctx.inventory.owners:
         name = os.path.basename(path)
         if name in names and name not in found and os.path.isfile(path):
             found[name] = path
@@ -717,11 +717,11 @@ def _recorded_but_missing(
     """Libraries listed in the distribution's RECORD that are no longer on disk."""
     if dist is None:
         return {}
-    site_dir = os.path.dirname(dist.metadata_dir)
     found = {}
-    for path, owner in ctx.ownership.files(site_dir).items():
-        if owner is dist and os.path.basename(path) in names and not os.path.exists(path):
-            found[os.path.basename(path)] = os.path.relpath(path, site_dir)
+    for entry, path in dist.files():
+        name = os.path.basename(path)
+        if name in names and not os.path.exists(path):
+            found[name] = entry.path
     return found
 
 

@@ -12,7 +12,10 @@ from typing import Any
 
 from pkgdoctor.findings import Finding, Severity
 
-AREAS = ("Interpreter", "Extension modules", "Imports")
+AREAS = ("Interpreter", "sys.path", "Distributions", "Integrity", "Extension modules", "Imports")
+
+# The check families `pkgdoctor check` runs, in order; each module has ``check(ctx)``.
+FAMILIES = ("distributions", "integrity", "paths", "extensions")
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,17 @@
 # standard library, write nothing (no bytecode, no files) and print exactly one JSON document.
 from __future__ import annotations
 
+import sys
+
+# Modules the interpreter imported before any user code runs: a file of the same name on
+# sys.path can no longer shadow them. Taken first, before this probe imports anything.
+startup_modules = sorted(sys.modules)
+
 import importlib.machinery
 import json
 import os
+import platform
 import site
-import sys
 import sysconfig
 from typing import Any, Dict, List, Optional, Union
 
@@ -46,6 +52,37 @@ def _site_packages() -> List[str]:
         return []
 
 
+def _marker_environment() -> Dict[str, str]:
+    """PEP 508 marker variables, as packaging.markers.default_environment() computes them."""
+    impl = sys.implementation
+    info = impl.version
+    version = "{0.major}.{0.minor}.{0.micro}".format(info)
+    if info.releaselevel != "final":
+        version += info.releaselevel[0] + str(info.serial)
+    return {
+        "implementation_name": impl.name,
+        "implementation_version": version,
+        "os_name": os.name,
+        "platform_machine": platform.machine(),
+        "platform_release": platform.release(),
+        "platform_system": platform.system(),
+        "platform_version": platform.version(),
+        "python_full_version": platform.python_version(),
+        "platform_python_implementation": platform.python_implementation(),
+        "python_version": ".".join(platform.python_version_tuple()[:2]),
+        "sys_platform": sys.platform,
+    }
+
+
+def _frozen_modules() -> List[str]:
+    try:
+        import _imp
+
+        return sorted(_imp._frozen_module_names())  # type: ignore[attr-defined]
+    except (ImportError, AttributeError):  # before 3.11
+        return []
+
+
 # ``-c`` puts the working directory (as "") first on sys.path; pkgdoctor runs the probe in an
 # empty private directory and evaluates the user's working directory itself.
 path = [entry for entry in sys.path if entry not in ("", os.getcwd())]
@@ -77,6 +114,12 @@ facts: Dict[str, Any] = {
     "purelib": paths.get("purelib"),
     "platlib": paths.get("platlib"),
     "libc": _libc(),
+    "markers": _marker_environment(),
+    "stdlib_module_names": sorted(getattr(sys, "stdlib_module_names", ())),
+    "builtin_module_names": sorted(sys.builtin_module_names),
+    "frozen_module_names": _frozen_modules(),
+    "startup_modules": startup_modules,
+    "no_user_site": bool(sys.flags.no_user_site),
     "environ": {
         key: os.environ[key]
         for key in (

@@ -93,6 +93,14 @@ class Target:
     user_site_enabled: bool = False
     environ: Mapping[str, str] = field(default_factory=dict)
     static_reason: str | None = None
+    # PEP 508 marker variables of the target (python_version, platform_machine, ...).
+    markers: Mapping[str, str] = field(default_factory=dict)
+    # Module names the import system resolves before or without sys.path (empty if unknown):
+    stdlib_module_names: frozenset[str] = frozenset()  # sys.stdlib_module_names (3.10+)
+    builtin_module_names: frozenset[str] = frozenset()
+    frozen_module_names: frozenset[str] = frozenset()  # frozen stdlib modules (3.11+)
+    startup_modules: frozenset[str] = frozenset()  # already imported when user code starts
+    no_user_site: bool = False  # -s / PYTHONNOUSERSITE
     # Whether library lookups in system directories (ld.so cache, /usr/lib...) describe the
     # system this environment runs on. False for a tree copied from another architecture.
     system_is_host: bool = True
@@ -132,4 +140,5 @@ class Target:
             "user_site": self.user_site,
             "user_site_enabled": self.user_site_enabled,
             "environ": dict(self.environ),
+            "markers": dict(self.markers),
         }

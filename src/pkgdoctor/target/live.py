@@ -115,4 +115,10 @@ def _target_from_probe(data: dict[str, Any]) -> Target:
         user_site=data["user_site"],
         user_site_enabled=data["user_site_enabled"],
         environ=dict(data["environ"]),
+        markers=dict(data["markers"]),
+        stdlib_module_names=frozenset(data["stdlib_module_names"]),
+        builtin_module_names=frozenset(data["builtin_module_names"]),
+        frozen_module_names=frozenset(data["frozen_module_names"]),
+        startup_modules=frozenset(data["startup_modules"]),
+        no_user_site=data["no_user_site"],
     )

@@ -167,6 +167,7 @@ def read_static(prefix_arg: str | os.PathLike[str], reason: str) -> Target:
         sys_path.extend(_pth_entries(site_dir))
     environ = {k: os.environ[k] for k in _RELEVANT_ENV if k in os.environ} if system_is_host else {}
     return Target(
+        markers=_markers(interpreter),
         mode="static",
         prefix=str(prefix),
         base_prefix=str(base_prefix),
@@ -178,6 +179,25 @@ def read_static(prefix_arg: str | os.PathLike[str], reason: str) -> Target:
         static_reason=reason,
         system_is_host=system_is_host,
     )
+
+
+def _markers(interpreter: Interpreter) -> dict[str, str]:
+    """PEP 508 marker variables as far as files tell them; the kernel's are unknown ("")."""
+    version = ".".join(map(str, interpreter.version))
+    impl = interpreter.implementation
+    return {
+        "implementation_name": impl,
+        "implementation_version": version,
+        "os_name": "posix",
+        "platform_machine": interpreter.architecture or "",
+        "platform_release": "",
+        "platform_system": "Linux",
+        "platform_version": "",
+        "python_full_version": version,
+        "platform_python_implementation": "CPython" if impl == "cpython" else "PyPy",
+        "python_version": interpreter.short_version,
+        "sys_platform": "linux",
+    }
 
 
 def _same_abi(a: Binary, b: Binary) -> bool:

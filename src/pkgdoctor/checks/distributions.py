@@ -1,0 +1,371 @@
+"""Distributions: what ``pip check`` verifies, for any target, plus what it does not say.
+
+Dependency verdicts follow ``pip check`` (pip/_internal/operations/check.py): for every
+installed distribution, each ``Requires-Dist`` whose marker holds with ``extra == ""`` must
+name an installed distribution whose version satisfies the specifier, pre-releases
+included. Markers are evaluated with the *target's* marker environment (from the probe, or
+from the files in static mode), never pkgdoctor's own. Like pip 24.2+, installed wheels
+whose ``WHEEL`` tags the target does not support are reported — once: when extension
+modules of the same distribution already show the cause (another architecture, libc or
+Python), the tag becomes evidence of that finding instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from pkgdoctor.checks.context import Context
+from pkgdoctor.checks.registry import register
+from pkgdoctor.findings import Finding, Severity
+from pkgdoctor.inventory import Distribution, Inventory, normalize
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+
+AREA = "Distributions"
+
+REQUIREMENT_MISSING = register(
+    "dist-requirement-missing",
+    AREA,
+    Severity.ERROR,
+    "A distribution requires another that is not installed (as pip check reports).",
+)
+REQUIREMENT_CONFLICT = register(
+    "dist-requirement-conflict",
+    AREA,
+    Severity.ERROR,
+    "A distribution requires a version of another that is not the one installed.",
+)
+DUPLICATE = register(
+    "dist-duplicate",
+    AREA,
+    Severity.WARNING,
+    "Two metadata directories for one distribution are on sys.path; only one is used.",
+)
+METADATA_INVALID = register(
+    "dist-metadata-invalid",
+    AREA,
+    Severity.WARNING,
+    "A distribution's metadata is missing, unreadable or does not follow the spec.",
+)
+PARTIAL_UNINSTALL = register(
+    "dist-partial-uninstall",
+    AREA,
+    Severity.WARNING,
+    "pip left '~name' directories behind: an install or uninstall was interrupted.",
+)
+WHEEL_TAG_MISMATCH = register(
+    "dist-wheel-tag-mismatch",
+    AREA,
+    Severity.ERROR,
+    "An installed wheel's tags (its WHEEL file) do not fit this interpreter or platform.",
+)
+
+# Extension findings that explain a wheel built for another platform or Python.
+_EXPLAINS_TAGS = {"ext-wrong-arch", "ext-abi-mismatch", "ext-libc-mismatch", "ext-suffix-mismatch"}
+
+
+def check(ctx: Context) -> list[Finding]:
+    inventory = ctx.inventory
+    ctx.examined[AREA] = len(inventory.distributions)
+    findings = _leftovers(ctx, inventory)
+    findings += _duplicates(ctx, inventory)
+    findings += _dependencies(ctx, inventory)
+    findings += _wheel_tags(ctx, inventory)
+    return findings
+
+
+def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
+    """Fold a wheel-tag finding into the extension finding that shows the same cause."""
+    explained = {f.distribution for f in findings if f.code in _EXPLAINS_TAGS and f.distribution}
+    tags = {
+        f.distribution: f.evidence["wheel_tags"]
+        for f in findings
+        if f.code == WHEEL_TAG_MISMATCH.code and f.distribution in explained
+    }
+    result = []
+    for finding in findings:
+        if finding.code == WHEEL_TAG_MISMATCH.code and finding.distribution in explained:
+            continue
+        if finding.code in _EXPLAINS_TAGS and finding.distribution in tags:
+            evidence = {**finding.evidence, "wheel_tags": tags[finding.distribution]}
+            finding = replace(finding, evidence=evidence)
+        result.append(finding)
+    return result
+
+
+# --- dependencies ---------------------------------------------------------------------------
+
+
+def _dependencies(ctx: Context, inventory: Inventory) -> list[Finding]:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import InvalidVersion, Version
+
+    environment = {**ctx.target.markers, "extra": ""}
+    findings: list[Finding] = []
+    versions: dict[str, Version | None] = {}
+    for dist in inventory.distributions:
+        try:
+            versions[dist.key] = Version(dist.version or "")
+        except InvalidVersion:
+            versions[dist.key] = None
+            if dist.version:
+                dist.problems.append(f"Version {dist.version!r} is not a valid version (PEP 440)")
+    for dist in inventory.distributions:
+        for text in dist.requires:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement as exc:
+                dist.problems.append(f"Requires-Dist {text!r}: {exc}")
+                continue
+            if req.marker is not None and not _marker_holds(req, environment, dist):
+                continue
+            key = normalize(req.name)
+            dep = inventory.by_key.get(key)
+            if dep is None:
+                findings.append(_missing(ctx, dist, req))
+                continue
+            installed = versions.get(key)
+            if installed is not None and not req.specifier.contains(installed, prereleases=True):
+                findings.append(_conflict(ctx, dist, req, dep))
+    findings += [_invalid(ctx, dist) for dist in inventory.distributions if dist.problems]
+    return findings
+
+
+def _marker_holds(req: Requirement, environment: dict[str, str], dist: Distribution) -> bool:
+    assert req.marker is not None
+    try:
+        return bool(req.marker.evaluate(environment))
+    except Exception as exc:  # packaging raises several types for undefined comparisons
+        dist.problems.append(f"Requires-Dist {str(req)!r}: marker cannot be evaluated ({exc})")
+        return False
+
+
+def _requirement_evidence(dist: Distribution, req: Requirement) -> dict[str, Any]:
+    return {
+        "required_by": dist.name,
+        "required_by_version": dist.version,
+        "requirement": str(req),
+        "metadata": dist.metadata_dir,
+    }
+
+
+def _missing(ctx: Context, dist: Distribution, req: Requirement) -> Finding:
+    spec = _requirement_text(req)
+    return REQUIREMENT_MISSING.finding(
+        f"{dist} requires {spec}, which is not installed.",
+        distribution=dist.name,
+        path=dist.metadata_dir,
+        evidence={**_requirement_evidence(dist, req), "installed": None},
+        fix=f"{ctx.python} -m pip install {shlex.quote(spec)}",
+    )
+
+
+def _conflict(ctx: Context, dist: Distribution, req: Requirement, dep: Distribution) -> Finding:
+    spec = _requirement_text(req)
+    return REQUIREMENT_CONFLICT.finding(
+        f"{dist} requires {spec}, but {dep} is installed.",
+        distribution=dist.name,
+        path=dist.metadata_dir,
+        evidence={
+            **_requirement_evidence(dist, req),
+            "installed": dep.version,
+            "installed_metadata": dep.metadata_dir,
+        },
+        fix=(
+            f"{ctx.python} -m pip install {shlex.quote(spec)} (or upgrade {dist.name} to a "
+            f"release that accepts {dep.name} {dep.version})"
+        ),
+    )
+
+
+def _requirement_text(req: Requirement) -> str:
+    """``name[extras]specifier`` without the marker, the way pip check prints it."""
+    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+    return f"{req.name}{extras}{req.specifier}"
+
+
+def _invalid(ctx: Context, dist: Distribution) -> Finding:
+    return METADATA_INVALID.finding(
+        f"The metadata of {dist} is invalid: {dist.problems[0]}.",
+        distribution=dist.name,
+        path=dist.metadata_dir,
+        evidence={"problems": list(dist.problems)},
+        fix=ctx.pip_reinstall(dist) if dist.version else f"Remove {shlex.quote(dist.metadata_dir)}",
+    )
+
+
+# --- duplicates and leftovers ---------------------------------------------------------------
+
+
+def _duplicates(ctx: Context, inventory: Inventory) -> list[Finding]:
+    findings = []
+    for loser in inventory.shadowed:
+        winner = inventory.by_key[loser.key]
+        if winner.site_dir == loser.site_dir:
+            why = (
+                "both are in the same directory; the file system lists "
+                f"{os.path.basename(winner.metadata_dir)} first, and importlib.metadata "
+                "and pip take the first"
+            )
+            fix = (
+                f"Remove the stale copy: rm -r {shlex.quote(loser.metadata_dir)}; then "
+                f"{ctx.pip_reinstall(winner)} to restore its files"
+            )
+        else:
+            why = f"{winner.site_dir} comes before {loser.site_dir} on sys.path"
+            fix = (
+                f"Remove one copy; {loser.site_dir} is never used for {loser.name}. If it is on "
+                "PYTHONPATH, take it off."
+            )
+        # The same version twice (Debian ships python3-cryptography with a dist-info *and* an
+        # egg-info) changes nothing about what is imported or checked: a note, not a warning.
+        same = winner.version == loser.version
+        findings.append(
+            DUPLICATE.finding(
+                f"{winner.name} is installed twice: {winner} is used, {loser} is not ({why}).",
+                severity=Severity.INFO if same else Severity.WARNING,
+                distribution=winner.name,
+                path=loser.metadata_dir,
+                evidence={
+                    "used": winner.metadata_dir,
+                    "used_version": winner.version,
+                    "shadowed": loser.metadata_dir,
+                    "shadowed_version": loser.version,
+                    "why": why,
+                },
+                fix=fix,
+            )
+        )
+    return findings
+
+
+def _leftovers(ctx: Context, inventory: Inventory) -> list[Finding]:
+    """pip renames what it removes to ``~<name minus first letter>`` until it commits."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for path in inventory.leftovers:
+        stem = os.path.basename(path)[1:].split("-", 1)[0]
+        for suffix in (".dist-info", ".egg-info"):
+            stem = stem.removesuffix(suffix)
+        groups.setdefault((os.path.dirname(path), stem.lower()), []).append(path)
+    findings = []
+    for (site, stem), paths in groups.items():
+        suspects = [
+            d
+            for d in inventory.distributions
+            if d.site_dir == site and normalize(d.name)[1:] == normalize(stem)
+        ]
+        dist = suspects[0] if len(suspects) == 1 else None
+        fix = "rm -rf " + " ".join(shlex.quote(p) for p in sorted(paths))
+        if dist is not None:
+            fix += f"; then {ctx.pip_reinstall(dist)}"
+        findings.append(
+            PARTIAL_UNINSTALL.finding(
+                f"pip left {', '.join(os.path.basename(p) for p in sorted(paths))} in {site}: "
+                "an install or uninstall was interrupted"
+                + (f" (probably of {dist.name})." if dist else "."),
+                distribution=dist.name if dist else None,
+                path=sorted(paths)[0],
+                evidence={"leftovers": sorted(paths), "probably": dist.name if dist else None},
+                fix=fix,
+            )
+        )
+    return findings
+
+
+# --- wheel tags -----------------------------------------------------------------------------
+
+
+def _wheel_tags(ctx: Context, inventory: Inventory) -> list[Finding]:
+    supported = supported_tags(ctx)
+    if supported is None:
+        return []
+    findings = []
+    for dist in inventory.distributions:
+        tags = _expand(dist.wheel_tags)
+        if not tags or not tags.isdisjoint(supported):
+            continue
+        interp = ctx.target.interpreter
+        findings.append(
+            WHEEL_TAG_MISMATCH.finding(
+                f"{dist} was installed from a wheel for {', '.join(dist.wheel_tags)}, which this "
+                f"interpreter does not support.",
+                distribution=dist.name,
+                path=dist.metadata_dir,
+                evidence={
+                    "wheel_tags": list(dist.wheel_tags),
+                    "interpreter": f"cp{interp.version[0]}{interp.version[1]}",
+                    "platform": _platforms(ctx)[:3],
+                },
+                fix=ctx.pip_reinstall(dist) + " (pip then picks a wheel for this target)",
+            )
+        )
+    return findings
+
+
+def _expand(tags: Iterable[str]) -> set[str]:
+    """``cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64`` → one tag per platform."""
+    result = set()
+    for tag in tags:
+        parts = tag.split("-")
+        if len(parts) != 3:
+            continue
+        for interp in parts[0].split("."):
+            for abi in parts[1].split("."):
+                for plat in parts[2].split("."):
+                    result.add(f"{interp}-{abi}-{plat}")
+    return result
+
+
+def supported_tags(ctx: Context) -> set[str] | None:
+    """The wheel tags the target accepts, computed for *its* Python and platform.
+
+    ``packaging.tags.sys_tags()`` would describe pkgdoctor's interpreter and this machine's
+    glibc; the target's are passed explicitly instead. None when they cannot be known.
+    """
+    interp = ctx.target.interpreter
+    if interp.implementation != "cpython" or interp.architecture is None:
+        return None
+    from packaging.tags import compatible_tags, cpython_tags
+
+    version = (interp.version[0], interp.version[1])
+    abi = f"cp{version[0]}{version[1]}{'t' if interp.gil_disabled else ''}"
+    abi += "d" if interp.debug else ""
+    platforms = _platforms(ctx)
+    tags = {str(t) for t in cpython_tags(version, [abi], platforms)}
+    tags |= {str(t) for t in compatible_tags(version, f"cp{version[0]}{version[1]}", platforms)}
+    return tags
+
+
+# PEP 600 legacy aliases and the architectures they were defined for (PEP 513, 571, 599).
+_LEGACY = {
+    17: ("manylinux2014", {"x86_64", "i686", "aarch64", "armv7l", "ppc64", "ppc64le", "s390x"}),
+    12: ("manylinux2010", {"x86_64", "i686"}),
+    5: ("manylinux1", {"x86_64", "i686"}),
+}
+
+
+def _platforms(ctx: Context) -> list[str]:
+    """Platform tags of the target, most specific first (as pip on that system)."""
+    interp = ctx.target.interpreter
+    arch = interp.architecture or ""
+    platforms = []
+    libc = interp.libc
+    if libc is not None and libc.family == "glibc":
+        # An unknown glibc version (another machine's tree) accepts every baseline: the
+        # check must not guess a version and then blame wheels for it.
+        major, minor = libc.version_tuple() or (2, 99)
+        for m in range(minor, 4, -1):
+            platforms.append(f"manylinux_{major}_{m}_{arch}")
+            legacy = _LEGACY.get(m)
+            if legacy and arch in legacy[1]:
+                platforms.append(f"{legacy[0]}_{arch}")
+    elif libc is not None and libc.family == "musl":
+        major, minor = libc.version_tuple() or (1, 99)
+        platforms += [f"musllinux_{major}_{m}_{arch}" for m in range(minor, -1, -1)]
+    platforms.append(f"linux_{arch}")
+    return platforms

@@ -1,0 +1,282 @@
+"""Distributions: dependency verdicts compared with ``pip check`` on the same environments."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from artefacts import PY, Venv, Wheelhouse, make_venv, pip
+from conftest import Runner
+from pkgdoctor.inventory import egg_info_requirements
+
+REQUESTS = "requests==2.32.3"
+
+
+def fake_dist(
+    site: Path,
+    name: str,
+    version: str,
+    *,
+    requires: tuple[str, ...] = (),
+    wheel_tag: str | None = None,
+    extra_headers: str = "",
+) -> Path:
+    """A small installed distribution: a module, METADATA with Requires-Dist, RECORD, WHEEL."""
+    module = name.replace("-", "_")
+    (site / f"{module}.py").write_text(f"NAME = {name!r}\n")
+    dist_info = site / f"{module}-{version}.dist-info"
+    dist_info.mkdir()
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    lines += [f"Requires-Dist: {r}" for r in requires]
+    (dist_info / "METADATA").write_text("\n".join(lines) + "\n" + extra_headers + "\n")
+    (dist_info / "INSTALLER").write_text("pip\n")
+    if wheel_tag:
+        (dist_info / "WHEEL").write_text(
+            f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: {wheel_tag}\n"
+        )
+    (dist_info / "RECORD").write_text(
+        f"{module}.py,,\n{dist_info.name}/METADATA,,\n{dist_info.name}/RECORD,,\n"
+    )
+    return dist_info
+
+
+def pip_check(venv: Venv) -> set[tuple[str, str, str]]:
+    """pip's own verdicts: (kind, requiring project, required project), names normalized."""
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(venv.python), "check"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    verdicts = set()
+    for line in proc.stdout.splitlines():
+        if m := re.match(r"(\S+) \S+ requires ([^,]+), which is not installed\.", line):
+            verdicts.add(("missing", norm(m[1]), norm(m[2])))
+        elif m := re.match(r"(\S+) \S+ has requirement (.+), but you have (\S+) \S+\.", line):
+            verdicts.add(("conflict", norm(m[1]), norm(m[3])))
+        elif m := re.match(r"(\S+) \S+ is not supported on this platform", line):
+            verdicts.add(("unsupported", norm(m[1]), ""))
+    assert proc.returncode in (0, 1), proc.stderr
+    assert (proc.returncode == 1) == bool(verdicts), proc.stdout
+    return verdicts
+
+
+def ours(result: Any) -> set[tuple[str, str, str]]:
+    verdicts = set()
+    for f in result.json["findings"]:
+        kind = {
+            "dist-requirement-missing": "missing",
+            "dist-requirement-conflict": "conflict",
+            "dist-wheel-tag-mismatch": "unsupported",
+        }.get(f["code"])
+        if kind == "unsupported":
+            verdicts.add((kind, norm(f["distribution"]), ""))
+        elif kind:
+            dep = re.split(r"[\[<>=!~; ]", f["evidence"]["requirement"], maxsplit=1)[0]
+            verdicts.add((kind, norm(f["distribution"]), norm(dep)))
+    return verdicts
+
+
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_missing_requirements_match_pip_check(
+    tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner
+) -> None:
+    venv = make_venv(tmp_path / "env")
+    wheelhouse.install(venv, REQUESTS)  # --no-deps: its four requirements are missing
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert result.status == 1
+    expected = {
+        ("missing", "requests", d) for d in ("charset-normalizer", "idna", "urllib3", "certifi")
+    }
+    assert ours(result) == expected == pip_check(venv)
+    finding = next(f for f in result.json["findings"] if "urllib3" in f["message"])
+    assert (
+        finding["message"] == "requests 2.32.3 requires urllib3<3,>=1.21.1, which is not installed."
+    )
+    assert finding["fix"].endswith("-m pip install 'urllib3<3,>=1.21.1'")
+
+
+def test_conflicts_markers_and_prereleases_match_pip_check(
+    tmp_path: Path, pkgdoctor: Runner
+) -> None:
+    venv = make_venv(tmp_path / "env")
+    site = venv.site_packages
+    fake_dist(
+        site,
+        "alpha",
+        "1.0",
+        requires=(
+            "beta>=2",  # conflict: beta 1.0
+            "gamma>=1.0",  # satisfied by a pre-release (pip: yes)
+            "delta; python_version < '3.0'",  # marker false: ignored
+            "epsilon; extra == 'test'",  # an extra: ignored
+            "zeta; sys_platform == 'linux'",  # marker true: missing
+            "Eta_Pkg[fast]>=0.5",  # extras and a non-normalized name
+        ),
+    )
+    fake_dist(site, "beta", "1.0")
+    fake_dist(site, "gamma", "2.0rc1")
+    fake_dist(site, "eta-pkg", "0.4")
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    expected = {
+        ("conflict", "alpha", "beta"),
+        ("missing", "alpha", "zeta"),
+        ("conflict", "alpha", "eta-pkg"),
+    }
+    assert ours(result) == expected == pip_check(venv)
+    conflict = next(f for f in result.json["findings"] if f["evidence"]["requirement"] == "beta>=2")
+    assert conflict["message"] == "alpha 1.0 requires beta>=2, but beta 1.0 is installed."
+    assert conflict["evidence"]["installed"] == "1.0"
+
+
+def other_python() -> str | None:
+    """A CPython whose version makes `python_version < "3.10"` differ from ours, if any."""
+    for path in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9.*/bin/python3.9"))):
+        return path
+    return None
+
+
+def test_markers_use_the_targets_python_not_pkgdoctors(tmp_path: Path, pkgdoctor: Runner) -> None:
+    python = other_python()
+    if python is None or sys.version_info < (3, 10):
+        pytest.skip("needs a CPython 3.9 beside a pkgdoctor on 3.10+")
+    prefix = tmp_path / "env39"
+    subprocess.run([python, "-m", "venv", "--without-pip", str(prefix)], check=True)
+    venv = Venv(prefix)
+    site = prefix / "lib" / "python3.9" / "site-packages"
+    fake_dist(site, "needs-backport", "1.0", requires=("backport-thing; python_version < '3.10'",))
+    result = pkgdoctor("check", "--prefix", str(prefix), "--json")
+    assert ours(result) == {("missing", "needs-backport", "backport-thing")} == pip_check(venv)
+    assert result.json["target"]["markers"]["python_version"] == "3.9"
+
+
+def test_old_dist_info_left_beside_the_new_one(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    site = venv.site_packages
+    fake_dist(site, "beta", "2.0")
+    stale = site / "beta-1.0.dist-info"
+    stale.mkdir()
+    (stale / "METADATA").write_text("Metadata-Version: 2.1\nName: beta\nVersion: 1.0\n\n")
+    fake_dist(site, "alpha", "1.0", requires=("beta>=2",))
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    duplicate = next(f for f in result.json["findings"] if f["code"] == "dist-duplicate")
+    listed = [n for n in os.listdir(site) if n.startswith("beta-")]
+    winner, loser = listed[0], listed[1]  # the order importlib.metadata and pip read them in
+    assert duplicate["evidence"]["used"] == str(site / winner)
+    assert duplicate["evidence"]["shadowed"] == str(site / loser)
+    assert duplicate["severity"] == "warning"
+    assert "the file system lists" in duplicate["evidence"]["why"]
+    assert ours(result) == pip_check(venv)  # same winner, same verdict on alpha's requirement
+
+
+def test_pip_leftovers(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    site = venv.site_packages
+    fake_dist(site, "numpy", "2.1.3")
+    (site / "~umpy").mkdir()
+    (site / "~umpy-2.1.3.dist-info").mkdir()
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    (finding,) = result.json["findings"]
+    assert finding["code"] == "dist-partial-uninstall"
+    assert finding["distribution"] == "numpy"
+    assert finding["evidence"]["leftovers"] == [
+        str(site / "~umpy"),
+        str(site / "~umpy-2.1.3.dist-info"),
+    ]
+    assert finding["fix"].startswith("rm -rf ")
+
+
+def test_invalid_metadata_never_tracebacks(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    site = venv.site_packages
+    fake_dist(site, "badreq", "1.0", requires=("not a requirement!!",))
+    fake_dist(site, "badversion", "not.a.version")
+    noversion = site / "noversion-1.0.dist-info"
+    noversion.mkdir()
+    (noversion / "METADATA").write_text("Metadata-Version: 2.1\nName: noversion\n\n")
+    latin = site / "latin-1.0.dist-info"
+    latin.mkdir()
+    (latin / "METADATA").write_bytes(
+        b"Metadata-Version: 2.1\nName: latin\nVersion: 1.0\nSummary: caf\xe9\n\n"
+    )
+    (site / "nometa-1.0.dist-info").mkdir()
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    problems = {
+        f["distribution"]: f["evidence"]["problems"]
+        for f in result.json["findings"]
+        if f["code"] == "dist-metadata-invalid"
+    }
+    assert set(problems) == {"badreq", "badversion", "noversion", "latin", "nometa"}
+    assert problems["badreq"][0].startswith("Requires-Dist 'not a requirement!!': ")
+    assert problems["badversion"] == ["Version 'not.a.version' is not a valid version (PEP 440)"]
+    assert problems["noversion"] == ["no Version field"]
+    assert problems["latin"] == ["METADATA is not UTF-8 (byte 59)"]  # the é of "café"
+    assert problems["nometa"] == ["METADATA is missing"]
+    assert all(f["severity"] == "warning" for f in result.json["findings"])
+
+
+def test_egg_info_requirements() -> None:
+    text = (
+        "six>=1.0\n\n[:python_version < '3']\nfutures\n\n[tests]\npytest\n\n"
+        "[docs:sys_platform == 'win32']\nsphinx\n"
+    )
+    assert list(egg_info_requirements(text)) == [
+        "six>=1.0",
+        "futures; python_version < '3'",
+        'pytest; extra == "tests"',
+        "sphinx; extra == \"docs\" and (sys_platform == 'win32')",
+    ]
+
+
+def test_egg_info_distribution_is_checked(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    egg = venv.site_packages / "legacy.egg-info"
+    egg.mkdir()
+    (egg / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: legacy\nVersion: 0.9\n\n")
+    (egg / "requires.txt").write_text("missing-dep>=1\n\n[extra]\nignored-dep\n")
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert ours(result) == {("missing", "legacy", "missing-dep")} == pip_check(venv)
+
+
+def test_wheel_for_another_platform(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    tag = f"cp{PY.replace('.', '')}-cp{PY.replace('.', '')}-manylinux_2_17_aarch64"
+    fake_dist(venv.site_packages, "faketag", "1.0", wheel_tag=tag)
+    fake_dist(venv.site_packages, "purewheel", "1.0", wheel_tag="py3-none-any")
+    fake_dist(
+        venv.site_packages,
+        "compressed",
+        "1.0",
+        wheel_tag=f"cp{PY.replace('.', '')}-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64",
+    )
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    (finding,) = result.json["findings"]
+    assert finding["code"] == "dist-wheel-tag-mismatch"
+    assert finding["distribution"] == "faketag"
+    assert finding["evidence"]["wheel_tags"] == [tag]
+    pip_version = tuple(int(x) for x in pip("--version").stdout.split()[1].split(".")[:2])
+    if pip_version >= (24, 2):  # pip check learned wheel tags in 24.2
+        assert ours(result) == pip_check(venv)
+
+
+def test_wheel_tag_and_wrong_arch_are_one_finding(
+    tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner
+) -> None:
+    venv = make_venv(tmp_path / "env")
+    wheelhouse.install(venv, "numpy==2.1.3", platform="manylinux2014_aarch64", python=PY)
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert result.codes() == ["ext-wrong-arch"]
+    tags = result.json["findings"][0]["evidence"]["wheel_tags"]
+    assert any(t.endswith("aarch64") for t in tags)
