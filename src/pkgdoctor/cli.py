@@ -15,6 +15,7 @@ from pkgdoctor.errors import PkgdoctorError, UsageError
 if TYPE_CHECKING:
     from pkgdoctor.findings import Finding
     from pkgdoctor.render import Report
+    from pkgdoctor.target import Target
 
 EXIT_OK, EXIT_FOUND, EXIT_FAILED = 0, 1, 2
 
@@ -211,19 +212,50 @@ def _check(args: argparse.Namespace) -> int:
     from pkgdoctor.checks.registry import AREAS
     from pkgdoctor.findings import sort_findings
     from pkgdoctor.render import Report
-    from pkgdoctor.target import find_target
 
     _codes(args.select + args.ignore)  # reject unknown codes before doing any work
     cwd = os.path.abspath(args.cwd) if args.cwd else os.getcwd()
     if not os.path.isdir(cwd):
         raise UsageError(f"--cwd {args.cwd}: no such directory")
-    target = find_target(args.python, args.prefix, static=args.static)
+    target = _look_while_importing(args)
     options = Options(include_stdlib=args.stdlib, deep=args.deep, cwd=cwd)
     ctx = Context(target, options)
     findings = sort_findings(_filter(run_checks(ctx), args))
     areas = tuple(a for a in AREAS if a != "Imports")
     report = Report("check", target, findings, areas=areas, examined=ctx.examined)
     return _finish(report, args)
+
+
+def _look_while_importing(args: argparse.Namespace) -> Target:
+    """Find the target while the checks' modules import: the probe mostly waits on a child
+    process, which releases the GIL, so the two overlap (start-up time is part of our speed)."""
+    import threading
+
+    from pkgdoctor.target import find_target
+
+    targets: list[Target] = []
+    errors: list[BaseException] = []
+
+    def look() -> None:
+        try:
+            targets.append(find_target(args.python, args.prefix, static=args.static))
+        except BaseException as exc:  # re-raised in the main thread below
+            errors.append(exc)
+
+    thread = threading.Thread(target=look, name="pkgdoctor-probe", daemon=True)
+    thread.start()
+    import importlib
+
+    from pkgdoctor.checks.registry import FAMILIES
+
+    modules = [f"pkgdoctor.checks.{family}" for family in FAMILIES]
+    for module in (*modules, "packaging.requirements", "packaging.tags"):
+        importlib.import_module(module)
+
+    thread.join()
+    if errors:
+        raise errors[0]
+    return targets[0]
 
 
 def _why(args: argparse.Namespace) -> int:
