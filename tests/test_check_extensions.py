@@ -74,6 +74,7 @@ def test_healthy_text_output(healthy: Venv, pkgdoctor: Runner) -> None:
     examined = pkgdoctor("check", "--prefix", str(healthy.prefix), "--json").json["examined"]
     count = examined["Extension modules"]
     assert count == len(list(healthy.site_packages.rglob(f"*{EXT_SUFFIX}")))
+    assert examined["Distributions"] == len(HEALTHY)
     result = pkgdoctor("check", "--python", str(healthy.python))
     assert result.status == 0
     glibc = os.confstr("CS_GNU_LIBC_VERSION")
@@ -83,9 +84,9 @@ def test_healthy_text_output(healthy: Venv, pkgdoctor: Runner) -> None:
         f"CPython {version} · x86_64 · {glibc} · EXT_SUFFIX {EXT_SUFFIX}\n"
         "\n"
         "[✓] Interpreter\n"
-        "[✓] sys.path\n"
+        f"[✓] sys.path  ({examined['sys.path']} checked)\n"
         f"[✓] Distributions  ({len(HEALTHY)} checked)\n"
-        "[✓] Integrity\n"
+        f"[✓] Integrity  ({examined['Integrity']} checked)\n"
         f"[✓] Extension modules  ({count} checked)\n"
         "\n"
         "No problems found.\n"

@@ -63,7 +63,8 @@ def register(code: str, area: str, severity: Severity, summary: str) -> Check:
 
 def all_checks() -> list[Check]:
     """Every registered check, in area order then code order."""
-    import pkgdoctor.checks.extensions
-    import pkgdoctor.checks.imports  # noqa: F401
+    import importlib
 
+    for family in (*FAMILIES, "imports"):
+        importlib.import_module(f"pkgdoctor.checks.{family}")  # registers its codes
     return sorted(REGISTRY.values(), key=lambda c: (AREAS.index(c.area), c.code))

@@ -85,7 +85,9 @@ def _frozen_modules() -> List[str]:
 
 # ``-c`` puts the working directory (as "") first on sys.path; pkgdoctor runs the probe in an
 # empty private directory and evaluates the user's working directory itself.
-path = [entry for entry in sys.path if entry not in ("", os.getcwd())]
+# Only sys.path[0] ("" for -c) is the working directory itself; a PYTHONPATH entry "." was
+# made absolute (the probe's directory, reported as probe_cwd) and is the user's.
+path = [entry for entry in sys.path if entry != ""]
 paths = sysconfig.get_paths()
 facts: Dict[str, Any] = {
     "implementation": sys.implementation.name,
@@ -114,6 +116,7 @@ facts: Dict[str, Any] = {
     "purelib": paths.get("purelib"),
     "platlib": paths.get("platlib"),
     "libc": _libc(),
+    "probe_cwd": os.getcwd(),
     "markers": _marker_environment(),
     "stdlib_module_names": sorted(getattr(sys, "stdlib_module_names", ())),
     "builtin_module_names": sorted(sys.builtin_module_names),

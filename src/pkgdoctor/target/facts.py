@@ -101,6 +101,9 @@ class Target:
     frozen_module_names: frozenset[str] = frozenset()  # frozen stdlib modules (3.11+)
     startup_modules: frozenset[str] = frozenset()  # already imported when user code starts
     no_user_site: bool = False  # -s / PYTHONNOUSERSITE
+    # The private directory the probe ran in: sys.path entries below it came from relative
+    # PYTHONPATH entries and are the user's working directory's.
+    probe_cwd: str | None = None
     # Whether library lookups in system directories (ld.so cache, /usr/lib...) describe the
     # system this environment runs on. False for a tree copied from another architecture.
     system_is_host: bool = True

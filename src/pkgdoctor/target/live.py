@@ -121,4 +121,5 @@ def _target_from_probe(data: dict[str, Any]) -> Target:
         frozen_module_names=frozenset(data["frozen_module_names"]),
         startup_modules=frozenset(data["startup_modules"]),
         no_user_site=data["no_user_site"],
+        probe_cwd=data["probe_cwd"],
     )

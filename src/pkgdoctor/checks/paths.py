@@ -1,0 +1,1069 @@
+"""sys.path: where Python will import each module from, and who put that directory there.
+
+The target's ``sys.path`` comes from the probe (live) or the static reader without the
+working-directory entry; this module puts the user's working directory (``--cwd``) back in
+front, as ``python -c``, ``python -m`` and the REPL do (a script's own directory takes its
+place), unless ``PYTHONSAFEPATH`` is set (3.11+).
+
+- ``path-foreign-site-packages``: a ``site-packages``/``dist-packages`` directory of another
+  Python (``.../python3.10/site-packages`` under 3.11) or of another installation prefix.
+- ``path-user-site-leak``: the user site (``~/.local/lib/pythonX.Y/site-packages``) is on
+  ``sys.path`` of a venv or conda env and holds distributions.
+- ``module-shadowed``: a module that the stdlib or an installed distribution provides is
+  found first somewhere else, judged with the import system's own rules (see
+  :func:`resolve`).
+- ``pth-executes-code``: ``.pth`` lines that start with ``import`` (``site.addpackage``).
+- ``env-externally-managed``: the PEP 668 marker.
+
+Every directory is listed once (``os.scandir``) and its names intersected with the names
+worth checking; nothing walks a tree.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pkgdoctor.checks.context import Context
+from pkgdoctor.checks.registry import register
+from pkgdoctor.findings import Finding, Severity
+from pkgdoctor.inventory import Distribution
+
+AREA = "sys.path"
+
+FOREIGN_SITE = register(
+    "path-foreign-site-packages",
+    AREA,
+    Severity.ERROR,
+    "A site-packages directory of another Python version or installation is on sys.path.",
+)
+USER_SITE_LEAK = register(
+    "path-user-site-leak",
+    AREA,
+    Severity.WARNING,
+    "The user site-packages (pip install --user) is visible inside a venv or conda env.",
+)
+MODULE_SHADOWED = register(
+    "module-shadowed",
+    AREA,
+    Severity.ERROR,
+    "A module of the stdlib or of an installed distribution is found first somewhere else.",
+)
+PTH_EXECUTES_CODE = register(
+    "pth-executes-code",
+    AREA,
+    Severity.WARNING,
+    "A .pth file runs code at every interpreter start-up.",
+)
+EXTERNALLY_MANAGED = register(
+    "env-externally-managed",
+    "Interpreter",
+    Severity.INFO,
+    "The interpreter is managed by the system (PEP 668): pip will not install into it.",
+)
+
+# --- facts about the import system ----------------------------------------------------------
+
+# lib/python3.10/site-packages, lib/python3.13t/site-packages, lib/pypy3.10/site-packages.
+_VERSIONED_DIR = re.compile(r"^(python|pypy)(\d+)\.(\d+)(t?)$")
+_SITE_DIR_NAMES = ("site-packages", "dist-packages")
+
+# Frozen modules of CPython 3.11+ (Tools/build/freeze_modules.py): the FrozenImporter comes
+# before the PathFinder on sys.meta_path, so no file on sys.path can replace them. Used when
+# the facts do not list them (static mode); the probe reports _imp._frozen_module_names().
+_FROZEN_311 = frozenset({
+    "_collections_abc", "_sitebuiltins", "abc", "codecs", "genericpath", "io", "ntpath", "os",
+    "posixpath", "runpy", "site", "stat", "zipimport",
+})  # fmt: skip
+# Imported by every CPython 3.8-3.13 before user code runs (with site enabled, before any
+# .pth file): the intersection of sys.modules at start-up. Static mode's stand-in for
+# ``startup_modules``.
+_ALWAYS_IMPORTED = frozenset({
+    "__main__", "_abc", "_codecs", "_collections_abc", "_frozen_importlib",
+    "_frozen_importlib_external", "_imp", "_io", "_signal", "_sitebuiltins", "_stat",
+    "_thread", "_warnings", "_weakref", "abc", "builtins", "codecs", "encodings",
+    "genericpath", "io", "marshal", "os", "posix", "posixpath", "site", "stat", "sys", "time",
+    "zipimport",
+})  # fmt: skip
+# Names that badly packaged distributions install at the top level of site-packages. Nobody
+# imports *those*; a project's own tests/ or setup.py in the working directory hiding them is
+# not a problem worth an error.
+_NOT_REALLY_PROVIDED = frozenset({
+    "tests", "test", "testing", "docs", "doc", "examples", "example", "benchmarks",
+    "benchmark", "scripts", "tools", "build", "src", "conftest", "setup",
+})  # fmt: skip
+# In lib/ and lib-dynload/ but not in sys.stdlib_module_names (CPython's own test helpers):
+# used when deriving the stdlib's names from the directory listing (3.8, 3.9, static mode).
+_NOT_STDLIB = re.compile(r"^(test|_test\w*|_xx\w*|xx\w*|_ctypes_test|__(?!future__)\w*)$")
+
+_MAX_LISTED = 20  # names or distributions listed in one finding's evidence
+_MAX_PTH_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Provision:
+    """How one ``sys.path`` directory provides a top-level name (importlib's FileFinder).
+
+    ``kind`` is ``package`` (a directory with ``__init__``), ``extension``, ``module``
+    (``.py``), ``bytecode`` (a sourceless ``.pyc``) or ``namespace`` (a directory without
+    ``__init__``: a PEP 420 portion).
+    """
+
+    kind: str
+    path: str  # the file or directory
+
+    @property
+    def regular(self) -> bool:
+        return self.kind != "namespace"
+
+
+@dataclass
+class Entry:
+    """One directory of the effective path: the working directory, then ``sys.path``."""
+
+    path: str
+    index: int
+    origin: str  # "working directory", "PYTHONPATH", "stdlib", "site-packages", "user site",
+    # ".pth", "unknown"
+    pth_file: str | None = None
+    real: str = ""
+    provides: dict[str, Provision] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.real = os.path.realpath(self.path)
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where an ``import name`` is satisfied from: a regular provider or namespace portions."""
+
+    entry: Entry
+    provision: Provision
+
+
+def resolve(name: str, entries: Sequence[Entry]) -> Found | None:
+    """The entry that ``import name`` uses, per importlib's PathFinder and FileFinder.
+
+    The first entry with a *regular* package or module wins. A namespace portion (a
+    directory without ``__init__``) never stops the search: only when no entry has a regular
+    provider does the import become a namespace package of all portions (PEP 420); the first
+    portion is returned then. Within one directory FileFinder prefers a package, then an
+    extension module, then ``.py``, then a sourceless ``.pyc``.
+    """
+    first_portion: Found | None = None
+    for entry in entries:
+        provision = entry.provides.get(name)
+        if provision is None:
+            continue
+        if provision.regular:
+            return Found(entry, provision)
+        if first_portion is None:
+            first_portion = Found(entry, provision)
+    return first_portion
+
+
+def list_provisions(
+    directory: str, names: frozenset[str] | None, extension_suffixes: Sequence[str]
+) -> dict[str, Provision]:
+    """What ``directory`` provides of ``names`` (None: every importable name): one
+    ``os.scandir`` plus a ``stat`` or two for each candidate package directory. Missing or
+    unreadable directories provide nothing.
+    """
+    # FileFinder's loader order: extension modules, source, bytecode.
+    suffixes = [(s, "extension") for s in extension_suffixes]
+    suffixes += [(".py", "module"), (".pyc", "bytecode")]
+    rank = {"package": 0, "extension": 1, "module": 2, "bytecode": 3, "namespace": 4}
+    found: dict[str, Provision] = {}
+    try:
+        with os.scandir(directory) as it:
+            items = list(it)
+    except (OSError, ValueError):
+        return found
+    for item in items:
+        name = item.name
+        if name in names if names is not None else name.isidentifier():
+            if _is_dir(item):
+                path = item.path
+                kind = "package" if _has_init(path, suffixes) else "namespace"
+                _keep(found, name, Provision(kind, path), rank)
+            continue
+        for suffix, kind in suffixes:
+            if name.endswith(suffix):
+                stem = name[: -len(suffix)]
+                wanted = stem in names if names is not None else stem.isidentifier()
+                if wanted and _is_file(item):
+                    _keep(found, stem, Provision(kind, item.path), rank)
+                break
+    return found
+
+
+def _has_init(path: str, suffixes: Sequence[tuple[str, str]]) -> bool:
+    return any(os.path.isfile(os.path.join(path, "__init__" + s)) for s, _ in suffixes)
+
+
+def _is_file(item: os.DirEntry[str]) -> bool:
+    try:
+        return item.is_file()
+    except OSError:
+        return False
+
+
+def _keep(
+    found: dict[str, Provision], name: str, provision: Provision, rank: Mapping[str, int]
+) -> None:
+    old = found.get(name)
+    if old is None or rank[provision.kind] < rank[old.kind]:
+        found[name] = provision
+
+
+# --- .pth files -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PthLine:
+    """A meaningful line of a ``.pth`` file: a directory to add, or code to execute."""
+
+    number: int  # 1-based, as site.py reports it
+    text: str
+    executes: bool
+
+
+def parse_pth(text: str, *, version: tuple[int, int] = (3, 13)) -> list[PthLine]:
+    """The lines of a ``.pth`` file the way ``site.addpackage`` reads them.
+
+    Comments (``#`` in the first column) and blank lines are skipped; a line that starts with
+    ``import`` followed by a space or a tab is executed, any other names a directory. From
+    3.13 site.py splits with ``str.splitlines()``; before, it iterated over a text file
+    (universal newlines).
+
+    >>> [(line.number, line.executes) for line in parse_pth("# hook\\nimport os\\n../src\\n")]
+    [(2, True), (3, False)]
+    """
+    lines = text.splitlines() if version >= (3, 13) else re.split(r"\r\n|\r|\n", text)
+    result = []
+    for number, line in enumerate(lines, 1):
+        if line.startswith("#") or not line.strip():
+            continue
+        if line.startswith(("import ", "import\t")):
+            result.append(PthLine(number, line.rstrip("\r\n"), True))
+        else:
+            result.append(PthLine(number, line.rstrip(), False))
+    return result
+
+
+def decode_pth(data: bytes) -> str:
+    """site.py 3.13: UTF-8 (a BOM allowed), else the locale's encoding (Latin-1 here)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A well-known start-up hook that packaging tools install as a ``.pth`` file."""
+
+    name: str
+    file: re.Pattern[str]  # the .pth file name
+    line: re.Pattern[str]  # the executed line
+    helper: str | None = None  # module the line imports from sys.path (None: stdlib only)
+
+
+_HOOKS = (
+    # setuptools' editable installs (PEP 660): __editable__.NAME-VERSION.pth
+    Hook(
+        "setuptools editable install finder",
+        re.compile(r"^__editable__\..*\.pth$"),
+        re.compile(r"^import (__editable___\w+_finder); \1\.install\(\)\s*$"),
+        helper="",  # the finder module named in the line
+    ),
+    # Other PEP 660 backends (scikit-build-core, meson-python, hatchling's editables).
+    Hook(
+        "editable install hook",
+        re.compile(r"^.*editable.*\.pth$", re.IGNORECASE),
+        re.compile(r"^import (\w*editable\w*)(?:; \1\.install\(\))?\s*$", re.IGNORECASE),
+        helper="",
+    ),
+    # setuptools >= 49: distutils-precedence.pth (pypa/setuptools#2230)
+    Hook(
+        "setuptools' distutils shim",
+        re.compile(r"^distutils-precedence\.pth$"),
+        re.compile(
+            r"^import os; var = 'SETUPTOOLS_USE_DISTUTILS'; enabled = os\.environ\.get\(var, "
+            r"'(?:local|stdlib)'\) == 'local'; enabled and "
+            r"__import__\('_distutils_hack'\)\.add_shim\(\); ?\s*$"
+        ),
+        helper="_distutils_hack",
+    ),
+    # setuptools' legacy namespace packages (namespace_packages=..., *-nspkg.pth).
+    Hook(
+        "setuptools namespace package (-nspkg.pth)",
+        re.compile(r"^.*-nspkg\.pth$"),
+        re.compile(r"^import sys, types, os;"),
+    ),
+    # virtualenv >= 20 patches distutils through _virtualenv.pth.
+    Hook(
+        "virtualenv's patch",
+        re.compile(r"^_virtualenv\.pth$"),
+        re.compile(r"^import _virtualenv\s*$"),
+        helper="_virtualenv",
+    ),
+    # coverage's subprocess measurement (coverage.readthedocs.io, "Measuring subprocesses").
+    Hook(
+        "coverage's process start-up hook",
+        re.compile(r"^.*\.pth$"),
+        re.compile(r"^import coverage; coverage\.process_startup\(\)\s*$"),
+        helper="coverage",
+    ),
+    # pytest-cov < 6 (pytest-cov.pth, subprocess coverage when COV_CORE_SOURCE is set).
+    Hook(
+        "pytest-cov's subprocess hook",
+        re.compile(r"^pytest-cov\.pth$"),
+        re.compile(r"^import os, sys;exec\(.*pytest_cov\.embed"),
+        helper="pytest_cov",
+    ),
+    # easy_install's easy-install.pth moves eggs ahead of site-packages.
+    Hook(
+        "easy_install's egg ordering",
+        re.compile(r"^easy-install\.pth$"),
+        re.compile(
+            r"^import sys; (sys\.__plen = len\(sys\.path\)|new = sys\.path\[sys\.__plen:\])"
+        ),
+    ),
+)
+
+
+def known_hook(pth_name: str, line: str) -> Hook | None:
+    """The well-known hook this executed ``.pth`` line is, or None."""
+    for hook in _HOOKS:
+        if hook.file.match(pth_name) and hook.line.match(line):
+            return hook
+    return None
+
+
+def _hook_helper(hook: Hook, line: str) -> str | None:
+    if hook.helper == "":
+        match = hook.line.match(line)
+        return match[1] if match else None
+    return hook.helper
+
+
+@dataclass
+class PthFile:
+    path: str
+    site_dir: str  # as on sys.path
+    lines: list[PthLine]
+
+
+def _site_dirs(ctx: Context) -> list[str]:
+    """The directories whose ``.pth`` files site.py processes, as spelled on sys.path."""
+    target = ctx.target
+    candidates = list(target.site_packages)
+    if target.user_site and target.user_site_enabled and not target.no_user_site:
+        candidates.append(target.user_site)
+    by_real = {os.path.realpath(p): p for p in reversed(target.sys_path)}
+    result: list[str] = []
+    seen: set[str] = set()
+    for candidate in candidates:
+        real = os.path.realpath(candidate)
+        if real in seen or not os.path.isdir(candidate):
+            continue
+        seen.add(real)
+        result.append(by_real.get(real, candidate))
+    return result
+
+
+def read_pth_files(ctx: Context) -> list[PthFile]:
+    """Every ``.pth`` file of the target's site directories, in site.py's order."""
+    version = ctx.target.interpreter.version[:2]
+    files = []
+    for site_dir in _site_dirs(ctx):
+        try:
+            names = sorted(n for n in os.listdir(site_dir) if n.endswith(".pth"))
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith(".") and version >= (3, 13):
+                continue  # 3.13 skips hidden .pth files (python/cpython#113659)
+            path = os.path.join(site_dir, name)
+            try:
+                with open(path, "rb") as f:
+                    data = f.read(_MAX_PTH_BYTES)
+            except OSError:
+                continue
+            files.append(PthFile(path, site_dir, parse_pth(decode_pth(data), version=version)))
+    return files
+
+
+# --- the effective path ---------------------------------------------------------------------
+
+
+@dataclass
+class PathModel:
+    """The effective path and where each entry came from."""
+
+    entries: list[Entry]
+    pythonpath: list[str] | None  # None when unknown (static mode)
+    pth_files: list[PthFile]
+    cwd: str | None = None
+
+    def from_pythonpath(self, raw: str) -> str:
+        """A PYTHONPATH entry as the user's Python sees it (relative: below the cwd)."""
+        return _norm(os.path.join(self.cwd or "", raw))
+
+
+def _norm(path: str) -> str:
+    return os.path.normpath(path)
+
+
+def _pythonpath(ctx: Context) -> list[str] | None:
+    if ctx.target.mode != "live":
+        return None
+    raw = ctx.target.environ.get("PYTHONPATH")
+    if not raw:
+        return []
+    return [p for p in raw.split(os.pathsep) if p]
+
+
+def _probe_relative(entry: str, cwd: str | None, probe_cwd: str | None) -> str:
+    """The probe ran in a private directory (``probe_cwd``), so a relative PYTHONPATH entry
+    (``src``) shows up below it; for the user it is below ``cwd``."""
+    if cwd is None or not probe_cwd:
+        return entry
+    if entry == probe_cwd:
+        return cwd
+    if entry.startswith(probe_cwd + os.sep):
+        return os.path.join(cwd, entry[len(probe_cwd) + 1 :])
+    return entry
+
+
+def build_path(ctx: Context) -> PathModel:
+    target = ctx.target
+    cwd = ctx.options.cwd
+    safe_path = target.interpreter.version[:2] >= (3, 11) and bool(
+        target.environ.get("PYTHONSAFEPATH")
+    )
+    pythonpath = _pythonpath(ctx)
+    pythonpath_norm = {_norm(os.path.join(cwd or "", p)) for p in pythonpath or ()}
+    stdlib = set()
+    for directory in target.stdlib:
+        stdlib |= {_norm(directory), _norm(os.path.join(directory, "lib-dynload"))}
+    site = {_norm(p) for p in target.site_packages}
+    user_site = _norm(target.user_site) if target.user_site else None
+    pth_files = read_pth_files(ctx)
+    added_by: dict[str, str] = {}
+    for pth in pth_files:
+        for line in pth.lines:
+            if not line.executes:
+                added_by.setdefault(_norm(os.path.join(pth.site_dir, line.text)), pth.path)
+
+    entries: list[Entry] = []
+    if cwd and not safe_path:
+        entries.append(Entry(cwd, 0, "working directory"))
+    for raw in target.sys_path:
+        path = _probe_relative(raw, cwd, target.probe_cwd) if pythonpath else raw
+        norm = _norm(path)
+        pth_file = None
+        if norm in pythonpath_norm:
+            origin = "PYTHONPATH"
+        elif norm in stdlib or path.endswith(".zip"):
+            origin = "stdlib"
+        elif norm in site:
+            origin = "site-packages"
+        elif norm == user_site:
+            origin = "user site"
+        elif norm in added_by:
+            origin, pth_file = ".pth", added_by[norm]
+        else:
+            origin = "unknown"
+        entries.append(Entry(path, len(entries), origin, pth_file))
+    return PathModel(entries, pythonpath, pth_files, cwd)
+
+
+# --- the check ------------------------------------------------------------------------------
+
+
+def check(ctx: Context) -> list[Finding]:
+    model = build_path(ctx)
+    ctx.examined[AREA] = len(model.entries)
+    findings = _externally_managed(ctx)
+
+    suffixes = ctx.target.interpreter.extension_suffixes
+    listed: dict[str, dict[str, Provision]] = {}
+
+    def list_entries(stdlib: bool, names: frozenset[str] | None) -> None:
+        for entry in model.entries:
+            if (entry.origin == "stdlib") != stdlib or entry.path.endswith(".zip"):
+                continue  # a zip (rarely present) is read by zipimport: not listed
+            if entry.real not in listed:
+                listed[entry.real] = list_provisions(entry.path, names, suffixes)
+            entry.provides = listed[entry.real]
+
+    # The stdlib's directories are listed whole (their names are the stdlib's names), every
+    # other directory for the names worth checking only; each directory once.
+    list_entries(True, None)
+    stdlib_names = _stdlib_names(ctx, model)
+    wanted = set(stdlib_names)
+    for dist in ctx.inventory.distributions:
+        wanted |= dist.top_level_names
+    hooks = _pth_hooks(model)
+    wanted |= {helper for *_, helper in hooks if helper}
+    list_entries(False, frozenset(wanted))
+
+    foreign = _foreign_site_packages(ctx, model)
+    leak = _user_site_leak(ctx, model)
+    findings += foreign + leak
+    reported = {f.path for f in [*foreign, *leak] if f.path}
+    findings += _shadowed(ctx, model, stdlib_names, reported)
+    findings += _pth_findings(ctx, model, hooks)
+    return findings
+
+
+# --- env-externally-managed -----------------------------------------------------------------
+
+
+def _externally_managed(ctx: Context) -> list[Finding]:
+    """PEP 668: ``EXTERNALLY-MANAGED`` in ``sysconfig.get_path("stdlib")``; venvs are exempt."""
+    target = ctx.target
+    if target.is_venv:
+        return []
+    seen = set()
+    for directory in target.stdlib:
+        marker = os.path.join(directory, "EXTERNALLY-MANAGED")
+        real = os.path.realpath(marker)
+        if real in seen or not os.path.isfile(marker):
+            continue
+        seen.add(real)
+        error = _marker_error(marker)
+        version = target.interpreter.short_version
+        return [
+            EXTERNALLY_MANAGED.finding(
+                "This Python is managed by the system's package manager (PEP 668): pip "
+                "refuses to install into it.",
+                path=marker,
+                evidence={"marker": marker, "error": error},
+                fix=(
+                    f"Install into a venv instead: {ctx.python} -m venv ~/.venvs/NAME, then "
+                    f"~/.venvs/NAME/bin/python -m pip install ...; for command-line "
+                    f"applications use pipx; or install the system's package "
+                    f"(apt install python3-NAME). Python {version} itself is fine."
+                ),
+            )
+        ]
+    return []
+
+
+def _marker_error(path: str) -> str | None:
+    """The ``Error`` key of the ``[externally-managed]`` section (PEP 668), if any."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            parser.read_file(f)
+        error = parser.get("externally-managed", "Error", fallback=None)
+    except (OSError, configparser.Error):
+        return None
+    return " ".join(error.split()) if error else None  # one line: it is wrapped for a terminal
+
+
+# --- path-foreign-site-packages -------------------------------------------------------------
+
+
+def _version_in_path(path: str) -> tuple[str, int, int, bool] | None:
+    """``(implementation, major, minor, free-threaded)`` from ``.../python3.10t/site-packages``."""
+    parent = os.path.basename(os.path.dirname(_norm(path)))
+    match = _VERSIONED_DIR.match(parent)
+    if not match:
+        return None
+    impl = "cpython" if match[1] == "python" else "pypy"
+    return impl, int(match[2]), int(match[3]), bool(match[4])
+
+
+def _under(path: str, roots: Iterable[str]) -> bool:
+    for root in roots:
+        root = root.rstrip(os.sep)
+        if root and (path == root or path.startswith(root + os.sep)):
+            return True
+    return False
+
+
+def _own_roots(ctx: Context) -> tuple[list[str], list[str]]:
+    target = ctx.target
+    roots = [target.prefix, target.base_prefix]
+    norm = [_norm(r) for r in roots]
+    real = [os.path.realpath(r) for r in roots]
+    return norm, real
+
+
+def _site_entries(model: PathModel) -> list[Entry]:
+    return [e for e in model.entries if e.origin in ("site-packages", "user site")]
+
+
+def _dists_in(ctx: Context, entry: Entry) -> list[Distribution]:
+    inventory = ctx.inventory
+    return [
+        d
+        for d in [*inventory.distributions, *inventory.shadowed]
+        if os.path.realpath(d.site_dir) == entry.real
+    ]
+
+
+def _shadow_records(entry: Entry, others: Sequence[Entry]) -> list[dict[str, Any]]:
+    """Top-level names that ``entry`` and one of ``others`` both provide: which one wins."""
+    records = []
+    for name in sorted(entry.provides):
+        mine = entry.provides[name]
+        for other in others:
+            theirs = other.provides.get(name)
+            if theirs is None or other.real == entry.real:
+                continue
+            if not (mine.regular or theirs.regular):
+                continue  # two namespace portions merge
+            used, hidden = (mine, theirs) if entry.index < other.index else (theirs, mine)
+            if not used.regular:
+                used, hidden = hidden, used
+            records.append({"module": name, "used": used.path, "not_used": hidden.path})
+            break
+    return records
+
+
+def _foreign_site_packages(ctx: Context, model: PathModel) -> list[Finding]:
+    target = ctx.target
+    interp = target.interpreter
+    own_norm, own_real = _own_roots(ctx)
+    own_sites = _site_entries(model)
+    findings = []
+    for entry in model.entries:
+        if os.path.basename(_norm(entry.path)) not in _SITE_DIR_NAMES:
+            continue
+        if entry.origin in ("site-packages", "user site", "stdlib", "working directory"):
+            continue
+        version = _version_in_path(entry.path)
+        other_python = version is not None and (
+            version[0] != interp.implementation
+            or (version[1], version[2]) != interp.version[:2]
+            or version[3] != interp.gil_disabled
+        )
+        other_prefix = not (_under(_norm(entry.path), own_norm) or _under(entry.real, own_real))
+        if not (other_python or other_prefix):
+            continue
+        findings.append(_foreign(ctx, model, entry, version, other_python, own_sites))
+    return findings
+
+
+def _python_label(version: tuple[str, int, int, bool] | None) -> str | None:
+    if version is None:
+        return None
+    impl, major, minor, ft = version
+    name = "PyPy" if impl == "pypy" else "Python"
+    return f"{name} {major}.{minor}{'t (free-threaded)' if ft else ''}"
+
+
+def _origin_text(model: PathModel, entry: Entry) -> str:
+    if entry.origin == "PYTHONPATH":
+        return "the PYTHONPATH environment variable"
+    if entry.origin == ".pth":
+        return f"the .pth file {entry.pth_file}"
+    if model.pythonpath is None:
+        return "unknown (static mode: PYTHONPATH cannot be known)"
+    return "unknown (not PYTHONPATH, not a .pth file: sitecustomize.py or code in a .pth?)"
+
+
+def _foreign(
+    ctx: Context,
+    model: PathModel,
+    entry: Entry,
+    version: tuple[str, int, int, bool] | None,
+    other_python: bool,
+    own_sites: Sequence[Entry],
+) -> Finding:
+    interp = ctx.target.interpreter
+    label = _python_label(version)
+    dists = sorted(_dists_in(ctx, entry), key=lambda d: d.key)
+    shadows = _shadow_records(entry, own_sites)
+    wins = [r for r in shadows if os.path.dirname(r["used"]) == _norm(entry.path)]
+    this_python = f"Python {interp.short_version}"
+    if other_python:
+        what = f"a site-packages directory of {label}, not {this_python},"
+    else:
+        what = "a site-packages directory of another installation"
+    message = f"{entry.path} is {what} on sys.path"
+    message += f" (from {_origin_text(model, entry)})"
+    if wins:
+        message += f"; it hides this environment's own {_names([r['module'] for r in wins])}"
+    message += "."
+    own_first = next((s.index for s in own_sites), None)
+    evidence: dict[str, Any] = {
+        "entry": entry.path,
+        "origin": entry.origin if entry.origin in ("PYTHONPATH", ".pth") else "unknown",
+        "pth_file": entry.pth_file,
+        "python_version": label,
+        "target_python": this_python,
+        "position": entry.index,
+        "before_own_site_packages": own_first is not None and entry.index < own_first,
+        "distributions": [str(d) for d in dists[:_MAX_LISTED]],
+        "shadows": shadows[:_MAX_LISTED],
+    }
+    if len(dists) > _MAX_LISTED:
+        evidence["distributions_omitted"] = len(dists) - _MAX_LISTED
+    return FOREIGN_SITE.finding(
+        message,
+        severity=Severity.ERROR if other_python else Severity.WARNING,
+        path=entry.path,
+        evidence=evidence,
+        fix=_removal_fix(model, entry),
+    )
+
+
+def _names(names: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _pythonpath_without(model: PathModel, entry: Entry) -> str:
+    """The shell command that leaves ``entry`` out of PYTHONPATH."""
+    keep = [p for p in model.pythonpath or () if model.from_pythonpath(p) != _norm(entry.path)]
+    if keep:
+        return f"export PYTHONPATH={shlex.quote(os.pathsep.join(keep))}"
+    return "unset PYTHONPATH (and drop it from your shell profile)"
+
+
+def _removal_fix(model: PathModel, entry: Entry) -> str:
+    """How to take ``entry`` off sys.path, given where it came from."""
+    if entry.origin == "PYTHONPATH" and model.pythonpath is not None:
+        return f"Remove it from PYTHONPATH: {_pythonpath_without(model, entry)}"
+    if entry.origin == ".pth" and entry.pth_file:
+        return (
+            f"Remove the line {entry.path!r} from {entry.pth_file} (delete the file if that "
+            f"is its only line: rm {shlex.quote(entry.pth_file)})"
+        )
+    return (
+        "Find what adds it (PYTHONPATH in the shell that runs Python, sitecustomize.py, "
+        "usercustomize.py, code in a .pth file) and remove it there"
+    )
+
+
+# --- path-user-site-leak --------------------------------------------------------------------
+
+
+def _is_conda(prefix: str) -> bool:
+    return os.path.isdir(os.path.join(prefix, "conda-meta"))
+
+
+def _user_site_leak(ctx: Context, model: PathModel) -> list[Finding]:
+    target = ctx.target
+    conda = _is_conda(target.prefix)
+    if not (target.is_venv or conda):
+        return []
+    if not target.user_site or not target.user_site_enabled or target.no_user_site:
+        return []
+    entry = next((e for e in model.entries if e.origin == "user site"), None)
+    if entry is None:
+        return []
+    dists = sorted(_dists_in(ctx, entry), key=lambda d: d.key)
+    if not dists:
+        return []
+    env_sites = [e for e in model.entries if e.origin == "site-packages"]
+    env_by_key: dict[str, Distribution] = {}
+    for site in env_sites:
+        for dist in _dists_in(ctx, site):
+            env_by_key.setdefault(dist.key, dist)
+    differs: list[dict[str, Any]] = []
+    for dist in dists:
+        other = env_by_key.get(dist.key)
+        if other is not None:
+            first = entry.index < min(
+                (s.index for s in env_sites if s.real == os.path.realpath(other.site_dir)),
+                default=entry.index + 1,
+            )
+            differs.append(
+                {
+                    "distribution": dist.name,
+                    "user_site": dist.version,
+                    "environment": other.version,
+                    "used": "user site" if first else "environment",
+                }
+            )
+    kind = "venv" if target.is_venv else "conda environment"
+    hidden = [d["distribution"] for d in differs if d["used"] == "user site"]
+    message = (
+        f"The user site-packages {entry.path} is on sys.path of this {kind} and holds "
+        f"{_count(len(dists), 'distribution')}"
+    )
+    if hidden:
+        message += f"; its {_names(hidden)} {'is' if len(hidden) == 1 else 'are'} used instead"
+        message += f" of the {kind}'s copies."
+    else:
+        message += "."
+    why = (
+        "pyvenv.cfg has include-system-site-packages = true"
+        if target.is_venv
+        else "conda environments keep the user site enabled"
+    )
+    names = " ".join(shlex.quote(d.name) for d in dists[:_MAX_LISTED])
+    return [
+        USER_SITE_LEAK.finding(
+            message,
+            path=entry.path,
+            evidence={
+                "user_site": entry.path,
+                "why": why,
+                "distributions": [str(d) for d in dists[:_MAX_LISTED]],
+                "also_in_environment": differs[:_MAX_LISTED],
+                "shadows": _shadow_records(entry, env_sites)[:_MAX_LISTED],
+            },
+            fix=(
+                f"Ignore the user site in this {kind}: export PYTHONNOUSERSITE=1 (or run "
+                f"python -s); or remove them from the user site, outside any venv: "
+                f"python{target.interpreter.short_version} -m pip uninstall {names}"
+            ),
+        )
+    ]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+# --- module-shadowed ------------------------------------------------------------------------
+
+
+def _stdlib_names(ctx: Context, model: PathModel) -> frozenset[str]:
+    """Top-level stdlib modules that live in the stdlib's directories (so can be shadowed).
+
+    ``sys.stdlib_module_names`` (3.10+) says which names are the stdlib's; before 3.10 and in
+    static mode they come from listing ``lib/pythonX.Y`` and ``lib-dynload``, less CPython's
+    test helpers.
+    """
+    known = ctx.target.stdlib_module_names
+    names: set[str] = set()
+    for entry in model.entries:
+        if entry.origin == "stdlib":
+            names.update(entry.provides)
+    if known:
+        names &= known
+    else:
+        names = {n for n in names if not _NOT_STDLIB.match(n)}
+    return frozenset(names)
+
+
+def _is_dir(item: os.DirEntry[str]) -> bool:
+    try:
+        return item.is_dir()
+    except OSError:
+        return False
+
+
+def _unshadowable(ctx: Context) -> frozenset[str]:
+    """Names the import system resolves without sys.path, or that are already imported."""
+    target = ctx.target
+    names = set(target.builtin_module_names)
+    frozen = target.frozen_module_names
+    if not frozen and target.interpreter.version[:2] >= (3, 11):
+        frozen = _FROZEN_311
+    names |= {n for n in frozen if "." not in n}  # importlib.util frozen: importlib is not
+    startup = target.startup_modules or _ALWAYS_IMPORTED
+    names |= {n for n in startup if "." not in n}
+    return frozenset(names)
+
+
+def _shadowed(
+    ctx: Context, model: PathModel, stdlib_names: frozenset[str], reported: set[str]
+) -> list[Finding]:
+    """A name whose real provider (the stdlib, or the distribution that comes first) is
+    preceded by a regular module or package that no installed distribution records."""
+    unshadowable = _unshadowable(ctx)
+    providers: dict[str, list[tuple[int, str, Distribution | None]]] = {}
+    by_real = {e.real: e for e in reversed(model.entries)}
+    for name in stdlib_names:
+        for entry in model.entries:
+            provision = entry.provides.get(name)
+            if entry.origin == "stdlib" and provision is not None and provision.regular:
+                providers.setdefault(name, []).append((entry.index, provision.path, None))
+                break
+    for dist in ctx.inventory.distributions:
+        site = by_real.get(os.path.realpath(dist.site_dir))
+        if site is None:
+            continue
+        for name in dist.top_level_names - _NOT_REALLY_PROVIDED:
+            provision = site.provides.get(name)
+            if provision is not None:
+                providers.setdefault(name, []).append((site.index, provision.path, dist))
+    reported_real = {os.path.realpath(p) for p in reported}
+    findings = []
+    for name in sorted(providers):
+        if name in unshadowable:
+            continue
+        index, real_path, provider = min(providers[name], key=lambda p: p[0])
+        found = resolve(name, model.entries)
+        if found is None or found.entry.index >= index or not found.provision.regular:
+            continue
+        shadow = found.entry
+        if shadow.origin == "stdlib" or shadow.real in reported_real:
+            continue  # by design (a backport under the stdlib), or reported with its cause
+        if shadow.real == os.path.realpath(model.entries[index].path):
+            continue  # the same directory twice (the working directory is site-packages)
+        if _owner(ctx, found.provision) is not None:
+            continue  # a distribution's own file: dist-duplicate's business
+        findings.append(_shadow_finding(ctx, model, name, found, real_path, provider))
+    return findings
+
+
+def _owner(ctx: Context, provision: Provision) -> Distribution | None:
+    if provision.kind == "package":
+        for init in ("__init__.py", "__init__.pyc"):
+            owner = ctx.owner(os.path.join(provision.path, init))
+            if owner is not None:
+                return owner
+        return None
+    return ctx.owner(provision.path)
+
+
+def _shadow_finding(
+    ctx: Context,
+    model: PathModel,
+    name: str,
+    found: Found,
+    real_path: str,
+    dist: Distribution | None,
+) -> Finding:
+    shadow = found.entry
+    provider = "the standard library" if dist is None else str(dist)
+    kind = {"package": "package", "extension": "extension module", "module": "module"}.get(
+        found.provision.kind, "compiled module without source"
+    )
+    if shadow.origin == "working directory":
+        why = (
+            "the working directory comes first on sys.path (python -c, python -m and the REPL "
+            "put it there; a script's own directory takes its place)"
+        )
+    elif shadow.origin == "PYTHONPATH":
+        why = f"{shadow.path} is on PYTHONPATH, which comes before the stdlib and site-packages"
+    elif shadow.origin == ".pth":
+        why = f"{shadow.path} is added by {shadow.pth_file}, earlier on sys.path"
+    else:
+        why = f"{shadow.path} comes earlier on sys.path (position {shadow.index})"
+    place = "in the working directory" if shadow.origin == "working directory" else "earlier"
+    message = (
+        f"import {name} gets the {kind} {found.provision.path} ({place}), not {provider}'s {name}."
+    )
+    if found.provision.kind == "package":
+        rename = f"Rename or remove the directory {shlex.quote(found.provision.path)}"
+    else:
+        pycache = os.path.join(os.path.dirname(found.provision.path), "__pycache__")
+        rename = (
+            f"Rename {shlex.quote(found.provision.path)} (and delete "
+            f"{shlex.quote(pycache)}/{name}.*.pyc)"
+        )
+    if shadow.origin == "working directory":
+        fix = f"{rename}, or run Python from another directory"
+    elif shadow.origin == "PYTHONPATH":
+        fix = (
+            f"{rename}; or take {shadow.path} off PYTHONPATH: {_pythonpath_without(model, shadow)}"
+        )
+    else:
+        fix = rename
+    return MODULE_SHADOWED.finding(
+        message,
+        distribution=dist.name if dist else None,
+        path=found.provision.path,
+        evidence={
+            "module": name,
+            "shadowing": found.provision.path,
+            "shadowing_kind": found.provision.kind,
+            "provider": "stdlib" if dist is None else dist.name,
+            "provider_path": real_path,
+            "origin": shadow.origin,
+            "why": why,
+        },
+        fix=fix,
+    )
+
+
+# --- pth-executes-code ----------------------------------------------------------------------
+
+
+def _pth_hooks(model: PathModel) -> list[tuple[PthFile, PthLine, Hook | None, str | None]]:
+    result = []
+    for pth in model.pth_files:
+        name = os.path.basename(pth.path)
+        for line in pth.lines:
+            if line.executes:
+                hook = known_hook(name, line.text)
+                result.append((pth, line, hook, _hook_helper(hook, line.text) if hook else None))
+    return result
+
+
+def _pth_findings(
+    ctx: Context,
+    model: PathModel,
+    hooks: list[tuple[PthFile, PthLine, Hook | None, str | None]],
+) -> list[Finding]:
+    by_file: dict[str, list[tuple[PthFile, PthLine, Hook | None, str | None]]] = {}
+    for item in hooks:
+        by_file.setdefault(item[0].path, []).append(item)
+    findings = []
+    for path, items in by_file.items():
+        owner = ctx.owner(path)
+        lines = []
+        unknown = []
+        broken = []
+        for _, line, hook, helper in items:
+            record: dict[str, Any] = {"line": line.number, "code": line.text}
+            if hook is None:
+                unknown.append(line.number)
+            else:
+                record["hook"] = hook.name
+                if helper and resolve(helper, model.entries) is None:
+                    broken.append(helper)
+                    record["missing_module"] = helper
+            lines.append(record)
+        if unknown:
+            severity = Severity.WARNING
+            what = "runs code at every interpreter start-up that is not one of the usual hooks"
+        elif broken:
+            severity = Severity.WARNING
+            what = (
+                f"imports {_names(broken)}, which is not on sys.path: every start-up prints "
+                '"Error processing line"'
+            )
+        else:
+            severity = Severity.INFO
+            hook_names = sorted({h.name for _, _, h, _ in items if h})
+            what = f"runs {_names(hook_names)} at every interpreter start-up (a usual hook)"
+        count = len(lines)
+        where = f"line {lines[0]['line']}" if count == 1 else f"{count} lines"
+        message = f"{os.path.basename(path)} ({where}) {what}."
+        findings.append(
+            PTH_EXECUTES_CODE.finding(
+                message,
+                severity=severity,
+                distribution=owner.name if owner else None,
+                path=path,
+                evidence={
+                    "file": path,
+                    "owner": str(owner) if owner else None,
+                    "lines": lines[:_MAX_LISTED],
+                },
+                fix=_pth_fix(ctx, path, owner, severity),
+            )
+        )
+    return findings
+
+
+def _pth_fix(ctx: Context, path: str, owner: Distribution | None, severity: Severity) -> str:
+    if owner is not None:
+        prefix = "Nothing to do if you use it; " if severity is Severity.INFO else ""
+        return (
+            f"{prefix}it belongs to {owner}: to remove it, "
+            f"{ctx.python} -m pip uninstall {shlex.quote(owner.name)}"
+        )
+    return (
+        "No installed distribution records this file (the system's package manager may own "
+        f"it: dpkg -S {shlex.quote(path)} or rpm -qf {shlex.quote(path)}); if what installed "
+        f"it is gone, remove it: rm {shlex.quote(path)}"
+    )
