@@ -218,7 +218,12 @@ def _check(args: argparse.Namespace) -> int:
     if not os.path.isdir(cwd):
         raise UsageError(f"--cwd {args.cwd}: no such directory")
     target = _look_while_importing(args)
-    options = Options(include_stdlib=args.stdlib, deep=args.deep, cwd=cwd)
+    progress = None
+    if args.deep and not args.json:
+        from pkgdoctor.checks.integrity import terminal_progress
+
+        progress = terminal_progress(sys.stderr)
+    options = Options(include_stdlib=args.stdlib, deep=args.deep, cwd=cwd, progress=progress)
     ctx = Context(target, options)
     findings = sort_findings(_filter(run_checks(ctx), args))
     areas = tuple(a for a in AREAS if a != "Imports")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,6 +28,10 @@ _METADATA_DIR = re.compile(
     r"^(?P<name>[^-]+)-(?P<version>[^-]+?)(?:-py\d[^-]*)?(?:-[^-]+)?\.(dist|egg)-info$"
 )
 _MAX_METADATA_BYTES = 16 * 1024 * 1024  # a METADATA file larger than this is not read
+# email.feedparser's line ends (NLCRE_crack) and header lines (headerRE): a field name is
+# printable ASCII without space or colon, followed by a colon.
+_LINES = re.compile(r"\r\n|\r|\n")
+_FIELD = re.compile(r"[\041-\071\073-\176]*:")
 
 
 def normalize(name: str) -> str:
@@ -284,22 +289,36 @@ def parse_headers(text: str) -> dict[str, list[str]]:
     Only the header is read: it ends at the first empty line, where the description body
     begins. Continuation lines (starting with white space) are joined to their field, as
     ``email.parser`` does. Tested against ``packaging.metadata.parse_email`` on real files.
+
+    As in ``email.feedparser``: lines end only at CR, LF or CRLF (not at the other breaks
+    ``str.splitlines`` knows); a line of only white space is a continuation line (long
+    ``License:`` fields have them), not the end of the header; a line that is neither a field
+    nor a continuation ends the header.
     """
     headers: dict[str, list[str]] = {}
     last: list[str] | None = None
-    for line in text.splitlines():
-        if not line.strip():
+    for line in _lines(text):
+        if not line:
             break
         if line[0] in " \t":
             if last is not None:
                 last[-1] += "\n" + line.strip()
             continue
-        key, sep, value = line.partition(":")
-        if not sep:
-            continue
+        if not _FIELD.match(line):
+            break
+        key, _, value = line.partition(":")
         last = headers.setdefault(key.strip().lower(), [])
         last.append(value.strip())
     return headers
+
+
+def _lines(text: str) -> Iterator[str]:
+    """``_LINES.split(text)``, lazily: the header is read, the (long) description is not."""
+    start = 0
+    for match in _LINES.finditer(text):
+        yield text[start : match.start()]
+        start = match.end()
+    yield text[start:]
 
 
 def egg_info_requirements(text: str) -> Iterator[str]:
@@ -328,13 +347,18 @@ def egg_info_requirements(text: str) -> Iterator[str]:
 def parse_record(text: str) -> Iterator[RecordEntry]:
     """Rows of a RECORD file: ``path,hash,size`` as CSV (PEP 376). Malformed rows are skipped."""
     try:
-        for row in csv.reader(text.splitlines()):
+        # newline="": quoted fields may hold line breaks, and only CR/LF end a row (splitlines()
+        # would also split at \f, \x1c, \u2028... that a file name can contain).
+        for row in csv.reader(io.StringIO(text, newline="")):
             if not row or not row[0]:
                 continue
             digest = row[1] if len(row) > 1 and row[1] else None
             size: int | None = None
-            if len(row) > 2 and row[2].strip().isdigit():
-                size = int(row[2])
+            # ASCII digits only: str.isdigit() accepts "²", which int() refuses, and int()
+            # refuses more than 4300 digits (sys.get_int_max_str_digits); 20 fit any size.
+            text_size = row[2].strip() if len(row) > 2 else ""
+            if text_size.isascii() and text_size.isdigit() and len(text_size) <= 20:
+                size = int(text_size)
             yield RecordEntry(row[0], digest, size)
     except csv.Error:
         return

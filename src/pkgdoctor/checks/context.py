@@ -7,11 +7,15 @@ import functools
 import os
 import shlex
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.inventory import Distribution, Inventory, discover, site_entries
 from pkgdoctor.loader import ElfCache, Loader, LoaderConfig, default_dirs, split_path_list
 from pkgdoctor.target.facts import Target
+
+if TYPE_CHECKING:
+    from pkgdoctor.checks.integrity import ProgressFactory
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,7 @@ class Options:
     include_stdlib: bool = False
     deep: bool = False  # hash every RECORD entry
     cwd: str | None = None  # the directory the user runs Python from (module shadowing)
+    progress: ProgressFactory | None = None  # draws long --deep runs on a terminal
 
 
 class Context:

@@ -7,13 +7,15 @@ tests, and the CLI hands them to rich only when it writes colour to a terminal.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pkgdoctor import __version__
 from pkgdoctor.checks.registry import AREAS, all_checks
 from pkgdoctor.findings import Finding, Severity, summarize
-from pkgdoctor.render import Report, printable
+from pkgdoctor.render import Report
+from pkgdoctor.render import printable as _printable
 
 if TYPE_CHECKING:
     from pkgdoctor.checks.imports import ImportOutcome
@@ -105,6 +107,15 @@ def _summary_line(findings: Sequence[Finding]) -> Line:
     return [(text, "bold red" if counts["error"] else "bold")]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """One line of terminal text: undecodable bytes and control characters (a newline in a
+    file name from a hostile RECORD) shown as ``\\xNN``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", _printable(text))
+
+
 def _import_lines(outcome: ImportOutcome) -> list[Line]:
     if outcome.ok:
         return [
@@ -130,7 +141,7 @@ def _gist(message: str, limit: int = 160) -> str:
 
     numpy's messages span paragraphs and start mid-sentence or with a blank line.
     """
-    words = " ".join(line.strip() for line in printable(message).splitlines() if line.strip())
+    words = printable(" ".join(line.strip() for line in message.splitlines() if line.strip()))
     return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"
 
 
