@@ -1,8 +1,6 @@
 """``python -m pkgdoctor``."""
 
-import sys
-
-from pkgdoctor.cli import main
+from pkgdoctor.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

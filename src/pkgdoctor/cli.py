@@ -154,6 +154,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run() -> None:
+    """The console script: ``main``, then leave without tearing down the heap.
+
+    A check of a large environment leaves hundreds of thousands of objects behind; the
+    interpreter's orderly teardown of them costs tens of milliseconds that nobody waits for.
+    Output is flushed first; nothing else needs cleaning up (``main`` closes what it opens).
+    """
+    status = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        status = status or EXIT_FAILED
+    os._exit(status)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

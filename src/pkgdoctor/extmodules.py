@@ -14,6 +14,8 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from pkgdoctor.listings import Listings
+
 # PEP 3149 tags: "cpython-311", "cpython-313t", "cpython-37m", "cpython-311d", optionally
 # followed by the platform triplet; PyPy's "pypy310-pp73-x86_64-linux-gnu".
 _CPYTHON_TAG = re.compile(
@@ -157,7 +159,9 @@ class ScanProblem:
 
 
 def iter_extensions(
-    roots: Iterable[str], problems: list[ScanProblem] | None = None
+    roots: Iterable[str],
+    problems: list[ScanProblem] | None = None,
+    listings: Listings | None = None,
 ) -> Iterator[ExtensionFile]:
     """Every extension module file importable from the ``sys.path`` entries ``roots``.
 
@@ -167,8 +171,9 @@ def iter_extensions(
     ``sys.path`` entries. Unreadable directories are recorded in ``problems``.
     """
     seen: set[tuple[int, int]] = set()
+    listings = listings or Listings()
     for root in roots:
-        yield from _walk(root, root, "", seen, problems)
+        yield from _walk(root, root, "", seen, problems, listings)
 
 
 def _walk(
@@ -177,6 +182,7 @@ def _walk(
     package: str,
     seen: set[tuple[int, int]],
     problems: list[ScanProblem] | None,
+    listings: Listings,
 ) -> Iterator[ExtensionFile]:
     try:
         st = os.stat(directory)
@@ -186,36 +192,31 @@ def _walk(
     if key in seen or not stat.S_ISDIR(st.st_mode):
         return
     seen.add(key)
-    try:
-        with os.scandir(directory) as it:
-            entries = list(it)
-    except OSError as exc:
+    entries = listings.entries(directory)
+    if isinstance(entries, OSError):
         if problems is not None:
-            problems.append(ScanProblem(directory, exc.strerror or str(exc)))
+            problems.append(ScanProblem(directory, entries.strerror or str(entries)))
         return
     subdirs = []
     found: list[tuple[str, str, ExtensionTag]] = []
     by_stem: dict[str, list[str]] = {}
-    for entry in entries:
-        name = entry.name
+    for name, is_dir in entries.items():
         stem = name.partition(".")[0]
         by_stem.setdefault(stem, []).append(name)
-        try:
-            is_dir = entry.is_dir()
-        except OSError:
-            continue
         if is_dir:
             if name.isidentifier() and name != "__pycache__":
-                subdirs.append(entry.path)
+                subdirs.append(name)
             continue
         parsed = parse_extension_filename(name)
         if parsed is not None:
-            found.append((entry.path, *parsed))
+            found.append((os.path.join(directory, name), *parsed))
     for path, stem, tag in sorted(found):
         module = f"{package}.{stem}" if package else stem
         name = os.path.basename(path)
         siblings = tuple(sorted(n for n in by_stem[stem] if n != name))
         yield ExtensionFile(path, module, tag, root, siblings)
-    for sub in sorted(subdirs):
-        name = os.path.basename(sub)
-        yield from _walk(root, sub, f"{package}.{name}" if package else name, seen, problems)
+    for name in sorted(subdirs):
+        sub = os.path.join(directory, name)
+        yield from _walk(
+            root, sub, f"{package}.{name}" if package else name, seen, problems, listings
+        )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.inventory import Distribution, Inventory, discover, site_entries
+from pkgdoctor.listings import Listings
 from pkgdoctor.loader import ElfCache, Loader, LoaderConfig, default_dirs, split_path_list
 from pkgdoctor.target.facts import Target
 
@@ -35,6 +36,7 @@ class Context:
         self.target = target
         self.options = options or Options()
         self.elf_cache = ElfCache()
+        self.listings = Listings()
         # What the checks looked at, by area, for the report: {"Extension modules": 141}.
         self.examined: dict[str, int] = {}
 

@@ -109,7 +109,7 @@ class Problem:
 def check(ctx: Context) -> list[Finding]:
     """Every extension module on the target's ``sys.path`` (stdlib only if asked)."""
     scan_problems: list[ScanProblem] = []
-    files = list(iter_extensions(ctx.extension_roots(), scan_problems))
+    files = list(iter_extensions(ctx.extension_roots(), scan_problems, ctx.listings))
     ctx.examined[AREA] = len(files)
     findings = analyse(ctx, files)
     findings += [

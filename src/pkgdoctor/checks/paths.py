@@ -21,7 +21,6 @@ worth checking; nothing walks a tree.
 
 from __future__ import annotations
 
-import configparser
 import os
 import re
 import shlex
@@ -560,6 +559,8 @@ def _externally_managed(ctx: Context) -> list[Finding]:
 
 def _marker_error(path: str) -> str | None:
     """The ``Error`` key of the ``[externally-managed]`` section (PEP 668), if any."""
+    import configparser  # rarely needed: kept off the start-up path
+
     parser = configparser.ConfigParser(interpolation=None)
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
