@@ -276,3 +276,59 @@ def test_wheel_ships_the_schema_and_the_probes(tmp_path: Path) -> None:
         "py.typed",
     ):
         assert f"pkgdoctor/{member}" in names
+
+
+def broken_everywhere(tmp_path: Path) -> Venv:
+    """Findings for every family: a shadowing module (paths), a file missing from a RECORD
+    (integrity), a missing requirement (distributions), a foreign .so (extensions)."""
+    venv = make_venv(tmp_path / "env")
+    site = venv.site_packages
+    ext = compile_extension(site / "foreign", "_core")
+    (site / "foreign" / "__init__.py").write_text("")
+    ext.write_bytes(ext.read_bytes()[:18] + b"\xb7\x00" + ext.read_bytes()[20:])  # EM_AARCH64
+    dist_info = site / "foreign-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: foreign\nVersion: 1.0\nRequires-Dist: absent-dep\n\n"
+    )
+    (dist_info / "RECORD").write_text(
+        f"foreign/__init__.py,,\nforeign/{ext.name},,\nforeign/gone.py,,\n"
+        "foreign-1.0.dist-info/METADATA,,\nforeign-1.0.dist-info/RECORD,,\n"
+    )
+    (tmp_path / "random.py").write_text("")
+    return venv
+
+
+def test_forked_check_equals_sequential_check(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """The console script splits `check` over two processes; the in-process call does not."""
+    venv = broken_everywhere(tmp_path)
+    args = ("check", "--prefix", str(venv.prefix), "--cwd", str(tmp_path), "--json")
+    forked = run_cli(*args)
+    sequential = pkgdoctor(*args)
+    assert forked.returncode == sequential.status == 1
+    assert json.loads(forked.stdout) == sequential.json
+    codes = set(sequential.codes())
+    assert {
+        "module-shadowed",
+        "record-missing-file",
+        "dist-requirement-missing",
+        "ext-wrong-arch",
+    } <= codes
+
+
+def test_check_runs_alone_when_it_cannot_fork(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pkgdoctor.cli import main
+
+    venv = broken_everywhere(tmp_path)
+    args = ["check", "--prefix", str(venv.prefix), "--cwd", str(tmp_path), "--json"]
+    assert main(args) == 1
+    expected = json.loads(capsys.readouterr().out)
+
+    def no_fork() -> int:
+        raise OSError("fork refused")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    assert main(args, parallel=True) == 1
+    assert json.loads(capsys.readouterr().out) == expected

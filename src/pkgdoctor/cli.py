@@ -161,7 +161,7 @@ def run() -> None:
     interpreter's orderly teardown of them costs tens of milliseconds that nobody waits for.
     Output is flushed first; nothing else needs cleaning up (``main`` closes what it opens).
     """
-    status = main()
+    status = main(parallel=True)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -170,7 +170,9 @@ def run() -> None:
     os._exit(status)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
+    """Run the command line ``argv``; ``parallel`` lets ``check`` use a second process
+    (the console script does; a host process that embeds pkgdoctor should not fork)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -180,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_FAILED
         if args.command == "check":
-            return _check(args)
+            return _check(args, parallel=parallel)
         return _why(args)
     except PkgdoctorError as exc:
         print(f"pkgdoctor: error: {exc}", file=sys.stderr)
@@ -222,7 +224,7 @@ def _filter(findings: Sequence[Finding], args: argparse.Namespace) -> list[Findi
     return [f for f in findings if (not select or f.code in select) and f.code not in ignore]
 
 
-def _check(args: argparse.Namespace) -> int:
+def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
     from pkgdoctor.checks import run_checks
     from pkgdoctor.checks.context import Context, Options
     from pkgdoctor.checks.registry import AREAS
@@ -241,7 +243,7 @@ def _check(args: argparse.Namespace) -> int:
         progress = terminal_progress(sys.stderr)
     options = Options(include_stdlib=args.stdlib, deep=args.deep, cwd=cwd, progress=progress)
     ctx = Context(target, options)
-    findings = sort_findings(_filter(run_checks(ctx), args))
+    findings = sort_findings(_filter(run_checks(ctx, parallel=parallel), args))
     areas = tuple(a for a in AREAS if a != "Imports")
     report = Report("check", target, findings, areas=areas, examined=ctx.examined)
     return _finish(report, args)
