@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,19 @@ def validated(document: Any) -> Any:
     """``document``, after checking it against the shipped JSON Schema (every test does)."""
     VALIDATOR.validate(document)
     return document
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """pkgdoctor's persistent cache goes to a directory of the test run, not ~/.cache."""
+    directory = tmp_path_factory.mktemp("pkgdoctor-cache")
+    previous = os.environ.get("PKGDOCTOR_CACHE_DIR")
+    os.environ["PKGDOCTOR_CACHE_DIR"] = str(directory)
+    yield directory
+    if previous is None:
+        del os.environ["PKGDOCTOR_CACHE_DIR"]
+    else:
+        os.environ["PKGDOCTOR_CACHE_DIR"] = previous
 
 
 @pytest.fixture(scope="session")

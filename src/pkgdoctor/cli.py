@@ -134,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the directory you run Python from, for module shadowing (default: here)",
     )
     check.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not use or update pkgdoctor's cache of parsed files (kept in "
+        "$PKGDOCTOR_CACHE_DIR or ~/.cache/pkgdoctor, never in the target)",
+    )
+    check.add_argument(
         "--stdlib",
         action="store_true",
         help="also check the standard library's extension modules (lib-dynload)",
@@ -242,8 +248,15 @@ def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
 
         progress = terminal_progress(sys.stderr)
     options = Options(include_stdlib=args.stdlib, deep=args.deep, cwd=cwd, progress=progress)
-    ctx = Context(target, options)
+    from pkgdoctor.cache import Cache
+
+    cache = Cache(None)
+    if not args.no_cache:
+        target_id = f"{target.prefix}\0{target.interpreter.executable}\0{target.mode}"
+        cache = Cache.for_target(target_id, excluded=(target.prefix,))
+    ctx = Context(target, options, cache)
     findings = sort_findings(_filter(run_checks(ctx, parallel=parallel), args))
+    cache.save()
     areas = tuple(a for a in AREAS if a != "Imports")
     report = Report("check", target, findings, areas=areas, examined=ctx.examined)
     return _finish(report, args)

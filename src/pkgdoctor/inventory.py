@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from pkgdoctor.cache import Cache, validator
+
 # PEP 503 normalization (packaging.utils.canonicalize_name), inlined because it is needed for
 # every distribution on the fast path and packaging's import costs more than the whole scan.
 _NORMALIZE = re.compile(r"[-_.]+")
@@ -188,7 +190,7 @@ class Inventory:
         return index
 
 
-def discover(path_entries: Iterable[str]) -> Inventory:
+def discover(path_entries: Iterable[str], cache: Cache | None = None) -> Inventory:
     """Read every distribution in the directories ``path_entries`` (``sys.path`` order)."""
     winners: list[Distribution] = []
     shadowed: list[Distribution] = []
@@ -217,7 +219,7 @@ def discover(path_entries: Iterable[str]) -> Inventory:
                 continue
             if not name.endswith((".dist-info", ".egg-info")):
                 continue
-            dist = read_distribution(os.path.join(entry, name), entry)
+            dist = read_distribution(os.path.join(entry, name), entry, cache)
             if dist is None:
                 continue
             if dist.key in seen_keys:
@@ -228,7 +230,9 @@ def discover(path_entries: Iterable[str]) -> Inventory:
     return Inventory(winners, shadowed, leftovers, unreadable)
 
 
-def read_distribution(metadata_dir: str, site_dir: str) -> Distribution | None:
+def read_distribution(
+    metadata_dir: str, site_dir: str, cache: Cache | None = None
+) -> Distribution | None:
     """One distribution; None for a ``.egg-info`` *file* of no interest or a vanished dir."""
     base = os.path.basename(metadata_dir)
     dist_info = base.endswith(".dist-info")
@@ -238,36 +242,20 @@ def read_distribution(metadata_dir: str, site_dir: str) -> Distribution | None:
         # A legacy single-file egg-info (distutils) is PKG-INFO itself.
         return _from_metadata_file(metadata_dir, metadata_dir, site_dir, base)
     meta_name = "METADATA" if dist_info else "PKG-INFO"
-    return _from_metadata_file(os.path.join(metadata_dir, meta_name), metadata_dir, site_dir, base)
+    meta_path = os.path.join(metadata_dir, meta_name)
+    return _from_metadata_file(meta_path, metadata_dir, site_dir, base, cache)
 
 
 def _from_metadata_file(
-    meta_path: str, metadata_dir: str, site_dir: str, base: str
+    meta_path: str, metadata_dir: str, site_dir: str, base: str, cache: Cache | None = None
 ) -> Distribution:
     match = _METADATA_DIR.match(base)
     dir_name = match["name"] if match else base.rsplit(".", 1)[0]
     dir_version = match["version"] if match else None
-    problems: list[str] = []
-    try:
-        with open(meta_path, "rb") as f:
-            data = f.read(_MAX_METADATA_BYTES)
-    except FileNotFoundError:
-        data = None
-        problems.append(f"{os.path.basename(meta_path)} is missing")
-    except OSError as exc:
-        data = None
-        problems.append(f"{os.path.basename(meta_path)} cannot be read ({exc.strerror})")
-    headers: dict[str, list[str]] = {}
-    if data is not None:
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            problems.append(f"{os.path.basename(meta_path)} is not UTF-8 (byte {exc.start})")
-            text = data.decode("utf-8", "replace")
-        headers = parse_headers(text)
+    headers, problems, readable = _read_metadata(meta_path, cache)
     name = _first(headers, "name")
     version = _first(headers, "version")
-    if data is not None:
+    if readable:
         if not name:
             problems.append("no Name field")
         if not version:
@@ -286,6 +274,40 @@ def _from_metadata_file(
         metadata_version=_first(headers, "metadata-version"),
         problems=problems,
     )
+
+
+def _read_metadata(
+    meta_path: str, cache: Cache | None
+) -> tuple[dict[str, list[str]], list[str], bool]:
+    """(header fields, problems, whether the file could be read) of a METADATA/PKG-INFO."""
+    name = os.path.basename(meta_path)
+    check = None
+    if cache is not None:
+        try:
+            check = validator(os.stat(meta_path))
+        except OSError:
+            cache = None  # the reading below says what is wrong
+        else:
+            stored = cache.get("metadata", meta_path, check)
+            if stored is not None:
+                return stored[0], list(stored[1]), True
+    try:
+        with open(meta_path, "rb") as f:
+            data = f.read(_MAX_METADATA_BYTES)
+    except FileNotFoundError:
+        return {}, [f"{name} is missing"], False
+    except OSError as exc:
+        return {}, [f"{name} cannot be read ({exc.strerror})"], False
+    problems: list[str] = []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{name} is not UTF-8 (byte {exc.start})")
+        text = data.decode("utf-8", "replace")
+    headers = parse_headers(text)
+    if cache is not None:
+        cache.put("metadata", meta_path, (headers, tuple(problems)), check)
+    return headers, problems, True
 
 
 def _first(headers: dict[str, list[str]], key: str) -> str | None:

@@ -23,8 +23,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from pkgdoctor.elf import ELFError, ELFFile, read_elf
+from pkgdoctor.cache import Cache, validator
+from pkgdoctor.elf import ELFError, ELFFile, VersionNeed, read_elf
 from pkgdoctor.ldcache import LdCache, LdCacheError, read_ld_cache
 
 # Names musl satisfies with its own libc.so (ldso/dynlink.c: "reserved" names).
@@ -306,20 +308,94 @@ class _Search:
 
 
 class ElfCache:
-    """Parsed ELF files for one run: each file is read once, errors are kept, not raised."""
+    """Parsed ELF files for one run: each file is read once, errors are kept, not raised.
 
-    def __init__(self) -> None:
+    With a persistent :class:`~pkgdoctor.cache.Cache`, a file whose size, mtime, inode and
+    device are unchanged since an earlier run is not parsed again.
+    """
+
+    def __init__(self, cache: Cache | None = None) -> None:
         self._files: dict[str, ELFFile | ELFError | OSError] = {}
+        self._cache = cache if cache is not None and cache.path is not None else None
 
     def read(self, path: str) -> ELFFile | ELFError | OSError:
         result = self._files.get(path)
         if result is None:
-            try:
-                result = read_elf(path)
-            except (ELFError, OSError) as exc:
-                result = exc
+            result = self._read(path)
             self._files[path] = result
         return result
+
+    def _read(self, path: str) -> ELFFile | ELFError | OSError:
+        cache = self._cache
+        check = None
+        if cache is not None:
+            try:
+                check = validator(os.stat(path))
+            except OSError as exc:
+                return exc
+            stored = cache.get("elf", path, check)
+            if stored is not None:
+                return _elf_from_tuple(path, stored)
+        try:
+            elf = read_elf(path)
+        except (ELFError, OSError) as exc:
+            return exc
+        if cache is not None:
+            cache.put("elf", path, _elf_to_tuple(elf), check)
+        return elf
+
+
+def _elf_to_tuple(elf: ELFFile) -> tuple[Any, ...]:
+    needs = tuple((need.file, need.versions) for need in elf.version_needs)
+    return (
+        elf.elf_class,
+        elf.little_endian,
+        elf.osabi,
+        elf.file_type,
+        elf.machine,
+        elf.flags,
+        elf.interpreter,
+        elf.soname,
+        elf.needed,
+        elf.rpath,
+        elf.runpath,
+        needs,
+        elf.version_definitions,
+    )
+
+
+def _elf_from_tuple(path: str, data: tuple[Any, ...]) -> ELFFile:
+    (
+        elf_class,
+        little,
+        osabi,
+        file_type,
+        machine,
+        flags,
+        interp,
+        soname,
+        needed,
+        rpath,
+        runpath,
+        needs,
+        definitions,
+    ) = data
+    return ELFFile(
+        path=path,
+        elf_class=elf_class,
+        little_endian=little,
+        osabi=osabi,
+        file_type=file_type,
+        machine=machine,
+        flags=flags,
+        interpreter=interp,
+        soname=soname,
+        needed=tuple(needed),
+        rpath=rpath,
+        runpath=runpath,
+        version_needs=tuple(VersionNeed(f, tuple(v)) for f, v in needs),
+        version_definitions=tuple(definitions),
+    )
 
 
 def _expand(raw: str, object_path: str) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pkgdoctor.cache import Cache
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.inventory import Distribution, Inventory, discover, site_entries
 from pkgdoctor.listings import Listings
@@ -32,10 +33,13 @@ class Options:
 class Context:
     """The target plus the helpers checks share (file ownership, the loader model)."""
 
-    def __init__(self, target: Target, options: Options | None = None) -> None:
+    def __init__(
+        self, target: Target, options: Options | None = None, cache: Cache | None = None
+    ) -> None:
         self.target = target
         self.options = options or Options()
-        self.elf_cache = ElfCache()
+        self.cache = cache or Cache(None)  # in memory only, unless the caller gives one
+        self.elf_cache = ElfCache(self.cache)
         self.listings = Listings()
         # What the checks looked at, by area, for the report: {"Extension modules": 141}.
         self.examined: dict[str, int] = {}
@@ -75,7 +79,7 @@ class Context:
     @functools.cached_property
     def inventory(self) -> Inventory:
         """Every distribution on the target's sys.path, read once per run."""
-        return discover(site_entries(self.target.sys_path, self.target.stdlib))
+        return discover(site_entries(self.target.sys_path, self.target.stdlib), self.cache)
 
     @functools.cached_property
     def loader(self) -> Loader:

@@ -16,15 +16,12 @@ import os
 import shlex
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.registry import register
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.inventory import Distribution, Inventory, normalize
-
-if TYPE_CHECKING:
-    from packaging.requirements import Requirement
 
 AREA = "Distributions"
 
@@ -101,74 +98,131 @@ def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
 # --- dependencies ---------------------------------------------------------------------------
 
 
-def _dependencies(ctx: Context, inventory: Inventory) -> list[Finding]:
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.version import InvalidVersion, Version
+class Requirement(NamedTuple):
+    """What a ``Requires-Dist`` says, as far as the dependency verdicts need it."""
 
-    environment = {**ctx.target.markers, "extra": ""}
-    findings: list[Finding] = []
-    versions: dict[str, Version | None] = {}
-    for dist in inventory.distributions:
+    name: str  # normalized
+    text: str  # the whole requirement, marker included (str(packaging Requirement))
+    spec: str  # name[extras]specifier, without the marker: how pip check prints it
+    specifier: str
+    applies: bool  # its marker holds for the target with extra == ""
+
+
+class _Evaluator:
+    """``packaging`` verdicts, memoized in the persistent cache as pure functions of their
+    inputs: a warm ``check`` needs neither packaging's import nor its parsers."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.cache = ctx.cache
+        self.environment = {**ctx.target.markers, "extra": ""}
+        self.env_key = repr(sorted(self.environment.items()))
+
+    def version_problem(self, version: str) -> str | None:
+        """Why ``version`` is not PEP 440, or None."""
+        hit = self.cache.get("version", version)
+        if hit is not None:
+            return hit[0]  # type: ignore[no-any-return]
+        from packaging.version import InvalidVersion, Version
+
         try:
-            versions[dist.key] = Version(dist.version or "")
+            Version(version)
+            problem = None
         except InvalidVersion:
-            versions[dist.key] = None
-            if dist.version:
-                dist.problems.append(f"Version {dist.version!r} is not a valid version (PEP 440)")
+            problem = f"Version {version!r} is not a valid version (PEP 440)"
+        self.cache.put("version", version, (problem,))
+        return problem
+
+    def requirement(self, text: str) -> Requirement | str:
+        """The parsed requirement, or why it cannot be parsed or evaluated."""
+        key = (text, self.env_key)
+        hit = self.cache.get("requirement", key)
+        if hit is None:
+            hit = self._parse(text)
+            self.cache.put("requirement", key, hit)
+        return Requirement(*hit) if isinstance(hit, tuple) else hit
+
+    def _parse(self, text: str) -> tuple[str, str, str, str, bool] | str:
+        from packaging.requirements import InvalidRequirement
+        from packaging.requirements import Requirement as Parsed
+
+        try:
+            req = Parsed(text)
+        except InvalidRequirement as exc:
+            return f"Requires-Dist {text!r}: {exc}"
+        applies = True
+        if req.marker is not None:
+            try:
+                applies = bool(req.marker.evaluate(self.environment))
+            except Exception as exc:  # packaging raises several types for undefined comparisons
+                return f"Requires-Dist {str(req)!r}: marker cannot be evaluated ({exc})"
+        extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+        spec = f"{req.name}{extras}{req.specifier}"
+        return (normalize(req.name), str(req), spec, str(req.specifier), applies)
+
+    def satisfies(self, specifier: str, version: str) -> bool:
+        """Whether ``version`` is in ``specifier``, pre-releases included (as pip check)."""
+        key = (specifier, version)
+        hit = self.cache.get("satisfies", key)
+        if hit is None:
+            from packaging.specifiers import SpecifierSet
+
+            hit = SpecifierSet(specifier).contains(version, prereleases=True)
+            self.cache.put("satisfies", key, hit)
+        return bool(hit)
+
+
+def _dependencies(ctx: Context, inventory: Inventory) -> list[Finding]:
+    evaluator = _Evaluator(ctx)
+    findings: list[Finding] = []
+    valid: dict[str, bool] = {}
+    for dist in inventory.distributions:
+        problem = evaluator.version_problem(dist.version) if dist.version else "no version"
+        valid[dist.key] = problem is None
+        if problem is not None and dist.version:
+            dist.problems.append(problem)
     for dist in inventory.distributions:
         for text in dist.requires:
-            try:
-                req = Requirement(text)
-            except InvalidRequirement as exc:
-                dist.problems.append(f"Requires-Dist {text!r}: {exc}")
+            req = evaluator.requirement(text)
+            if isinstance(req, str):
+                dist.problems.append(req)
                 continue
-            if req.marker is not None and not _marker_holds(req, environment, dist):
+            if not req.applies:
                 continue
-            key = normalize(req.name)
-            dep = inventory.by_key.get(key)
+            dep = inventory.by_key.get(req.name)
             if dep is None:
                 findings.append(_missing(ctx, dist, req))
-                continue
-            installed = versions.get(key)
-            if installed is not None and not req.specifier.contains(installed, prereleases=True):
+            elif (
+                valid.get(dep.key)
+                and dep.version is not None
+                and not evaluator.satisfies(req.specifier, dep.version)
+            ):
                 findings.append(_conflict(ctx, dist, req, dep))
     findings += [_invalid(ctx, dist) for dist in inventory.distributions if dist.problems]
     return findings
-
-
-def _marker_holds(req: Requirement, environment: dict[str, str], dist: Distribution) -> bool:
-    assert req.marker is not None
-    try:
-        return bool(req.marker.evaluate(environment))
-    except Exception as exc:  # packaging raises several types for undefined comparisons
-        dist.problems.append(f"Requires-Dist {str(req)!r}: marker cannot be evaluated ({exc})")
-        return False
 
 
 def _requirement_evidence(dist: Distribution, req: Requirement) -> dict[str, Any]:
     return {
         "required_by": dist.name,
         "required_by_version": dist.version,
-        "requirement": str(req),
+        "requirement": req.text,
         "metadata": dist.metadata_dir,
     }
 
 
 def _missing(ctx: Context, dist: Distribution, req: Requirement) -> Finding:
-    spec = _requirement_text(req)
     return REQUIREMENT_MISSING.finding(
-        f"{dist} requires {spec}, which is not installed.",
+        f"{dist} requires {req.spec}, which is not installed.",
         distribution=dist.name,
         path=dist.metadata_dir,
         evidence={**_requirement_evidence(dist, req), "installed": None},
-        fix=f"{ctx.python} -m pip install {shlex.quote(spec)}",
+        fix=f"{ctx.python} -m pip install {shlex.quote(req.spec)}",
     )
 
 
 def _conflict(ctx: Context, dist: Distribution, req: Requirement, dep: Distribution) -> Finding:
-    spec = _requirement_text(req)
     return REQUIREMENT_CONFLICT.finding(
-        f"{dist} requires {spec}, but {dep} is installed.",
+        f"{dist} requires {req.spec}, but {dep} is installed.",
         distribution=dist.name,
         path=dist.metadata_dir,
         evidence={
@@ -177,16 +231,10 @@ def _conflict(ctx: Context, dist: Distribution, req: Requirement, dep: Distribut
             "installed_metadata": dep.metadata_dir,
         },
         fix=(
-            f"{ctx.python} -m pip install {shlex.quote(spec)} (or upgrade {dist.name} to a "
+            f"{ctx.python} -m pip install {shlex.quote(req.spec)} (or upgrade {dist.name} to a "
             f"release that accepts {dep.name} {dep.version})"
         ),
     )
-
-
-def _requirement_text(req: Requirement) -> str:
-    """``name[extras]specifier`` without the marker, the way pip check prints it."""
-    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
-    return f"{req.name}{extras}{req.specifier}"
 
 
 def _invalid(ctx: Context, dist: Distribution) -> Finding:

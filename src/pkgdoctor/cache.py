@@ -1,0 +1,113 @@
+"""A per-user cache of what pkgdoctor read from files, so that a second ``check`` is cheap.
+
+Every entry is keyed on the identity of the file it came from — path, size, modification
+time in nanoseconds, inode and device — and used only while all of those are unchanged: a
+file that is rewritten, replaced or touched is read again. Pure results (a requirement
+string parsed for a given marker environment) are keyed on their inputs alone.
+
+The cache lives outside every target, in ``$PKGDOCTOR_CACHE_DIR``, else
+``$XDG_CACHE_HOME/pkgdoctor``, else ``~/.cache/pkgdoctor``; one file per target. It is an
+optimisation only: a cache that cannot be read or written is ignored, and ``--no-cache``
+turns it off. The format is :mod:`marshal` (plain tuples, strings and numbers; no code is
+ever loaded from it), behind a version number.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import tempfile
+import zlib
+from typing import Any
+
+FORMAT = 1
+Validator = tuple[int, int, int, int]  # size, mtime_ns, inode, device
+
+
+def default_directory() -> str:
+    explicit = os.environ.get("PKGDOCTOR_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "pkgdoctor")
+
+
+def validator(st: os.stat_result) -> Validator:
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+class Cache:
+    """Sections of ``key -> (validator, value)``; only entries used in a run are saved."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._old: dict[str, dict[Any, Any]] = {}
+        self._new: dict[str, dict[Any, Any]] = {}
+        self.hits = self.misses = 0
+        if path is not None:
+            self._old = _load(path)
+
+    @classmethod
+    def for_target(cls, target_id: str, *, excluded: tuple[str, ...] = ()) -> Cache:
+        """The cache file of one target; a disabled cache if it would lie inside ``excluded``
+        (the target's own tree: pkgdoctor never writes there)."""
+        directory = os.path.abspath(default_directory())
+        for root in excluded:
+            root = os.path.abspath(root)
+            if directory == root or directory.startswith(root.rstrip("/") + "/"):
+                return cls(None)
+        # Entries are keyed on absolute paths, so a shared file would still be correct: the
+        # name only keeps targets apart, and a checksum is enough for that.
+        name = f"{zlib.crc32(target_id.encode('utf-8', 'surrogateescape')):08x}"
+        return cls(os.path.join(directory, f"target-{name}.v{FORMAT}.marshal"))
+
+    def get(self, section: str, key: Any, check: Any = None) -> Any:
+        """The value stored for ``key`` if its validator equals ``check``, else None."""
+        entry = self._new.get(section, {}).get(key)
+        if entry is None:
+            entry = self._old.get(section, {}).get(key)
+        if entry is not None and entry[0] == check:
+            self._new.setdefault(section, {})[key] = entry
+            self.hits += 1
+            return entry[1]
+        self.misses += 1
+        return None
+
+    def put(self, section: str, key: Any, value: Any, check: Any = None) -> None:
+        self._new.setdefault(section, {})[key] = (check, value)
+
+    def save(self) -> None:
+        """Write what this run used, atomically; silently give up when that is impossible."""
+        if self.path is None or (self.misses == 0 and self._new.keys() == self._old.keys()):
+            return
+        try:
+            directory = os.path.dirname(self.path)
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            data = marshal.dumps((FORMAT, self._new))
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, self.path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except (OSError, ValueError):
+            pass
+
+
+def _load(path: str) -> dict[str, dict[Any, Any]]:
+    try:
+        with open(path, "rb") as f:
+            data = marshal.loads(f.read())
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+    if (
+        isinstance(data, tuple)
+        and len(data) == 2
+        and data[0] == FORMAT
+        and isinstance(data[1], dict)
+        and all(isinstance(v, dict) for v in data[1].values())
+    ):
+        return data[1]
+    return {}
