@@ -47,11 +47,15 @@ def fake_dist(
     return dist_info
 
 
-def pip_check(venv: Venv) -> set[tuple[str, str, str]]:
-    """pip's own verdicts: (kind, requiring project, required project), names normalized."""
+def pip_check(venv: Venv, pip_python: str = sys.executable) -> set[tuple[str, str, str]]:
+    """pip's own verdicts: (kind, requiring project, required project), names normalized.
+
+    ``pip_python`` runs pip (with ``--python`` for the target): the newest pip no longer
+    drives interpreters it does not support, so an old target needs its own, older pip.
+    """
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(venv.python), "check"],
+        [pip_python, "-m", "pip", "--python", str(venv.python), "check"],
         capture_output=True,
         text=True,
         env=env,
@@ -158,7 +162,8 @@ def test_markers_use_the_targets_python_not_pkgdoctors(tmp_path: Path, pkgdoctor
     site = prefix / "lib" / "python3.9" / "site-packages"
     fake_dist(site, "needs-backport", "1.0", requires=("backport-thing; python_version < '3.10'",))
     result = pkgdoctor("check", "--prefix", str(prefix), "--json")
-    assert ours(result) == {("missing", "needs-backport", "backport-thing")} == pip_check(venv)
+    expected = {("missing", "needs-backport", "backport-thing")}
+    assert ours(result) == expected == pip_check(venv, pip_python=python)
     assert result.json["target"]["markers"]["python_version"] == "3.9"
 
 
