@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -22,8 +21,8 @@ def cache_files(directory: Path) -> list[Path]:
 
 def test_second_run_reads_from_the_cache(tmp_path: Path) -> None:
     venv = make_venv(tmp_path / "env")
-    compile_extension(venv.site_packages, "fast")
-    write_dist_info(venv.site_packages, "fast", "1.0", [f"fast{os.path.splitext('x.so')[1]}"])
+    ext = compile_extension(venv.site_packages, "fast")
+    write_dist_info(venv.site_packages, "fast", "1.0", [ext.name])
     (venv.site_packages / "fast-1.0.dist-info" / "METADATA").write_text(
         "Metadata-Version: 2.1\nName: fast\nVersion: 1.0\nRequires-Dist: absent>=1\n\n"
     )
