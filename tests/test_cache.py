@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import marshal
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +24,13 @@ def cache_files(directory: Path) -> list[Path]:
     return sorted(directory.glob("target-*.marshal"))
 
 
+def age(root: Path, seconds: float = 60) -> None:
+    """Date every directory below ``root`` back by ``seconds``."""
+    past = time.time() - seconds
+    for directory in [root, *(p for p in root.rglob("*") if p.is_dir())]:
+        os.utime(directory, (past, past))
+
+
 def test_second_run_reads_from_the_cache(tmp_path: Path) -> None:
     venv = make_venv(tmp_path / "env")
     ext = compile_extension(venv.site_packages, "fast")
@@ -26,15 +38,16 @@ def test_second_run_reads_from_the_cache(tmp_path: Path) -> None:
     (venv.site_packages / "fast-1.0.dist-info" / "METADATA").write_text(
         "Metadata-Version: 2.1\nName: fast\nVersion: 1.0\nRequires-Dist: absent>=1\n\n"
     )
+    age(venv.prefix)  # answers about directories changed seconds ago are not cached
     cache_path = tmp_path / "cache.marshal"
     target = find_target(prefix=str(venv.prefix))
     first = Cache(str(cache_path))
     found = run_checks(Context(target, Options(), first))
     first.save()
-    assert first.hits == 0 and cache_path.exists()
+    assert first.misses > 0 and cache_path.exists()
     second = Cache(str(cache_path))
     assert run_checks(Context(target, Options(), second)) == found
-    assert second.misses == 0 and second.hits > 0  # ELF files, METADATA, requirements
+    assert second.misses == 0 and second.hits > 0  # ELF, METADATA, requirements, RECORDs
 
 
 def test_changed_files_are_read_again(
@@ -87,3 +100,35 @@ def test_the_cache_never_goes_into_the_target(
     monkeypatch.setenv("PKGDOCTOR_CACHE_DIR", str(inside))
     assert pkgdoctor("check", "--prefix", str(venv.prefix)).status == 0
     assert not inside.exists()
+
+
+def test_record_verdicts_follow_directory_changes(tmp_path: Path) -> None:
+    """record-missing-file verdicts are cached (by the forked half of the console script)
+    with the directories they looked at, and a file deleted later is still found."""
+    venv = make_venv(tmp_path / "env")
+    package = venv.site_packages / "pkg" / "sub"
+    package.mkdir(parents=True)
+    names = ["pkg/__init__.py", "pkg/sub/__init__.py", "pkg/sub/data.txt"]
+    for name in names:
+        (venv.site_packages / name).write_text("")
+    write_dist_info(venv.site_packages, "pkg", "1.0", names)
+    age(venv.prefix)
+    env = {**os.environ, "PKGDOCTOR_CACHE_DIR": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "pkgdoctor", "check", "--prefix", str(venv.prefix), "--json"]
+
+    def check() -> list[str]:
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        assert proc.returncode in (0, 1), proc.stderr
+        return [f["code"] for f in json.loads(proc.stdout)["findings"]]
+
+    assert check() == []
+    [cache_file] = cache_files(tmp_path / "cache")
+    _, sections = marshal.loads(cache_file.read_bytes())
+    record = str(venv.site_packages / "pkg-1.0.dist-info" / "RECORD")
+    assert record in sections["record-presence"]  # sent back by the child, saved
+    assert record in sections["top-level-names"]
+    assert check() == []  # from the cache
+    (package / "data.txt").unlink()
+    assert check() == ["record-missing-file"]
+    (package / "data.txt").write_text("")
+    assert check() == []

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
+import packaging
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +18,7 @@ from artefacts import EXT_SUFFIX, PY, make_venv
 from conftest import Runner
 from pkgdoctor.extmodules import parse_extension_filename, triplet_architecture, triplet_libc
 from pkgdoctor.target import find_target
+from pkgdoctor.target.live import PROBE_SOURCE
 from pkgdoctor.target.static import read_pyvenv_cfg, read_static, read_sysconfigdata
 
 
@@ -45,6 +49,53 @@ def test_probe_runs_on_every_cpython_and_finds_no_errors(python: str, pkgdoctor:
     assert target["mode"] == "live"
     assert target["python"]["real_executable"] == python
     assert target["python"]["ext_suffix"] in target["python"]["extension_suffixes"]
+
+
+# Printable and hostile: quotes, backslashes, control characters, non-ASCII, a character
+# outside the BMP, and an undecodable byte (a surrogate escape in the probe's os.environ).
+_AWKWARD = b'/tmp/q"b\\s\n\x01\x7f\xc3\xa9\xf0\x9f\x98\x80\xff/site-packages'
+
+
+_MARKERS = """
+import json, os, platform, sys
+sys.path.insert(0, sys.argv[1])
+try:
+    from packaging.markers import default_environment
+    env = default_environment()
+except (ImportError, TypeError, SyntaxError):
+    i = sys.implementation.version
+    v = "{0.major}.{0.minor}.{0.micro}".format(i)
+    if i.releaselevel != "final":
+        v += i.releaselevel[0] + str(i.serial)
+    env = {"implementation_name": sys.implementation.name, "implementation_version": v,
+           "os_name": os.name, "platform_machine": platform.machine(),
+           "platform_release": platform.release(), "platform_system": platform.system(),
+           "platform_version": platform.version(),
+           "python_full_version": platform.python_version(),
+           "platform_python_implementation": platform.python_implementation(),
+           "python_version": ".".join(platform.python_version_tuple()[:2]),
+           "sys_platform": sys.platform}
+print(json.dumps(env))
+"""
+
+
+@pytest.mark.parametrize("python", installed_pythons())
+def test_probe_facts_are_exact(python: str) -> None:
+    """The probe's own JSON writer and its markers, which avoid importing ``json`` and
+    ``platform``, against ``json`` and packaging's ``default_environment()`` run in the same
+    interpreter."""
+    env = {**os.environ, "PYTHONPATH": os.fsdecode(_AWKWARD)}
+    probe = subprocess.run([python, "-B", "-c", PROBE_SOURCE], env=env, capture_output=True,
+                           check=True, cwd="/")  # fmt: skip
+    facts = json.loads(probe.stdout)
+    assert facts["environ"]["PYTHONPATH"] == os.fsdecode(_AWKWARD)
+    assert os.fsdecode(_AWKWARD) in facts["sys_path"]
+    # packaging imported from where pkgdoctor's own copy lives; it no longer runs on 3.8,
+    # which gets PEP 508's table computed with platform, as packaging did.
+    packaging_home = os.path.dirname(os.path.dirname(packaging.__file__))
+    reference = subprocess.run([python, "-B", "-c", _MARKERS, packaging_home], capture_output=True,
+                               check=True, text=True, cwd="/")  # fmt: skip
+    assert facts["markers"] == json.loads(reference.stdout)
 
 
 def test_static_reading_agrees_with_the_live_probe(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import marshal
 import os
 import tempfile
 import zlib
+from collections.abc import Container
 from typing import Any
 
 FORMAT = 1
@@ -75,6 +76,29 @@ class Cache:
 
     def put(self, section: str, key: Any, value: Any, check: Any = None) -> None:
         self._new.setdefault(section, {})[key] = (check, value)
+
+    def sections(self) -> set[str]:
+        return set(self._new)
+
+    def changes(
+        self, before: Container[str] = ()
+    ) -> tuple[list[str], dict[str, dict[Any, Any]] | None, int]:
+        """What this run used since ``sections()`` was ``before``, for ``absorb`` in the
+        process that saves (a forked child's cache dies with it): the sections used and,
+        only if some lookup missed, the entries (otherwise the stored ones are still right,
+        and sending them costs time)."""
+        sections = [s for s in self._new if s not in before]
+        return sections, (self._new if self.misses else None), self.misses
+
+    def absorb(self, changes: tuple[list[str], dict[str, dict[Any, Any]] | None, int]) -> None:
+        sections, entries, misses = changes
+        if entries is None:
+            for section in sections:  # unchanged: keep what is stored
+                self._new.setdefault(section, {}).update(self._old.get(section, {}))
+        else:
+            for section, values in entries.items():
+                self._new.setdefault(section, {}).update(values)
+        self.misses += misses
 
     def save(self) -> None:
         """Write what this run used, atomically; silently give up when that is impossible."""

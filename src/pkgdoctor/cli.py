@@ -211,6 +211,8 @@ def _list_checks() -> int:
 
 
 def _codes(values: Sequence[str]) -> list[str]:
+    if not values:
+        return []  # without importing every check (that would delay the probe's start)
     from pkgdoctor.checks.registry import all_checks
 
     known = [c.code for c in all_checks()]
@@ -231,17 +233,18 @@ def _filter(findings: Sequence[Finding], args: argparse.Namespace) -> list[Findi
 
 
 def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
+    _codes(args.select + args.ignore)  # reject unknown codes before doing any work
+    cwd = os.path.abspath(args.cwd) if args.cwd else os.getcwd()
+    if not os.path.isdir(cwd):
+        raise UsageError(f"--cwd {args.cwd}: no such directory")
+    target = _look_while_importing(args)  # first: everything else imports meanwhile
+
     from pkgdoctor.checks import run_checks
     from pkgdoctor.checks.context import Context, Options
     from pkgdoctor.checks.registry import AREAS
     from pkgdoctor.findings import sort_findings
     from pkgdoctor.render import Report
 
-    _codes(args.select + args.ignore)  # reject unknown codes before doing any work
-    cwd = os.path.abspath(args.cwd) if args.cwd else os.getcwd()
-    if not os.path.isdir(cwd):
-        raise UsageError(f"--cwd {args.cwd}: no such directory")
-    target = _look_while_importing(args)
     progress = None
     if args.deep and not args.json:
         from pkgdoctor.checks.integrity import terminal_progress
@@ -263,35 +266,25 @@ def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
 
 
 def _look_while_importing(args: argparse.Namespace) -> Target:
-    """Find the target while the checks' modules import: the probe mostly waits on a child
-    process, which releases the GIL, so the two overlap (start-up time is part of our speed)."""
-    import threading
+    """Find the target while the checks' modules import: the probe is started first, from a
+    module that imports next to nothing, and runs on the other core meanwhile (start-up
+    time is part of our speed)."""
+    from pkgdoctor.target.select import plan_target
 
-    from pkgdoctor.target import find_target
+    plan = plan_target(args.python, args.prefix, static=args.static)
+    plan.start()
+    try:
+        import importlib
 
-    targets: list[Target] = []
-    errors: list[BaseException] = []
+        from pkgdoctor.checks.registry import FAMILIES
 
-    def look() -> None:
-        try:
-            targets.append(find_target(args.python, args.prefix, static=args.static))
-        except BaseException as exc:  # re-raised in the main thread below
-            errors.append(exc)
-
-    thread = threading.Thread(target=look, name="pkgdoctor-probe", daemon=True)
-    thread.start()
-    import importlib
-
-    from pkgdoctor.checks.registry import FAMILIES
-
-    modules = [f"pkgdoctor.checks.{family}" for family in FAMILIES]
-    for module in (*modules, "packaging.requirements", "packaging.tags"):
-        importlib.import_module(module)
-
-    thread.join()
-    if errors:
-        raise errors[0]
-    return targets[0]
+        modules = [f"pkgdoctor.checks.{family}" for family in FAMILIES]
+        # packaging is not imported here: a warm check does not need it (memoized verdicts).
+        for module in (*modules, "pkgdoctor.render"):
+            importlib.import_module(module)
+        return plan.look()
+    finally:
+        plan.cancel()
 
 
 def _why(args: argparse.Namespace) -> int:

@@ -93,6 +93,12 @@ class Distribution:
             return None
         return data.decode("utf-8", "surrogateescape")
 
+    @property
+    def record_path(self) -> str:
+        """The file listing what was installed: RECORD, or an egg-info's installed-files.txt."""
+        name = "RECORD" if self.is_dist_info else "installed-files.txt"
+        return os.path.normpath(os.path.join(self.metadata_dir, name))
+
     @functools.cached_property
     def record(self) -> tuple[RecordEntry, ...] | None:
         """RECORD rows (dist-info) or installed-files.txt paths (egg-info); None if absent."""

@@ -12,6 +12,7 @@ import importlib
 import os
 import pickle
 from types import ModuleType
+from typing import Any
 
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.registry import FAMILIES
@@ -19,7 +20,7 @@ from pkgdoctor.findings import Finding
 
 # Families that can run in a second process: they read files only, and share nothing with
 # the others but the inventory, which is read before the split.
-_FORKABLE = ("integrity", "paths")
+_FORKABLE = ("distributions", "integrity", "paths")
 
 
 def run_checks(ctx: Context, *, parallel: bool = False) -> list[Finding]:
@@ -58,9 +59,11 @@ def _run_split(ctx: Context, modules: list[ModuleType]) -> list[Finding]:
         try:
             os.close(read_fd)
             found: list[Finding] = []
+            before = ctx.cache.sections()
             for module in forked:
                 found += module.check(ctx)
-            data = pickle.dumps((found, ctx.examined), protocol=pickle.HIGHEST_PROTOCOL)
+            result = (found, ctx.examined, ctx.cache.changes(before))
+            data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(write_fd, "wb") as out:
                 out.write(data)
             status = 0
@@ -74,13 +77,16 @@ def _run_split(ctx: Context, modules: list[ModuleType]) -> list[Finding]:
         for module in forked:
             findings += module.check(ctx)
     else:
-        child_findings, examined = child
+        child_findings, examined, cached = child
         findings += child_findings
         ctx.examined.update(examined)
+        ctx.cache.absorb(cached)
     return findings
 
 
-def _collect(pid: int, read_fd: int, write_fd: int) -> tuple[list[Finding], dict[str, int]] | None:
+def _collect(
+    pid: int, read_fd: int, write_fd: int
+) -> tuple[list[Finding], dict[str, int], Any] | None:
     if pid < 0:
         return None
     os.close(write_fd)
@@ -93,5 +99,5 @@ def _collect(pid: int, read_fd: int, write_fd: int) -> tuple[list[Finding], dict
         result = pickle.loads(data)  # our own child's bytes, through a private pipe
     except Exception:
         return None
-    findings, examined = result
-    return list(findings), dict(examined)
+    findings, examined, cached = result
+    return list(findings), dict(examined), cached

@@ -6,10 +6,12 @@ import dataclasses
 import functools
 import os
 import shlex
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
-from pkgdoctor.cache import Cache
+from pkgdoctor.cache import Cache, Validator, validator
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.inventory import Distribution, Inventory, discover, site_entries
 from pkgdoctor.listings import Listings
@@ -18,6 +20,8 @@ from pkgdoctor.target.facts import Target
 
 if TYPE_CHECKING:
     from pkgdoctor.checks.integrity import ProgressFactory
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,10 @@ class Context:
         self.listings = Listings()
         # What the checks looked at, by area, for the report: {"Extension modules": 141}.
         self.examined: dict[str, int] = {}
+        # Wall clock at the start, in the file systems' unit: a directory modified since
+        # (or just before: coarse timestamps) may have changed under a cached answer.
+        self.started_ns = time.time_ns()
+        self._record_validators: dict[str, Validator | None] = {}
 
     @property
     def python(self) -> str:
@@ -75,6 +83,34 @@ class Context:
     def owner(self, path: str) -> Distribution | None:
         """The distribution whose RECORD lists ``path``."""
         return self.inventory.owners.get(os.path.normpath(path))
+
+    def record_validator(self, dist: Distribution) -> Validator | None:
+        """The identity of a distribution's RECORD (None when it cannot be read)."""
+        path = dist.record_path
+        if path not in self._record_validators:
+            try:
+                self._record_validators[path] = validator(os.stat(path))
+            except OSError:
+                self._record_validators[path] = None
+        return self._record_validators[path]
+
+    def from_record(self, dist: Distribution, section: str, compute: Callable[[], T]) -> T:
+        """``compute()``, a pure function of ``dist``'s RECORD (plain data: tuples, strings,
+        numbers), cached while the RECORD file is unchanged."""
+        check = self.record_validator(dist)
+        if check is None:
+            return compute()
+        stored = self.cache.get(section, dist.record_path, check)
+        if stored is None:
+            stored = compute()
+            self.cache.put(section, dist.record_path, stored, check)
+        return cast(T, stored)
+
+    def settled(self, mtime_ns: int) -> bool:
+        """Whether a file system object modified at ``mtime_ns`` is old enough for an answer
+        about it to be cached: two seconds before this run started, so that a change made
+        during the run, or within one coarse timestamp of it, always shows in the mtime."""
+        return mtime_ns < self.started_ns - 2_000_000_000
 
     @functools.cached_property
     def inventory(self) -> Inventory:

@@ -329,13 +329,10 @@ def _leftovers(ctx: Context, inventory: Inventory) -> list[Finding]:
 
 
 def _wheel_tags(ctx: Context, inventory: Inventory) -> list[Finding]:
-    supported = supported_tags(ctx)
-    if supported is None:
-        return []
+    fits = _TagVerdicts(ctx)
     findings = []
     for dist in inventory.distributions:
-        tags = _expand(dist.wheel_tags)
-        if not tags or not tags.isdisjoint(supported):
+        if fits(dist.wheel_tags):
             continue
         interp = ctx.target.interpreter
         findings.append(
@@ -353,6 +350,34 @@ def _wheel_tags(ctx: Context, inventory: Inventory) -> list[Finding]:
             )
         )
     return findings
+
+
+class _TagVerdicts:
+    """Whether a wheel's tags fit the target (True when that cannot be known), memoized
+    in the persistent cache on the target's tag inputs: the set of supported tags is
+    computed (with ``packaging.tags``) only for tags not seen before."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        interp = ctx.target.interpreter
+        self.inputs = repr(
+            (interp.implementation, interp.version[:2], interp.gil_disabled, interp.debug,
+             interp.architecture, _platforms(ctx))
+        )  # fmt: skip
+        self._supported: set[str] | None = None
+
+    def __call__(self, wheel_tags: tuple[str, ...]) -> bool:
+        if not wheel_tags:
+            return True  # not installed from a wheel
+        key = (self.inputs, wheel_tags)
+        hit = self.ctx.cache.get("wheel-tags-fit", key)
+        if hit is None:
+            if self._supported is None:
+                self._supported = supported_tags(self.ctx) or set()
+            tags = _expand(wheel_tags)
+            hit = not self._supported or not tags or not tags.isdisjoint(self._supported)
+            self.ctx.cache.put("wheel-tags-fit", key, hit)
+        return bool(hit)
 
 
 def _expand(tags: Iterable[str]) -> set[str]:

@@ -143,7 +143,7 @@ def check(ctx: Context) -> list[Finding]:
     jobs: list[HashJob] = []
     examined = 0
     for dist in ctx.inventory.distributions:
-        record = _record_path(dist)
+        record = dist.record_path
         missing: list[str] = []
         if not ctx.options.deep:
             count, missing = _missing_by_listing(ctx, dist)
@@ -185,15 +185,53 @@ _NAME_MAX = 255  # the longest file name Linux file systems allow (stat: ENAMETO
 
 
 def _missing_by_listing(ctx: Context, dist: Distribution) -> tuple[int, list[str]]:
-    """(entries checked, entries missing) of one RECORD, answered from directory listings
-    shared with the other checks: a set lookup per file instead of a ``stat``.
+    """(entries checked, entries missing) of one RECORD, from the cache while neither the
+    RECORD nor any directory its files are in has changed since."""
+    check = ctx.record_validator(dist)
+    stored = ctx.cache.get(_PRESENCE, dist.record_path, check) if check else None
+    if stored is not None:
+        checked, missing, directories = stored
+        if all(_directory_validator(d) == v for d, v in directories):
+            return checked, list(missing)
+    consulted: set[str] = set()
+    checked, missing, complete = _scan_record(ctx, dist, consulted)
+    if check is not None and complete:
+        directories = tuple((d, _directory_validator(d)) for d in sorted(consulted))
+        if all(v is None or ctx.settled(v[0]) for _, v in directories):
+            verdict = (checked, tuple(missing), directories)
+            ctx.cache.put(_PRESENCE, dist.record_path, verdict, check)
+    return checked, missing
 
-    This runs for every file of every distribution on each ``check``, so it is one tight
+
+# Cache section of record-missing-file verdicts: RECORD identity -> (entries checked, entries
+# missing, (directory, (mtime_ns, inode, device) or None) for every directory consulted).
+# A file created, deleted or renamed changes its directory's mtime, so the verdict holds
+# while every one of those directories is unchanged.
+_PRESENCE = "record-presence"
+
+
+def _directory_validator(directory: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(directory)
+    except (OSError, ValueError):
+        return None
+    return (st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+def _scan_record(
+    ctx: Context, dist: Distribution, consulted: set[str]
+) -> tuple[int, list[str], bool]:
+    """(entries checked, entries missing, whether directory listings alone answered) of
+    one RECORD, answered from directory listings shared with the other checks: a set lookup
+    per file instead of a ``stat``. Every directory listed is added to ``consulted``.
+
+    This runs for every file of every distribution on a cold ``check``, so it is one tight
     loop; the rare cases (a name the directory listing cannot answer for) go to ``_listed``.
     """
     listings = ctx.listings
     checked = 0
     missing: list[str] = []
+    complete = True
     last_dir = None
     names: dict[str, bool] | OSError | None = None
     for entry, path in dist.files():
@@ -204,34 +242,43 @@ def _missing_by_listing(ctx: Context, dist: Distribution) -> tuple[int, list[str
         directory, _, name = path.rpartition("/")
         if directory != last_dir:
             last_dir, names = directory, listings.entries(directory)
+            consulted.add(directory)
         if isinstance(names, dict) and name in names:
             continue
-        if not _listed(ctx, dist, entry, path):
+        found, listed = _listed(ctx, dist, entry, path, consulted)
+        complete = complete and listed
+        if not found:
             missing.append(rel)
-    return checked, missing
+    return checked, missing, complete
 
 
-def _listed(ctx: Context, dist: Distribution, entry: RecordEntry, path: str) -> bool:
-    """Whether a RECORD entry is on disk (where ``pip install --target`` may have moved it)."""
+def _listed(
+    ctx: Context, dist: Distribution, entry: RecordEntry, path: str, consulted: set[str]
+) -> tuple[bool, bool]:
+    """Whether a RECORD entry is on disk (where ``pip install --target`` may have moved it),
+    and whether directory listings (added to ``consulted``) gave that answer."""
     if "\0" in path or (
         len(path) > _NAME_MAX and any(len(part) > _NAME_MAX for part in path.split("/"))
     ):
-        return True  # a garbage row, not a file name: nothing to say (as stat would refuse it)
+        return True, True  # a garbage row, not a file name: nothing to say (stat refuses it)
+    answered = True
     for candidate in (
         (path, _target_layout(dist, entry)) if entry.path.startswith("..") else (path,)
     ):
+        consulted.add(candidate.rpartition("/")[0])
         listed = ctx.listings.exists(candidate)
         if listed is None:  # the directory cannot be listed: ask for the file itself
+            answered = False
             try:
                 os.stat(candidate)
-                return True
+                return True, False
             except (FileNotFoundError, NotADirectoryError):
                 continue
             except (OSError, ValueError):
-                return True  # unreadable is not missing
+                return True, False  # unreadable is not missing
         if listed:
-            return True
-    return False
+            return True, answered
+    return False, answered
 
 
 def _locate(dist: Distribution, entry: RecordEntry, path: str) -> tuple[str, os.stat_result]:
@@ -307,11 +354,6 @@ def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
 def _skipped(entry: RecordEntry) -> bool:
     """``.pyc`` files (pip records the bytecode it compiled) and directory entries."""
     return entry.path.endswith((".pyc", "/", "\\"))
-
-
-def _record_path(dist: Distribution) -> str:
-    name = "RECORD" if dist.is_dist_info else "installed-files.txt"
-    return os.path.normpath(os.path.join(dist.metadata_dir, name))
 
 
 def _absolute(dist: Distribution, rel: str) -> str:
@@ -618,7 +660,7 @@ def _mismatch(
     evidence: dict[str, Any] = {
         "files": files[:MAX_LISTED],
         "file_count": count,
-        "record": _record_path(dist),
+        "record": dist.record_path,
     }
     if count > MAX_LISTED:
         evidence["files_omitted"] = count - MAX_LISTED

@@ -509,7 +509,7 @@ def check(ctx: Context) -> list[Finding]:
     stdlib_names = _stdlib_names(ctx, model)
     wanted = set(stdlib_names)
     for dist in ctx.inventory.distributions:
-        wanted |= dist.top_level_names
+        wanted |= _top_level_names(ctx, dist)
     hooks = _pth_hooks(model)
     wanted |= {helper for *_, helper in hooks if helper}
     list_entries(False, frozenset(wanted))
@@ -872,6 +872,14 @@ def _unshadowable(ctx: Context) -> frozenset[str]:
     return frozenset(names)
 
 
+def _top_level_names(ctx: Context, dist: Distribution) -> frozenset[str]:
+    """``dist.top_level_names``, cached with its RECORD (parsing every RECORD is most of
+    what this family would otherwise cost)."""
+    return frozenset(
+        ctx.from_record(dist, "top-level-names", lambda: tuple(sorted(dist.top_level_names)))
+    )
+
+
 def _shadowed(
     ctx: Context, model: PathModel, stdlib_names: frozenset[str], reported: set[str]
 ) -> list[Finding]:
@@ -890,7 +898,7 @@ def _shadowed(
         site = by_real.get(os.path.realpath(dist.site_dir))
         if site is None:
             continue
-        for name in dist.top_level_names - _NOT_REALLY_PROVIDED:
+        for name in _top_level_names(ctx, dist) - _NOT_REALLY_PROVIDED:
             provision = site.provides.get(name)
             if provision is not None:
                 providers.setdefault(name, []).append((site.index, provision.path, dist))

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
+import shutil
 import subprocess
 import tempfile
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pkgdoctor.errors import ProbeError, TargetError
-from pkgdoctor.target.binary import libc_from_binary, read_binary
-from pkgdoctor.target.facts import Interpreter, Libc, Target
 
-PROBE_SOURCE = (Path(__file__).parent / "_probe.py").read_text(encoding="utf-8")
+if TYPE_CHECKING:
+    from pkgdoctor.target.facts import Target
+
+with open(os.path.join(os.path.dirname(__file__), "_probe.py"), encoding="utf-8") as _source:
+    PROBE_SOURCE = _source.read()
 PROBE_TIMEOUT = 60.0
 
 
@@ -29,6 +30,66 @@ def child_environment() -> dict[str, str]:
     return env
 
 
+class Running:
+    """A child started by ``start_in_target``; ``wait`` for its output or ``cancel`` it."""
+
+    def __init__(self, executable: str, process: subprocess.Popen[str], cwd: str) -> None:
+        self.executable = executable
+        self._process = process
+        self._cwd = cwd
+
+    def wait(self, timeout: float = PROBE_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        try:
+            stdout, stderr = self._process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            self.cancel()
+            raise ProbeError(f"{self.executable} did not answer within {timeout:.0f} s") from exc
+        finally:
+            shutil.rmtree(self._cwd, ignore_errors=True)
+        return subprocess.CompletedProcess(
+            self._process.args, self._process.returncode, stdout, stderr
+        )
+
+    def cancel(self) -> None:
+        self._process.kill()
+        self._process.communicate()
+        shutil.rmtree(self._cwd, ignore_errors=True)
+
+
+def start_in_target(
+    executable: str, source: str, *, args: tuple[str, ...] = (), flags: tuple[str, ...] = ()
+) -> Running:
+    """Start ``source`` with ``executable -B -c`` from an empty private working directory.
+
+    The empty directory keeps the user's working directory (which may hold a ``json.py``)
+    out of the child's ``sys.path``; ``-B`` keeps ``__pycache__`` out of the target.
+    """
+    cwd = tempfile.mkdtemp(prefix="pkgdoctor-")
+    try:
+        process = subprocess.Popen(
+            [executable, "-B", *flags, "-c", source, *args],
+            cwd=cwd,
+            env=child_environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
+    except BaseException as exc:
+        shutil.rmtree(cwd, ignore_errors=True)
+        if isinstance(exc, FileNotFoundError):
+            raise TargetError(f"no interpreter at {executable}") from exc
+        if isinstance(exc, PermissionError):
+            raise TargetError(f"{executable} is not executable") from exc
+        if isinstance(exc, OSError) and exc.errno == errno.ENOEXEC:
+            raise ExecFormatError(f"{executable} cannot run on this machine") from exc
+        if isinstance(exc, OSError):
+            raise TargetError(f"cannot run {executable}: {exc.strerror}") from exc
+        raise
+    return Running(executable, process, cwd)
+
+
 def run_in_target(
     executable: str,
     source: str,
@@ -37,39 +98,15 @@ def run_in_target(
     args: tuple[str, ...] = (),
     flags: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``source`` with ``executable -B -c`` from an empty private working directory.
-
-    The empty directory keeps the user's working directory (which may hold a ``json.py``)
-    out of the child's ``sys.path``; ``-B`` keeps ``__pycache__`` out of the target.
-    """
-    with tempfile.TemporaryDirectory(prefix="pkgdoctor-") as cwd:
-        try:
-            return subprocess.run(
-                [executable, "-B", *flags, "-c", source, *args],
-                cwd=cwd,
-                env=child_environment(),
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=timeout,
-                check=False,
-            )
-        except FileNotFoundError as exc:
-            raise TargetError(f"no interpreter at {executable}") from exc
-        except PermissionError as exc:
-            raise TargetError(f"{executable} is not executable") from exc
-        except subprocess.TimeoutExpired as exc:
-            raise ProbeError(f"{executable} did not answer within {timeout:.0f} s") from exc
-        except OSError as exc:
-            if exc.errno == errno.ENOEXEC:
-                raise ExecFormatError(f"{executable} cannot run on this machine") from exc
-            raise TargetError(f"cannot run {executable}: {exc.strerror}") from exc
+    """Run ``source`` in the target (see ``start_in_target``) and wait for it."""
+    return start_in_target(executable, source, args=args, flags=flags).wait(timeout)
 
 
-def probe(executable: str) -> Target:
-    """Run the probe in ``executable`` and return the target's facts."""
-    proc = run_in_target(executable, PROBE_SOURCE)
+def probe(executable: str, running: Running | None = None) -> Target:
+    """The target's facts from the probe in ``executable`` (``running``: already started)."""
+    import json
+
+    proc = (running or start_in_target(executable, PROBE_SOURCE)).wait()
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"]
         raise ProbeError(f"the probe failed in {executable}: {lines[-1]}")
@@ -81,6 +118,9 @@ def probe(executable: str) -> Target:
 
 
 def _target_from_probe(data: dict[str, Any]) -> Target:
+    from pkgdoctor.target.binary import libc_from_binary, read_binary
+    from pkgdoctor.target.facts import Interpreter, Libc, Target
+
     real = data["real_executable"]
     binary = read_binary(real) if real else None
     libc: Libc | None = None

@@ -1,22 +1,87 @@
-"""Choosing the target: ``--python``, ``--prefix`` or the environment the user would get."""
+"""Choosing the target: ``--python``, ``--prefix`` or the environment the user would get.
+
+Choosing is split in two so that the probe can start as early as possible (start-up time
+is part of ``check``'s speed): ``plan_target`` decides from paths and the first bytes of the
+interpreter alone, importing almost nothing, and ``Plan.start`` launches the probe; the
+caller imports what it needs while the probe runs, then ``Plan.look`` reads its answer.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
+import re
+import sys
+from typing import TYPE_CHECKING
 
 from pkgdoctor.errors import TargetError
-from pkgdoctor.target.binary import host_binary, read_binary
-from pkgdoctor.target.facts import Target
-from pkgdoctor.target.live import ExecFormatError, probe
-from pkgdoctor.target.static import find_interpreter, read_static
+
+if TYPE_CHECKING:
+    from pkgdoctor.target.facts import Target
+    from pkgdoctor.target.live import Running
+
+
+class Plan:
+    """How to look at the target: run the probe in ``executable`` (live), or read the tree
+    at ``prefix`` (static: for ``static_reason``, because ``foreign`` is an interpreter for
+    another machine, or when the probe cannot run)."""
+
+    def __init__(
+        self,
+        executable: str | None,
+        prefix: str | None,
+        static_reason: str | None = None,
+        foreign: str | None = None,
+    ) -> None:
+        self.executable = executable
+        self.prefix = prefix
+        self.static_reason = static_reason
+        self.foreign = foreign
+        self._running: Running | None = None
+
+    def start(self) -> None:
+        """Launch the probe (live plans only); ``look`` collects it."""
+        if self.executable is not None and self._running is None:
+            from pkgdoctor.target.live import PROBE_SOURCE, start_in_target
+
+            try:
+                self._running = start_in_target(self.executable, PROBE_SOURCE)
+            except TargetError:
+                self._running = None  # ``look`` runs it again and reports the error
+
+    def cancel(self) -> None:
+        """Stop a probe that will not be looked at (the command failed meanwhile)."""
+        if self._running is not None:
+            self._running.cancel()
+            self._running = None
+
+    def look(self) -> Target:
+        """The target's facts: the probe's answer, or the static reading of the tree."""
+        from pkgdoctor.target.live import ExecFormatError, probe
+        from pkgdoctor.target.static import read_static
+
+        if self.executable is None:
+            assert self.prefix is not None
+            reason = self.static_reason or _foreign_reason(self.foreign or "")
+            return read_static(self.prefix, reason)
+        running, self._running = self._running, None
+        try:
+            return probe(self.executable, running)
+        except ExecFormatError:
+            prefix = self.prefix or os.path.dirname(os.path.dirname(self.executable))
+            return read_static(prefix, f"{self.executable} cannot run on this machine")
 
 
 def find_target(
     python: str | None = None, prefix: str | None = None, *, static: bool = False
 ) -> Target:
-    """Look at the target the options name.
+    """Look at the target the options name (``plan_target``, then ``Plan.look``)."""
+    return plan_target(python, prefix, static=static).look()
+
+
+def plan_target(
+    python: str | None = None, prefix: str | None = None, *, static: bool = False
+) -> Plan:
+    """Decide how to look at the target the options name.
 
     Without options the target is the environment the user would get: ``$VIRTUAL_ENV``,
     else ``$CONDA_PREFIX``, else the first ``python3`` on ``PATH``.
@@ -32,57 +97,97 @@ def find_target(
     for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
         if os.environ.get(var):
             return _from_prefix(os.environ[var], static=False)
-    found = shutil.which("python3")
+    found = _which("python3")
     if found is None:
         raise TargetError("no target: no $VIRTUAL_ENV, no $CONDA_PREFIX and no python3 on PATH")
     return _from_python(found)
 
 
-def _from_python(python: str) -> Target:
-    executable = python if os.sep in python else shutil.which(python)
+def _from_python(python: str) -> Plan:
+    executable = python if os.sep in python else _which(python)
     if executable is None:
         raise TargetError(f"no interpreter named {python!r} on PATH")
     # The probe runs from a private working directory: relative paths must not leak into it.
     executable = os.path.abspath(executable)
-    path = Path(executable)
-    if not os.path.lexists(path):
+    if not os.path.lexists(executable):
         raise TargetError(f"no interpreter at {executable}")
-    if path.is_dir():
+    if os.path.isdir(executable):
         raise TargetError(f"{executable} is a directory; to read an environment use --prefix")
-    if not path.exists():
+    if not os.path.exists(executable):
         raise TargetError(f"{executable} is a broken symbolic link")
-    try:
-        return probe(executable)
-    except ExecFormatError:
-        prefix = path.absolute().parent.parent
-        return read_static(prefix, _foreign_reason(str(path)))
+    if _foreign(executable):
+        return Plan(None, os.path.dirname(os.path.dirname(executable)), foreign=executable)
+    return Plan(executable, None)
 
 
-def _from_prefix(prefix_arg: str, *, static: bool) -> Target:
-    prefix = Path(os.path.abspath(prefix_arg))
-    if not prefix.exists():
+def _from_prefix(prefix_arg: str, *, static: bool) -> Plan:
+    prefix = os.path.abspath(prefix_arg)
+    if not os.path.exists(prefix):
         raise TargetError(f"no such directory: {prefix_arg}")
-    if not prefix.is_dir():
+    if not os.path.isdir(prefix):
         raise TargetError(f"{prefix_arg} is not a directory")
     if static:
-        return read_static(prefix, "asked for with --static")
-    exe = find_interpreter(prefix)
+        return Plan(None, prefix, "asked for with --static")
+    exe = _interpreter_in(prefix)
     if exe is None:
-        return read_static(prefix, "no interpreter in bin/")
-    if not exe.exists():
-        return read_static(prefix, f"{exe} is a broken link to {os.readlink(exe)}")
-    reason = _foreign_reason(str(exe))
-    if reason:
-        return read_static(prefix, reason)
+        return Plan(None, prefix, "no interpreter in bin/")
+    if not os.path.exists(exe):
+        return Plan(None, prefix, f"{exe} is a broken link to {os.readlink(exe)}")
+    if _foreign(exe):
+        return Plan(None, prefix, foreign=exe)
+    return Plan(exe, prefix)
+
+
+def find_interpreter(prefix: str) -> str | None:
+    """The environment's interpreter: ``bin/python3``, ``bin/python`` or ``bin/python3.X``."""
+    return _interpreter_in(os.path.abspath(prefix))
+
+
+def _interpreter_in(prefix: str) -> str | None:
+    bindir = os.path.join(prefix, "bin")
+    for name in ("python3", "python"):
+        if os.path.lexists(os.path.join(bindir, name)):
+            return os.path.join(bindir, name)
     try:
-        return probe(str(exe))
-    except ExecFormatError:
-        return read_static(prefix, f"{exe} cannot run on this machine")
+        names = os.listdir(bindir)
+    except OSError:
+        return None
+    versioned = sorted(name for name in names if re.fullmatch(r"python3\.\d+t?", name))
+    return os.path.join(bindir, versioned[0]) if versioned else None
+
+
+def _which(name: str) -> str | None:
+    import shutil
+
+    return shutil.which(name)
+
+
+def _elf_identity(path: str) -> tuple[int, int, bytes] | None:
+    """(ELF class, data encoding, e_machine bytes) from the first 20 bytes of ``path``:
+    enough to tell whether it can run here, without parsing the file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except OSError:
+        return None
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        return None
+    return head[4], head[5], head[18:20]
+
+
+def _foreign(executable: str) -> bool:
+    """Whether ``executable`` is built for another architecture than pkgdoctor's own
+    interpreter (running it would fail, or run under emulation: read it instead)."""
+    theirs = _elf_identity(os.path.realpath(executable))
+    ours = _elf_identity(os.path.realpath(sys.executable))
+    return theirs is not None and ours is not None and theirs != ours
 
 
 def _foreign_reason(executable: str) -> str:
     """Why ``executable`` cannot run here, or "" if it can (same architecture as pkgdoctor)."""
-    binary = read_binary(os.path.realpath(executable))
+    from pkgdoctor.target.binary import host_binary, read_binary
+
+    binary = read_binary(os.path.realpath(executable)) if executable else None
     host = host_binary()
     if binary is None or host is None:
         return ""

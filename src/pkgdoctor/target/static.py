@@ -19,6 +19,7 @@ from typing import Any
 from pkgdoctor.errors import TargetError
 from pkgdoctor.target.binary import host_binary, host_libc, libc_from_binary, read_binary
 from pkgdoctor.target.facts import Binary, Interpreter, Libc, Target
+from pkgdoctor.target.select import find_interpreter
 
 # lib/python3.10, lib/python3.13t (free-threaded), lib/pypy3.10
 _LIBDIR = re.compile(r"^(python|pypy)(\d+)\.(\d+)(t?)$")
@@ -37,19 +38,6 @@ def read_pyvenv_cfg(prefix: Path) -> dict[str, str]:
         if sep:
             config[key.strip().lower()] = value.strip()
     return config
-
-
-def find_interpreter(prefix: Path) -> Path | None:
-    """The environment's interpreter: ``bin/python3``, ``bin/python`` or ``bin/python3.X``."""
-    bindir = prefix / "bin"
-    for name in ("python3", "python"):
-        if os.path.lexists(bindir / name):
-            return bindir / name
-    try:
-        versioned = sorted(p for p in bindir.iterdir() if re.fullmatch(r"python3\.\d+t?", p.name))
-    except OSError:
-        return None
-    return versioned[0] if versioned else None
 
 
 def _libdirs(prefix: Path) -> Iterator[tuple[Path, str, tuple[int, int], bool]]:
@@ -120,7 +108,8 @@ def read_static(prefix_arg: str | os.PathLike[str], reason: str) -> Target:
     """Read the facts of the environment at ``prefix_arg`` from files only."""
     prefix = Path(os.path.abspath(prefix_arg))
     cfg = read_pyvenv_cfg(prefix)
-    exe = find_interpreter(prefix)
+    found = find_interpreter(str(prefix))
+    exe = Path(found) if found else None
     libdirs = list(_libdirs(prefix))
     if exe is None and not libdirs:
         raise TargetError(
