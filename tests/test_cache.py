@@ -132,3 +132,20 @@ def test_record_verdicts_follow_directory_changes(tmp_path: Path) -> None:
     assert check() == ["record-missing-file"]
     (package / "data.txt").write_text("")
     assert check() == []
+
+
+def test_extension_walk_sees_new_files(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """The walk for extension modules is cached with the directories it listed: a module
+    added to an unchanged tree afterwards is still found."""
+    venv = make_venv(tmp_path / "env")
+    (venv.site_packages / "pkg").mkdir()
+    (venv.site_packages / "pkg" / "__init__.py").write_text("")
+    compile_extension(venv.site_packages / "pkg", "good")
+    age(venv.prefix)
+    args = ("check", "--prefix", str(venv.prefix), "--json")
+    assert pkgdoctor(*args).json["examined"]["Extension modules"] == 1
+    assert pkgdoctor(*args).json["examined"]["Extension modules"] == 1  # from the cache
+    patch_machine(compile_extension(venv.site_packages / "pkg", "added"), EM_AARCH64)
+    result = pkgdoctor(*args)
+    assert result.json["examined"]["Extension modules"] == 2
+    assert result.codes() == ["ext-wrong-arch"]

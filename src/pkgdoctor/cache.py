@@ -37,6 +37,17 @@ def validator(st: os.stat_result) -> Validator:
     return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
 
 
+def directory_validator(path: str) -> tuple[int, int, int] | None:
+    """What changes when a name is added to, removed from or renamed in the directory
+    ``path``, or the directory is replaced: its mtime in nanoseconds, inode and device.
+    None when there is no directory (that too is a state an answer can depend on)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
 class Cache:
     """Sections of ``key -> (validator, value)``; only entries used in a run are saved."""
 

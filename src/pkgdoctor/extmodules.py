@@ -162,18 +162,20 @@ def iter_extensions(
     roots: Iterable[str],
     problems: list[ScanProblem] | None = None,
     listings: Listings | None = None,
+    visited: list[tuple[str, os.stat_result | None]] | None = None,
 ) -> Iterator[ExtensionFile]:
     """Every extension module file importable from the ``sys.path`` entries ``roots``.
 
     Only directories that could be packages are entered (their names are identifiers), the
     way the import system walks them; ``numpy.libs`` or ``foo-1.0.dist-info`` are not. Each
     real directory is visited once, even when reachable twice through links or nested
-    ``sys.path`` entries. Unreadable directories are recorded in ``problems``.
+    ``sys.path`` entries. Unreadable directories are recorded in ``problems``; every path
+    looked at, with its ``stat`` (None if there is nothing), in ``visited``.
     """
     seen: set[tuple[int, int]] = set()
     listings = listings or Listings()
     for root in roots:
-        yield from _walk(root, root, "", seen, problems, listings)
+        yield from _walk(root, root, "", seen, problems, listings, visited)
 
 
 def _walk(
@@ -183,11 +185,16 @@ def _walk(
     seen: set[tuple[int, int]],
     problems: list[ScanProblem] | None,
     listings: Listings,
+    visited: list[tuple[str, os.stat_result | None]] | None,
 ) -> Iterator[ExtensionFile]:
     try:
         st = os.stat(directory)
     except OSError:
+        if visited is not None:
+            visited.append((directory, None))
         return
+    if visited is not None:
+        visited.append((directory, st))
     key = (st.st_dev, st.st_ino)
     if key in seen or not stat.S_ISDIR(st.st_mode):
         return
@@ -217,6 +224,5 @@ def _walk(
         yield ExtensionFile(path, module, tag, root, siblings)
     for name in sorted(subdirs):
         sub = os.path.join(directory, name)
-        yield from _walk(
-            root, sub, f"{package}.{name}" if package else name, seen, problems, listings
-        )
+        module = f"{package}.{name}" if package else name
+        yield from _walk(root, sub, module, seen, problems, listings, visited)

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pkgdoctor.cache import directory_validator
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.registry import register
 from pkgdoctor.elf import ELFError, ELFFile
@@ -109,7 +110,7 @@ class Problem:
 def check(ctx: Context) -> list[Finding]:
     """Every extension module on the target's ``sys.path`` (stdlib only if asked)."""
     scan_problems: list[ScanProblem] = []
-    files = list(iter_extensions(ctx.extension_roots(), scan_problems, ctx.listings))
+    files = _extension_files(ctx, scan_problems)
     ctx.examined[AREA] = len(files)
     findings = analyse(ctx, files)
     findings += [
@@ -122,6 +123,39 @@ def check(ctx: Context) -> list[Finding]:
         for p in scan_problems
     ]
     return findings
+
+
+# Cache section of the sys.path walk: roots -> ((path, (mtime_ns, inode, device) or None)
+# for every directory the walk looked at, the files found as (path, module, root, siblings)).
+# A name added, removed or renamed changes its directory's mtime, so the files found stay
+# the same while every one of those directories does.
+_WALK = "extension-walk"
+
+
+def _extension_files(ctx: Context, problems: list[ScanProblem]) -> list[ExtensionFile]:
+    """Every extension module on the roots, from the cache while no directory changed."""
+    roots = tuple(ctx.extension_roots())
+    stored = ctx.cache.get(_WALK, roots)
+    if stored is not None:
+        directories, found = stored
+        if all(directory_validator(path) == identity for path, identity in directories):
+            files = []
+            for path, module, root, siblings in found:
+                parsed = parse_extension_filename(os.path.basename(path))
+                if parsed is None:  # a cache from a release that named files differently
+                    break
+                files.append(ExtensionFile(path, module, parsed[1], root, tuple(siblings)))
+            else:
+                return files
+    visited: list[tuple[str, os.stat_result | None]] = []
+    files = list(iter_extensions(roots, problems, ctx.listings, visited))
+    directories = tuple(
+        (path, (st.st_mtime_ns, st.st_ino, st.st_dev) if st else None) for path, st in visited
+    )
+    if not problems and all(i is None or ctx.settled(i[0]) for _, i in directories):
+        found = tuple((f.path, f.module, f.root, f.siblings) for f in files)
+        ctx.cache.put(_WALK, roots, (directories, found))
+    return files
 
 
 def analyse(ctx: Context, files: Iterable[ExtensionFile]) -> list[Finding]:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import IO, Any, Protocol
 
+from pkgdoctor.cache import directory_validator
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.registry import register
 from pkgdoctor.findings import Finding, Severity
@@ -191,12 +192,12 @@ def _missing_by_listing(ctx: Context, dist: Distribution) -> tuple[int, list[str
     stored = ctx.cache.get(_PRESENCE, dist.record_path, check) if check else None
     if stored is not None:
         checked, missing, directories = stored
-        if all(_directory_validator(d) == v for d, v in directories):
+        if all(directory_validator(d) == v for d, v in directories):
             return checked, list(missing)
     consulted: set[str] = set()
     checked, missing, complete = _scan_record(ctx, dist, consulted)
     if check is not None and complete:
-        directories = tuple((d, _directory_validator(d)) for d in sorted(consulted))
+        directories = tuple((d, directory_validator(d)) for d in sorted(consulted))
         if all(v is None or ctx.settled(v[0]) for _, v in directories):
             verdict = (checked, tuple(missing), directories)
             ctx.cache.put(_PRESENCE, dist.record_path, verdict, check)
@@ -208,14 +209,6 @@ def _missing_by_listing(ctx: Context, dist: Distribution) -> tuple[int, list[str
 # A file created, deleted or renamed changes its directory's mtime, so the verdict holds
 # while every one of those directories is unchanged.
 _PRESENCE = "record-presence"
-
-
-def _directory_validator(directory: str) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(directory)
-    except (OSError, ValueError):
-        return None
-    return (st.st_mtime_ns, st.st_ino, st.st_dev)
 
 
 def _scan_record(
