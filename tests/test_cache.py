@@ -149,3 +149,23 @@ def test_extension_walk_sees_new_files(tmp_path: Path, pkgdoctor: Runner) -> Non
     result = pkgdoctor(*args)
     assert result.json["examined"]["Extension modules"] == 2
     assert result.codes() == ["ext-wrong-arch"]
+
+
+def test_file_owner_follows_record_changes(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """The owner of a .pth file is remembered while no RECORD changes, and asked again
+    when one does."""
+    venv = make_venv(tmp_path / "env")
+    (venv.site_packages / "hook.pth").write_text("import os; os.environ.get('X')\n")
+    write_dist_info(venv.site_packages, "first", "1.0", ["hook.pth"])
+    write_dist_info(venv.site_packages, "second", "1.0", [])
+    args = ("check", "--prefix", str(venv.prefix), "--json", "--select", "pth-executes-code")
+
+    def owner() -> str:
+        [finding] = pkgdoctor(*args).json["findings"]
+        return str(finding["evidence"]["owner"])
+
+    assert owner() == "first 1.0"
+    assert owner() == "first 1.0"  # from the cache
+    write_dist_info(venv.site_packages, "first", "1.0", [])
+    write_dist_info(venv.site_packages, "second", "1.0", ["hook.pth"])
+    assert owner() == "second 1.0"

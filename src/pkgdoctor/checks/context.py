@@ -81,8 +81,40 @@ class Context:
         return roots
 
     def owner(self, path: str) -> Distribution | None:
-        """The distribution whose RECORD lists ``path``."""
-        return self.inventory.owners.get(os.path.normpath(path))
+        """The distribution whose RECORD lists ``path``.
+
+        Answering needs every RECORD parsed, which a healthy environment otherwise does not
+        need when the cache is warm; so a lone question (a ``.pth`` file's owner) is
+        answered from the cache while no RECORD on the path has changed.
+        """
+        path = os.path.normpath(path)
+        if "owners" in self.inventory.__dict__:  # the index exists: use it
+            return self.inventory.owners.get(path)
+        fingerprint = self._records_fingerprint
+        stored = self.cache.get("owner", path, fingerprint) if fingerprint else None
+        if stored is not None:
+            return next((d for d in self._all_distributions if d.metadata_dir == stored[0]), None)
+        owner = self.inventory.owners.get(path)
+        if fingerprint:
+            self.cache.put("owner", path, (owner.metadata_dir if owner else None,), fingerprint)
+        return owner
+
+    @functools.cached_property
+    def _all_distributions(self) -> list[Distribution]:
+        return [*self.inventory.distributions, *self.inventory.shadowed]
+
+    @functools.cached_property
+    def _records_fingerprint(self) -> str | None:
+        """A digest of the identities of every RECORD (None if one cannot be read)."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for dist in self._all_distributions:
+            check = self.record_validator(dist)
+            if check is None:
+                return None
+            digest.update(repr((dist.record_path, check)).encode("utf-8", "surrogateescape"))
+        return digest.hexdigest()
 
     def record_validator(self, dist: Distribution) -> Validator | None:
         """The identity of a distribution's RECORD (None when it cannot be read)."""

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, NamedTuple
 
+from pkgdoctor.cache import validator
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.registry import register
 from pkgdoctor.findings import Finding, Severity
@@ -332,7 +333,7 @@ def _wheel_tags(ctx: Context, inventory: Inventory) -> list[Finding]:
     fits = _TagVerdicts(ctx)
     findings = []
     for dist in inventory.distributions:
-        if fits(dist.wheel_tags):
+        if fits(dist):
             continue
         interp = ctx.target.interpreter
         findings.append(
@@ -353,9 +354,9 @@ def _wheel_tags(ctx: Context, inventory: Inventory) -> list[Finding]:
 
 
 class _TagVerdicts:
-    """Whether a wheel's tags fit the target (True when that cannot be known), memoized
-    in the persistent cache on the target's tag inputs: the set of supported tags is
-    computed (with ``packaging.tags``) only for tags not seen before."""
+    """Whether an installed wheel's tags fit the target (True when that cannot be known),
+    cached with the identity of its WHEEL file and the target's tag inputs: the set of
+    supported tags is computed (with ``packaging.tags``) only for WHEEL files not seen."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -366,18 +367,26 @@ class _TagVerdicts:
         )  # fmt: skip
         self._supported: set[str] | None = None
 
-    def __call__(self, wheel_tags: tuple[str, ...]) -> bool:
-        if not wheel_tags:
-            return True  # not installed from a wheel
-        key = (self.inputs, wheel_tags)
-        hit = self.ctx.cache.get("wheel-tags-fit", key)
+    def __call__(self, dist: Distribution) -> bool:
+        wheel = os.path.join(dist.metadata_dir, "WHEEL")
+        try:
+            check = validator(os.stat(wheel))
+        except OSError:
+            return True  # not installed from a wheel (or nothing to read)
+        key = (self.inputs, wheel)
+        hit = self.ctx.cache.get("wheel-fits", key, check)
         if hit is None:
-            if self._supported is None:
-                self._supported = supported_tags(self.ctx) or set()
-            tags = _expand(wheel_tags)
-            hit = not self._supported or not tags or not tags.isdisjoint(self._supported)
-            self.ctx.cache.put("wheel-tags-fit", key, hit)
+            hit = self._fits(dist.wheel_tags)
+            self.ctx.cache.put("wheel-fits", key, hit, check)
         return bool(hit)
+
+    def _fits(self, wheel_tags: tuple[str, ...]) -> bool:
+        if not wheel_tags:
+            return True
+        if self._supported is None:
+            self._supported = supported_tags(self.ctx) or set()
+        tags = _expand(wheel_tags)
+        return not self._supported or not tags or not tags.isdisjoint(self._supported)
 
 
 def _expand(tags: Iterable[str]) -> set[str]:

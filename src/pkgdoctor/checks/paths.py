@@ -202,7 +202,9 @@ def list_provisions(
 
 
 def _has_init(path: str, suffixes: Sequence[tuple[str, str]]) -> bool:
-    return any(os.path.isfile(os.path.join(path, "__init__" + s)) for s, _ in suffixes)
+    # Any suffix will do: __init__.py, by far the most common, is asked for first.
+    ordered = sorted(suffixes, key=lambda s: s[0] != ".py")
+    return any(os.path.isfile(os.path.join(path, "__init__" + s)) for s, _ in ordered)
 
 
 def _is_file(item: os.DirEntry[str]) -> bool:
@@ -894,8 +896,11 @@ def _shadowed(
             if entry.origin == "stdlib" and provision is not None and provision.regular:
                 providers.setdefault(name, []).append((entry.index, provision.path, None))
                 break
+    real_sites: dict[str, str] = {}
     for dist in ctx.inventory.distributions:
-        site = by_real.get(os.path.realpath(dist.site_dir))
+        if dist.site_dir not in real_sites:
+            real_sites[dist.site_dir] = os.path.realpath(dist.site_dir)
+        site = by_real.get(real_sites[dist.site_dir])
         if site is None:
             continue
         for name in _top_level_names(ctx, dist) - _NOT_REALLY_PROVIDED:
