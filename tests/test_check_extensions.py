@@ -166,6 +166,12 @@ def test_deleted_vendored_libs(tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor
     assert str(libs) in missing[openblas]["searched"]  # RUNPATH $ORIGIN/../../numpy.libs
     assert "--force-reinstall --no-deps numpy==2.1.3" in finding["fix"]
     assert len(errors(result)) == 1
+    # The missing files are evidence of that finding, unless it is not asked for: then
+    # they are reported in their own right.
+    assert "record_missing" in finding["evidence"]
+    alone = pkgdoctor("check", "--prefix", str(venv.prefix), "--json", "--select", "record-")
+    assert alone.codes() == ["record-missing-file"]
+    assert alone.json["findings"][0]["evidence"]["missing_in"] == ["numpy.libs"]
 
 
 def test_glibc_version_need_too_new(tmp_path: Path, pkgdoctor: Runner) -> None:

@@ -181,8 +181,17 @@ def test_other_python_site_packages_on_pythonpath(
     assert setuptools["not_used"] == str(venv.site_packages / "setuptools")
     assert "setuptools" in finding["message"]
     assert finding["fix"] == f"Remove it from PYTHONPATH: export PYTHONPATH={keep}"
-    # The same root cause is not reported again as shadowed modules.
+    # The same root cause is not reported again as shadowed modules or as a duplicate
+    # distribution: the second copy of setuptools is evidence of this finding.
     assert "module-shadowed" not in result.codes()
+    assert "dist-duplicate" not in result.codes()
+    [duplicate] = evidence["duplicates"]
+    assert duplicate["distribution"] == "setuptools"
+    assert os.path.dirname(duplicate["used"]) == str(foreign)
+    assert os.path.dirname(duplicate["shadowed"]) == str(venv.site_packages)
+    # Asked for alone, the duplicate is reported in its own right.
+    alone = pkgdoctor("check", "--prefix", str(venv.prefix), "--json", "--select", "dist-")
+    assert alone.codes() == ["dist-duplicate"]
 
 
 def test_other_prefix_same_version_is_a_warning(

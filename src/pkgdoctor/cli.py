@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from pkgdoctor import __version__
@@ -226,10 +226,16 @@ def _codes(values: Sequence[str]) -> list[str]:
     return selected
 
 
-def _filter(findings: Sequence[Finding], args: argparse.Namespace) -> list[Finding]:
+def _wanted(args: argparse.Namespace) -> Callable[[str], bool]:
+    """Whether a finding code is reported, by --select and --ignore."""
     select = set(_codes(args.select))
     ignore = set(_codes(args.ignore))
-    return [f for f in findings if (not select or f.code in select) and f.code not in ignore]
+    return lambda code: (not select or code in select) and code not in ignore
+
+
+def _filter(findings: Sequence[Finding], args: argparse.Namespace) -> list[Finding]:
+    wanted = _wanted(args)
+    return [f for f in findings if wanted(f.code)]
 
 
 def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
@@ -258,7 +264,7 @@ def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
         target_id = f"{target.prefix}\0{target.interpreter.executable}\0{target.mode}"
         cache = Cache.for_target(target_id, excluded=(target.prefix,))
     ctx = Context(target, options, cache)
-    findings = sort_findings(_filter(run_checks(ctx, parallel=parallel), args))
+    findings = sort_findings(run_checks(ctx, parallel=parallel, wanted=_wanted(args)))
     cache.save()
     areas = tuple(a for a in AREAS if a != "Imports")
     report = Report("check", target, findings, areas=areas, examined=ctx.examined)

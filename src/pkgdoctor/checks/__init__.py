@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import pickle
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -23,13 +24,19 @@ from pkgdoctor.findings import Finding
 _FORKABLE = ("distributions", "integrity", "paths")
 
 
-def run_checks(ctx: Context, *, parallel: bool = False) -> list[Finding]:
-    """Every family's findings for the target, reconciled.
+def run_checks(
+    ctx: Context, *, parallel: bool = False, wanted: Callable[[str], bool] | None = None
+) -> list[Finding]:
+    """Every family's findings for the target whose code is ``wanted``, reconciled.
 
     With ``parallel``, the file-heavy families run in a forked child on the second core
     while this process runs the others. Anything that goes wrong in the child (it cannot be
     forked, it fails, it returns nothing) makes this process run them itself: the result
     is the same either way, only the time differs.
+
+    Unwanted codes are dropped *before* reconciling: a finding is folded into another only
+    when that other one is reported (``--select record-missing-file`` shows the missing
+    files even where ``ext-missing-library`` would have absorbed them).
     """
     modules = [importlib.import_module(f"pkgdoctor.checks.{family}") for family in FAMILIES]
     findings: list[Finding] = []
@@ -38,6 +45,8 @@ def run_checks(ctx: Context, *, parallel: bool = False) -> list[Finding]:
     else:
         for module in modules:
             findings += module.check(ctx)
+    if wanted is not None:
+        findings = [f for f in findings if wanted(f.code)]
     for module in modules:
         reconcile = getattr(module, "reconcile", None)
         if reconcile is not None:

@@ -25,7 +25,7 @@ import os
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pkgdoctor.checks.context import Context
@@ -487,6 +487,44 @@ def build_path(ctx: Context) -> PathModel:
 
 
 # --- the check ------------------------------------------------------------------------------
+
+
+_DUPLICATE = "dist-duplicate"  # distributions' code: two copies of one project on the path
+
+
+def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
+    """Fold ``dist-duplicate`` into the sys.path finding that explains it.
+
+    A foreign site-packages or a leaking user site that holds a second copy of a project
+    is the cause; the duplicate is its consequence. It becomes evidence of the path finding
+    (``duplicates``) instead of a second finding for the same root cause.
+    """
+    by_entry = {
+        os.path.normpath(f.path): f
+        for f in findings
+        if f.code in (FOREIGN_SITE.code, USER_SITE_LEAK.code) and f.path
+    }
+    if not by_entry:
+        return findings
+    folded: dict[str, list[dict[str, Any]]] = {}
+    kept = []
+    for finding in findings:
+        if finding.code == _DUPLICATE:
+            copies = (finding.evidence.get("used"), finding.evidence.get("shadowed"))
+            sites = [os.path.dirname(os.path.normpath(c)) for c in copies if isinstance(c, str)]
+            cause = next((site for site in sites if site in by_entry), None)
+            if cause is not None:
+                record = {"distribution": finding.distribution, **finding.evidence}
+                folded.setdefault(cause, []).append(record)
+                continue
+        kept.append(finding)
+    result = []
+    for finding in kept:
+        duplicates = folded.get(os.path.normpath(finding.path or ""))
+        if duplicates and finding.code in (FOREIGN_SITE.code, USER_SITE_LEAK.code):
+            finding = replace(finding, evidence={**finding.evidence, "duplicates": duplicates})
+        result.append(finding)
+    return result
 
 
 def check(ctx: Context) -> list[Finding]:
