@@ -54,6 +54,7 @@ REPO = HERE.parent
 DEFAULT_WORK = HERE / ".work"  # git-ignored
 MARKER = "bench-check-marker.json"  # inside the env, written last: a half-built env has none
 BUILD_FORMAT = 1  # bump when the way the environment is built changes
+TARGET = 2.0  # issue 3: a full check at least twice as fast as pip check (the aim is 10x)
 
 # The registry layer: packages with compiled extensions (and their dependencies), chosen so
 # that the whole download stays under 100 MB (~99 MB when written). Left out for their size:
@@ -709,7 +710,7 @@ def human_bytes(size: int) -> str:
 
 def print_table(
     env: Path, facts: dict[str, Any], counts: Counts, build: BuildInfo, tools: list[Tool],
-    skipped: list[Tool], ratio: float, findings: list[dict[str, Any]],
+    skipped: list[Tool], ratios: tuple[float, float], findings: list[dict[str, Any]],
     other_load: float, examined: int | None,
 ) -> None:  # fmt: skip
     built = "reused, built earlier in" if build.reused else "built in"
@@ -731,11 +732,16 @@ def print_table(
     for tool in skipped:
         print(f"{tool.label:<{width}}  {'-':>4}  {tool.note}")
     print()
-    verdict = "pkgdoctor is faster" if ratio >= 1 else "pkgdoctor is SLOWER"
-    target = "met" if ratio >= 1 else "NOT met"
+    ratio, cold_ratio = ratios
+    target = "met" if ratio >= TARGET else "NOT met"
     print(
-        f"pip check / pkgdoctor check (median): {ratio:.2f}x  ({verdict}; target >= 1x: {target})"
+        f"pip check / pkgdoctor check (median): {ratio:.2f}x with the cache warm "
+        f"(target >= {TARGET:g}x: {target}), {cold_ratio:.2f}x with --no-cache"
     )
+    uv = next((t for t in tools if t.key == "uv"), None)
+    if uv is not None:
+        uv_ratio = statistics.median(uv.times) / statistics.median(tools[0].times)
+        print(f"uv pip check / pkgdoctor check (median): {uv_ratio:.2f}x")
     errors = sum(1 for f in findings if f.get("severity") == "error")
     print(f"pkgdoctor findings on this healthy environment: {len(findings)} ({errors} errors)")
     if examined is not None:
@@ -869,8 +875,15 @@ def bench(args: argparse.Namespace, params: Params) -> int:
         environ,
         ok_status=(0, 1),  # 1: it reported errors, shown above; the timing still counts
     )
+    cold_tool = Tool(
+        "pkgdoctor_no_cache",
+        "pkgdoctor check --prefix ENV --json --no-cache",
+        [*pkgdoctor_tool.command, "--no-cache"],
+        environ,
+        ok_status=(0, 1),
+    )
     pip_tool = Tool("pip", "ENV/bin/python -m pip check", [python, "-m", "pip", "check"], environ)
-    tools = [pkgdoctor_tool, pip_tool]
+    tools = [pkgdoctor_tool, cold_tool, pip_tool]
     skipped: list[Tool] = []
     uv = shutil.which("uv")
     uv_tool = Tool("uv", "uv pip check --python ENV/bin/python", [], environ)
@@ -892,6 +905,7 @@ def bench(args: argparse.Namespace, params: Params) -> int:
 
     other_load = benchmark(tools, args.rounds)
     ratio = statistics.median(pip_tool.times) / statistics.median(pkgdoctor_tool.times)
+    cold_ratio = statistics.median(pip_tool.times) / statistics.median(cold_tool.times)
 
     if args.json:
         document = {
@@ -921,13 +935,15 @@ def bench(args: argparse.Namespace, params: Params) -> int:
             },
             "tools": {tool.key: tool.summary() for tool in [*tools, *skipped]},
             "ratio_pip_over_pkgdoctor_median": round(ratio, 3),
+            "ratio_pip_over_pkgdoctor_no_cache_median": round(cold_ratio, 3),
             "pkgdoctor_findings": findings,
         }
         print(json.dumps(document, indent=2))
     else:
         print_table(
-            env, facts, counts, build, tools, skipped, ratio, findings, other_load, examined
-        )
+            env, facts, counts, build, tools, skipped, (ratio, cold_ratio), findings, other_load,
+            examined,
+        )  # fmt: skip
     return 0
 
 
