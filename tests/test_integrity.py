@@ -14,6 +14,7 @@ import io
 import os
 import shutil
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.metadata import parse_email
 
-from artefacts import PY, Venv, Wheelhouse, make_venv, write_dist_info
+from artefacts import PY, Venv, Wheelhouse, make_venv, pip, write_dist_info
 from conftest import Runner
 from pkgdoctor.checks.integrity import (
     SHEBANG_NOTE,
@@ -551,3 +552,40 @@ def test_parse_headers_agrees_with_packaging_on_real_metadata() -> None:
         dist = read_distribution(os.path.dirname(path), os.path.dirname(os.path.dirname(path)))
         assert dist is not None and dist.name == raw.get("name")
     assert differences == []
+
+
+def test_a_wheel_published_with_a_wrong_record(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """pip keeps a wheel's RECORD rows for the files it copies: a wheel built with a wrong
+    hash is installed with it. When the wheel is still here (direct_url.json), that is
+    told apart from a file edited after the install."""
+    wheel = tmp_path / "wrongrec-1.0-py3-none-any.whl"
+    content = b"VALUE = 1\n"
+    stale = "sha256=" + b64(hashlib.sha256(b"VALUE = 0\n").digest())
+    info = "wrongrec-1.0.dist-info"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("wrongrec/__init__.py", content)
+        archive.writestr(
+            f"{info}/METADATA", "Metadata-Version: 2.1\nName: wrongrec\nVersion: 1.0\n"
+        )
+        archive.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+            "Tag: py3-none-any\n"
+        )  # fmt: skip
+        archive.writestr(
+            f"{info}/RECORD", f"wrongrec/__init__.py,{stale},{len(content)}\n"
+            f"{info}/METADATA,,\n{info}/WHEEL,,\n{info}/RECORD,,\n"
+        )  # fmt: skip
+    venv = make_venv(tmp_path / "env")
+    pip("--python", str(venv.python), "install", "--no-deps", "--no-index", str(wheel))
+    result = check(pkgdoctor, venv, "--deep")
+    finding = only(result, "record-hash-mismatch")
+    assert finding["severity"] == "info"
+    assert "published this way" in finding["message"]
+    assert finding["evidence"]["files"][0]["note"] == "published this way"
+    assert finding["evidence"]["installed_from"] == str(wheel)
+    assert finding["fix"].startswith("Nothing to repair here: wrongrec-1.0-py3-none-any.whl")
+    # Edited after the install: the wheel no longer explains it.
+    (venv.site_packages / "wrongrec" / "__init__.py").write_bytes(b"VALUE = 2\n")
+    finding = only(check(pkgdoctor, venv, "--deep"), "record-hash-mismatch")
+    assert finding["severity"] == "error"
+    assert "note" not in finding["evidence"]["files"][0]

@@ -55,6 +55,8 @@ CHUNK = 1 << 20  # read size for large files (1 MiB)
 SHEBANG_NOTE = "shebang rewritten?"
 _MISSING_LIBRARY = "ext-missing-library"  # its finding explains missing bundled libraries
 OVERWRITTEN_NOTE = "overwritten by another distribution"
+PUBLISHED_NOTE = "published this way"
+_MAX_WHEEL_MEMBER = 1 << 30  # a wheel member larger than this is not read to compare
 _B64 = re.compile(r"[A-Za-z0-9_-]*")  # urlsafe base64 alphabet (RFC 4648, section 5)
 # Importable code: a module or an extension / bundled shared library (``x.so``, ``x.so.1``).
 _CODE = re.compile(r"\.(py|so|so(\.\d+)+)$")
@@ -466,14 +468,14 @@ def _normal(recorded: str) -> str:
 
 
 def record_digest(algorithm: str, data: bytes) -> str:
-    import base64
-    import hashlib
-
     """A digest as RECORD writes it.
 
     >>> record_digest("sha256", b"")
     'sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hr8FU'
     """
+    import base64
+    import hashlib
+
     digest = hashlib.new(algorithm, data).digest()
     return f"{algorithm}={base64.urlsafe_b64encode(digest).rstrip(b'=').decode('ascii')}"
 
@@ -588,8 +590,49 @@ def _mismatches(ctx: Context, results: Iterable[HashResult]) -> list[Finding]:
     findings = []
     for group in by_dist.values():
         group.sort(key=lambda r: r.job.entry.path)
-        findings.append(_mismatch(ctx, group, others))
+        findings.append(_mismatch(ctx, group, others, _published(group)))
     return findings
+
+
+def _published(group: list[HashResult]) -> tuple[str | None, set[str]]:
+    """(the local wheel a distribution was installed from, the mismatched entries that are
+    the same in that wheel): a RECORD that was already wrong when it was published.
+
+    pip keeps the wheel's RECORD rows for the files it copies unchanged, so a wheel built
+    with a wrong RECORD stays wrong once installed. That can be told only when the wheel is
+    still here: ``direct_url.json`` (PEP 610) names a ``file:`` URL of a ``.whl``. The file
+    is read in place, member by member, never extracted.
+    """
+    import json
+    import zipfile
+    from urllib.parse import unquote, urlsplit
+
+    dist = group[0].job.dist
+    try:
+        url = json.loads(dist.read_text("direct_url.json") or "null")["url"]
+        parts = urlsplit(url)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None, set()
+    wheel = unquote(parts.path)
+    if parts.scheme != "file" or not wheel.endswith(".whl") or not os.path.isfile(wheel):
+        return None, set()
+    same = set()
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            for result in group:
+                entry = result.job.entry
+                algorithm = _algorithm(entry.hash or "")
+                try:
+                    info = archive.getinfo(entry.path)
+                except KeyError:  # a script, a .data file: placed elsewhere by the installer
+                    continue
+                if algorithm is None or info.file_size > _MAX_WHEEL_MEMBER:
+                    continue
+                if record_digest(algorithm, archive.read(info)) == result.digest:
+                    same.add(entry.path)
+    except (OSError, zipfile.BadZipFile, ValueError, NotImplementedError, EOFError):
+        return wheel, set()
+    return wheel, same
 
 
 def _other_owners(
@@ -610,6 +653,7 @@ def _mismatch(
     ctx: Context,
     group: list[HashResult],
     others: dict[str, list[tuple[Distribution, RecordEntry]]],
+    published: tuple[str | None, set[str]],
 ) -> Finding:
     dist = group[0].job.dist
     files: list[dict[str, Any]] = []
@@ -628,7 +672,10 @@ def _mismatch(
             for d, e in others.get(result.job.path, ())
             if e.hash and _normal(e.hash) == result.digest
         ]
-        if owners:
+        if entry.path in published[1]:
+            item["note"] = PUBLISHED_NOTE
+            severities.append(Severity.INFO)
+        elif owners:
             item["note"] = f"{OVERWRITTEN_NOTE}: {owners[0]}"
             severities.append(Severity.WARNING)
         elif _script(result):
@@ -644,6 +691,11 @@ def _mismatch(
         why = "edited in place or corrupted"
     elif severity is Severity.WARNING:
         why = "another distribution installed its own copy over it"
+    elif all(entry.get("note") == PUBLISHED_NOTE for entry in files):
+        why = (
+            "published this way: the wheel it was installed from has the same content under "
+            "the same wrong RECORD"
+        )
     else:
         why = "only scripts: their #! line was probably rewritten when the environment moved"
     message = (
@@ -655,13 +707,21 @@ def _mismatch(
         "file_count": count,
         "record": dist.record_path,
     }
+    if published[0] is not None:
+        evidence["installed_from"] = published[0]
     if count > MAX_LISTED:
         evidence["files_omitted"] = count - MAX_LISTED
+    fix = ctx.pip_reinstall(dist)
+    if published[0] is not None and all(e.get("note") == PUBLISHED_NOTE for e in files):
+        fix = (
+            f"Nothing to repair here: {os.path.basename(published[0])} ships a RECORD that does "
+            f"not match its own files; report it to the maintainers of {dist.name}"
+        )
     return HASH_MISMATCH.finding(
         message,
         severity=severity,
         distribution=dist.name,
         path=dist.metadata_dir,
         evidence=evidence,
-        fix=ctx.pip_reinstall(dist),
+        fix=fix,
     )
