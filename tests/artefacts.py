@@ -6,6 +6,7 @@ come from the package registry through pip, extensions are compiled with gcc.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import shutil
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -270,3 +272,57 @@ SYSCONFIGDATA_NO_TRIPLET = textwrap.dedent("""\
      'SOABI': 'cpython-310',
      'VERSION': '3.10'}
 """)
+
+
+# --- Wheels written by the tests ---------------------------------------------------------------
+
+
+def record_line(name: str, data: bytes) -> str:
+    """A correct RECORD row (PEP 376/427): path, urlsafe-base64 sha256 without padding, size."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}\n"
+
+
+def write_wheel(
+    path: Path,
+    files: dict[str, bytes],
+    *,
+    metadata: str | None = None,
+    tags: list[str] | None = None,
+    record: bool = True,
+) -> Path:
+    """A real wheel zip at ``path`` (its name says project, version and tags) holding
+    ``files``; METADATA and WHEEL are written unless ``files`` has them, RECORD is correct."""
+    project, version = path.name.split("-")[:2]
+    info = f"{project}-{version}.dist-info"
+    contents = dict(files)
+    contents.setdefault(
+        f"{info}/METADATA",
+        (metadata or f"Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n\n").encode(),
+    )
+    if f"{info}/WHEEL" not in contents:
+        if tags is None:
+            python, abi, platforms = path.name[: -len(".whl")].split("-")[-3:]
+            tags = [f"{python}-{abi}-{p}" for p in platforms.split(".")]
+        purelib = "true" if all(t.endswith("-any") for t in tags) else "false"
+        wheel = f"Wheel-Version: 1.0\nGenerator: pkgdoctor-tests\nRoot-Is-Purelib: {purelib}\n"
+        contents[f"{info}/WHEEL"] = (wheel + "".join(f"Tag: {t}\n" for t in tags)).encode()
+    if record:
+        rows = "".join(record_line(n, d) for n, d in contents.items() if n != f"{info}/RECORD")
+        contents.setdefault(f"{info}/RECORD", (rows + f"{info}/RECORD,,\n").encode())
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in contents.items():
+            archive.writestr(name, data)
+    return path
+
+
+def retag_wheel(source: Path, directory: Path, platform: str) -> Path:
+    """A copy of a real wheel whose file name and WHEEL claim ``platform`` instead (RECORD
+    rewritten to match): a wheel that lies about its platform, as a broken build makes it."""
+    python, abi = source.name[: -len(".whl")].split("-")[-3:-1]
+    stem = "-".join(source.name.split("-")[:2])
+    with zipfile.ZipFile(source) as archive:
+        files = {n: archive.read(n) for n in archive.namelist() if not n.endswith("/")}
+    files = {n: d for n, d in files.items() if not n.endswith(("/RECORD", "/WHEEL"))}
+    directory.mkdir(parents=True, exist_ok=True)
+    return write_wheel(directory / f"{stem}-{python}-{abi}-{platform}.whl", files)

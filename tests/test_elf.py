@@ -6,6 +6,7 @@ below crafts the cases a toolchain here cannot produce (big-endian, cycles, corr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -22,7 +23,8 @@ import pytest
 from elftools.common.exceptions import ELFError as OracleError
 from elftools.elf.dynamic import DynamicSegment
 from elftools.elf.elffile import ELFFile as OracleELFFile
-from elftools.elf.gnuversions import GNUVerDefSection, GNUVerNeedSection
+from elftools.elf.gnuversions import GNUVerDefSection, GNUVerNeedSection, GNUVerSymSection
+from elftools.elf.sections import SymbolTableSection
 from elftools.elf.segments import InterpSegment
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -1063,27 +1065,154 @@ def _interesting_ranges(path: Path) -> list[tuple[int, int]]:
     return ranges
 
 
+# (range number, offset in it, new byte): overwrites aimed at what read_elf reads.
+RANGE_EDITS = st.lists(
+    st.tuples(st.integers(0, 100), st.integers(0, 1 << 20), st.integers(0, 255)),
+    min_size=1,
+    max_size=8,
+)
+
+
 @pytest.fixture(scope="session")
 def demo_fuzz_base(built: Built) -> tuple[bytes, list[tuple[int, int]]]:
     return built.user.read_bytes(), _interesting_ranges(built.user)
 
 
 @FUZZ
-@given(
-    edits=st.lists(
-        st.tuples(st.integers(0, 100), st.integers(0, 1 << 20), st.integers(0, 255)),
-        min_size=1,
-        max_size=8,
-    )
-)
+@given(edits=RANGE_EDITS)
 def test_fuzz_compiled_with_overwrites(
     scratch: Path,
     demo_fuzz_base: tuple[bytes, list[tuple[int, int]]],
     edits: list[tuple[int, int, int]],
 ) -> None:
-    original, ranges = demo_fuzz_base
+    read_or_error(scratch, overwrite(*demo_fuzz_base, edits))
+
+
+def overwrite(
+    original: bytes, ranges: list[tuple[int, int]], edits: list[tuple[int, int, int]]
+) -> bytes:
+    """``original`` with each edit (range number, offset, byte) written inside its range."""
     data = bytearray(original)
     for which, position, value in edits:
         start, end = ranges[which % len(ranges)]
         data[start + position % max(1, end - start)] = value
-    read_or_error(scratch, bytes(data))
+    return bytes(data)
+
+
+# --- Dynamic symbols and GNU properties (read_elf(symbols=True, properties=True)) -----------
+
+
+def oracle_symbols(path: str | os.PathLike[str]) -> list[tuple[str, bool, int, int, str | None]]:
+    """(name, defined, binding, type, version) of every .dynsym entry, as pyelftools reads it."""
+    bindings = {
+        "STB_LOCAL": 0,
+        "STB_GLOBAL": 1,
+        "STB_WEAK": 2,
+        "STB_LOOS": 10,
+        "STB_GNU_UNIQUE": 10,
+    }
+    types = {"STT_NOTYPE": 0, "STT_OBJECT": 1, "STT_FUNC": 2, "STT_SECTION": 3, "STT_FILE": 4,
+             "STT_COMMON": 5, "STT_TLS": 6, "STT_LOOS": 10, "STT_GNU_IFUNC": 10}  # fmt: skip
+    with open(path, "rb") as stream:
+        elf = OracleELFFile(stream)
+        table = elf.get_section_by_name(".dynsym")
+        versions = elf.get_section_by_name(".gnu.version")
+        names: dict[int, str] = {}
+        for section in elf.iter_sections():
+            if isinstance(section, GNUVerNeedSection):
+                for _, auxiliaries in section.iter_versions():
+                    for aux in auxiliaries:
+                        names[aux["vna_other"] & 0x7FFF] = aux.name
+            elif isinstance(section, GNUVerDefSection):
+                for record, auxiliaries in section.iter_versions():
+                    first = next(iter(auxiliaries), None)
+                    if first is not None:
+                        names.setdefault(record["vd_ndx"] & 0x7FFF, first.name)
+        result = []
+        assert table is None or isinstance(table, SymbolTableSection)
+        assert versions is None or isinstance(versions, GNUVerSymSection)
+        for number, symbol in enumerate(table.iter_symbols() if table else ()):
+            version = None
+            if versions is not None:
+                index = versions.get_symbol(number)["ndx"]
+                if isinstance(index, int) and index & 0x7FFF > 1:
+                    version = names[index & 0x7FFF]
+            result.append(
+                (
+                    symbol.name,
+                    symbol["st_shndx"] != "SHN_UNDEF",
+                    bindings[symbol["st_info"]["bind"]],
+                    types[symbol["st_info"]["type"]],
+                    version,
+                )
+            )
+        return result
+
+
+def _symbol_tuples(elf: ELFFile) -> list[tuple[str, bool, int, int, str | None]]:
+    return [(s.name, s.defined, s.binding, s.type, s.version) for s in elf.symbols or ()]
+
+
+def test_symbols_of_compiled_libraries_match_oracle(built: Built) -> None:
+    for path in (built.demo, built.versioned, built.user, built.cxx):
+        if path is None:
+            continue
+        elf = read_elf(path, symbols=True)
+        assert _symbol_tuples(elf) == oracle_symbols(path)
+    user = read_elf(built.user, symbols=True)
+    imported = {s.name: s for s in user.symbols or () if not s.defined and s.version}
+    assert imported["v_one"].library == "libversioned.so.1"
+    assert read_elf(built.user).symbols is None  # only read when asked for
+
+
+@pytest.mark.parametrize("path", SYSTEM_FILES[:80], ids=os.path.basename)
+def test_symbols_of_system_files_match_oracle(path: str) -> None:
+    try:
+        elf = read_elf(path, symbols=True)
+    except ELFError:
+        return  # test_system_file_matches_oracle covers what is not ELF
+    assert _symbol_tuples(elf) == oracle_symbols(path)
+
+
+def test_read_elf_bytes_equals_read_elf(built: Built) -> None:
+    from pkgdoctor.elf import read_elf_bytes
+
+    data = built.cxx.read_bytes() if built.cxx else built.user.read_bytes()
+    path = built.cxx or built.user
+    assert read_elf_bytes(data, str(path), symbols=True) == read_elf(path, symbols=True)
+
+
+@pytest.mark.skipif(GCC is None or os.uname().machine != "x86_64", reason="needs x86-64 gcc")
+def test_x86_isa_needed_property(tmp_path: Path) -> None:
+    assert GCC is not None
+    (tmp_path / "isa.c").write_text("int triple(int x) { return 3 * x; }\n")
+    run(GCC, "-shared", "-fPIC", "-O2", "-march=x86-64-v3", "-mneeded", "-o", "v3.so", "isa.c",
+        cwd=tmp_path)  # fmt: skip
+    run(GCC, "-shared", "-fPIC", "-O2", "-o", "plain.so", "isa.c", cwd=tmp_path)
+    assert read_elf(tmp_path / "v3.so", properties=True).x86_isa_needed == 0b111
+    assert read_elf(tmp_path / "v3.so").x86_isa_needed is None  # only read when asked for
+    assert read_elf(tmp_path / "plain.so", properties=True).x86_isa_needed in (None, 1)
+
+
+@pytest.fixture(scope="session")
+def symbol_fuzz_base(built: Built) -> tuple[bytes, list[tuple[int, int]]]:
+    ranges = _interesting_ranges(built.user)
+    with open(built.user, "rb") as stream:
+        elf = OracleELFFile(stream)
+        for name in (".dynsym", ".gnu.version", ".gnu.hash", ".hash", ".note.gnu.property"):
+            section = elf.get_section_by_name(name)
+            if section is not None:
+                ranges.append((section["sh_offset"], section["sh_offset"] + section["sh_size"]))
+    return built.user.read_bytes(), ranges
+
+
+@FUZZ
+@given(edits=RANGE_EDITS)
+def test_fuzz_symbols_with_overwrites(
+    symbol_fuzz_base: tuple[bytes, list[tuple[int, int]]], edits: list[tuple[int, int, int]]
+) -> None:
+    from pkgdoctor.elf import read_elf_bytes
+
+    data = overwrite(*symbol_fuzz_base, edits)
+    with contextlib.suppress(ELFError):
+        read_elf_bytes(data, "fuzzed.so", symbols=True, properties=True)

@@ -49,6 +49,25 @@ examples:
   pkgdoctor why torch._C --python ~/envs/ml/bin/python
 """
 
+_AUDIT_WHEEL_EPILOG = """\
+For each wheel: the manylinux/musllinux tag its ELF files really satisfy (judged with
+auditwheel's policy data: symbol versions such as GLIBC_2.28, the libraries it may expect
+from the system, and those it must bring), which symbols and libraries decide it, and whether
+the tags in its file name claim more (error) or less (note) than that; the architecture and
+Python ABI of every extension module against the tags; RECORD hashes; METADATA and WHEEL;
+trove classifiers. Wheels are read in place, never extracted; a damaged or unsafe archive
+(path traversal, zip bomb, truncated) is refused.
+
+examples:
+  pkgdoctor audit-wheel dist/mypkg-1.0-cp312-cp312-manylinux_2_17_x86_64.whl
+  pkgdoctor audit-wheel wheelhouse/             every *.whl in the directory
+  pkgdoctor audit-wheel dist/*.whl --json | jq '.wheels[] | {wheel, overall_tag}'
+  pkgdoctor audit-wheel dist/*.whl --ignore wheel-classifier- --fail-on warning
+
+exit status: 0 nothing at or above --fail-on, 1 something was found, 2 a wheel could not be
+read (not a wheel, damaged, unsafe) or bad arguments.
+"""
+
 
 def _target_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("target")
@@ -157,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("modules", nargs="+", metavar="MODULE", help="dotted module name(s)")
     _target_options(why)
     _output_options(why)
+    _add_wheels(sub)
+    _add_audit_wheel(sub)
     return parser
 
 
@@ -189,6 +210,10 @@ def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
             return EXIT_FAILED
         if args.command == "check":
             return _check(args, parallel=parallel)
+        if args.command == "wheels":
+            return _wheels(args)
+        if args.command == "audit-wheel":
+            return _audit_wheel(args)
         return _why(args)
     except PkgdoctorError as exc:
         print(f"pkgdoctor: error: {exc}", file=sys.stderr)
@@ -266,7 +291,7 @@ def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
     ctx = Context(target, options, cache)
     findings = sort_findings(run_checks(ctx, parallel=parallel, wanted=_wanted(args)))
     cache.save()
-    areas = tuple(a for a in AREAS if a != "Imports")
+    areas = tuple(a for a in AREAS if a not in ("Imports", "Wheels"))
     report = Report("check", target, findings, areas=areas, examined=ctx.examined)
     return _finish(report, args)
 
@@ -335,7 +360,13 @@ def _finish(report: Report, args: argparse.Namespace) -> int:
 def _print_text(report: Report) -> None:
     from pkgdoctor.render.text import render_text, to_plain
 
-    lines = render_text(report)
+    _print_lines(render_text(report), to_plain)
+
+
+def _print_lines(
+    lines: list[list[tuple[str, str]]], to_plain: Callable[[list[list[tuple[str, str]]]], str]
+) -> None:
+    """Styled lines in colour on a terminal (never with NO_COLOR), plain text elsewhere."""
     if sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb":
         from rich.console import Console
         from rich.text import Text
@@ -345,3 +376,183 @@ def _print_text(report: Report) -> None:
             console.print(Text.assemble(*line))
     else:
         sys.stdout.write(to_plain(lines))
+
+
+_WHEELS_DESCRIPTION = """\
+For each requirement: the file pip would install on the target, or why no wheel fits
+(architecture, C library, glibc baseline, Python version, ABI) and what building the sdist
+needs (its build backend, read from the sdist's pyproject.toml: compilers, Rust, cmake,
+meson and ninja). The sources are the ones pip would use: its configuration files, PIP_*
+variables and the options below.
+"""
+
+_WHEELS_EPILOG = """\
+target: the current environment by default (its interpreter, architecture and C library).
+A manylinux or musllinux --platform names a system of that kind: manylinux_2_36_loongarch64
+is a glibc 2.36 LoongArch machine, which also takes older manylinux wheels and
+linux_loongarch64 ones, as pip on that machine would.
+
+examples:
+  pkgdoctor wheels numpy                   the current environment
+  pkgdoctor wheels numpy scipy --platform manylinux_2_36_loongarch64 --python-version 3.12
+  pkgdoctor wheels -r requirements.txt --platform manylinux_2_31_riscv64 --python-version 3.12
+  pkgdoctor wheels -r requirements.txt --platform musllinux_1_2_x86_64   Alpine, musl 1.2
+  pkgdoctor wheels orjson --python-version 3.13t --platform manylinux_2_28_x86_64
+                                           free-threaded CPython 3.13
+  pkgdoctor wheels 'numpy<2' --json | jq '.results[].action'
+
+exit status: 0 every requirement has a wheel (or is not needed on the target), 1 some
+requirement would need a build, is unavailable or could not be answered, 2 nothing could be
+answered (bad arguments, every source unreachable).
+"""
+
+
+def _add_wheels(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    wheels = sub.add_parser(
+        "wheels",
+        help="which file pip would install on a target, or what a build needs",
+        description=_WHEELS_DESCRIPTION,
+        epilog=_WHEELS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    wheels.add_argument("requirements", nargs="*", metavar="REQ", help="requirement(s), PEP 508")
+    wheels.add_argument(
+        "-r",
+        "--requirement",
+        dest="requirement_files",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="every requirement of a requirements file: a porting-readiness table",
+    )
+    target = wheels.add_argument_group("target (default: the current environment)")
+    target.add_argument(
+        "--platform",
+        dest="platforms",
+        metavar="TAG",
+        action="append",
+        default=[],
+        help="a platform tag; manylinux_2_X_ARCH / musllinux_1_X_ARCH mean a system of that "
+        "kind (repeatable)",
+    )
+    target.add_argument(
+        "--python-version",
+        metavar="X.Y",
+        help="the target's Python (3.12, 3.12.4; 3.13t for free-threaded)",
+    )
+    target.add_argument(
+        "--implementation", metavar="IMPL", help="cp (default), pp, ...: the interpreter tag"
+    )
+    target.add_argument(
+        "--abi",
+        dest="abis",
+        metavar="ABI",
+        action="append",
+        default=[],
+        help="ABI tag, e.g. cp313t (default: the one of --python-version; repeatable)",
+    )
+    sources = wheels.add_argument_group("sources (added to pip's configuration, as pip does)")
+    sources.add_argument("-i", "--index-url", metavar="URL", help="replace the main index")
+    sources.add_argument(
+        "--extra-index-url",
+        dest="extra_index_urls",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="also look in this index (repeatable)",
+    )
+    sources.add_argument(
+        "-f",
+        "--find-links",
+        metavar="URL|DIR",
+        action="append",
+        default=[],
+        help="also look in this directory or page of links (repeatable)",
+    )
+    sources.add_argument("--no-index", action="store_true", help="ignore every index")
+    sources.add_argument(
+        "--isolated",
+        action="store_true",
+        help="like pip --isolated: ignore PIP_* variables and the user's pip.conf",
+    )
+    sources.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither use nor fill the cache of index pages and sdist facts "
+        "($PKGDOCTOR_CACHE_DIR or ~/.cache/pkgdoctor)",
+    )
+    wheels.add_argument(
+        "--json", action="store_true", help="print one JSON document (schema_version 1)"
+    )
+
+
+def _wheels(args: argparse.Namespace) -> int:
+    from pkgdoctor.wheels.command import Options, run
+    from pkgdoctor.wheels.progress import terminal_progress
+    from pkgdoctor.wheels.report import render_json, render_text, to_plain
+
+    if not args.requirements and not args.requirement_files:
+        raise UsageError("name at least one requirement, or a file with -r FILE")
+    options = Options(
+        requirements=args.requirements,
+        requirement_files=args.requirement_files,
+        platforms=args.platforms,
+        python_version=args.python_version,
+        implementation=args.implementation,
+        abis=args.abis,
+        index_url=args.index_url,
+        extra_index_urls=args.extra_index_urls,
+        find_links=args.find_links,
+        no_index=args.no_index,
+        isolated=args.isolated,
+        use_cache=not args.no_cache,
+    )
+    with terminal_progress(sys.stderr) as progress:
+        report = run(options, progress)
+    if args.json:
+        sys.stdout.write(render_json(report))
+    else:
+        table = bool(args.requirement_files) or len(report.results) > 1
+        _print_lines(render_text(report, table=table), to_plain)
+    if not report.answered():
+        return EXIT_FAILED
+    done = all(r.action in ("wheel", "skipped") for r in report.results)
+    return EXIT_OK if done else EXIT_FOUND
+
+
+def _add_audit_wheel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = sub.add_parser(
+        "audit-wheel",
+        help="is a wheel what its name claims: manylinux/musllinux policy, ABI, RECORD, metadata",
+        description="Audit wheels: the platform tag their ELF files satisfy, and every "
+        "problem with their tags, extension modules, RECORD, METADATA and classifiers.",
+        epilog=_AUDIT_WHEEL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    audit.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel files or directories")
+    _output_options(audit)
+
+
+def _audit_wheel(args: argparse.Namespace) -> int:
+    from pkgdoctor.findings import Severity
+    from pkgdoctor.render.text import to_plain
+    from pkgdoctor.wheelaudit import audit_paths
+    from pkgdoctor.wheelaudit.render import render_json, render_text
+
+    wanted = _wanted(args)
+    audits = [
+        audit.with_findings(f for f in audit.findings if wanted(f.code))
+        for audit in audit_paths(args.wheels)
+    ]
+    if args.json:
+        sys.stdout.write(render_json(audits))
+    else:
+        _print_lines(render_text(audits), to_plain)
+    unreadable = [audit for audit in audits if audit.error is not None]
+    for audit in unreadable:
+        print(f"pkgdoctor: error: {audit.path}: {audit.error}", file=sys.stderr)
+    if unreadable:
+        return EXIT_FAILED
+    threshold = Severity.parse(args.fail_on)
+    failed = any(f.severity >= threshold for audit in audits for f in audit.findings)
+    return EXIT_FOUND if failed else EXIT_OK

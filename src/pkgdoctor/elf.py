@@ -35,15 +35,18 @@ from __future__ import annotations
 import os
 import stat
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 __all__ = [
+    "DynamicSymbol",
     "ELFError",
     "ELFFile",
     "VersionNeed",
     "architecture_name",
     "read_elf",
+    "read_elf_bytes",
 ]
 
 
@@ -68,6 +71,27 @@ class VersionNeed:
     #: ``vna_name`` of each ``Elf_Vernaux`` entry, in file order
     #: (e.g. ``("GLIBC_2.2.5", "GLIBC_2.34")``).
     versions: tuple[str, ...]
+
+
+class DynamicSymbol(NamedTuple):
+    """One entry of the dynamic symbol table (``DT_SYMTAB``), with its symbol version.
+
+    A NamedTuple: a large C++ library has hundreds of thousands of dynamic symbols.
+    """
+
+    #: ``st_name``, e.g. ``"memcpy"``.
+    name: str
+    #: ``st_shndx != SHN_UNDEF``: the object defines the symbol (else it imports it).
+    defined: bool
+    #: ``ELF_ST_BIND(st_info)``: 0 = STB_LOCAL, 1 = STB_GLOBAL, 2 = STB_WEAK.
+    binding: int
+    #: ``ELF_ST_TYPE(st_info)``: 0 = STT_NOTYPE, 1 = STT_OBJECT, 2 = STT_FUNC, ...
+    type: int
+    #: The symbol version from ``DT_VERSYM`` (``"GLIBC_2.34"``), or None if unversioned.
+    version: str | None
+    #: For an imported symbol with a version: the library that must define that version
+    #: (``vn_file`` of its ``Elf_Verneed``, e.g. ``"libc.so.6"``); otherwise None.
+    library: str | None
 
 
 @dataclass(frozen=True)
@@ -104,6 +128,12 @@ class ELFFile:
     #: each ``Elf_Verdef`` except the ``VER_FLG_BASE`` one (which names the
     #: object itself, i.e. repeats the soname).
     version_definitions: tuple[str, ...]
+    #: The dynamic symbol table, when read with ``symbols=True`` (None otherwise).
+    symbols: tuple[DynamicSymbol, ...] | None = None
+    #: ``GNU_PROPERTY_X86_ISA_1_NEEDED`` of the ``NT_GNU_PROPERTY_TYPE_0`` note (a bit set:
+    #: 1 = x86-64 baseline, 2 = v2, 4 = v3, 8 = v4), when read with ``properties=True`` and
+    #: present; glibc 2.33+ refuses to load an object whose level the CPU lacks.
+    x86_isa_needed: int | None = None
 
     @property
     def architecture(self) -> str:
@@ -190,6 +220,9 @@ _EV_CURRENT = 1
 _PT_LOAD = 1
 _PT_DYNAMIC = 2
 _PT_INTERP = 3
+_PT_NOTE = 4
+# GNU extension (binutils include/elf/common.h): the segment holding .note.gnu.property.
+_PT_GNU_PROPERTY = 0x6474E553
 
 # gABI "Sections", extended numbering: if e_phnum is PN_XNUM the real count is in sh_info
 # of section header 0.  sh_info sits at byte 28 of an Elf32_Shdr and 44 of an Elf64_Shdr.
@@ -208,6 +241,20 @@ _DT_VERDEF = 0x6FFFFFFC
 _DT_VERDEFNUM = 0x6FFFFFFD
 _DT_VERNEED = 0x6FFFFFFE
 _DT_VERNEEDNUM = 0x6FFFFFFF
+# The dynamic symbol table and what sizes it: gABI DT_HASH (nchain = number of symbols),
+# GNU DT_GNU_HASH (https://sourceware.org/legacy-ml/binutils/2006-10/msg00377.html) and
+# DT_VERSYM, the Elf_Half version index of each symbol (LSB "Symbol Versioning").
+_DT_HASH = 4
+_DT_SYMTAB = 6
+_DT_SYMENT = 11
+_DT_GNU_HASH = 0x6FFFFEF5
+_DT_VERSYM = 0x6FFFFFF0
+_SHN_UNDEF = 0
+# DT_VERSYM: index 0 is local, 1 is the unversioned global; bit 15 marks a hidden version.
+_VERSYM_HIDDEN = 0x8000
+# Notes (gABI "Note Section") and GNU properties (the x86-64 psABI, "Program Property").
+_NT_GNU_PROPERTY_TYPE_0 = 5
+_GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002
 
 # LSB "Symbol Versioning": vd_flags bit marking the version definition of the file itself,
 # and the only structure revision that exists (glibc dl-version.c rejects any other).
@@ -225,6 +272,9 @@ _MAX_INTERP = 4096
 _MAX_ENTRIES = 100_000
 # The largest .dynstr in the wild (LLVM, Chromium) is a few MiB.
 _MAX_STRTAB = 64 * 1024 * 1024
+# The most dynamic symbols we read: libtorch_cpu.so, among the largest, has ~200,000.
+_MAX_SYMBOLS = 2_000_000
+_MAX_NOTES = 64 * 1024
 # Reads go through a cache of aligned blocks so that neighbouring small reads (version
 # records, strings) cost one pread between them.
 _BLOCK = 4096
@@ -237,14 +287,20 @@ class _Formats:
         "addr_mask",
         "dyn",
         "ehdr",
+        "nhdr",
         "phdr",
         "phdr_fields",
+        "prop",
         "shdr_info_offset",
+        "sym",
+        "sym_fields",
         "u32",
+        "u64",
         "verdaux",
         "verdef",
         "vernaux",
         "verneed",
+        "versym",
     )
 
     def __init__(self, is64: bool, little: bool) -> None:
@@ -255,20 +311,31 @@ class _Formats:
             self.ehdr = struct.Struct(order + "HHIQQQIHHHHHH")
             # Elf64_Phdr: p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align.
             self.phdr = struct.Struct(order + "IIQQQQQQ")
-            self.phdr_fields = (0, 2, 3, 5)  # p_type, p_offset, p_vaddr, p_filesz
+            self.phdr_fields = (0, 2, 3, 5, 7)  # p_type, p_offset, p_vaddr, p_filesz, p_align
             # Elf64_Dyn: d_tag (Sxword, read unsigned: every tag we use is positive), d_val.
             self.dyn = struct.Struct(order + "QQ")
             self.shdr_info_offset = 44
             self.addr_mask = (1 << 64) - 1
+            # Elf64_Sym: st_name, st_info, st_other, st_shndx, st_value, st_size.
+            self.sym = struct.Struct(order + "IBBHQQ")
+            self.sym_fields = (0, 1, 3)  # st_name, st_info, st_shndx
         else:
             self.ehdr = struct.Struct(order + "HHIIIIIHHHHHH")
             # Elf32_Phdr: p_type, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_flags, p_align.
             self.phdr = struct.Struct(order + "IIIIIIII")
-            self.phdr_fields = (0, 1, 2, 4)
+            self.phdr_fields = (0, 1, 2, 4, 7)
             self.dyn = struct.Struct(order + "II")
             self.shdr_info_offset = 28
             self.addr_mask = (1 << 32) - 1
+            # Elf32_Sym: st_name, st_value, st_size, st_info, st_other, st_shndx.
+            self.sym = struct.Struct(order + "IIIBBH")
+            self.sym_fields = (0, 3, 5)
         self.u32 = struct.Struct(order + "I")
+        self.u64 = struct.Struct(order + "Q")
+        # Elf_Nhdr: n_namesz, n_descsz, n_type; a GNU property: pr_type, pr_datasz.
+        self.nhdr = struct.Struct(order + "III")
+        self.prop = struct.Struct(order + "II")
+        self.versym = struct.Struct(order + "H")
         # The versioning records are made of Half and Word fields only, so they have the same
         # layout in both classes.
         # Elf_Verneed: vn_version, vn_cnt, vn_file, vn_aux, vn_next.
@@ -291,15 +358,20 @@ class _Segment(NamedTuple):
     offset: int
     vaddr: int
     filesz: int
+    align: int
 
 
 class _Reader:
-    """Bounded random access to an open file, through a cache of aligned blocks."""
+    """Bounded random access to a file's bytes, through a cache of aligned blocks.
 
-    __slots__ = ("_blocks", "_fd", "size")
+    ``pread(length, offset)`` returns the bytes there (``os.pread`` on an open file, a slice
+    of bytes in memory, a seek in a zip member).
+    """
 
-    def __init__(self, fd: int, size: int) -> None:
-        self._fd = fd
+    __slots__ = ("_blocks", "_pread", "size")
+
+    def __init__(self, pread: Callable[[int, int], bytes], size: int) -> None:
+        self._pread = pread
         self.size = size
         self._blocks: dict[int, bytes] = {}
 
@@ -325,7 +397,7 @@ class _Reader:
             # is cheaper than a second system call.
             start = missing[0] * _BLOCK
             stop = min((missing[-1] + 1) * _BLOCK, self.size)
-            data = os.pread(self._fd, stop - start, start)
+            data = self._pread(stop - start, start)
             if len(data) != stop - start:
                 raise ELFError(f"file shrank while reading {what}")
             for position in range(start, stop, _BLOCK):
@@ -346,7 +418,7 @@ def _decode(raw: bytes) -> str:
 class _StringTable:
     """The dynamic string table (DT_STRTAB/DT_STRSZ), read one string at a time."""
 
-    __slots__ = ("_offset", "_reader", "_size")
+    __slots__ = ("_blob", "_offset", "_reader", "_size")
 
     def __init__(self, reader: _Reader, offset: int, size: int) -> None:
         if size > _MAX_STRTAB:
@@ -359,6 +431,13 @@ class _StringTable:
         self._reader = reader
         self._offset = offset
         self._size = size
+        self._blob: bytes | None = None
+
+    def blob(self) -> bytes:
+        """The whole table, read once: the symbol table names thousands of strings."""
+        if self._blob is None:
+            self._blob = self._reader.read(self._offset, self._size, "dynamic string table")
+        return self._blob
 
     def get(self, index: int, what: str) -> str:
         if index >= self._size:
@@ -419,12 +498,17 @@ class _Budget:
             raise ELFError(f"too many {what} records (more than {_MAX_ENTRIES})")
 
 
-def read_elf(path: str | os.PathLike[str]) -> ELFFile:
+def read_elf(
+    path: str | os.PathLike[str], *, symbols: bool = False, properties: bool = False
+) -> ELFFile:
     """Read the dynamic-linking metadata of the ELF file at *path*.
 
     A file without ``PT_DYNAMIC`` (a static executable) or without program
     headers at all (a relocatable object) is valid; its dynamic fields are
-    empty.
+    empty.  *symbols* also reads the dynamic symbol table with each symbol's
+    version (:attr:`ELFFile.symbols`); *properties* the GNU property note
+    (:attr:`ELFFile.x86_isa_needed`).  Both cost extra reads, so they are off
+    by default.
 
     :raises ELFError: if the file is not a regular file or not a valid ELF file.
     :raises OSError: if the file cannot be opened or read.
@@ -437,12 +521,48 @@ def read_elf(path: str | os.PathLike[str]) -> ELFFile:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ELFError("not a regular file")
-        return _parse(_Reader(fd, info.st_size), name)
+
+        def pread(length: int, offset: int) -> bytes:
+            return os.pread(fd, length, offset)
+
+        return _parse(_Reader(pread, info.st_size), name, symbols, properties)
     finally:
         os.close(fd)
 
 
-def _parse(reader: _Reader, path: str) -> ELFFile:
+def read_elf_bytes(
+    data: bytes, name: str, *, symbols: bool = False, properties: bool = False
+) -> ELFFile:
+    """Like :func:`read_elf`, for an ELF file already in memory (e.g. a member of a wheel).
+
+    >>> read_elf_bytes(b"MZ", "x.dll")
+    Traceback (most recent call last):
+    ...
+    pkgdoctor.elf.ELFError: not a valid ELF file: bad magic b'MZ'
+
+    :raises ELFError: if *data* is not a valid ELF file.
+    """
+    view = memoryview(data)
+
+    def pread(length: int, offset: int) -> bytes:
+        return bytes(view[offset : offset + length])
+
+    return _parse(_Reader(pread, len(data)), name, symbols, properties)
+
+
+def read_elf_from(
+    pread: Callable[[int, int], bytes],
+    size: int,
+    name: str,
+    *,
+    symbols: bool = False,
+    properties: bool = False,
+) -> ELFFile:
+    """Like :func:`read_elf`, reading through ``pread(length, offset)`` from *size* bytes."""
+    return _parse(_Reader(pread, size), name, symbols, properties)
+
+
+def _parse(reader: _Reader, path: str, symbols: bool = False, properties: bool = False) -> ELFFile:
     ident = reader.read(0, min(_EI_NIDENT, reader.size), "e_ident")
     if ident[:4] != _ELFMAG:
         if len(ident) < 4 and _ELFMAG.startswith(ident):
@@ -489,7 +609,14 @@ def _parse(reader: _Reader, path: str) -> ELFFile:
         raise ELFError(f"{len(dynamic)} PT_DYNAMIC segments")
     fields = _DynamicFields()
     if dynamic:
-        fields = _read_dynamic(reader, fmt, segments, dynamic[0])
+        # The DT_HASH words of 64-bit s390 objects are 8 bytes (binutils elf64-s390.c).
+        hash_word = 8 if is64 and e_machine == _EM_S390 else 4
+        fields = _read_dynamic(
+            reader, fmt, segments, dynamic[0], symbols=symbols, hash_word=hash_word
+        )
+    x86_isa_needed = None
+    if properties and e_machine == _EM_X86_64:
+        x86_isa_needed = _read_x86_isa_needed(reader, fmt, segments, is64)
 
     return ELFFile(
         path=path,
@@ -506,6 +633,8 @@ def _parse(reader: _Reader, path: str) -> ELFFile:
         runpath=fields.runpath,
         version_needs=fields.version_needs,
         version_definitions=fields.version_definitions,
+        symbols=(fields.symbols or ()) if symbols else None,
+        x86_isa_needed=x86_isa_needed,
     )
 
 
@@ -527,9 +656,9 @@ def _read_program_headers(
     if phentsize != fmt.phdr.size:
         raise ELFError(f"e_phentsize is {phentsize}, expected {fmt.phdr.size}")
     table = reader.read(phoff, phnum * phentsize, "program header table")
-    i_type, i_offset, i_vaddr, i_filesz = fmt.phdr_fields
+    i_type, i_offset, i_vaddr, i_filesz, i_align = fmt.phdr_fields
     return [
-        _Segment(entry[i_type], entry[i_offset], entry[i_vaddr], entry[i_filesz])
+        _Segment(entry[i_type], entry[i_offset], entry[i_vaddr], entry[i_filesz], entry[i_align])
         for entry in fmt.phdr.iter_unpack(table)
     ]
 
@@ -556,10 +685,17 @@ class _DynamicFields:
     runpath: str | None = None
     version_needs: tuple[VersionNeed, ...] = ()
     version_definitions: tuple[str, ...] = ()
+    symbols: tuple[DynamicSymbol, ...] | None = None
 
 
 def _read_dynamic(
-    reader: _Reader, fmt: _Formats, segments: list[_Segment], dynamic: _Segment
+    reader: _Reader,
+    fmt: _Formats,
+    segments: list[_Segment],
+    dynamic: _Segment,
+    *,
+    symbols: bool = False,
+    hash_word: int = 4,
 ) -> _DynamicFields:
     count = dynamic.filesz // fmt.dyn.size
     if count > _MAX_ENTRIES:
@@ -580,6 +716,8 @@ def _read_dynamic(
         _DT_VERNEED,
         _DT_VERNEEDNUM,
     }
+    if symbols:
+        wanted |= {_DT_HASH, _DT_SYMTAB, _DT_SYMENT, _DT_GNU_HASH, _DT_VERSYM}
     for tag, value in fmt.dyn.iter_unpack(raw):
         if tag == _DT_NULL:
             break
@@ -589,7 +727,8 @@ def _read_dynamic(
             single[tag] = value
 
     uses_strings = needed or any(
-        tag in single for tag in (_DT_SONAME, _DT_RPATH, _DT_RUNPATH, _DT_VERDEF, _DT_VERNEED)
+        tag in single
+        for tag in (_DT_SONAME, _DT_RPATH, _DT_RUNPATH, _DT_VERDEF, _DT_VERNEED, _DT_SYMTAB)
     )
     if not uses_strings:
         return _DynamicFields()
@@ -605,16 +744,35 @@ def _read_dynamic(
         return strings.get(single[tag], what) if tag in single else None
 
     budget = _Budget()
+    # Version index (vna_other, vd_ndx) -> (version, library): DT_VERSYM refers to these.
+    index: dict[int, tuple[str, str | None]] | None = {} if symbols else None
     version_needs: tuple[VersionNeed, ...] = ()
     if _DT_VERNEED in single:
         version_needs = _read_verneed(
-            reader, fmt, space, strings, budget, single[_DT_VERNEED], single.get(_DT_VERNEEDNUM)
+            reader,
+            fmt,
+            space,
+            strings,
+            budget,
+            single[_DT_VERNEED],
+            single.get(_DT_VERNEEDNUM),
+            index,
         )
     version_definitions: tuple[str, ...] = ()
     if _DT_VERDEF in single:
         version_definitions = _read_verdef(
-            reader, fmt, space, strings, budget, single[_DT_VERDEF], single.get(_DT_VERDEFNUM)
+            reader,
+            fmt,
+            space,
+            strings,
+            budget,
+            single[_DT_VERDEF],
+            single.get(_DT_VERDEFNUM),
+            index,
         )
+    symbol_table = None
+    if index is not None and _DT_SYMTAB in single:
+        symbol_table = _read_symbols(reader, fmt, space, strings, single, index, hash_word)
     return _DynamicFields(
         soname=optional(_DT_SONAME, "DT_SONAME"),
         needed=tuple(strings.get(offset, "DT_NEEDED") for offset in needed),
@@ -622,6 +780,7 @@ def _read_dynamic(
         runpath=optional(_DT_RUNPATH, "DT_RUNPATH"),
         version_needs=version_needs,
         version_definitions=version_definitions,
+        symbols=symbol_table,
     )
 
 
@@ -651,6 +810,7 @@ def _read_verneed(
     budget: _Budget,
     address: int,
     count: int | None,
+    index: dict[int, tuple[str, str | None]] | None = None,
 ) -> tuple[VersionNeed, ...]:
     result: list[VersionNeed] = []
     seen: set[int] = set()
@@ -665,6 +825,7 @@ def _read_verneed(
         if vn_version != _VER_NEED_CURRENT:
             raise ELFError(f"unsupported vn_version {vn_version}")
         versions: list[str] = []
+        others: list[int] = []  # vna_other of each version: its DT_VERSYM index
         aux_address = (address + vn_aux) & fmt.addr_mask
         aux_seen: set[int] = set()
         for _ in range(vn_cnt):
@@ -672,15 +833,20 @@ def _read_verneed(
                 raise ELFError("cycle in the vna_next chain of DT_VERNEED")
             aux_seen.add(aux_address)
             budget.spend("version")
-            _hash, _flags, _other, vna_name, vna_next = _record(
+            _hash, _flags, vna_other, vna_name, vna_next = _record(
                 reader, space, fmt.vernaux, aux_address, "Elf_Vernaux"
             )
             versions.append(strings.get(vna_name, "vna_name"))
+            others.append(vna_other & ~_VERSYM_HIDDEN)
             if vna_next == 0:
                 break
             # Address arithmetic wraps at the class's word size, as in a loader of that class.
             aux_address = (aux_address + vna_next) & fmt.addr_mask
-        result.append(VersionNeed(strings.get(vn_file, "vn_file"), tuple(versions)))
+        file = strings.get(vn_file, "vn_file")
+        result.append(VersionNeed(file, tuple(versions)))
+        if index is not None:
+            for other, version in zip(others, versions):
+                index[other] = (version, file)
         if vn_next == 0:
             break
         address = (address + vn_next) & fmt.addr_mask
@@ -698,6 +864,7 @@ def _read_verdef(
     budget: _Budget,
     address: int,
     count: int | None,
+    index: dict[int, tuple[str, str | None]] | None = None,
 ) -> tuple[str, ...]:
     result: list[str] = []
     seen: set[int] = set()
@@ -706,7 +873,7 @@ def _read_verdef(
             raise ELFError("cycle in the vd_next chain of DT_VERDEF")
         seen.add(address)
         budget.spend("version")
-        vd_version, vd_flags, _ndx, vd_cnt, _hash, vd_aux, vd_next = _record(
+        vd_version, vd_flags, vd_ndx, vd_cnt, _hash, vd_aux, vd_next = _record(
             reader, space, fmt.verdef, address, "Elf_Verdef"
         )
         if vd_version != _VER_DEF_CURRENT:
@@ -717,6 +884,8 @@ def _read_verdef(
             aux_address = (address + vd_aux) & fmt.addr_mask
             vda_name, _vda_next = _record(reader, space, fmt.verdaux, aux_address, "Elf_Verdaux")
             result.append(strings.get(vda_name, "vda_name"))
+            if index is not None:
+                index.setdefault(vd_ndx & ~_VERSYM_HIDDEN, (result[-1], None))
         if vd_next == 0:
             break
         address = (address + vd_next) & fmt.addr_mask
@@ -724,3 +893,143 @@ def _read_verdef(
         if count is None:
             raise ELFError(f"DT_VERDEF chain longer than {_MAX_ENTRIES} records")
     return tuple(result)
+
+
+# --- Dynamic symbols -----------------------------------------------------------------------
+
+
+def _read_symbols(
+    reader: _Reader,
+    fmt: _Formats,
+    space: _AddressSpace,
+    strings: _StringTable,
+    single: dict[int, int],
+    index: dict[int, tuple[str, str | None]],
+    hash_word: int,
+) -> tuple[DynamicSymbol, ...]:
+    entry_size = single.get(_DT_SYMENT, fmt.sym.size)
+    if entry_size != fmt.sym.size:
+        raise ELFError(f"DT_SYMENT is {entry_size}, expected {fmt.sym.size}")
+    count = _symbol_count(reader, fmt, space, single, hash_word)
+    if count > _MAX_SYMBOLS:
+        raise ELFError(f"implausible number of dynamic symbols ({count})")
+    if count == 0:
+        return ()
+    offset, _ = space.translate(single[_DT_SYMTAB], count * entry_size, "DT_SYMTAB")
+    raw = reader.read(offset, count * entry_size, "dynamic symbol table")
+    versions: list[int] | None = None
+    if _DT_VERSYM in single:
+        versym_offset, _ = space.translate(single[_DT_VERSYM], count * 2, "DT_VERSYM")
+        versym = reader.read(versym_offset, count * 2, "DT_VERSYM")
+        versions = [value & ~_VERSYM_HIDDEN for (value,) in fmt.versym.iter_unpack(versym)]
+    blob = strings.blob()
+    i_name, i_info, i_shndx = fmt.sym_fields
+    result: list[DynamicSymbol] = []
+    for number, entry in enumerate(fmt.sym.iter_unpack(raw)):
+        start = entry[i_name]
+        end = blob.find(0, start)
+        if start >= len(blob) or end == -1:
+            raise ELFError(f"name of dynamic symbol {number} is outside the string table")
+        name = _decode(blob[start:end])
+        defined = entry[i_shndx] != _SHN_UNDEF
+        info = entry[i_info]
+        version = library = None
+        if versions is not None and versions[number] > 1:
+            found = index.get(versions[number])
+            if found is None:
+                raise ELFError(
+                    f"dynamic symbol {name!r} has version index {versions[number]}, "
+                    "which no version record defines"
+                )
+            version = found[0]
+            library = None if defined else found[1]
+        result.append(DynamicSymbol(name, defined, info >> 4, info & 0xF, version, library))
+    return tuple(result)
+
+
+def _symbol_count(
+    reader: _Reader, fmt: _Formats, space: _AddressSpace, single: dict[int, int], hash_word: int
+) -> int:
+    """How many entries DT_SYMTAB has: the dynamic section does not say, its hash tables do."""
+    if _DT_GNU_HASH in single:
+        return _gnu_hash_count(reader, fmt, space, single[_DT_GNU_HASH])
+    if _DT_HASH in single:
+        # gABI hash table: nbucket, nchain, ...; nchain equals the number of symbols.
+        layout = fmt.u64 if hash_word == 8 else fmt.u32
+        offset, _ = space.translate(single[_DT_HASH] + hash_word, hash_word, "DT_HASH")
+        (nchain,) = layout.unpack(reader.read(offset, hash_word, "DT_HASH"))
+        return int(nchain)
+    # Neither table: linkers place .dynsym right before .dynstr.
+    gap = single.get(_DT_STRTAB, 0) - single[_DT_SYMTAB]
+    return gap // fmt.sym.size if gap > 0 else 0
+
+
+def _gnu_hash_count(reader: _Reader, fmt: _Formats, space: _AddressSpace, address: int) -> int:
+    """The number of symbols of a DT_GNU_HASH table: one past the last symbol of the
+    highest bucket's chain (the last entry of a chain has its low bit set)."""
+    header = struct.Struct(fmt.u32.format[0] + "IIII")
+    offset, _ = space.translate(address, header.size, "DT_GNU_HASH")
+    nbuckets, symoffset, bloom_size, _shift = header.unpack(
+        reader.read(offset, header.size, "DT_GNU_HASH")
+    )
+    if nbuckets > _MAX_SYMBOLS or bloom_size > _MAX_SYMBOLS:
+        raise ELFError(f"implausible DT_GNU_HASH table ({nbuckets} buckets)")
+    word = 8 if fmt.addr_mask > 0xFFFFFFFF else 4  # bloom filter words are ElfW(Addr)
+    buckets_address = address + header.size + bloom_size * word
+    offset, _ = space.translate(buckets_address, nbuckets * 4, "DT_GNU_HASH buckets")
+    raw = reader.read(offset, nbuckets * 4, "DT_GNU_HASH buckets")
+    highest = max((value for (value,) in fmt.u32.iter_unpack(raw)), default=0)
+    if highest < symoffset:
+        return int(symoffset)
+    chain_address = buckets_address + nbuckets * 4
+    for symbol in range(highest, _MAX_SYMBOLS + 1):
+        (value,) = _record(
+            reader, space, fmt.u32, chain_address + (symbol - symoffset) * 4, "DT_GNU_HASH chain"
+        )
+        if value & 1:
+            return symbol + 1
+    raise ELFError(f"DT_GNU_HASH chain longer than {_MAX_SYMBOLS} symbols")
+
+
+# --- GNU properties ------------------------------------------------------------------------
+
+
+def _align(value: int, alignment: int) -> int:
+    return (value + alignment - 1) & ~(alignment - 1)
+
+
+def _read_x86_isa_needed(
+    reader: _Reader, fmt: _Formats, segments: list[_Segment], is64: bool
+) -> int | None:
+    """``GNU_PROPERTY_X86_ISA_1_NEEDED`` from the first GNU property note, as glibc's
+    ``_dl_process_pt_gnu_property`` reads it (PT_GNU_PROPERTY, else the PT_NOTE segments)."""
+    properties = [s for s in segments if s.p_type == _PT_GNU_PROPERTY]
+    for segment in properties or [s for s in segments if s.p_type == _PT_NOTE]:
+        size = min(segment.filesz, _MAX_NOTES)  # real note segments are a few hundred bytes
+        data = reader.read(segment.offset, size, "PT_NOTE")
+        alignment = 8 if segment.align == 8 else 4
+        position = 0
+        while position + fmt.nhdr.size <= len(data):
+            namesz, descsz, note_type = fmt.nhdr.unpack_from(data, position)
+            name_start = position + fmt.nhdr.size
+            desc_start = name_start + _align(namesz, 4)
+            desc_end = desc_start + descsz
+            if desc_end > len(data):
+                break
+            name = data[name_start : name_start + namesz]
+            if note_type == _NT_GNU_PROPERTY_TYPE_0 and name == b"GNU\0":
+                return _x86_isa_property(data[desc_start:desc_end], fmt, is64)
+            position = _align(desc_end, alignment)
+    return None
+
+
+def _x86_isa_property(desc: bytes, fmt: _Formats, is64: bool) -> int | None:
+    position = 0
+    while position + fmt.prop.size <= len(desc):
+        pr_type, pr_datasz = fmt.prop.unpack_from(desc, position)
+        start = position + fmt.prop.size
+        if pr_type == _GNU_PROPERTY_X86_ISA_1_NEEDED and pr_datasz == 4 and start + 4 <= len(desc):
+            (value,) = fmt.u32.unpack_from(desc, start)
+            return int(value)
+        position = _align(start + pr_datasz, 8 if is64 else 4)
+    return None

@@ -12,7 +12,15 @@ from typing import Any
 
 from pkgdoctor.findings import Finding, Severity
 
-AREAS = ("Interpreter", "sys.path", "Distributions", "Integrity", "Extension modules", "Imports")
+AREAS = (
+    "Interpreter",
+    "sys.path",
+    "Distributions",
+    "Integrity",
+    "Extension modules",
+    "Imports",
+    "Wheels",
+)
 
 # The check families `pkgdoctor check` runs, in order; each module has ``check(ctx)``.
 FAMILIES = ("distributions", "integrity", "paths", "extensions")
@@ -67,4 +75,5 @@ def all_checks() -> list[Check]:
 
     for family in (*FAMILIES, "imports"):
         importlib.import_module(f"pkgdoctor.checks.{family}")  # registers its codes
+    importlib.import_module("pkgdoctor.wheelaudit.codes")  # audit-wheel's codes
     return sorted(REGISTRY.values(), key=lambda c: (AREAS.index(c.area), c.code))

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 Span = tuple[str, str]  # (text, style); style "" is plain
 Line = list[Span]
 
-_MARK = {
+MARKS = {
     Severity.ERROR: ("✗", "bold red"),
     Severity.WARNING: ("!", "bold yellow"),
     Severity.INFO: ("i", "cyan"),
@@ -51,12 +51,12 @@ def render_text(report: Report) -> list[Line]:
             lines.append([("[✓] ", "bold green"), (area, "bold"), (examined, "dim")])
             continue
         worst = max(f.severity for f in found)
-        mark, style = _MARK[worst]
+        mark, style = MARKS[worst]
         lines.append(
             [(f"[{mark}] ", style), (area, "bold"), (examined, "dim"), (f"  {_counts(found)}", "")]
         )
         for finding in found:
-            lines += _finding_lines(finding)
+            lines += finding_lines(finding)
     lines += [[], _summary_line(report.findings)]
     return lines
 
@@ -145,8 +145,9 @@ def _gist(message: str, limit: int = 160) -> str:
     return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"
 
 
-def _finding_lines(finding: Finding) -> list[Line]:
-    mark, style = _MARK[finding.severity]
+def finding_lines(finding: Finding) -> list[Line]:
+    """One finding as lines: message and code, evidence, fix (``audit-wheel`` uses it too)."""
+    mark, style = MARKS[finding.severity]
     lines: list[Line] = [
         [(f"    {mark} ", style), (printable(finding.message), ""), (f"  [{finding.code}]", "dim")]
     ]

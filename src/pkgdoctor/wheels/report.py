@@ -1,0 +1,201 @@
+"""Render a :class:`~pkgdoctor.wheels.command.WheelsReport`: the ``--json`` document
+(``schema/wheels-v1.json``) or text — a detailed answer for one requirement, a readiness
+table for several. Renderers return data; the CLI prints."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from pkgdoctor import __version__
+from pkgdoctor.wheels.verdict import ACTIONS, Result, needs_text
+
+if TYPE_CHECKING:
+    from pkgdoctor.wheels.command import WheelsReport
+
+SCHEMA_VERSION = 1
+Span = tuple[str, str]  # (text, style)
+Line = list[Span]
+
+_MARK = {
+    "wheel": ("✓", "bold green"),
+    "build": ("!", "bold yellow"),
+    "unavailable": ("✗", "bold red"),
+    "unknown": ("?", "bold magenta"),
+    "skipped": ("-", "dim"),
+}
+_MAX_PLATFORMS = 12
+
+
+def to_json(report: WheelsReport) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "pkgdoctor", "version": __version__},
+        "target": report.target.to_json(),
+        "pip_config": report.settings.to_json(),
+        "sources": [s.to_json() for s in report.sources],
+        "results": [r.to_json() for r in report.results],
+        "summary": summary(report),
+    }
+
+
+def render_json(report: WheelsReport) -> str:
+    return json.dumps(to_json(report), indent=2, ensure_ascii=False) + "\n"
+
+
+def summary(report: WheelsReport) -> dict[str, int]:
+    counts = Counter(r.action for r in report.results)
+    return {action: counts.get(action, 0) for action in ACTIONS}
+
+
+def to_plain(lines: list[Line]) -> str:
+    return "".join("".join(text for text, _ in line) + "\n" for line in lines)
+
+
+def render_text(report: WheelsReport, *, table: bool) -> list[Line]:
+    lines = _header(report)
+    lines.append([])
+    if table:
+        lines += _table(report.results)
+    else:
+        for result in report.results:
+            lines += _detail(result)
+            lines.append([])
+        if lines and not lines[-1]:
+            lines.pop()
+    lines.append([])
+    counts = summary(report)
+    parts = [f"{counts[a]} {a}" for a in ACTIONS if counts[a]]
+    total = len(report.results)
+    noun = "requirement" if total == 1 else "requirements"
+    lines.append([(f"{total} {noun}: ", "bold"), (" · ".join(parts), "")])
+    return lines
+
+
+def _header(report: WheelsReport) -> list[Line]:
+    target = report.target
+    kind = "described" if target.described else f"environment {target.environment}"
+    lines: list[Line] = [
+        [("Target: ", "bold"), (target.summary(), ""), (f"  ({kind})", "dim")],
+    ]
+    used = [s for s in report.sources if s.source.ignored is None]
+    if not used:
+        lines.append([("Sources: ", "bold"), ("none (--no-index and no --find-links)", "yellow")])
+    for position, status in enumerate(report.sources):
+        source = status.source
+        head = "Sources: " if position == 0 else "         "
+        line: Line = [
+            (head, "bold"),
+            (source.label, ""),
+            (f"  ({source.kind}; ", "dim"),
+            (f"{source.origin})", "dim"),
+        ]
+        if source.ignored:
+            line.append((f"  ignored: {source.ignored}", "yellow"))
+        lines.append(line)
+        for note in status.notes():
+            lines.append([("           ! ", "bold yellow"), (note, "yellow")])
+    return lines
+
+
+def _detail(result: Result) -> list[Line]:
+    mark, style = _MARK[result.action]
+    name = result.name or result.line.text
+    lines: list[Line] = []
+    head: Line = [(f"{mark} ", style), (name, "bold")]
+    if result.action == "wheel" and result.file:
+        head += [(f" {result.version}: ", ""), (result.file.filename, "green")]
+    elif result.action == "build" and result.file:
+        head += [
+            (f": no wheel fits; pip would build {result.version} from ", ""),
+            (result.file.filename, "yellow"),
+        ]
+    elif result.action == "unavailable":
+        version = f" {result.version}" if result.version else ""
+        head += [(f": no wheel fits and no sdist to build{version}", "red")]
+    elif result.action == "skipped":
+        head += [(": not needed on this target", "dim")]
+    else:
+        head += [(": cannot tell", "magenta")]
+    if result.line.text != name:
+        head.append((f"  ({result.line.text})", "dim"))
+    lines.append(head)
+    for reason in result.reasons:
+        lines.append([("    · ", "dim"), (reason.message, "")])
+    build = result.build
+    if build is not None:
+        backend = build.backend_name or "unknown backend"
+        lines.append(
+            [
+                ("  build: ", "bold"),
+                (backend, ""),
+                (f"  (build-backend {build.backend!r})" if build.backend else "", "dim"),
+            ]
+        )
+        if build.requires:
+            lines.append([("    requires: ", "dim"), (", ".join(build.requires), "")])
+        lines.append([("    needs: ", "dim"), (needs_text(build), "bold")])
+        if build.error:
+            lines.append([("    ! ", "bold yellow"), (build.error, "yellow")])
+    if result.action in ("build", "unavailable") and result.version:
+        platforms = result.platforms_with_wheels
+        if platforms:
+            shown = ", ".join(platforms[:_MAX_PLATFORMS])
+            more = (
+                f" and {len(platforms) - _MAX_PLATFORMS} more"
+                if len(platforms) > _MAX_PLATFORMS
+                else ""
+            )
+            lines.append([(f"  wheels of {result.version} exist for: ", "dim"), (shown + more, "")])
+        newest = result.newest_wheel
+        if newest is not None:
+            lines.append(
+                [
+                    ("  with --only-binary=:all: pip would take ", "dim"),
+                    (f"{newest.version} ({newest.file.filename})", ""),
+                ]
+            )
+        elif result.action == "build":
+            lines.append([("  no version has a wheel for this target", "dim")])
+    return lines
+
+
+def _table(results: list[Result]) -> list[Line]:
+    width = max([len("requirement"), *(len(r.line.text) for r in results)])
+    width = min(width, 40)
+    version_width = max([len("version"), *(len(r.version or "") for r in results)])
+    lines: list[Line] = [
+        [(f"{'requirement':{width}}  {'action':15}{'version':{version_width}}  detail", "bold")]
+    ]
+    for result in results:
+        mark, style = _MARK[result.action]
+        text = (
+            result.line.text
+            if len(result.line.text) <= width
+            else result.line.text[: width - 1] + "…"
+        )
+        lines.append(
+            [
+                (f"{text:{width}}  ", ""),
+                (f"{mark} {result.action:11}  ", style),
+                (f"{result.version or '':{version_width}}  ", ""),
+                (_table_detail(result), "dim" if result.action == "skipped" else ""),
+            ]
+        )
+    return lines
+
+
+def _table_detail(result: Result) -> str:
+    if result.action == "wheel" and result.file:
+        return result.file.filename
+    if result.action == "build":
+        build = result.build
+        if build is None:
+            return result.file.filename if result.file else ""
+        if build.error and not build.backend:
+            return build.error
+        return f"{build.backend_name}: needs {needs_text(build)}"
+    if result.reasons:
+        return result.reasons[0].message
+    return ""
