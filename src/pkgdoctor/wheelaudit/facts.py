@@ -93,6 +93,8 @@ def read_facts(path: str, *, in_memory: int = IN_MEMORY) -> WheelFacts:
     :raises ArchiveError: if the wheel cannot be read safely.
     """
     filename = os.path.basename(path)
+    if not os.path.lexists(path):
+        raise ArchiveError("no such file")
     project, version, tags = parse_filename(filename)
     with WheelArchive(path) as archive:
         dirs = sorted(
