@@ -176,6 +176,8 @@ def list_provisions(
     # FileFinder's loader order: extension modules, source, bytecode.
     suffixes = [(s, "extension") for s in extension_suffixes]
     suffixes += [(".py", "module"), (".pyc", "bytecode")]
+    # Any __init__ makes a package: __init__.py, by far the most common, is asked for first.
+    init_files = ["__init__" + s for s, _ in sorted(suffixes, key=lambda s: s[0] != ".py")]
     rank = {"package": 0, "extension": 1, "module": 2, "bytecode": 3, "namespace": 4}
     found: dict[str, Provision] = {}
     try:
@@ -188,7 +190,7 @@ def list_provisions(
         if name in names if names is not None else name.isidentifier():
             if _is_dir(item):
                 path = item.path
-                kind = "package" if _has_init(path, suffixes) else "namespace"
+                kind = "package" if _has_init(path, init_files) else "namespace"
                 _keep(found, name, Provision(kind, path), rank)
             continue
         for suffix, kind in suffixes:
@@ -201,10 +203,8 @@ def list_provisions(
     return found
 
 
-def _has_init(path: str, suffixes: Sequence[tuple[str, str]]) -> bool:
-    # Any suffix will do: __init__.py, by far the most common, is asked for first.
-    ordered = sorted(suffixes, key=lambda s: s[0] != ".py")
-    return any(os.path.isfile(os.path.join(path, "__init__" + s)) for s, _ in ordered)
+def _has_init(path: str, init_files: Sequence[str]) -> bool:
+    return any(os.path.isfile(os.path.join(path, name)) for name in init_files)
 
 
 def _is_file(item: os.DirEntry[str]) -> bool:
