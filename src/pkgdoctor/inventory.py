@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from pkgdoctor.cache import Cache, validator
 
@@ -388,6 +388,22 @@ def egg_info_requirements(text: str) -> Iterator[str]:
         if marker:
             conditions.append(f"({marker})" if extra else marker)
         yield f"{line}; {' and '.join(conditions)}" if conditions else line
+
+
+class _Hash(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def digest(self) -> bytes: ...
+
+
+def record_hash(hasher: _Hash) -> str:
+    """A ``hashlib`` hash as RECORD writes it: ``name=<urlsafe base64, no padding>`` (PEP 376,
+    PEP 427)."""
+    import base64
+
+    encoded = base64.urlsafe_b64encode(hasher.digest()).rstrip(b"=").decode("ascii")
+    return f"{hasher.name}={encoded}"
 
 
 def parse_record(text: str) -> list[RecordEntry]:

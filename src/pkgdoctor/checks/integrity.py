@@ -33,7 +33,7 @@ from pkgdoctor.cache import directory_validator
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.registry import register
 from pkgdoctor.findings import Finding, Severity
-from pkgdoctor.inventory import Distribution, RecordEntry
+from pkgdoctor.inventory import Distribution, RecordEntry, record_hash
 
 AREA = "Integrity"
 
@@ -473,18 +473,15 @@ def record_digest(algorithm: str, data: bytes) -> str:
     >>> record_digest("sha256", b"")
     'sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hr8FU'
     """
-    import base64
     import hashlib
 
-    digest = hashlib.new(algorithm, data).digest()
-    return f"{algorithm}={base64.urlsafe_b64encode(digest).rstrip(b'=').decode('ascii')}"
+    return record_hash(hashlib.new(algorithm, data))
 
 
 _buffers = threading.local()
 
 
 def _hash_one(job: HashJob, progress: Progress | None) -> HashResult:
-    import base64
     import hashlib
 
     entry = job.entry
@@ -525,8 +522,7 @@ def _hash_one(job: HashJob, progress: Progress | None) -> HashResult:
             os.close(fd)
     except OSError:
         return HashResult(job, None, 0, False)
-    digest = base64.urlsafe_b64encode(hasher.digest()).rstrip(b"=").decode("ascii")
-    return HashResult(job, f"{algorithm}={digest}", size, head == b"#!")
+    return HashResult(job, record_hash(hasher), size, head == b"#!")
 
 
 def hash_files(

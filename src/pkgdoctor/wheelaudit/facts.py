@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import re
@@ -13,7 +12,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from pkgdoctor.elf import ELFError, ELFFile, read_elf_bytes, read_elf_from
-from pkgdoctor.inventory import RecordEntry, parse_record
+from pkgdoctor.inventory import RecordEntry, parse_record, record_hash
 from pkgdoctor.wheelaudit.archive import ArchiveError, Member, WheelArchive
 
 _ELF_MAGIC = b"\x7fELF"
@@ -182,8 +181,7 @@ def _read_member(
                     pread, member.size, member.name, symbols=True, properties=True
                 )
             )
-    encoded = base64.urlsafe_b64encode(hasher.digest()).rstrip(b"=").decode("ascii")
-    return f"{algorithm}={encoded}", elf, data
+    return record_hash(hasher), elf, data
 
 
 def _parse(read: Callable[[], ELFFile]) -> ELFFile | str:
