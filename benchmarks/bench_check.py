@@ -604,7 +604,7 @@ class Tool:
         }
 
 
-def timing_environ(work: Work) -> dict[str, str]:
+def timing_environ(pycache: Path) -> dict[str, str]:
     """The environment every timed command runs in: bytecode cached, as for installed tools.
 
     A shell with PYTHONDONTWRITEBYTECODE=1 would make an editable pkgdoctor (no ``.pyc`` next
@@ -614,7 +614,7 @@ def timing_environ(work: Work) -> dict[str, str]:
     warm-up runs and read by the timed ones, without writing into the source tree.
     """
     environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    environ["PYTHONPYCACHEPREFIX"] = str(work.pycache)
+    environ["PYTHONPYCACHEPREFIX"] = str(pycache)
     return environ
 
 
@@ -638,7 +638,7 @@ def pkgdoctor_report(pkgdoctor: str, work: Work) -> dict[str, Any]:
     and what it says it examined."""
     cmd = [pkgdoctor, "check", "--prefix", str(work.env), "--json", "--fail-on", "info"]
     proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=TIMEOUT, env=timing_environ(work)
+        cmd, capture_output=True, text=True, timeout=TIMEOUT, env=timing_environ(work.pycache)
     )
     if proc.returncode not in (0, 1):
         raise BenchError(
@@ -858,7 +858,7 @@ def bench(args: argparse.Namespace, params: Params) -> int:
     counts = count(facts)
     python = str(env_python(env))
 
-    environ = timing_environ(work)
+    environ = timing_environ(work.pycache)
     report = pkgdoctor_report(pkgdoctor, work)
     findings: list[dict[str, Any]] = report["findings"]
     show_findings(findings)

@@ -50,11 +50,12 @@ from bench_check import (  # noqa: E402  (a sibling script, not a package)
     TIMEOUT,
     BenchError,
     Tool,
-    cpu_seconds,
+    benchmark,
     pip_command,
     pkgdoctor_executable,
     run,
     tail,
+    timing_environ,
 )
 
 DEFAULT_WORK = HERE / ".work"  # git-ignored
@@ -87,13 +88,6 @@ class Work:
     @property
     def pycache(self) -> Path:
         return self.root / "pycache"
-
-
-def timing_environ(work: Work) -> dict[str, str]:
-    """Bytecode cached under WORK/pycache, as in bench_check.py (see timing_environ there)."""
-    environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    environ["PYTHONPYCACHEPREFIX"] = str(work.pycache)
-    return environ
 
 
 # --------------------------------------------------------------------------- environment
@@ -230,22 +224,6 @@ def executors(files: list[HashedFile], rounds: int) -> dict[str, dict[str, Any]]
 
 
 # --------------------------------------------------------------------------- timing
-
-
-def benchmark(tools: list[Tool], rounds: int) -> float:
-    """Warm up, then ``rounds`` alternating rounds; the CPU share other processes used."""
-    for tool in tools:
-        say(f"warm-up: {tool.label}")
-        tool.once()
-        tool.times.clear()
-    wall0, busy0, ours0 = cpu_seconds()
-    for r in range(rounds):
-        say(f"round {r + 1}/{rounds}")
-        for tool in tools:
-            tool.once()
-    wall1, busy1, ours1 = cpu_seconds()
-    others = (busy1 - busy0) - (ours1 - ours0)
-    return max(0.0, others) / ((wall1 - wall0) * (os.cpu_count() or 1))
 
 
 def deep_report(tool: Tool, environ: dict[str, str]) -> dict[str, Any]:
@@ -418,7 +396,7 @@ def bench(args: argparse.Namespace) -> int:
     total = sum(f.size for f in files)
     say(f"{len(files)} hashed files, {total / 1e6:.1f} MB")
 
-    environ = timing_environ(work)
+    environ = timing_environ(work.pycache)
     cores = str(os.cpu_count() or 1)
     listing = ["xargs", "-0", "-a", str(work.file_list)]
     deep = Tool(

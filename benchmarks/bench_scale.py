@@ -32,6 +32,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
+sys.path.insert(0, str(HERE))
+
+from bench_check import pkgdoctor_executable, timing_environ  # noqa: E402  (a sibling script)
+
 MARKER = "bench-scale-marker.json"
 FORMAT = 1
 
@@ -107,9 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed runs per tool and size")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
-    pkgdoctor = str(Path(sys.executable).with_name("pkgdoctor"))
-    environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    environ["PYTHONPYCACHEPREFIX"] = str(WORK / "pycache")
+    pkgdoctor = pkgdoctor_executable(None)
+    environ = timing_environ(WORK / "pycache")
     environ["PKGDOCTOR_CACHE_DIR"] = str(WORK / "scale-cache")
     rows = []
     for n in sizes:
