@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -169,3 +170,30 @@ def test_file_owner_follows_record_changes(tmp_path: Path, pkgdoctor: Runner) ->
     write_dist_info(venv.site_packages, "first", "1.0", [])
     write_dist_info(venv.site_packages, "second", "1.0", ["hook.pth"])
     assert owner() == "second 1.0"
+
+
+def test_directories_changed_just_now_are_not_trusted(tmp_path: Path) -> None:
+    """An answer about a directory modified within two seconds of the run is not cached: a
+    change in the same timestamp tick would not show in its mtime."""
+    venv = make_venv(tmp_path / "env")
+    (venv.site_packages / "fresh.py").write_text("")
+    write_dist_info(venv.site_packages, "fresh", "1.0", ["fresh.py"])
+    record = str(venv.site_packages / "fresh-1.0.dist-info" / "RECORD")
+    target = find_target(prefix=str(venv.prefix))
+
+    def cached_sections() -> dict[str, Any]:
+        cache_path = tmp_path / "cache.marshal"
+        cache_path.unlink(missing_ok=True)
+        cache = Cache(str(cache_path))
+        run_checks(Context(target, Options(), cache))
+        cache.save()
+        _, sections = marshal.loads(cache_path.read_bytes())
+        return dict(sections)
+
+    sections = cached_sections()
+    assert record not in sections.get("record-presence", {})
+    assert not sections.get("extension-walk")
+    age(venv.prefix)
+    sections = cached_sections()
+    assert record in sections["record-presence"]
+    assert sections["extension-walk"]
