@@ -15,7 +15,7 @@ import pytest
 from artefacts import EXT_SUFFIX, Venv, compile_extension, make_venv
 from conftest import Runner
 from pkgdoctor import __version__
-from pkgdoctor.checks.registry import all_checks
+from pkgdoctor.codes import all_codes
 
 
 def run_cli(
@@ -64,7 +64,7 @@ def test_list_checks_lists_every_registered_code() -> None:
     proc = run_cli("--list-checks")
     assert proc.returncode == 0
     listed = [line.split()[0] for line in proc.stdout.splitlines()]
-    assert listed == [c.code for c in all_checks()]
+    assert listed == [c.code for c in all_codes()]
     assert "ext-wrong-arch" in listed and "interpreter-no-platform-triplet" in listed
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import SCHEMA, validated
 from pkgdoctor import __version__
-from pkgdoctor.checks.registry import all_checks
+from pkgdoctor.codes import all_codes
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.render import Report
 from pkgdoctor.render.json import render_json
@@ -27,7 +27,7 @@ def test_schema_is_a_valid_json_schema() -> None:
 
 def test_every_code_is_documented_and_every_documented_code_exists() -> None:
     documented = re.findall(r"^### `([a-z0-9-]+)`$", DOCS.read_text(), flags=re.MULTILINE)
-    registered = [c.code for c in all_checks()]
+    registered = [c.code for c in all_codes()]
     assert sorted(documented) == sorted(registered)
     text = DOCS.read_text()
     for code in registered:
@@ -37,7 +37,7 @@ def test_every_code_is_documented_and_every_documented_code_exists() -> None:
 
 
 def test_codes_are_stable_slugs() -> None:
-    for check in all_checks():
+    for check in all_codes():
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", check.code)
         assert check.summary.endswith(".")
 

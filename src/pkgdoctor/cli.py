@@ -228,19 +228,19 @@ def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
 
 
 def _list_checks() -> int:
-    from pkgdoctor.checks.registry import all_checks
+    from pkgdoctor.codes import all_codes
 
-    for check in all_checks():
+    for check in all_codes():
         print(f"{check.code:34} {check.severity.label:8} {check.area:18} {check.summary}")
     return EXIT_OK
 
 
 def _codes(values: Sequence[str]) -> list[str]:
     if not values:
-        return []  # without importing every check (that would delay the probe's start)
-    from pkgdoctor.checks.registry import all_checks
+        return []
+    from pkgdoctor.codes import all_codes
 
-    known = [c.code for c in all_checks()]
+    known = [c.code for c in all_codes()]
     selected: list[str] = []
     for value in values:
         for item in filter(None, (v.strip() for v in value.split(","))):
@@ -272,7 +272,7 @@ def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
 
     from pkgdoctor.checks import run_checks
     from pkgdoctor.checks.context import Context, Options
-    from pkgdoctor.checks.registry import AREAS
+    from pkgdoctor.codes import AREAS
     from pkgdoctor.findings import sort_findings
     from pkgdoctor.render import Report
 

@@ -18,50 +18,21 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, NamedTuple
 
+from pkgdoctor import codes
 from pkgdoctor.cache import validator
 from pkgdoctor.checks.context import Context
-from pkgdoctor.checks.registry import register
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.inventory import Distribution, Inventory, normalize
 
 AREA = "Distributions"
 
-REQUIREMENT_MISSING = register(
-    "dist-requirement-missing",
-    AREA,
-    Severity.ERROR,
-    "A distribution requires another that is not installed (as pip check reports).",
-)
-REQUIREMENT_CONFLICT = register(
-    "dist-requirement-conflict",
-    AREA,
-    Severity.ERROR,
-    "A distribution requires a version of another that is not the one installed.",
-)
-DUPLICATE = register(
-    "dist-duplicate",
-    AREA,
-    Severity.WARNING,
-    "Two metadata directories for one distribution are on sys.path; only one is used.",
-)
-METADATA_INVALID = register(
-    "dist-metadata-invalid",
-    AREA,
-    Severity.WARNING,
-    "A distribution's metadata is missing, unreadable or does not follow the spec.",
-)
-PARTIAL_UNINSTALL = register(
-    "dist-partial-uninstall",
-    AREA,
-    Severity.WARNING,
-    "pip left '~name' directories behind: an install or uninstall was interrupted.",
-)
-WHEEL_TAG_MISMATCH = register(
-    "dist-wheel-tag-mismatch",
-    AREA,
-    Severity.ERROR,
-    "An installed wheel's tags (its WHEEL file) do not fit this interpreter or platform.",
-)
+# This family's finding codes, defined in pkgdoctor.codes.
+REQUIREMENT_MISSING = codes.DIST_REQUIREMENT_MISSING
+REQUIREMENT_CONFLICT = codes.DIST_REQUIREMENT_CONFLICT
+DUPLICATE = codes.DIST_DUPLICATE
+METADATA_INVALID = codes.DIST_METADATA_INVALID
+PARTIAL_UNINSTALL = codes.DIST_PARTIAL_UNINSTALL
+WHEEL_TAG_MISMATCH = codes.DIST_WHEEL_TAG_MISMATCH
 
 # Extension findings that explain a wheel built for another platform or Python.
 _EXPLAINS_TAGS = {"ext-wrong-arch", "ext-abi-mismatch", "ext-libc-mismatch", "ext-suffix-mismatch"}

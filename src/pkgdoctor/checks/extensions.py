@@ -19,9 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pkgdoctor import codes
 from pkgdoctor.cache import directory_validator
 from pkgdoctor.checks.context import Context
-from pkgdoctor.checks.registry import register
 from pkgdoctor.elf import ELFError, ELFFile
 from pkgdoctor.extmodules import (
     ExtensionFile,
@@ -37,60 +37,16 @@ from pkgdoctor.loader import Resolution
 
 AREA = "Extension modules"
 
-EXT_INVALID_ELF = register(
-    "ext-invalid-elf",
-    AREA,
-    Severity.ERROR,
-    "An extension module file is not a loadable ELF file (truncated, corrupt or unreadable).",
-)
-EXT_WRONG_ARCH = register(
-    "ext-wrong-arch",
-    AREA,
-    Severity.ERROR,
-    "Extension modules are built for another CPU architecture or ELF class than the interpreter.",
-)
-EXT_LIBC_MISMATCH = register(
-    "ext-libc-mismatch",
-    AREA,
-    Severity.ERROR,
-    "Extension modules are built for musl under a glibc interpreter, or the reverse.",
-)
-EXT_ABI_MISMATCH = register(
-    "ext-abi-mismatch",
-    AREA,
-    Severity.ERROR,
-    "Extension modules are built for another Python version or ABI (e.g. cpython-310 under 3.11).",
-)
-EXT_SUFFIX_MISMATCH = register(
-    "ext-suffix-mismatch",
-    AREA,
-    Severity.ERROR,
-    "Extension modules carry a file suffix this interpreter does not load, for another reason.",
-)
-NO_TRIPLET = register(
-    "interpreter-no-platform-triplet",
-    "Interpreter",
-    Severity.ERROR,
-    "The interpreter was built without a platform triplet and ignores correctly named modules.",
-)
-EXT_GLIBC_TOO_NEW = register(
-    "ext-glibc-too-new",
-    AREA,
-    Severity.ERROR,
-    "Extension modules need GLIBC_/GLIBCXX_/CXXABI_ versions the loaded libraries lack.",
-)
-EXT_MISSING_LIBRARY = register(
-    "ext-missing-library",
-    AREA,
-    Severity.ERROR,
-    "A shared library an extension module needs (DT_NEEDED) will not be found by the loader.",
-)
-PATH_UNREADABLE = register(
-    "path-unreadable",
-    "Interpreter",
-    Severity.WARNING,
-    "A directory on sys.path (or inside a package) cannot be read.",
-)
+# This family's finding codes, defined in pkgdoctor.codes.
+EXT_INVALID_ELF = codes.EXT_INVALID_ELF
+EXT_WRONG_ARCH = codes.EXT_WRONG_ARCH
+EXT_LIBC_MISMATCH = codes.EXT_LIBC_MISMATCH
+EXT_ABI_MISMATCH = codes.EXT_ABI_MISMATCH
+EXT_SUFFIX_MISMATCH = codes.EXT_SUFFIX_MISMATCH
+NO_TRIPLET = codes.INTERPRETER_NO_TRIPLET
+EXT_GLIBC_TOO_NEW = codes.EXT_GLIBC_TOO_NEW
+EXT_MISSING_LIBRARY = codes.EXT_MISSING_LIBRARY
+PATH_UNREADABLE = codes.PATH_UNREADABLE
 
 # Symbol versions of the C/C++ toolchain runtime: glibc, libstdc++ and libgcc_s.
 _TOOLCHAIN_VERSION = re.compile(r"^(GLIBC|GLIBCXX|CXXABI|GCC)_(\d+(?:\.\d+)*)$")

@@ -19,20 +19,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pkgdoctor import codes
 from pkgdoctor.checks import extensions
 from pkgdoctor.checks.context import Context
-from pkgdoctor.checks.registry import register
 from pkgdoctor.errors import ProbeError
 from pkgdoctor.extmodules import ExtensionFile, parse_extension_filename
 from pkgdoctor.findings import Finding, Severity, sort_findings
 from pkgdoctor.target.live import run_in_target
 
-IMPORT_FAILED = register(
-    "import-failed",
-    "Imports",
-    Severity.ERROR,
-    "The import fails (or crashes the interpreter) for a reason no other check explains.",
-)
+# This family's finding codes, defined in pkgdoctor.codes.
+IMPORT_FAILED = codes.IMPORT_FAILED
 
 IMPORT_PROBE = (Path(__file__).parent.parent / "target" / "_import_probe.py").read_text("utf-8")
 _RESULT_MARK = "\x1epkgdoctor-result\t"

@@ -29,26 +29,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import IO, Any, Protocol
 
+from pkgdoctor import codes
 from pkgdoctor.cache import directory_validator
 from pkgdoctor.checks.context import Context
-from pkgdoctor.checks.registry import register
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.inventory import Distribution, RecordEntry, record_hash
 
 AREA = "Integrity"
 
-MISSING_FILE = register(
-    "record-missing-file",
-    AREA,
-    Severity.ERROR,
-    "Files that a distribution's RECORD lists are missing from disk.",
-)
-HASH_MISMATCH = register(
-    "record-hash-mismatch",
-    AREA,
-    Severity.ERROR,
-    "Installed files differ from the hash or size in their RECORD (only with --deep).",
-)
+# This family's finding codes, defined in pkgdoctor.codes.
+MISSING_FILE = codes.RECORD_MISSING_FILE
+HASH_MISMATCH = codes.RECORD_HASH_MISMATCH
 
 MAX_LISTED = 20  # files named in one finding's evidence; the count says how many in all
 CHUNK = 1 << 20  # read size for large files (1 MiB)

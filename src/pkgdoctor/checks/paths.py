@@ -28,43 +28,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pkgdoctor import codes
 from pkgdoctor.checks.context import Context
-from pkgdoctor.checks.registry import register
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.inventory import Distribution
 
 AREA = "sys.path"
 
-FOREIGN_SITE = register(
-    "path-foreign-site-packages",
-    AREA,
-    Severity.ERROR,
-    "A site-packages directory of another Python version or installation is on sys.path.",
-)
-USER_SITE_LEAK = register(
-    "path-user-site-leak",
-    AREA,
-    Severity.WARNING,
-    "The user site-packages (pip install --user) is visible inside a venv or conda env.",
-)
-MODULE_SHADOWED = register(
-    "module-shadowed",
-    AREA,
-    Severity.ERROR,
-    "A module of the stdlib or of an installed distribution is found first somewhere else.",
-)
-PTH_EXECUTES_CODE = register(
-    "pth-executes-code",
-    AREA,
-    Severity.WARNING,
-    "A .pth file runs code at every interpreter start-up.",
-)
-EXTERNALLY_MANAGED = register(
-    "env-externally-managed",
-    "Interpreter",
-    Severity.INFO,
-    "The interpreter is managed by the system (PEP 668): pip will not install into it.",
-)
+# This family's finding codes, defined in pkgdoctor.codes.
+FOREIGN_SITE = codes.PATH_FOREIGN_SITE
+USER_SITE_LEAK = codes.PATH_USER_SITE_LEAK
+MODULE_SHADOWED = codes.MODULE_SHADOWED
+PTH_EXECUTES_CODE = codes.PTH_EXECUTES_CODE
+EXTERNALLY_MANAGED = codes.ENV_EXTERNALLY_MANAGED
 
 # --- facts about the import system ----------------------------------------------------------
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pkgdoctor import __version__
-from pkgdoctor.checks.registry import AREAS, all_checks
+from pkgdoctor.codes import AREAS, area_of
 from pkgdoctor.findings import Finding, Severity, summarize
 from pkgdoctor.render import Report
 from pkgdoctor.render import printable as _printable
@@ -33,9 +33,8 @@ _MAX_EVIDENCE_LINES = 10
 
 def render_text(report: Report) -> list[Line]:
     by_area: dict[str, list[Finding]] = {}
-    area_of = {c.code: c.area for c in all_checks()}
     for finding in report.findings:
-        by_area.setdefault(area_of.get(finding.code, "Imports"), []).append(finding)
+        by_area.setdefault(area_of(finding.code) or "Imports", []).append(finding)
     areas = [a for a in AREAS if a in report.areas or a in by_area]
     lines: list[Line] = [*_header(report), []]
     if report.command == "why":

@@ -9,11 +9,11 @@ caller imports what it needs while the probe runs, then ``Plan.look`` reads its 
 from __future__ import annotations
 
 import os
-import re
 import sys
 from typing import TYPE_CHECKING
 
 from pkgdoctor.errors import TargetError
+from pkgdoctor.target.prefix import interpreter_in
 
 if TYPE_CHECKING:
     from pkgdoctor.target.facts import Target
@@ -128,7 +128,7 @@ def _from_prefix(prefix_arg: str, *, static: bool) -> Plan:
         raise TargetError(f"{prefix_arg} is not a directory")
     if static:
         return Plan(None, prefix, "asked for with --static")
-    exe = _interpreter_in(prefix)
+    exe = interpreter_in(prefix)
     if exe is None:
         return Plan(None, prefix, "no interpreter in bin/")
     if not os.path.exists(exe):
@@ -136,24 +136,6 @@ def _from_prefix(prefix_arg: str, *, static: bool) -> Plan:
     if _foreign(exe):
         return Plan(None, prefix, foreign=exe)
     return Plan(exe, prefix)
-
-
-def find_interpreter(prefix: str) -> str | None:
-    """The environment's interpreter: ``bin/python3``, ``bin/python`` or ``bin/python3.X``."""
-    return _interpreter_in(os.path.abspath(prefix))
-
-
-def _interpreter_in(prefix: str) -> str | None:
-    bindir = os.path.join(prefix, "bin")
-    for name in ("python3", "python"):
-        if os.path.lexists(os.path.join(bindir, name)):
-            return os.path.join(bindir, name)
-    try:
-        names = os.listdir(bindir)
-    except OSError:
-        return None
-    versioned = sorted(name for name in names if re.fullmatch(r"python3\.\d+t?", name))
-    return os.path.join(bindir, versioned[0]) if versioned else None
 
 
 def _which(name: str) -> str | None:

@@ -19,7 +19,7 @@ from typing import Any
 from pkgdoctor.errors import TargetError
 from pkgdoctor.target.binary import host_binary, host_libc, libc_from_binary, read_binary
 from pkgdoctor.target.facts import Binary, Interpreter, Libc, Target
-from pkgdoctor.target.select import find_interpreter
+from pkgdoctor.target.prefix import find_interpreter
 
 # lib/python3.10, lib/python3.13t (free-threaded), lib/pypy3.10
 _LIBDIR = re.compile(r"^(python|pypy)(\d+)\.(\d+)(t?)$")

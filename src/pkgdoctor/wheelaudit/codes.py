@@ -1,66 +1,30 @@
-"""The finding codes of ``pkgdoctor audit-wheel`` (area "Wheels").
+"""The finding codes of ``pkgdoctor audit-wheel`` (area "Wheels"), under short names.
 
-Problems of the extension modules inside a wheel reuse the codes of installed extension
-modules (``ext-wrong-arch``, ``ext-abi-mismatch``, ...), imported here from
-:mod:`pkgdoctor.checks.extensions`: the cause and the fix are the same.
+They are defined in :mod:`pkgdoctor.codes` with every other code. Problems of the extension
+modules inside a wheel reuse the codes of installed extension modules (``ext-wrong-arch``,
+``ext-abi-mismatch``, ...): the cause and the fix are the same.
 """
 
 from __future__ import annotations
 
-from pkgdoctor.checks.extensions import (
+from pkgdoctor import codes
+from pkgdoctor.codes import (
     EXT_ABI_MISMATCH,
     EXT_INVALID_ELF,
     EXT_LIBC_MISMATCH,
     EXT_SUFFIX_MISMATCH,
     EXT_WRONG_ARCH,
 )
-from pkgdoctor.checks.registry import register
-from pkgdoctor.findings import Severity
 
 AREA = "Wheels"
 
-TAG_OVERCLAIMS = register(
-    "wheel-tag-overclaims",
-    AREA,
-    Severity.ERROR,
-    "A platform tag in the wheel's name promises more than its ELF files satisfy.",
-)
-TAG_UNDERCLAIMS = register(
-    "wheel-tag-underclaims",
-    AREA,
-    Severity.INFO,
-    "The wheel's ELF files satisfy a more compatible platform tag than its name claims.",
-)
-PURE_WITH_EXTENSIONS = register(
-    "wheel-pure-with-extensions",
-    AREA,
-    Severity.ERROR,
-    "A wheel tagged for any platform (or its purelib) contains compiled ELF files.",
-)
-RECORD_MISMATCH = register(
-    "wheel-record-mismatch",
-    AREA,
-    Severity.ERROR,
-    "The wheel's RECORD does not describe its files (missing, unlisted, wrong hash or size).",
-)
-METADATA_INVALID = register(
-    "wheel-metadata-invalid",
-    AREA,
-    Severity.ERROR,
-    "The wheel's METADATA, WHEEL or .dist-info layout is invalid or contradicts its file name.",
-)
-CLASSIFIER_UNKNOWN = register(
-    "wheel-classifier-unknown",
-    AREA,
-    Severity.WARNING,
-    "A trove classifier is unknown or deprecated; PyPI rejects the upload.",
-)
-CLASSIFIER_CONTRADICTS = register(
-    "wheel-classifier-contradicts-requires-python",
-    AREA,
-    Severity.WARNING,
-    "A Python version classifier names versions that Requires-Python excludes.",
-)
+TAG_OVERCLAIMS = codes.WHEEL_TAG_OVERCLAIMS
+TAG_UNDERCLAIMS = codes.WHEEL_TAG_UNDERCLAIMS
+PURE_WITH_EXTENSIONS = codes.WHEEL_PURE_WITH_EXTENSIONS
+RECORD_MISMATCH = codes.WHEEL_RECORD_MISMATCH
+METADATA_INVALID = codes.WHEEL_METADATA_INVALID
+CLASSIFIER_UNKNOWN = codes.WHEEL_CLASSIFIER_UNKNOWN
+CLASSIFIER_CONTRADICTS = codes.WHEEL_CLASSIFIER_CONTRADICTS
 
 
 def plural(n: int, noun: str) -> str:

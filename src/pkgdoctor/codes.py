@@ -1,0 +1,285 @@
+"""Every finding code, as plain data: its area, default severity and one-line summary.
+
+The bottom of pkgdoctor's layers (it imports only :mod:`pkgdoctor.findings`): the check
+families build their findings from these objects (``EXT_WRONG_ARCH.finding(...)``),
+``audit-wheel`` reuses them, the renderers learn a code's area here, and ``--list-checks`` and
+the documentation test (``docs/checks.md`` documents every code) read :func:`all_codes` —
+none of them has to import a check family to know what a code means.
+
+>>> EXT_WRONG_ARCH.area, EXT_WRONG_ARCH.severity.label
+('Extension modules', 'error')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pkgdoctor.findings import Finding, Severity
+
+# In the order the terminal report shows them.
+AREAS = (
+    "Interpreter",
+    "sys.path",
+    "Distributions",
+    "Integrity",
+    "Extension modules",
+    "Imports",
+    "Wheels",
+)
+
+
+@dataclass(frozen=True)
+class Code:
+    """A finding code and what it means."""
+
+    code: str
+    area: str
+    severity: Severity
+    summary: str
+
+    def finding(
+        self,
+        message: str,
+        *,
+        distribution: str | None = None,
+        path: str | None = None,
+        evidence: Mapping[str, Any] | None = None,
+        fix: str | None = None,
+        severity: Severity | None = None,
+    ) -> Finding:
+        return Finding(
+            code=self.code,
+            severity=severity or self.severity,
+            message=message,
+            distribution=distribution,
+            path=path,
+            evidence=dict(evidence or {}),
+            fix=fix,
+        )
+
+
+_CODES: dict[str, Code] = {}
+
+
+def _register(code: str, area: str, severity: Severity, summary: str) -> Code:
+    if code in _CODES:
+        raise ValueError(f"finding code {code!r} registered twice")
+    if area not in AREAS:
+        raise ValueError(f"unknown area {area!r}")
+    _CODES[code] = Code(code, area, severity, summary)
+    return _CODES[code]
+
+
+def all_codes() -> list[Code]:
+    """Every finding code, in area order then code order (``--list-checks``)."""
+    return sorted(_CODES.values(), key=lambda c: (AREAS.index(c.area), c.code))
+
+
+def area_of(code: str) -> str | None:
+    """The area of a registered ``code``, or None."""
+    found = _CODES.get(code)
+    return found.area if found else None
+
+
+# --- Interpreter ------------------------------------------------------------------------------
+
+ENV_EXTERNALLY_MANAGED = _register(
+    "env-externally-managed",
+    "Interpreter",
+    Severity.INFO,
+    "The interpreter is managed by the system (PEP 668): pip will not install into it.",
+)
+INTERPRETER_NO_TRIPLET = _register(
+    "interpreter-no-platform-triplet",
+    "Interpreter",
+    Severity.ERROR,
+    "The interpreter was built without a platform triplet and ignores correctly named modules.",
+)
+PATH_UNREADABLE = _register(
+    "path-unreadable",
+    "Interpreter",
+    Severity.WARNING,
+    "A directory on sys.path (or inside a package) cannot be read.",
+)
+
+# --- sys.path (checks/paths.py) ---------------------------------------------------------------
+
+PATH_FOREIGN_SITE = _register(
+    "path-foreign-site-packages",
+    "sys.path",
+    Severity.ERROR,
+    "A site-packages directory of another Python version or installation is on sys.path.",
+)
+PATH_USER_SITE_LEAK = _register(
+    "path-user-site-leak",
+    "sys.path",
+    Severity.WARNING,
+    "The user site-packages (pip install --user) is visible inside a venv or conda env.",
+)
+MODULE_SHADOWED = _register(
+    "module-shadowed",
+    "sys.path",
+    Severity.ERROR,
+    "A module of the stdlib or of an installed distribution is found first somewhere else.",
+)
+PTH_EXECUTES_CODE = _register(
+    "pth-executes-code",
+    "sys.path",
+    Severity.WARNING,
+    "A .pth file runs code at every interpreter start-up.",
+)
+
+# --- Distributions (checks/distributions.py) --------------------------------------------------
+
+DIST_REQUIREMENT_MISSING = _register(
+    "dist-requirement-missing",
+    "Distributions",
+    Severity.ERROR,
+    "A distribution requires another that is not installed (as pip check reports).",
+)
+DIST_REQUIREMENT_CONFLICT = _register(
+    "dist-requirement-conflict",
+    "Distributions",
+    Severity.ERROR,
+    "A distribution requires a version of another that is not the one installed.",
+)
+DIST_DUPLICATE = _register(
+    "dist-duplicate",
+    "Distributions",
+    Severity.WARNING,
+    "Two metadata directories for one distribution are on sys.path; only one is used.",
+)
+DIST_METADATA_INVALID = _register(
+    "dist-metadata-invalid",
+    "Distributions",
+    Severity.WARNING,
+    "A distribution's metadata is missing, unreadable or does not follow the spec.",
+)
+DIST_PARTIAL_UNINSTALL = _register(
+    "dist-partial-uninstall",
+    "Distributions",
+    Severity.WARNING,
+    "pip left '~name' directories behind: an install or uninstall was interrupted.",
+)
+DIST_WHEEL_TAG_MISMATCH = _register(
+    "dist-wheel-tag-mismatch",
+    "Distributions",
+    Severity.ERROR,
+    "An installed wheel's tags (its WHEEL file) do not fit this interpreter or platform.",
+)
+
+# --- Integrity (checks/integrity.py) ----------------------------------------------------------
+
+RECORD_MISSING_FILE = _register(
+    "record-missing-file",
+    "Integrity",
+    Severity.ERROR,
+    "Files that a distribution's RECORD lists are missing from disk.",
+)
+RECORD_HASH_MISMATCH = _register(
+    "record-hash-mismatch",
+    "Integrity",
+    Severity.ERROR,
+    "Installed files differ from the hash or size in their RECORD (only with --deep).",
+)
+
+# --- Extension modules (checks/extensions.py; audit-wheel reuses them) ------------------------
+
+EXT_INVALID_ELF = _register(
+    "ext-invalid-elf",
+    "Extension modules",
+    Severity.ERROR,
+    "An extension module file is not a loadable ELF file (truncated, corrupt or unreadable).",
+)
+EXT_WRONG_ARCH = _register(
+    "ext-wrong-arch",
+    "Extension modules",
+    Severity.ERROR,
+    "Extension modules are built for another CPU architecture or ELF class than the interpreter.",
+)
+EXT_LIBC_MISMATCH = _register(
+    "ext-libc-mismatch",
+    "Extension modules",
+    Severity.ERROR,
+    "Extension modules are built for musl under a glibc interpreter, or the reverse.",
+)
+EXT_ABI_MISMATCH = _register(
+    "ext-abi-mismatch",
+    "Extension modules",
+    Severity.ERROR,
+    "Extension modules are built for another Python version or ABI (e.g. cpython-310 under 3.11).",
+)
+EXT_SUFFIX_MISMATCH = _register(
+    "ext-suffix-mismatch",
+    "Extension modules",
+    Severity.ERROR,
+    "Extension modules carry a file suffix this interpreter does not load, for another reason.",
+)
+EXT_GLIBC_TOO_NEW = _register(
+    "ext-glibc-too-new",
+    "Extension modules",
+    Severity.ERROR,
+    "Extension modules need GLIBC_/GLIBCXX_/CXXABI_ versions the loaded libraries lack.",
+)
+EXT_MISSING_LIBRARY = _register(
+    "ext-missing-library",
+    "Extension modules",
+    Severity.ERROR,
+    "A shared library an extension module needs (DT_NEEDED) will not be found by the loader.",
+)
+
+# --- Imports (checks/imports.py, `pkgdoctor why`) ---------------------------------------------
+
+IMPORT_FAILED = _register(
+    "import-failed",
+    "Imports",
+    Severity.ERROR,
+    "The import fails (or crashes the interpreter) for a reason no other check explains.",
+)
+
+# --- Wheels (wheelaudit/, `pkgdoctor audit-wheel`) --------------------------------------------
+
+WHEEL_TAG_OVERCLAIMS = _register(
+    "wheel-tag-overclaims",
+    "Wheels",
+    Severity.ERROR,
+    "A platform tag in the wheel's name promises more than its ELF files satisfy.",
+)
+WHEEL_TAG_UNDERCLAIMS = _register(
+    "wheel-tag-underclaims",
+    "Wheels",
+    Severity.INFO,
+    "The wheel's ELF files satisfy a more compatible platform tag than its name claims.",
+)
+WHEEL_PURE_WITH_EXTENSIONS = _register(
+    "wheel-pure-with-extensions",
+    "Wheels",
+    Severity.ERROR,
+    "A wheel tagged for any platform (or its purelib) contains compiled ELF files.",
+)
+WHEEL_RECORD_MISMATCH = _register(
+    "wheel-record-mismatch",
+    "Wheels",
+    Severity.ERROR,
+    "The wheel's RECORD does not describe its files (missing, unlisted, wrong hash or size).",
+)
+WHEEL_METADATA_INVALID = _register(
+    "wheel-metadata-invalid",
+    "Wheels",
+    Severity.ERROR,
+    "The wheel's METADATA, WHEEL or .dist-info layout is invalid or contradicts its file name.",
+)
+WHEEL_CLASSIFIER_UNKNOWN = _register(
+    "wheel-classifier-unknown",
+    "Wheels",
+    Severity.WARNING,
+    "A trove classifier is unknown or deprecated; PyPI rejects the upload.",
+)
+WHEEL_CLASSIFIER_CONTRADICTS = _register(
+    "wheel-classifier-contradicts-requires-python",
+    "Wheels",
+    Severity.WARNING,
+    "A Python version classifier names versions that Requires-Python excludes.",
+)
