@@ -27,8 +27,8 @@ from artefacts import (
 )
 from conftest import Runner, validated
 from pkgdoctor import __version__
+from pkgdoctor.archive import RATIO_FLOOR
 from pkgdoctor.wheelaudit import audit_wheel
-from pkgdoctor.wheelaudit.archive import RATIO_FLOOR
 
 X86_64 = os.uname().machine == "x86_64"
 needs_x86_64 = pytest.mark.skipif(not X86_64, reason="compiles x86-64 extensions with gcc")

@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -554,16 +555,17 @@ def test_parse_headers_agrees_with_packaging_on_real_metadata() -> None:
     assert differences == []
 
 
-def test_a_wheel_published_with_a_wrong_record(tmp_path: Path, pkgdoctor: Runner) -> None:
-    """pip keeps a wheel's RECORD rows for the files it copies: a wheel built with a wrong
-    hash is installed with it. When the wheel is still here (direct_url.json), that is
-    told apart from a file edited after the install."""
-    wheel = tmp_path / "wrongrec-1.0-py3-none-any.whl"
-    content = b"VALUE = 1\n"
+WRONGREC_MODULE = "wrongrec/__init__.py"
+
+
+def write_wrongrec_wheel(
+    wheel: Path, content: bytes, compression: int = zipfile.ZIP_STORED
+) -> None:
+    """A wheel whose RECORD gives ``wrongrec/__init__.py`` the hash of other content."""
     stale = "sha256=" + b64(hashlib.sha256(b"VALUE = 0\n").digest())
     info = "wrongrec-1.0.dist-info"
     with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr("wrongrec/__init__.py", content)
+        archive.writestr(WRONGREC_MODULE, content, compress_type=compression)
         archive.writestr(
             f"{info}/METADATA", "Metadata-Version: 2.1\nName: wrongrec\nVersion: 1.0\n"
         )
@@ -575,6 +577,26 @@ def test_a_wheel_published_with_a_wrong_record(tmp_path: Path, pkgdoctor: Runner
             f"{info}/RECORD", f"wrongrec/__init__.py,{stale},{len(content)}\n"
             f"{info}/METADATA,,\n{info}/WHEEL,,\n{info}/RECORD,,\n"
         )  # fmt: skip
+
+
+def member_data(wheel: Path, name: str) -> tuple[int, int]:
+    """(offset, length) of a member's compressed data in the file: after its local header,
+    whose name and extra field lengths are at offsets 26 and 28 (APPNOTE.TXT 4.3.7)."""
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo(name)
+    raw = wheel.read_bytes()
+    start = info.header_offset
+    name_length = int.from_bytes(raw[start + 26 : start + 28], "little")
+    extra_length = int.from_bytes(raw[start + 28 : start + 30], "little")
+    return start + 30 + name_length + extra_length, info.compress_size
+
+
+def test_a_wheel_published_with_a_wrong_record(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """pip keeps a wheel's RECORD rows for the files it copies: a wheel built with a wrong
+    hash is installed with it. When the wheel is still here (direct_url.json), that is
+    told apart from a file edited after the install."""
+    wheel = tmp_path / "wrongrec-1.0-py3-none-any.whl"
+    write_wrongrec_wheel(wheel, b"VALUE = 1\n")
     venv = make_venv(tmp_path / "env")
     pip("--python", str(venv.python), "install", "--no-deps", "--no-index", str(wheel))
     result = check(pkgdoctor, venv, "--deep")
@@ -589,3 +611,47 @@ def test_a_wheel_published_with_a_wrong_record(tmp_path: Path, pkgdoctor: Runner
     finding = only(check(pkgdoctor, venv, "--deep"), "record-hash-mismatch")
     assert finding["severity"] == "error"
     assert "note" not in finding["evidence"]["files"][0]
+
+
+def test_a_damaged_wheel_cannot_tell(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """The wheel that direct_url.json names is read with the hardened reader: truncated, or
+    with a member whose data is damaged (the CRC fails, the deflate stream is invalid), it
+    cannot tell whether the RECORD was published wrong — no note, no traceback."""
+    wheel = tmp_path / "wrongrec-1.0-py3-none-any.whl"
+    content = b"VALUE = 1\n" + b"# a line that deflate compresses well\n" * 200
+    write_wrongrec_wheel(wheel, content, zipfile.ZIP_DEFLATED)
+    venv = make_venv(tmp_path / "env")
+    pip("--python", str(venv.python), "install", "--no-deps", "--no-index", str(wheel))
+    assert only(check(pkgdoctor, venv, "--deep"), "record-hash-mismatch")["severity"] == "info"
+
+    def flipped(compression: int) -> bytes:
+        write_wrongrec_wheel(wheel, content, compression)
+        offset, length = member_data(wheel, WRONGREC_MODULE)
+        data = bytearray(wheel.read_bytes())
+        for i in range(offset + length // 3, offset + length // 3 + 8):
+            data[i] ^= 0xFF
+        return bytes(data)
+
+    intact = wheel.read_bytes()
+    damaged = {
+        "truncated": intact[: len(intact) // 2],
+        "crc": flipped(zipfile.ZIP_STORED),
+        "deflate": flipped(zipfile.ZIP_DEFLATED),
+    }
+    # The damage is real: the CRC fails; zlib fails (zipfile raises zlib.error, not BadZipFile).
+    with (
+        zipfile.ZipFile(io.BytesIO(damaged["crc"])) as archive,
+        pytest.raises(zipfile.BadZipFile, match="CRC"),
+    ):
+        archive.read(WRONGREC_MODULE)
+    with zipfile.ZipFile(io.BytesIO(damaged["deflate"])) as archive, pytest.raises(zlib.error):
+        archive.read(WRONGREC_MODULE)
+    for kind, data in damaged.items():
+        wheel.write_bytes(data)
+        result = check(pkgdoctor, venv, "--deep")
+        assert result.status == 1, kind
+        finding = only(result, "record-hash-mismatch")
+        # Told nothing by the wheel: a changed file, as if the wheel were gone.
+        assert finding["severity"] == "error", kind
+        assert "note" not in finding["evidence"]["files"][0], kind
+        assert finding["fix"] == fix_for(venv, "wrongrec==1.0"), kind

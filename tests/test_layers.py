@@ -162,3 +162,37 @@ def test_codes_and_renderers_know_no_check() -> None:
 def test_the_bottom_imports_only_the_bottom() -> None:
     assert GRAPH["pkgdoctor.findings"] == set()
     assert GRAPH["pkgdoctor.codes"] <= {"pkgdoctor.findings"}
+
+
+# The layers of docs/design.md, bottom first. A module may import its own layer and those
+# below it, never one above.
+LAYERS = (
+    ("pkgdoctor", "codes", "findings", "errors", "elf", "ldcache", "archive"),
+    ("target", "inventory", "loader", "extmodules", "cache", "listings"),
+    ("checks", "wheelaudit", "wheels"),
+    ("render", "wheelaudit.render"),
+    ("cli", "__main__"),
+)
+
+
+def layer_of(module: str) -> int:
+    """The layer of the longest prefix of ``module`` that LAYERS names."""
+    name = module.removeprefix("pkgdoctor").removeprefix(".") or "pkgdoctor"
+    best = (-1, 0)  # (prefix length, layer)
+    for layer, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > best[0]:
+                best = (len(prefix), layer)
+    assert best[0] >= 0, f"{module} is in no layer of LAYERS"
+    return best[1]
+
+
+def test_imports_go_down_the_layers() -> None:
+    upward = [
+        (module, imported)
+        for module, imports in GRAPH.items()
+        for imported in imports
+        if layer_of(imported) > layer_of(module)
+    ]
+    assert upward == []
+    assert layer_of("pkgdoctor.wheelaudit.render") == 3 > layer_of("pkgdoctor.wheelaudit.audit")

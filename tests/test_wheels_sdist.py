@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import tarfile
+import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -175,3 +177,22 @@ def test_sdists_are_downloaded_once(tmp_path: Path) -> None:
             assert failed.error == "cannot download the sdist: HTTP 404 Not Found"
             inspect_file(client, missing, cache)
             assert len(server.requests) == 3  # a failure is not cached
+
+
+def test_a_damaged_zip_sdist_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    # A flipped run of bytes inside a deflated member: zlib's error (not BadZipFile) is
+    # what zipfile raises, and it is damage like any other.
+    path = tmp_path / "e-1.0.zip"
+    toml = "[build-system]\nbuild-backend = 'maturin'\n" + "# padding\n" * 300
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("e-1.0/pyproject.toml", toml)
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("e-1.0/pyproject.toml")
+    data = bytearray(path.read_bytes())
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    for i in range(start, start + 8):  # the block header: an invalid code lengths set
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with zipfile.ZipFile(path) as archive, pytest.raises(zlib.error):
+        archive.read("e-1.0/pyproject.toml")
+    assert (build_info(path).error or "").startswith("cannot read the sdist")

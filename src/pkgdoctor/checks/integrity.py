@@ -588,11 +588,15 @@ def _published(group: list[HashResult]) -> tuple[str | None, set[str]]:
     pip keeps the wheel's RECORD rows for the files it copies unchanged, so a wheel built
     with a wrong RECORD stays wrong once installed. That can be told only when the wheel is
     still here: ``direct_url.json`` (PEP 610) names a ``file:`` URL of a ``.whl``. The file
-    is read in place, member by member, never extracted.
+    is read in place through :class:`pkgdoctor.archive.WheelArchive` (the hardened reader
+    ``audit-wheel`` uses), only the members compared, each hashed as it streams; a wheel that
+    is damaged or unsafe to read says nothing (no note), like a wheel that is gone.
     """
+    import hashlib
     import json
-    import zipfile
     from urllib.parse import unquote, urlsplit
+
+    from pkgdoctor.archive import ArchiveError, WheelArchive
 
     dist = group[0].job.dist
     try:
@@ -605,19 +609,21 @@ def _published(group: list[HashResult]) -> tuple[str | None, set[str]]:
         return None, set()
     same = set()
     try:
-        with zipfile.ZipFile(wheel) as archive:
+        with WheelArchive(wheel) as archive:
             for result in group:
                 entry = result.job.entry
                 algorithm = _algorithm(entry.hash or "")
-                try:
-                    info = archive.getinfo(entry.path)
-                except KeyError:  # a script, a .data file: placed elsewhere by the installer
+                member = archive.member(entry.path)
+                # No member: a script, a .data file (placed elsewhere by the installer).
+                if member is None or algorithm is None or member.size > _MAX_WHEEL_MEMBER:
                     continue
-                if algorithm is None or info.file_size > _MAX_WHEEL_MEMBER:
-                    continue
-                if record_digest(algorithm, archive.read(info)) == result.digest:
+                hasher = hashlib.new(algorithm)
+                with archive.open(entry.path) as stream:
+                    for chunk in stream.chunks():
+                        hasher.update(chunk)
+                if record_hash(hasher) == result.digest:
                     same.add(entry.path)
-    except (OSError, zipfile.BadZipFile, ValueError, NotImplementedError, EOFError):
+    except ArchiveError:
         return wheel, set()
     return wheel, same
 

@@ -1,7 +1,7 @@
 """``pkgdoctor audit-wheel``: is a wheel what its name claims?
 
-The pipeline is the same as ``check``'s: look (:mod:`.archive` reads the zip in place, the
-ELF files through :mod:`pkgdoctor.elf`) → facts (:class:`~.audit.WheelFacts`) → checks
+The pipeline is the same as ``check``'s: look (:mod:`pkgdoctor.archive` reads the zip in
+place, the ELF files through :mod:`pkgdoctor.elf`) → facts (:class:`~.audit.WheelFacts`) → checks
 (:mod:`.platform` for the manylinux/musllinux policy and the extension modules,
 :mod:`.metadata` for RECORD, METADATA, WHEEL and classifiers) → render (:mod:`.render`).
 

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pkgdoctor.archive import ArchiveError
 from pkgdoctor.errors import UsageError
 from pkgdoctor.findings import Finding, sort_findings
-from pkgdoctor.wheelaudit.archive import ArchiveError
 from pkgdoctor.wheelaudit.facts import parse_filename, read_facts
 from pkgdoctor.wheelaudit.metadata import metadata_findings, record_findings
 from pkgdoctor.wheelaudit.platform import audit_platform

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
+from pkgdoctor.archive import ArchiveError, Member, WheelArchive
 from pkgdoctor.elf import ELFError, ELFFile, read_elf_bytes, read_elf_from
 from pkgdoctor.inventory import RecordEntry, parse_record, record_hash
-from pkgdoctor.wheelaudit.archive import ArchiveError, Member, WheelArchive
 
 _ELF_MAGIC = b"\x7fELF"
 # ELF members up to this size are read into memory once, hashed and parsed from there; a

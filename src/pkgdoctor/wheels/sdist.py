@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
+from pkgdoctor.archive import DAMAGE
 from pkgdoctor.wheels.http import FetchError
 
 if TYPE_CHECKING:
@@ -162,6 +163,11 @@ class SdistError(ValueError):
     """The sdist is not an archive pkgdoctor can read."""
 
 
+# A damaged archive raises anything of these (tarfile's and zipfile's own, and the
+# decompressors' errors that both let through).
+_UNREADABLE: tuple[type[BaseException], ...] = (SdistError, tarfile.TarError, *DAMAGE)
+
+
 def inspect_file(session: Session, file: File, cache_dir: str | None) -> BuildInfo:
     """The :class:`BuildInfo` of the sdist ``file``: from the cache, or downloaded and read."""
     path = None
@@ -208,7 +214,7 @@ def inspect_archive(data: IO[bytes], filename: str, url: str = "") -> BuildInfo:
     """Read an sdist (tar or zip, by its name) and work out what building it needs."""
     try:
         contents = _read(data, filename)
-    except (SdistError, tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
+    except _UNREADABLE as exc:
         return BuildInfo(filename, url, error=f"cannot read the sdist: {exc}")
     return analyse(contents, filename, url)
 

@@ -36,8 +36,9 @@ _LOCAL_HEADER = 30
 _UTF8_FLAG = 0x800  # general purpose bit 11: the name is UTF-8 (APPNOTE.TXT 4.4.4)
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
-# What zipfile and the decompressors raise on damaged input (zipfile documents none of it).
-_DAMAGE: tuple[type[BaseException], ...] = (
+# What zipfile and the decompressors raise on damaged input (zipfile documents none of it);
+# wheels/sdist.py catches the same for a .zip or compressed tar sdist.
+DAMAGE: tuple[type[BaseException], ...] = (
     zipfile.BadZipFile,
     zipfile.LargeZipFile,
     zlib.error,
@@ -53,7 +54,7 @@ _DAMAGE: tuple[type[BaseException], ...] = (
 try:  # lzma is optional in CPython builds
     import lzma
 
-    _DAMAGE = (*_DAMAGE, lzma.LZMAError)
+    DAMAGE = (*DAMAGE, lzma.LZMAError)
 except ImportError:  # pragma: no cover
     pass
 
@@ -107,7 +108,7 @@ class WheelArchive:
             raise ArchiveError("is a directory") from None
         except PermissionError:
             raise ArchiveError("permission denied") from None
-        except _DAMAGE as exc:
+        except DAMAGE as exc:
             raise ArchiveError(f"not a readable zip archive ({_reason(exc)})") from exc
         try:
             self.members = self._check_directory()
@@ -199,7 +200,7 @@ class WheelArchive:
     def open(self, name: str) -> _Stream:
         try:
             return _Stream(self._zip.open(name), name)
-        except _DAMAGE as exc:
+        except DAMAGE as exc:
             raise ArchiveError(f"member {name!r} cannot be read ({_reason(exc)})") from exc
 
 
@@ -220,7 +221,7 @@ class _Stream:
     def read(self, size: int = -1) -> bytes:
         try:
             return self._raw.read(size)
-        except _DAMAGE as exc:
+        except DAMAGE as exc:
             raise ArchiveError(f"member {self.name!r} is damaged ({_reason(exc)})") from exc
 
     def chunks(self) -> Iterator[bytes]:
@@ -236,7 +237,7 @@ class _Stream:
         def pread(length: int, offset: int) -> bytes:
             try:
                 self._raw.seek(offset)
-            except _DAMAGE as exc:
+            except DAMAGE as exc:
                 raise ArchiveError(f"member {self.name!r} is damaged ({_reason(exc)})") from exc
             return self.read(length)
 
