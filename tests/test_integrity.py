@@ -27,13 +27,7 @@ from packaging.metadata import parse_email
 
 from artefacts import PY, Venv, Wheelhouse, make_venv, pip, write_dist_info
 from conftest import Runner
-from pkgdoctor.checks.integrity import (
-    SHEBANG_NOTE,
-    HashJob,
-    hash_files,
-    record_digest,
-    terminal_progress,
-)
+from pkgdoctor.checks.integrity import SHEBANG_NOTE
 from pkgdoctor.inventory import (
     Distribution,
     RecordEntry,
@@ -42,6 +36,7 @@ from pkgdoctor.inventory import (
     parse_record,
     read_distribution,
 )
+from pkgdoctor.look.records import HashJob, hash_files, record_digest, terminal_progress
 
 # The versions test_check_extensions.py pins, numpy left out (it adds nothing here but time).
 HEALTHY = (

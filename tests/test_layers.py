@@ -168,7 +168,12 @@ def test_the_bottom_imports_only_the_bottom() -> None:
 # below it, never one above.
 LAYERS = (
     ("pkgdoctor", "codes", "findings", "errors", "elf", "ldcache", "archive"),
-    ("target", "inventory", "loader", "extmodules", "cache", "listings"),
+    # the facts: what a Snapshot is made of
+    ("target.facts", "extmodules", "listings", "snapshot.model"),
+    ("snapshot", "cache"),
+    # looking: the only layer that reads the target's files or runs its interpreter
+    ("look", "target", "inventory", "loader"),
+    # judging: pure functions of the facts (wheelaudit and wheels look at wheels and indexes)
     ("checks", "wheelaudit", "wheels"),
     ("render", "wheelaudit.render"),
     ("cli", "__main__"),
@@ -195,4 +200,4 @@ def test_imports_go_down_the_layers() -> None:
         if layer_of(imported) > layer_of(module)
     ]
     assert upward == []
-    assert layer_of("pkgdoctor.wheelaudit.render") == 3 > layer_of("pkgdoctor.wheelaudit.audit")
+    assert layer_of("pkgdoctor.wheelaudit.render") == 5 > layer_of("pkgdoctor.wheelaudit.audit")

@@ -19,14 +19,8 @@ from hypothesis import strategies as st
 
 from artefacts import OTHER_PY, PY, Venv, make_venv, run, write_dist_info
 from conftest import Runner
-from pkgdoctor.checks.paths import (
-    Entry,
-    decode_pth,
-    known_hook,
-    list_provisions,
-    parse_pth,
-    resolve,
-)
+from pkgdoctor.checks.paths import Entry, known_hook, resolve
+from pkgdoctor.look.paths import decode_pth, list_provisions, parse_pth
 
 CODES = {
     "path-foreign-site-packages",
@@ -129,9 +123,8 @@ def test_resolve_follows_the_import_system(tmp_path: Path) -> None:
     names = frozenset({"ns", "only_ns", "mod", "pkg", "absent"})
     entries = []
     for index, directory in enumerate((first, second, third, tmp_path / "missing")):
-        entry = Entry(str(directory), index, "PYTHONPATH")
-        entry.provides = list_provisions(str(directory), names, [".so"])
-        entries.append(entry)
+        provides = list_provisions(str(directory), [".so"])
+        entries.append(Entry(str(directory), index, "PYTHONPATH", str(directory), None, provides))
     found = {name: resolve(name, entries) for name in names}
     assert found["ns"] is not None and found["ns"].entry.index == 1
     assert found["ns"].provision.kind == "package"

@@ -13,8 +13,11 @@ from pkgdoctor import __version__
 from pkgdoctor.errors import PkgdoctorError, UsageError
 
 if TYPE_CHECKING:
+    from pkgdoctor.cache import Cache
     from pkgdoctor.findings import Finding
+    from pkgdoctor.look.imports import ImportOutcome
     from pkgdoctor.render import Report
+    from pkgdoctor.snapshot.model import ExtensionFacts, Snapshot
     from pkgdoctor.target import Target
 
 EXIT_OK, EXIT_FOUND, EXIT_FAILED = 0, 1, 2
@@ -34,6 +37,7 @@ examples:
   pkgdoctor check --prefix ./env --static  never execute anything from the environment
   pkgdoctor check --json | jq '.findings[].code'
   pkgdoctor check --select ext- --fail-on warning
+  pkgdoctor check --from env.json.gz       judge a snapshot (pkgdoctor snapshot -o FILE)
 
 exit status: 0 nothing at or above --fail-on, 1 something was found, 2 pkgdoctor could not
 do its job (bad arguments, target not found).
@@ -47,6 +51,16 @@ so the real cause comes first, not the misleading outer message.
 examples:
   pkgdoctor why numpy
   pkgdoctor why torch._C --python ~/envs/ml/bin/python
+"""
+
+_SNAPSHOT_EPILOG = """\
+examples:
+  pkgdoctor snapshot -o env.json.gz            the active venv / conda env / python3
+  pkgdoctor snapshot --prefix ./env --redact -o report.json
+  pkgdoctor check --from env.json.gz           the findings, judged from the snapshot
+  pkgdoctor diff works.json.gz broken.json.gz  what differs that matters
+
+exit status: 0 written, 2 the environment could not be looked at (or bad arguments).
 """
 
 _AUDIT_WHEEL_EPILOG = """\
@@ -163,8 +177,61 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also check the standard library's extension modules (lib-dynload)",
     )
+    check.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE",
+        help="judge a snapshot taken earlier or elsewhere (pkgdoctor snapshot -o FILE) instead "
+        "of looking at an environment; gives exactly the findings a check gave there",
+    )
     check.add_argument("--list-checks", action="store_true", help=argparse.SUPPRESS)
     _output_options(check)
+
+    snapshot = sub.add_parser(
+        "snapshot",
+        help="write every fact about an environment as one JSON document",
+        description="Look at one environment and write what pkgdoctor saw as one versioned JSON "
+        "document (schema: pkgdoctor/schema/snapshot-v1.json): the interpreter, sys.path "
+        "and where each entry came from, every distribution with its RECORD, WHEEL tags, "
+        "installer and direct URL, every extension module with its ELF facts and the "
+        "libraries the loader would map. Judge it later or on another machine with "
+        "'pkgdoctor check --from FILE', compare two with 'pkgdoctor diff'.",
+        epilog=_SNAPSHOT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _target_options(snapshot)
+    snapshot.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write to FILE (gzip-compressed when it ends in .gz; '-' for standard output)",
+    )
+    snapshot.add_argument(
+        "--redact",
+        action="store_true",
+        help="write paths under your home directory as ~ (for a bug report)",
+    )
+    snapshot.add_argument(
+        "--deep",
+        action="store_true",
+        help="also hash every file the RECORDs list, so that check --from can report "
+        "record-hash-mismatch and diff can compare file contents",
+    )
+    snapshot.add_argument(
+        "--cwd",
+        metavar="DIR",
+        help="the directory you run Python from, for module shadowing (default: here)",
+    )
+    snapshot.add_argument(
+        "--stdlib",
+        action="store_true",
+        help="also record the standard library's extension modules (lib-dynload)",
+    )
+    snapshot.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not use or update pkgdoctor's cache of parsed files",
+    )
 
     why = sub.add_parser(
         "why",
@@ -210,6 +277,8 @@ def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
             return EXIT_FAILED
         if args.command == "check":
             return _check(args, parallel=parallel)
+        if args.command == "snapshot":
+            return _snapshot(args)
         if args.command == "wheels":
             return _wheels(args)
         if args.command == "audit-wheel":
@@ -265,35 +334,102 @@ def _filter(findings: Sequence[Finding], args: argparse.Namespace) -> list[Findi
 
 def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
     _codes(args.select + args.ignore)  # reject unknown codes before doing any work
+    if args.from_file:
+        snapshot = _read_snapshot(args)
+        from pkgdoctor.cache import Cache
+
+        cache = Cache(None)
+    else:
+        snapshot, cache = _take_snapshot(args, progress=not args.json)
+
+    from pkgdoctor.checks import run_checks
+    from pkgdoctor.checks.context import Context
+    from pkgdoctor.codes import AREAS
+    from pkgdoctor.findings import sort_findings
+    from pkgdoctor.render import Report
+
+    ctx = Context(snapshot, memo=cache)
+    findings = sort_findings(run_checks(ctx, wanted=_wanted(args)))
+    cache.save()
+    areas = tuple(a for a in AREAS if a not in ("Imports", "Wheels"))
+    report = Report("check", snapshot.target, findings, areas=areas, examined=ctx.examined)
+    return _finish(report, args)
+
+
+def _read_snapshot(args: argparse.Namespace) -> Snapshot:
+    """The snapshot ``check --from`` judges; target options make no sense with it."""
+    for option, given in (
+        ("--python", args.python),
+        ("--prefix", args.prefix),
+        ("--static", args.static),
+        ("--cwd", args.cwd),
+    ):
+        if given:
+            raise UsageError(
+                f"{option} cannot be used with --from: the snapshot already says what was looked at"
+            )
+    from pkgdoctor.snapshot.codec import read
+
+    snapshot = read(args.from_file)
+    if args.deep and not snapshot.scope.deep:
+        raise UsageError(
+            f"--deep: {args.from_file} was taken without --deep; take it again with "
+            "'pkgdoctor snapshot --deep'"
+        )
+    if args.stdlib and not snapshot.scope.include_stdlib:
+        raise UsageError(
+            f"--stdlib: {args.from_file} was taken without --stdlib; take it again with "
+            "'pkgdoctor snapshot --stdlib'"
+        )
+    return snapshot
+
+
+def _take_snapshot(args: argparse.Namespace, *, progress: bool) -> tuple[Snapshot, Cache]:
+    """Look at the target the options name: the probe first, the files while it runs."""
     cwd = os.path.abspath(args.cwd) if args.cwd else os.getcwd()
     if not os.path.isdir(cwd):
         raise UsageError(f"--cwd {args.cwd}: no such directory")
     target = _look_while_importing(args)  # first: everything else imports meanwhile
 
-    from pkgdoctor.checks import run_checks
-    from pkgdoctor.checks.context import Context, Options
-    from pkgdoctor.codes import AREAS
-    from pkgdoctor.findings import sort_findings
-    from pkgdoctor.render import Report
-
-    progress = None
-    if args.deep and not args.json:
-        from pkgdoctor.checks.integrity import terminal_progress
-
-        progress = terminal_progress(sys.stderr)
-    options = Options(include_stdlib=args.stdlib, deep=args.deep, cwd=cwd, progress=progress)
     from pkgdoctor.cache import Cache
+    from pkgdoctor.look import collect
+    from pkgdoctor.snapshot.model import Scope
 
+    bar = None
+    if args.deep and progress:
+        from pkgdoctor.look.records import terminal_progress
+
+        bar = terminal_progress(sys.stderr)
     cache = Cache(None)
     if not args.no_cache:
         target_id = f"{target.prefix}\0{target.interpreter.executable}\0{target.mode}"
         cache = Cache.for_target(target_id, excluded=(target.prefix,))
-    ctx = Context(target, options, cache)
-    findings = sort_findings(run_checks(ctx, parallel=parallel, wanted=_wanted(args)))
+    scope = Scope(deep=args.deep, include_stdlib=args.stdlib, cwd=cwd)
+    return collect(target, scope, cache, bar), cache
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from pkgdoctor.snapshot.codec import dumps, redacted, to_json, write_bytes
+
+    snapshot, cache = _take_snapshot(args, progress=args.output not in (None, "-"))
     cache.save()
-    areas = tuple(a for a in AREAS if a not in ("Imports", "Wheels"))
-    report = Report("check", target, findings, areas=areas, examined=ctx.examined)
-    return _finish(report, args)
+    if args.redact:
+        import json
+
+        document = redacted(to_json(snapshot), os.path.expanduser("~"))
+        data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", "surrogateescape"
+        )
+    else:
+        data = dumps(snapshot)
+    if args.output in (None, "-"):
+        if args.output is None and sys.stdout.isatty():
+            raise UsageError("the snapshot is JSON for a file: give -o FILE (or -o - to print it)")
+        sys.stdout.buffer.write(data + b"\n")
+    else:
+        write_bytes(data, args.output)
+        print(f"pkgdoctor: wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _look_while_importing(args: argparse.Namespace) -> Target:
@@ -311,7 +447,7 @@ def _look_while_importing(args: argparse.Namespace) -> Target:
 
         modules = [f"pkgdoctor.checks.{family}" for family in FAMILIES]
         # packaging is not imported here: a warm check does not need it (memoized verdicts).
-        for module in (*modules, "pkgdoctor.render"):
+        for module in ("pkgdoctor.look", *modules, "pkgdoctor.render"):
             importlib.import_module(module)
         return plan.look()
     finally:
@@ -319,9 +455,17 @@ def _look_while_importing(args: argparse.Namespace) -> Target:
 
 
 def _why(args: argparse.Namespace) -> int:
+    from pkgdoctor.cache import Cache
     from pkgdoctor.checks.context import Context
-    from pkgdoctor.checks.imports import valid_module_name, why
+    from pkgdoctor.checks.imports import explain
+    from pkgdoctor.inventory import discover, site_entries
+    from pkgdoctor.listings import Listings
+    from pkgdoctor.look import records, settled_since
+    from pkgdoctor.look.extensions import ExtensionLooker
+    from pkgdoctor.look.imports import involved_files, run_import, valid_module_name
     from pkgdoctor.render import Report
+    from pkgdoctor.snapshot.model import Extension, Inventory, PathFacts, Scope
+    from pkgdoctor.snapshot.model import Snapshot as SnapshotModel
     from pkgdoctor.target import find_target
 
     _codes(args.select + args.ignore)
@@ -329,16 +473,46 @@ def _why(args: argparse.Namespace) -> int:
         if not valid_module_name(module):
             raise UsageError(f"{module!r} is not a module name (expected e.g. numpy or torch._C)")
     target = find_target(args.python, args.prefix, static=args.static)
-    ctx = Context(target)
-    outcomes = []
-    findings: list[Finding] = []
+    # Look: run each import, then read the facts of the files the failures involve.
+    cache, listings = Cache(None), Listings()
+    looker: ExtensionLooker | None = None
+    looked: list[tuple[ImportOutcome, list[Extension]]] = []
     for module in args.modules:
-        outcome, found = why(ctx, module)
-        outcomes.append(outcome)
-        findings += [f for f in found if f not in findings]
+        outcome = run_import(target, module)
+        modules: list[Extension] = []
+        if not outcome.ok:
+            looker = looker or ExtensionLooker(target, cache, listings)
+            modules = [looker.look(f) for f in involved_files(target, outcome)]
+        looked.append((outcome, modules))
+    inventory = Inventory()
+    if looker is not None:  # owners and missing files, for the findings' evidence and fixes
+        settled = settled_since(0)
+        inventory = discover(site_entries(target.sys_path, target.stdlib), cache)
+        inventory = records.collect(
+            inventory, deep=False, cache=cache, listings=listings, settled=settled
+        )
+    snapshot = SnapshotModel(
+        target=target,
+        scope=Scope(),
+        inventory=inventory,
+        paths=PathFacts(),
+        extensions=looker.facts([m for _, ms in looked for m in ms]) if looker else _empty(),
+    )
+    # Judge.
+    ctx = Context(snapshot)
+    findings: list[Finding] = []
+    for outcome, modules in looked:
+        findings += [f for f in explain(ctx, outcome, modules) if f not in findings]
     # The import lines head the report; areas appear only where something was found.
+    outcomes = [outcome for outcome, _ in looked]
     report = Report("why", target, _filter(findings, args), imports=outcomes)
     return _finish(report, args)
+
+
+def _empty() -> ExtensionFacts:
+    from pkgdoctor.snapshot.model import ExtensionFacts
+
+    return ExtensionFacts()
 
 
 def _finish(report: Report, args: argparse.Namespace) -> int:

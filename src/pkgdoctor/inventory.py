@@ -14,186 +14,27 @@ name wins, later ones are *shadowed* (``dist-duplicate``).
 from __future__ import annotations
 
 import csv
-import functools
 import io
+import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from pkgdoctor.cache import Cache, validator
+from pkgdoctor.snapshot.model import Distribution, Inventory, RecordEntry, normalize
 
-# PEP 503 normalization (packaging.utils.canonicalize_name), inlined because it is needed for
-# every distribution on the fast path and packaging's import costs more than the whole scan.
-_NORMALIZE = re.compile(r"[-_.]+")
 _METADATA_DIR = re.compile(
     r"^(?P<name>[^-]+)-(?P<version>[^-]+?)(?:-py\d[^-]*)?(?:-[^-]+)?\.(dist|egg)-info$"
 )
 _MAX_METADATA_BYTES = 16 * 1024 * 1024  # a METADATA file larger than this is not read
+_MAX_SMALL_FILE = 1 << 20  # WHEEL, INSTALLER, direct_url.json: larger is not what a tool wrote
 # email.feedparser's line ends (NLCRE_crack) and header lines (headerRE): a field name is
 # printable ASCII without space or colon, followed by a colon.
 _LINES = re.compile(r"\r\n|\r|\n")
 _FIELD = re.compile(r"[\041-\071\073-\176]*:")
 
-
-def normalize(name: str) -> str:
-    """PEP 503 normalized name: ``Foo.Bar_baz`` → ``foo-bar-baz``."""
-    return _NORMALIZE.sub("-", name).lower()
-
-
-class RecordEntry(NamedTuple):
-    """One row of a RECORD file (PEP 376): the path as written, its hash and size if given.
-
-    A NamedTuple, not a dataclass: a large environment has tens of thousands of rows, and
-    building a tuple costs a fraction of a frozen dataclass's ``__init__``.
-    """
-
-    path: str
-    hash: str | None  # "sha256=<urlsafe-b64, no padding>" or None
-    size: int | None
-
-
-@dataclass
-class Distribution:
-    """An installed distribution: what its metadata directory says."""
-
-    name: str
-    version: str | None
-    metadata_dir: str
-    site_dir: str  # the sys.path entry it was found in
-    requires: tuple[str, ...] = ()  # Requires-Dist (egg-info requires.txt converted)
-    requires_python: str | None = None
-    provides_extra: tuple[str, ...] = ()
-    metadata_version: str | None = None
-    problems: list[str] = field(default_factory=list)  # why its metadata is invalid
-
-    @property
-    def key(self) -> str:
-        return normalize(self.name)
-
-    @property
-    def is_dist_info(self) -> bool:
-        return self.metadata_dir.endswith(".dist-info")
-
-    @property
-    def requirement(self) -> str:
-        """``name==version`` for a fix command."""
-        return f"{self.name}=={self.version}" if self.version else self.name
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.version}" if self.version else self.name
-
-    def read_text(self, name: str) -> str | None:
-        """A file of the metadata directory as text, or None if it is missing or unreadable."""
-        try:
-            with open(os.path.join(self.metadata_dir, name), "rb") as f:
-                data = f.read(_MAX_METADATA_BYTES)
-        except OSError:
-            return None
-        return data.decode("utf-8", "surrogateescape")
-
-    @property
-    def record_path(self) -> str:
-        """The file listing what was installed: RECORD, or an egg-info's installed-files.txt."""
-        name = "RECORD" if self.is_dist_info else "installed-files.txt"
-        return os.path.normpath(os.path.join(self.metadata_dir, name))
-
-    @functools.cached_property
-    def record(self) -> tuple[RecordEntry, ...] | None:
-        """RECORD rows (dist-info) or installed-files.txt paths (egg-info); None if absent."""
-        if self.is_dist_info:
-            text = self.read_text("RECORD")
-            return None if text is None else tuple(parse_record(text))
-        text = self.read_text("installed-files.txt")
-        if text is None:
-            return None
-        # installed-files.txt paths are relative to the egg-info directory itself.
-        rel = os.path.basename(self.metadata_dir)
-        return tuple(
-            RecordEntry(os.path.normpath(os.path.join(rel, line.strip())), None, None)
-            for line in text.splitlines()
-            if line.strip()
-        )
-
-    def files(self) -> tuple[tuple[RecordEntry, str], ...]:
-        """Each RECORD entry with its absolute, normalized path."""
-        return self._files
-
-    @functools.cached_property
-    def _files(self) -> tuple[tuple[RecordEntry, str], ...]:
-        base = os.path.normpath(self.site_dir)
-        result = []
-        for entry in self.record or ():
-            rel = entry.path
-            # Most rows are plain relative paths ("numpy/core/x.py"): join them by hand;
-            # normpath only what could need it (tens of thousands of rows per run).
-            if rel[:1] in ("/", ".") or "/." in rel or "//" in rel or "\\" in rel:
-                path = os.path.normpath(os.path.join(base, rel))
-            else:
-                path = f"{base}/{rel}".rstrip("/")
-            result.append((entry, path))
-        return tuple(result)
-
-    @functools.cached_property
-    def wheel_tags(self) -> tuple[str, ...]:
-        """The ``Tag:`` lines of the WHEEL file (empty when not installed from a wheel)."""
-        text = self.read_text("WHEEL") or ""
-        return tuple(
-            value.strip()
-            for key, _, value in (line.partition(":") for line in text.splitlines())
-            if key.strip().lower() == "tag"
-        )
-
-    @functools.cached_property
-    def installer(self) -> str | None:
-        text = self.read_text("INSTALLER")
-        return text.strip() or None if text is not None else None
-
-    @functools.cached_property
-    def top_level_names(self) -> frozenset[str]:
-        """Top-level importable names this distribution installs (from RECORD).
-
-        ``numpy/__init__.py`` gives ``numpy``, ``six.py`` gives ``six``,
-        ``_cffi_backend.cpython-311-x86_64-linux-gnu.so`` gives ``_cffi_backend``.
-        """
-        names = set()
-        for entry in self.record or ():
-            first, sep, _ = entry.path.replace("\\", "/").partition("/")
-            if sep:
-                if first.isidentifier() and first != "__pycache__":
-                    names.add(first)
-            elif first.endswith((".py", ".so")):
-                stem = first.partition(".")[0]
-                if stem.isidentifier():
-                    names.add(stem)
-        return frozenset(names)
-
-
-@dataclass
-class Inventory:
-    """The distributions of a target, as the import system and pip see them."""
-
-    distributions: list[Distribution]  # the winners, in discovery order
-    shadowed: list[Distribution]  # same normalized name as an earlier one: never used
-    leftovers: list[str]  # pip's "~name" directories of an interrupted (un)install
-    unreadable: list[tuple[str, str]]  # (directory, reason)
-
-    @functools.cached_property
-    def by_key(self) -> dict[str, Distribution]:
-        return {d.key: d for d in self.distributions}
-
-    def get(self, name: str) -> Distribution | None:
-        return self.by_key.get(normalize(name))
-
-    @functools.cached_property
-    def owners(self) -> dict[str, Distribution]:
-        """Absolute path of every RECORDed file → the distribution that installed it."""
-        index: dict[str, Distribution] = {}
-        for dist in [*self.distributions, *self.shadowed]:
-            for _, path in dist.files():
-                index.setdefault(path, dist)
-        return index
+__all__ = ["Distribution", "Inventory", "RecordEntry", "discover", "normalize"]
 
 
 def discover(path_entries: Iterable[str], cache: Cache | None = None) -> Inventory:
@@ -225,7 +66,7 @@ def discover(path_entries: Iterable[str], cache: Cache | None = None) -> Invento
                 continue
             if not name.endswith((".dist-info", ".egg-info")):
                 continue
-            dist = read_distribution(os.path.join(entry, name), entry, cache)
+            dist = read_distribution(os.path.join(entry, name), entry, cache, site_real=real)
             if dist is None:
                 continue
             if dist.key in seen_keys:
@@ -233,27 +74,33 @@ def discover(path_entries: Iterable[str], cache: Cache | None = None) -> Invento
             else:
                 seen_keys.add(dist.key)
                 winners.append(dist)
-    return Inventory(winners, shadowed, leftovers, unreadable)
+    return Inventory(tuple(winners), tuple(shadowed), tuple(leftovers), tuple(unreadable))
 
 
 def read_distribution(
-    metadata_dir: str, site_dir: str, cache: Cache | None = None
+    metadata_dir: str, site_dir: str, cache: Cache | None = None, *, site_real: str | None = None
 ) -> Distribution | None:
     """One distribution; None for a ``.egg-info`` *file* of no interest or a vanished dir."""
     base = os.path.basename(metadata_dir)
     dist_info = base.endswith(".dist-info")
+    real = site_real if site_real is not None else os.path.realpath(site_dir)
     if not os.path.isdir(metadata_dir):
         if dist_info:
             return None
         # A legacy single-file egg-info (distutils) is PKG-INFO itself.
-        return _from_metadata_file(metadata_dir, metadata_dir, site_dir, base)
+        return _from_metadata_file(metadata_dir, metadata_dir, site_dir, base, real)
     meta_name = "METADATA" if dist_info else "PKG-INFO"
     meta_path = os.path.join(metadata_dir, meta_name)
-    return _from_metadata_file(meta_path, metadata_dir, site_dir, base, cache)
+    return _from_metadata_file(meta_path, metadata_dir, site_dir, base, real, cache)
 
 
 def _from_metadata_file(
-    meta_path: str, metadata_dir: str, site_dir: str, base: str, cache: Cache | None = None
+    meta_path: str,
+    metadata_dir: str,
+    site_dir: str,
+    base: str,
+    site_real: str,
+    cache: Cache | None = None,
 ) -> Distribution:
     match = _METADATA_DIR.match(base)
     dir_name = match["name"] if match else base.rsplit(".", 1)[0]
@@ -267,19 +114,122 @@ def _from_metadata_file(
         if not version:
             problems.append("no Version field")
     requires = tuple(headers.get("requires-dist", ()))
-    if not os.path.basename(metadata_dir).endswith(".dist-info") and os.path.isdir(metadata_dir):
+    is_dir = metadata_dir != meta_path
+    dist_info = base.endswith(".dist-info")
+    if not dist_info and is_dir:
         requires = tuple(egg_info_requirements(_read(os.path.join(metadata_dir, "requires.txt"))))
+    extra: dict[str, Any] = {}
+    if is_dir:
+        extra = _metadata_files(metadata_dir, dist_info, cache, problems)
     return Distribution(
         name=name or dir_name,
         version=version or dir_version,
         metadata_dir=metadata_dir,
         site_dir=site_dir,
+        site_real=site_real,
         requires=requires,
         requires_python=_first(headers, "requires-python"),
         provides_extra=tuple(headers.get("provides-extra", ())),
         metadata_version=_first(headers, "metadata-version"),
-        problems=problems,
+        summary=_first(headers, "summary"),
+        problems=tuple(problems),
+        **extra,
     )
+
+
+def _metadata_files(
+    metadata_dir: str, dist_info: bool, cache: Cache | None, problems: list[str]
+) -> dict[str, Any]:
+    """RECORD, WHEEL, INSTALLER, REQUESTED and direct_url.json of a metadata directory."""
+    try:
+        names = set(os.listdir(metadata_dir))
+    except OSError:
+        names = set()
+    fields: dict[str, Any] = {"record": _record(metadata_dir, dist_info, names, cache)}
+    if "WHEEL" in names:
+        wheel = _small(os.path.join(metadata_dir, "WHEEL")) or ""
+        tags, build = [], None
+        for line in wheel.splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if key == "tag":
+                tags.append(value.strip())
+            elif key == "build":
+                build = value.strip() or None
+        fields["wheel_tags"] = tuple(tags)
+        fields["wheel_build"] = build
+    if "INSTALLER" in names:
+        text = _small(os.path.join(metadata_dir, "INSTALLER"))
+        fields["installer"] = (text.strip() or None) if text is not None else None
+    fields["requested"] = "REQUESTED" in names
+    if "direct_url.json" in names:
+        fields["direct_url"] = _direct_url(os.path.join(metadata_dir, "direct_url.json"), problems)
+    return fields
+
+
+def _direct_url(path: str, problems: list[str]) -> Mapping[str, Any] | None:
+    """direct_url.json (PEP 610), parsed; a problem when it is not a JSON object with a url."""
+    text = _small(path)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        problems.append("direct_url.json is not JSON")
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("url"), str):
+        problems.append("direct_url.json has no url (PEP 610)")
+        return None
+    return data
+
+
+def _record(
+    metadata_dir: str, dist_info: bool, names: set[str], cache: Cache | None
+) -> tuple[RecordEntry, ...] | None:
+    """RECORD rows (dist-info) or installed-files.txt paths (egg-info); None if absent.
+
+    Parsed rows are cached with the file's identity: parsing every RECORD is most of what
+    reading an environment costs.
+    """
+    name = "RECORD" if dist_info else "installed-files.txt"
+    if name not in names:
+        return None
+    path = os.path.join(metadata_dir, name)
+    check = None
+    if cache is not None and cache.path is not None:
+        try:
+            check = validator(os.stat(path))
+        except OSError:
+            return None
+        stored = cache.get("record", path, check)
+        if stored is not None:
+            return tuple(RecordEntry(*row) for row in stored)
+    try:
+        with open(path, "rb") as f:
+            text = f.read(_MAX_METADATA_BYTES).decode("utf-8", "surrogateescape")
+    except OSError:
+        return None
+    if dist_info:
+        rows = tuple(parse_record(text))
+    else:
+        # installed-files.txt paths are relative to the egg-info directory itself.
+        rel = os.path.basename(metadata_dir)
+        rows = tuple(
+            RecordEntry(os.path.normpath(os.path.join(rel, line.strip())), None, None)
+            for line in text.splitlines()
+            if line.strip()
+        )
+    if check is not None and cache is not None:
+        cache.put("record", path, tuple(tuple(row) for row in rows), check)
+    return rows
+
+
+def _small(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read(_MAX_SMALL_FILE).decode("utf-8", "surrogateescape")
+    except OSError:
+        return None
 
 
 def _read_metadata(

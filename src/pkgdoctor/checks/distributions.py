@@ -12,17 +12,16 @@ Python), the tag becomes evidence of that finding instead.
 
 from __future__ import annotations
 
-import os
+import posixpath
 import shlex
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, NamedTuple
 
 from pkgdoctor import codes
-from pkgdoctor.cache import validator
 from pkgdoctor.checks.context import Context
 from pkgdoctor.findings import Finding, Severity
-from pkgdoctor.inventory import Distribution, Inventory, normalize
+from pkgdoctor.snapshot.model import Distribution, Inventory, normalize
 
 AREA = "Distributions"
 
@@ -81,11 +80,12 @@ class Requirement(NamedTuple):
 
 
 class _Evaluator:
-    """``packaging`` verdicts, memoized in the persistent cache as pure functions of their
-    inputs: a warm ``check`` needs neither packaging's import nor its parsers."""
+    """``packaging`` verdicts, memoized as pure functions of their inputs (the memo is kept
+    in the persistent cache by the caller): a warm ``check`` needs neither packaging's import
+    nor its parsers."""
 
     def __init__(self, ctx: Context) -> None:
-        self.cache = ctx.cache
+        self.cache = ctx.memo
         self.environment = {**ctx.target.markers, "extra": ""}
         self.env_key = repr(sorted(self.environment.items()))
 
@@ -147,16 +147,19 @@ def _dependencies(ctx: Context, inventory: Inventory) -> list[Finding]:
     evaluator = _Evaluator(ctx)
     findings: list[Finding] = []
     valid: dict[str, bool] = {}
+    problems: dict[str, list[str]] = {
+        d.metadata_dir: list(d.problems) for d in inventory.distributions
+    }
     for dist in inventory.distributions:
         problem = evaluator.version_problem(dist.version) if dist.version else "no version"
         valid[dist.key] = problem is None
         if problem is not None and dist.version:
-            dist.problems.append(problem)
+            problems[dist.metadata_dir].append(problem)
     for dist in inventory.distributions:
         for text in dist.requires:
             req = evaluator.requirement(text)
             if isinstance(req, str):
-                dist.problems.append(req)
+                problems[dist.metadata_dir].append(req)
                 continue
             if not req.applies:
                 continue
@@ -169,7 +172,11 @@ def _dependencies(ctx: Context, inventory: Inventory) -> list[Finding]:
                 and not evaluator.satisfies(req.specifier, dep.version)
             ):
                 findings.append(_conflict(ctx, dist, req, dep))
-    findings += [_invalid(ctx, dist) for dist in inventory.distributions if dist.problems]
+    findings += [
+        _invalid(ctx, dist, problems[dist.metadata_dir])
+        for dist in inventory.distributions
+        if problems[dist.metadata_dir]
+    ]
     return findings
 
 
@@ -209,12 +216,12 @@ def _conflict(ctx: Context, dist: Distribution, req: Requirement, dep: Distribut
     )
 
 
-def _invalid(ctx: Context, dist: Distribution) -> Finding:
+def _invalid(ctx: Context, dist: Distribution, problems: list[str]) -> Finding:
     return METADATA_INVALID.finding(
-        f"The metadata of {dist} is invalid: {dist.problems[0]}.",
+        f"The metadata of {dist} is invalid: {problems[0]}.",
         distribution=dist.name,
         path=dist.metadata_dir,
-        evidence={"problems": list(dist.problems)},
+        evidence={"problems": problems},
         fix=ctx.pip_reinstall(dist) if dist.version else f"Remove {shlex.quote(dist.metadata_dir)}",
     )
 
@@ -229,7 +236,7 @@ def _duplicates(ctx: Context, inventory: Inventory) -> list[Finding]:
         if winner.site_dir == loser.site_dir:
             why = (
                 "both are in the same directory; the file system lists "
-                f"{os.path.basename(winner.metadata_dir)} first, and importlib.metadata "
+                f"{posixpath.basename(winner.metadata_dir)} first, and importlib.metadata "
                 "and pip take the first"
             )
             fix = (
@@ -268,10 +275,10 @@ def _leftovers(ctx: Context, inventory: Inventory) -> list[Finding]:
     """pip renames what it removes to ``~<name minus first letter>`` until it commits."""
     groups: dict[tuple[str, str], list[str]] = {}
     for path in inventory.leftovers:
-        stem = os.path.basename(path)[1:].split("-", 1)[0]
+        stem = posixpath.basename(path)[1:].split("-", 1)[0]
         for suffix in (".dist-info", ".egg-info"):
             stem = stem.removesuffix(suffix)
-        groups.setdefault((os.path.dirname(path), stem.lower()), []).append(path)
+        groups.setdefault((posixpath.dirname(path), stem.lower()), []).append(path)
     findings = []
     for (site, stem), paths in groups.items():
         suspects = [
@@ -285,7 +292,7 @@ def _leftovers(ctx: Context, inventory: Inventory) -> list[Finding]:
             fix += f"; then {ctx.pip_reinstall(dist)}"
         findings.append(
             PARTIAL_UNINSTALL.finding(
-                f"pip left {', '.join(os.path.basename(p) for p in sorted(paths))} in {site}: "
+                f"pip left {', '.join(posixpath.basename(p) for p in sorted(paths))} in {site}: "
                 "an install or uninstall was interrupted"
                 + (f" (probably of {dist.name})." if dist else "."),
                 distribution=dist.name if dist else None,
@@ -326,8 +333,8 @@ def _wheel_tags(ctx: Context, inventory: Inventory) -> list[Finding]:
 
 class _TagVerdicts:
     """Whether an installed wheel's tags fit the target (True when that cannot be known),
-    cached with the identity of its WHEEL file and the target's tag inputs: the set of
-    supported tags is computed (with ``packaging.tags``) only for WHEEL files not seen."""
+    memoized on the tags and the target's tag inputs: the set of supported tags is computed
+    (with ``packaging.tags``) only for tags not seen before."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -339,16 +346,13 @@ class _TagVerdicts:
         self._supported: set[str] | None = None
 
     def __call__(self, dist: Distribution) -> bool:
-        wheel = os.path.join(dist.metadata_dir, "WHEEL")
-        try:
-            check = validator(os.stat(wheel))
-        except OSError:
+        if not dist.wheel_tags:
             return True  # not installed from a wheel (or nothing to read)
-        key = (self.inputs, wheel)
-        hit = self.ctx.cache.get("wheel-fits", key, check)
+        key = (self.inputs, dist.wheel_tags)
+        hit = self.ctx.memo.get("wheel-fits", key)
         if hit is None:
             hit = self._fits(dist.wheel_tags)
-            self.ctx.cache.put("wheel-fits", key, hit, check)
+            self.ctx.memo.put("wheel-fits", key, hit)
         return bool(hit)
 
     def _fits(self, wheel_tags: tuple[str, ...]) -> bool:

@@ -12,7 +12,7 @@ files it affects in the evidence.
 
 from __future__ import annotations
 
-import os
+import posixpath
 import re
 import shlex
 from collections.abc import Iterable, Sequence
@@ -20,20 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pkgdoctor import codes
-from pkgdoctor.cache import directory_validator
 from pkgdoctor.checks.context import Context
-from pkgdoctor.elf import ELFError, ELFFile
-from pkgdoctor.extmodules import (
-    ExtensionFile,
-    ScanProblem,
-    iter_extensions,
-    parse_extension_filename,
-    triplet_architecture,
-    triplet_libc,
-)
+from pkgdoctor.elf import ELFFile
+from pkgdoctor.extmodules import ExtensionFile, triplet_architecture, triplet_libc
 from pkgdoctor.findings import Finding, Severity
-from pkgdoctor.inventory import Distribution
-from pkgdoctor.loader import Resolution
+from pkgdoctor.snapshot.model import Distribution, Extension, Resolution
 
 AREA = "Extension modules"
 
@@ -65,10 +56,9 @@ class Problem:
 
 def check(ctx: Context) -> list[Finding]:
     """Every extension module on the target's ``sys.path`` (stdlib only if asked)."""
-    scan_problems: list[ScanProblem] = []
-    files = _extension_files(ctx, scan_problems)
-    ctx.examined[AREA] = len(files)
-    findings = analyse(ctx, files)
+    facts = ctx.snapshot.extensions
+    ctx.examined[AREA] = len(facts.modules)
+    findings = analyse(ctx, facts.modules)
     findings += [
         PATH_UNREADABLE.finding(
             f"{p.path} cannot be read ({p.reason}); modules in it cannot be imported or checked.",
@@ -76,87 +66,29 @@ def check(ctx: Context) -> list[Finding]:
             evidence={"reason": p.reason},
             fix=f"Make it readable for the user who runs Python: chmod a+rx {_quote(p.path)}",
         )
-        for p in scan_problems
+        for p in facts.scan_problems
     ]
     return findings
 
 
-# Cache section of the sys.path walk: roots -> ((path, (mtime_ns, inode, device) or None)
-# for every directory the walk looked at, the files found as (path, module, root, siblings)).
-# A name added, removed or renamed changes its directory's mtime, so the files found stay
-# the same while every one of those directories does.
-_WALK = "extension-walk"
-
-
-def _extension_files(ctx: Context, problems: list[ScanProblem]) -> list[ExtensionFile]:
-    """Every extension module on the roots, from the cache while no directory changed."""
-    roots = tuple(ctx.extension_roots())
-    stored = ctx.cache.get(_WALK, roots)
-    if stored is not None:
-        directories, found = stored
-        if all(directory_validator(path) == identity for path, identity in directories):
-            files = []
-            for path, module, root, siblings in found:
-                parsed = parse_extension_filename(os.path.basename(path))
-                if parsed is None:  # a cache from a release that named files differently
-                    break
-                files.append(ExtensionFile(path, module, parsed[1], root, tuple(siblings)))
-            else:
-                return files
-    visited: list[tuple[str, os.stat_result | None]] = []
-    files = list(iter_extensions(roots, problems, ctx.listings, visited))
-    directories = tuple(
-        (path, (st.st_mtime_ns, st.st_ino, st.st_dev) if st else None) for path, st in visited
-    )
-    if not problems and all(i is None or ctx.settled(i[0]) for _, i in directories):
-        found = tuple((f.path, f.module, f.root, f.siblings) for f in files)
-        ctx.cache.put(_WALK, roots, (directories, found))
-    return files
-
-
-def analyse(ctx: Context, files: Iterable[ExtensionFile]) -> list[Finding]:
-    """Findings for exactly these extension module files."""
+def analyse(ctx: Context, modules: Iterable[Extension]) -> list[Finding]:
+    """Findings for exactly these extension modules."""
     problems: list[Problem] = []
-    for ext in files:
-        problems += file_problems(ctx, ext)
+    for module in modules:
+        problems += file_problems(ctx, module)
     return _group(ctx, problems)
-
-
-def extension_file(path: str, root: str) -> ExtensionFile | None:
-    """An :class:`ExtensionFile` for a path that did not come from a ``sys.path`` walk."""
-    name = os.path.basename(path)
-    parsed = parse_extension_filename(name)
-    if parsed is None:
-        return None
-    stem, tag = parsed
-    rel = os.path.relpath(os.path.dirname(path), root)
-    package = "" if rel == "." else rel.replace(os.sep, ".")
-    try:
-        siblings = tuple(
-            sorted(
-                n
-                for n in os.listdir(os.path.dirname(path))
-                if n.partition(".")[0] == stem and n != name
-            )
-        )
-    except OSError:
-        siblings = ()
-    module = f"{package}.{stem}" if package else stem
-    return ExtensionFile(path, module, tag, root, siblings)
 
 
 # --- one file --------------------------------------------------------------------------------
 
 
-def file_problems(ctx: Context, ext: ExtensionFile) -> list[Problem]:
+def file_problems(ctx: Context, module: Extension) -> list[Problem]:
     """The problems of one extension module file (empty when it would load fine)."""
     interp = ctx.target.interpreter
-    elf = ctx.loader.read(ext.path)
-    if isinstance(elf, OSError):
-        reason = elf.strerror or str(elf)
-        return [Problem(EXT_INVALID_ELF.code, ext, (), {"reason": reason})]
-    if isinstance(elf, ELFError):
-        return [Problem(EXT_INVALID_ELF.code, ext, (), {"reason": str(elf)})]
+    ext = module.file
+    elf = ctx.snapshot.extensions.elf.get(ext.path, "not looked at")
+    if isinstance(elf, str):
+        return [Problem(EXT_INVALID_ELF.code, ext, (), {"reason": elf})]
 
     binary = interp.binary
     if binary is not None and (elf.machine, elf.elf_class, elf.little_endian) != (
@@ -179,12 +111,12 @@ def file_problems(ctx: Context, ext: ExtensionFile) -> list[Problem]:
     if suffixes:
         suffix = _suffix_of(ext)
         if suffix not in suffixes:
-            if _has_working_alternative(ext, suffixes):
+            if _has_working_alternative(module, suffixes):
                 return []
             return [_suffix_problem(ctx, ext, elf)]
-        if not _is_chosen(ext, suffix, suffixes):
+        if not _is_chosen(module, suffix, suffixes):
             return []
-    return _link_problems(ctx, ext, elf)
+    return _link_problems(ctx, module)
 
 
 def _suffix_of(ext: ExtensionFile) -> str:
@@ -196,7 +128,7 @@ def _file_libc(ext: ExtensionFile, elf: ELFFile) -> tuple[str | None, dict[str, 
     for needed in elf.needed:
         if needed.startswith(("libc.musl-", "ld-musl-")):
             return "musl", {"libc": "musl", "dt_needed": needed}
-    if elf.interpreter and os.path.basename(elf.interpreter).startswith("ld-musl"):
+    if elf.interpreter and posixpath.basename(elf.interpreter).startswith("ld-musl"):
         return "musl", {"libc": "musl", "pt_interp": elf.interpreter}
     triplet = ext.tag.triplet
     if triplet and triplet_libc(triplet) == "musl":
@@ -210,30 +142,32 @@ def _file_libc(ext: ExtensionFile, elf: ELFFile) -> tuple[str | None, dict[str, 
     return None, {}
 
 
-def _has_working_alternative(ext: ExtensionFile, suffixes: Sequence[str]) -> bool:
+def _has_working_alternative(module: Extension, suffixes: Sequence[str]) -> bool:
     """Whether the module this file would provide is provided anyway by a sibling.
 
     Debian ships ``mod.cpython-311-*.so`` beside ``mod.cpython-312-*.so``; a pure-Python
     fallback ``mod.py`` or a package directory ``mod/`` also makes a stray file harmless.
     """
+    ext = module.file
     stem = ext.filename.partition(".")[0]
     for sibling in ext.siblings:
         if sibling == stem + ".py":
             return True
-        if sibling == stem and os.path.isfile(os.path.join(ext.directory, stem, "__init__.py")):
+        if sibling == stem and stem in module.package_siblings:
             return True
         if any(sibling == stem + s for s in suffixes):
             return True
     return False
 
 
-def _is_chosen(ext: ExtensionFile, suffix: str, suffixes: Sequence[str]) -> bool:
+def _is_chosen(module: Extension, suffix: str, suffixes: Sequence[str]) -> bool:
     """Whether importlib's FileFinder would pick this file for its module.
 
     FileFinder prefers a package directory, then tries the extension suffixes in order.
     """
+    ext = module.file
     stem = ext.filename.partition(".")[0]
-    if stem in ext.siblings and os.path.isfile(os.path.join(ext.directory, stem, "__init__.py")):
+    if stem in module.package_siblings:
         return False
     rank = suffixes.index(suffix)
     return not any(stem + s in ext.siblings for s in suffixes[:rank])
@@ -273,41 +207,31 @@ def _suffix_problem(ctx: Context, ext: ExtensionFile, elf: ELFFile) -> Problem:
     return Problem(EXT_SUFFIX_MISMATCH.code, ext, (tag.tag,), detail)
 
 
-def _link_problems(ctx: Context, ext: ExtensionFile, elf: ELFFile) -> list[Problem]:
-    """Resolve ``ext``'s libraries like the loader, transitively through bundled libraries.
-
-    System libraries (found through the ld.so cache or default directories) are trusted to be
-    consistent with each other and not descended into; what the environment brings (vendored
-    ``*.libs``, RPATH and ``LD_LIBRARY_PATH`` directories) is.
-    """
-    loader = ctx.loader
-    exe = ctx.executable_elf
-    start: list[tuple[str, ELFFile]] = [exe] if exe else []
-    stack: list[list[tuple[str, ELFFile]]] = [[*start, (ext.path, elf)]]
-    visited = {ext.path}
+def _link_problems(ctx: Context, module: Extension) -> list[Problem]:
+    """What the loader model resolved for ``module``'s libraries, transitively through the
+    libraries the environment brings (see :mod:`pkgdoctor.look.extensions`), judged: a
+    library not found, a symbol version the resolved library does not define."""
+    elf_facts = ctx.snapshot.extensions.elf
     missing: list[dict[str, Any]] = []
     versions: list[dict[str, Any]] = []
-    while stack:
-        chain = stack.pop()
-        path, obj = chain[-1]
-        resolved: dict[str, Resolution] = {}
-        for name in obj.needed:
-            res = loader.resolve(name, chain)
-            if not res.found:
-                if res.via != "unknown":
-                    missing.append(_missing_detail(path, res))
-                continue
-            resolved[name] = res
-            if res.path and not res.system and res.path not in visited:
-                visited.add(res.path)
-                lib = loader.read(res.path)
-                if isinstance(lib, ELFFile):
-                    stack.append([*chain, (res.path, lib)])
+    resolved: dict[tuple[str, str], Resolution] = {}
+    requesters: dict[str, None] = {}
+    for requester, res in module.links:
+        requesters[requester] = None
+        if not res.found:
+            if res.via != "unknown":
+                missing.append(_missing_detail(requester, res))
+            continue
+        resolved.setdefault((requester, res.name), res)
+    for path in requesters:
+        obj = elf_facts.get(path)
+        if not isinstance(obj, ELFFile):
+            continue
         for need in obj.version_needs:
-            need_res = resolved.get(need.file)
+            need_res = resolved.get((path, need.file))
             if need_res is None or need_res.path is None:
                 continue
-            lib = loader.read(need_res.path)
+            lib = elf_facts.get(need_res.path)
             if not isinstance(lib, ELFFile) or not lib.version_definitions:
                 continue  # the loader only checks versions against a versioned library
             defined = set(lib.version_definitions)
@@ -323,6 +247,7 @@ def _link_problems(ctx: Context, ext: ExtensionFile, elf: ELFFile) -> list[Probl
                         "provides_up_to": _highest_versions(lib.version_definitions, lacking),
                     }
                 )
+    ext = module.file
     problems = []
     if missing:
         problems.append(Problem(EXT_MISSING_LIBRARY.code, ext, (), {"missing": missing}))
@@ -336,6 +261,7 @@ def _missing_detail(requester: str, res: Resolution) -> dict[str, Any]:
         "library": res.name,
         "needed_by": requester,
         "searched": list(res.searched),
+        "absent": list(res.absent),
     }
     if res.skipped:
         detail["skipped"] = [{"path": c.path, "reason": c.reason} for c in res.skipped]
@@ -376,7 +302,7 @@ def _group(ctx: Context, problems: list[Problem]) -> list[Finding]:
         elif dist is not None:
             owner_key = dist.key
         else:
-            owner_key = os.path.join(problem.file.root, problem.file.module.split(".")[0])
+            owner_key = posixpath.join(problem.file.root, problem.file.module.split(".")[0])
         groups.setdefault((problem.code, owner_key, *problem.key), []).append(problem)
     findings = []
     for members in groups.values():
@@ -420,7 +346,7 @@ def _base_evidence(members: Sequence[Problem], shared: Iterable[str] = ()) -> di
 def _common_path(members: Sequence[Problem], dist: Distribution | None) -> str:
     if len(members) == 1:
         return members[0].file.path
-    return os.path.commonpath([m.file.directory for m in members])
+    return posixpath.commonpath([m.file.directory for m in members])
 
 
 def _fix_reinstall(ctx: Context, dist: Distribution | None, members: Sequence[Problem]) -> str:
@@ -562,7 +488,7 @@ def _no_triplet(
             "loongarch64, or your distribution's patched build), or build the packages with "
             f"this interpreter: {ctx.python} -m pip install --no-binary :all: --force-reinstall "
             f"{' '.join(sorted(per_dist))}. Workaround, per file: ln -s {_quote(example.filename)} "
-            f"{_quote(os.path.join(example.directory, wanted))}"
+            f"{_quote(posixpath.join(example.directory, wanted))}"
         ),
     )
 
@@ -644,11 +570,9 @@ def _missing_library(
     evidence["missing"] = per_lib
     # A library looked for in a directory of the environment that is gone (RUNPATH
     # "$ORIGIN/../numpy.libs") was bundled with the distribution, not expected from the system.
-    root = os.path.normpath(members[0].file.root)
+    root = posixpath.normpath(members[0].file.root)
     bundled = bool(recorded) or any(
-        os.path.normpath(d).startswith(root + os.sep) and not os.path.isdir(d)
-        for info in per_lib.values()
-        for d in info["searched"]
+        posixpath.normpath(d).startswith(root + "/") for m in missing for d in m["absent"]
     )
     skipped = [c for info in per_lib.values() for c in info.get("skipped", [])]
     message = f"{_subject(members, dist)} needs {', '.join(names)}, which the loader will not find"
@@ -665,7 +589,7 @@ def _missing_library(
         module = members[0].file.module.split(".")[0]
         fix = (
             f"If `pkgdoctor why {module}` shows the import works, the package loads "
-            f"{', '.join(names)} itself; otherwise add {os.path.dirname(elsewhere[names[0]])} "
+            f"{', '.join(names)} itself; otherwise add {posixpath.dirname(elsewhere[names[0]])} "
             "to LD_LIBRARY_PATH or reinstall the package that provides it."
         )
         message += " on its search path; a copy is installed in this environment"
@@ -694,9 +618,9 @@ def _missing_library(
 def _installed_elsewhere(ctx: Context, root: str, names: Sequence[str]) -> dict[str, str]:
     """Libraries with these names that some installed distribution did install."""
     found: dict[str, str] = {}
-    for path in ctx.inventory.owners:
-        name = os.path.basename(path)
-        if name in names and name not in found and os.path.isfile(path):
+    for path, owner in ctx.inventory.owners.items():
+        name = posixpath.basename(path)
+        if name in names and name not in found and path not in owner.missing_paths:
             found[name] = path
     return found
 
@@ -709,8 +633,8 @@ def _recorded_but_missing(
         return {}
     found = {}
     for entry, path in dist.files():
-        name = os.path.basename(path)
-        if name in names and not os.path.exists(path):
+        name = posixpath.basename(path)
+        if name in names and path in dist.missing_paths:
             found[name] = entry.path
     return found
 

@@ -1,124 +1,43 @@
-"""``pkgdoctor why MODULE``: import it in the target, read the exception chain, find the cause.
+"""``pkgdoctor why MODULE``: explain a failed import from what the look layer recorded.
 
-The import runs in a child process of the target interpreter (``-B``: no bytecode written).
-The exception's whole chain (``__cause__``/``__context__``) is read, because the outer
-message often lies: numpy says "do not import numpy from its source directory" when the
-inner error is an extension module built for another architecture. The files involved (the
-module named in a ``ModuleNotFoundError``, an ``ImportError.path``, every extension module
-found during the import) then go through the extension checks, and their findings come first.
+The files involved (the module named in a ``ModuleNotFoundError``, an ``ImportError.path``,
+every extension module found during the import; see :mod:`pkgdoctor.look.imports`) go
+through the extension checks, and their findings come first.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import signal
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from pkgdoctor import codes
 from pkgdoctor.checks import extensions
 from pkgdoctor.checks.context import Context
-from pkgdoctor.errors import ProbeError
-from pkgdoctor.extmodules import ExtensionFile, parse_extension_filename
 from pkgdoctor.findings import Finding, Severity, sort_findings
-from pkgdoctor.target.live import run_in_target
+from pkgdoctor.snapshot.model import Extension
+
+if TYPE_CHECKING:
+    from pkgdoctor.look.imports import ImportOutcome
+
+AREA = "Imports"
 
 # This family's finding codes, defined in pkgdoctor.codes.
 IMPORT_FAILED = codes.IMPORT_FAILED
 
-IMPORT_PROBE = (Path(__file__).parent.parent / "target" / "_import_probe.py").read_text("utf-8")
-_RESULT_MARK = "\x1epkgdoctor-result\t"
-_SPEC_MARK = "\x1epkgdoctor-spec\t"
-_SO_PATH = re.compile(r"(/[^\s:'\"]+\.so(?:\.[0-9.]+)?)")
-_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-IMPORT_TIMEOUT = 300.0
 
-
-@dataclass(frozen=True)
-class ImportOutcome:
-    """What happened when the target imported a module."""
-
-    module: str
-    ok: bool
-    chain: list[dict[str, Any]] = field(default_factory=list)
-    found: list[dict[str, Any]] = field(default_factory=list)  # specs found on the way
-    crashed: str | None = None  # "SIGSEGV", "exit status 3" when no result came back
-    stderr_tail: list[str] = field(default_factory=list)
-
-    @property
-    def summary(self) -> str:
-        if self.crashed:
-            return f"the interpreter died while importing {self.module} ({self.crashed})"
-        if not self.chain:
-            return "imports fine"
-        first = self.chain[0]
-        return f"{first['type']}: {first['message']}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"module": self.module, "ok": self.ok, "crashed": self.crashed, "chain": self.chain}
-
-
-def valid_module_name(name: str) -> bool:
-    return bool(_MODULE_NAME.match(name))
-
-
-def run_import(ctx: Context, module: str) -> ImportOutcome:
-    """Import ``module`` in a child of the target interpreter and report what happened."""
-    exe = ctx.target.interpreter.executable
-    if ctx.target.mode != "live" or not exe:
-        raise ProbeError(
-            f"cannot import {module}: the target is read statically "
-            f"({ctx.target.static_reason}); use 'pkgdoctor check'"
-        )
-    proc = run_in_target(
-        exe, IMPORT_PROBE, args=(module,), timeout=IMPORT_TIMEOUT, flags=("-X", "faulthandler")
-    )
-    # Not splitlines(): it also splits at "\x1e", the marker.
-    stderr = proc.stderr.split("\n")
-    found: list[dict[str, Any]] = []
-    for line in stderr:
-        if line.startswith(_SPEC_MARK):
-            name, _, origin = line[len(_SPEC_MARK) :].partition("\t")
-            found.append({"name": name, "origin": origin or None, "locations": []})
-    tail = [line for line in stderr if line.strip() and not line.startswith(_SPEC_MARK)][-15:]
-    marker = proc.stdout.rfind(_RESULT_MARK)
-    if marker >= 0:
-        try:
-            data = json.loads(proc.stdout[marker + len(_RESULT_MARK) :].split("\n", 1)[0])
-            return ImportOutcome(
-                module, bool(data["ok"]), list(data["chain"]), list(data["found"]), None, tail
-            )
-        except (ValueError, KeyError, IndexError, TypeError):
-            pass
-    return ImportOutcome(module, False, [], found, _describe_exit(proc.returncode), tail)
-
-
-def _describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            return signal.Signals(-returncode).name
-        except ValueError:
-            return f"signal {-returncode}"
-    return f"exit status {returncode} without a result"
-
-
-def why(ctx: Context, module: str) -> tuple[ImportOutcome, list[Finding]]:
-    """Import ``module`` and explain the failure: root causes first, then what is left."""
-    outcome = run_import(ctx, module)
+def explain(ctx: Context, outcome: ImportOutcome, modules: Sequence[Extension]) -> list[Finding]:
+    """Why the import failed: root causes first, then what is left. ``modules`` are the
+    extension modules it touched, whose facts are in ``ctx.snapshot``."""
     if outcome.ok:
-        return outcome, []
-    files = _involved_files(ctx, outcome)
-    causes = sort_findings(extensions.analyse(ctx, files))
+        return []
+    causes = sort_findings(extensions.analyse(ctx, modules))
     error = _innermost(outcome)
     causes = [replace(f, evidence={**f.evidence, "import_error": error}) for f in causes]
     if any(f.severity is Severity.ERROR for f in causes):
-        return outcome, causes
+        return causes
     # Warnings alone do not explain a failed import: report the failure itself too.
-    return outcome, [*causes, _unexplained(ctx, outcome, files)]
+    return [*causes, _unexplained(ctx, outcome, [m.file.path for m in modules])]
 
 
 def _innermost(outcome: ImportOutcome) -> str:
@@ -128,75 +47,10 @@ def _innermost(outcome: ImportOutcome) -> str:
     return f"{last['type']}: {last['message']}"
 
 
-def _involved_files(ctx: Context, outcome: ImportOutcome) -> list[ExtensionFile]:
-    """The extension module files the failed import touched or looked for."""
-    roots = ctx.extension_roots() + list(ctx.target.stdlib)
-    paths: dict[str, None] = {}
-    for spec in outcome.found:
-        origin = spec.get("origin")
-        if origin and origin.endswith(".so"):
-            paths[origin] = None
-    for exc in outcome.chain:
-        if exc.get("path") and str(exc["path"]).endswith(".so"):
-            paths[str(exc["path"])] = None
-        for match in _SO_PATH.finditer(exc.get("message", "")):
-            if parse_extension_filename(os.path.basename(match[1])):
-                paths[match[1]] = None
-        missing = exc.get("name") if exc["type"] == "ModuleNotFoundError" else None
-        if missing:
-            paths.update(dict.fromkeys(_candidates_for(missing, outcome, roots)))
-    result = []
-    for path in paths:
-        root = _root_of(path, roots)
-        ext = extensions.extension_file(path, root) if os.path.isfile(path) else None
-        if ext is not None:
-            result.append(ext)
-    return result
-
-
-def _candidates_for(module: str, outcome: ImportOutcome, roots: Iterable[str]) -> list[str]:
-    """Files that could have been ``module`` but were not taken: same name, any suffix."""
-    parent, _, leaf = module.rpartition(".")
-    directories: list[str] = []
-    if parent:
-        for spec in outcome.found:
-            if spec["name"] == parent:
-                directories += spec.get("locations") or []
-                if not directories and spec.get("origin"):
-                    directories.append(os.path.dirname(spec["origin"]))
-        if not directories:
-            for root in roots:
-                candidate = os.path.join(root, *parent.split("."))
-                if os.path.isdir(candidate):
-                    directories.append(candidate)
-    else:
-        directories = list(roots)
-    files = []
-    for directory in directories:
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            continue
-        for name in sorted(names):
-            parsed = parse_extension_filename(name)
-            if parsed is not None and parsed[0] == leaf:
-                files.append(os.path.join(directory, name))
-    return files
-
-
-def _root_of(path: str, roots: Iterable[str]) -> str:
-    best = ""
-    for root in roots:
-        normalized = os.path.normpath(root)
-        if path.startswith(normalized + os.sep) and len(normalized) > len(best):
-            best = normalized
-    return best or os.path.dirname(path)
-
-
-def _unexplained(ctx: Context, outcome: ImportOutcome, files: list[ExtensionFile]) -> Finding:
+def _unexplained(ctx: Context, outcome: ImportOutcome, files: list[str]) -> Finding:
     evidence: dict[str, Any] = {
         "import": outcome.to_json(),
-        "checked_files": [f.path for f in files],
+        "checked_files": files,
     }
     if outcome.crashed:
         last = [s for s in outcome.found if (s.get("origin") or "").endswith(".so")]

@@ -15,23 +15,33 @@ place), unless ``PYTHONSAFEPATH`` is set (3.11+).
 - ``pth-executes-code``: ``.pth`` lines that start with ``import`` (``site.addpackage``).
 - ``env-externally-managed``: the PEP 668 marker.
 
-Every directory is listed once (``os.scandir``) and its names intersected with the names
-worth checking; nothing walks a tree.
+The facts (the effective path, what each entry provides, the ``.pth`` files) come from the
+look layer (:mod:`pkgdoctor.look.paths`); this module only judges them.
 """
 
 from __future__ import annotations
 
-import os
+import posixpath
 import re
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pkgdoctor import codes
 from pkgdoctor.checks.context import Context
 from pkgdoctor.findings import Finding, Severity
-from pkgdoctor.inventory import Distribution
+from pkgdoctor.snapshot.model import Distribution, PathEntry, PathFacts, Provision, PthFile, PthLine
+
+# The target is a POSIX system: its paths are judged with posixpath whatever runs the check.
+_join, _norm, _basename, _dirname = (
+    posixpath.join,
+    posixpath.normpath,
+    posixpath.basename,
+    posixpath.dirname,
+)
+Entry = PathEntry
+PathModel = PathFacts
 
 AREA = "sys.path"
 
@@ -77,40 +87,6 @@ _NOT_REALLY_PROVIDED = frozenset({
 _NOT_STDLIB = re.compile(r"^(test|_test\w*|_xx\w*|xx\w*|_ctypes_test|__(?!future__)\w*)$")
 
 _MAX_LISTED = 20  # names or distributions listed in one finding's evidence
-_MAX_PTH_BYTES = 1 << 20
-
-
-@dataclass(frozen=True)
-class Provision:
-    """How one ``sys.path`` directory provides a top-level name (importlib's FileFinder).
-
-    ``kind`` is ``package`` (a directory with ``__init__``), ``extension``, ``module``
-    (``.py``), ``bytecode`` (a sourceless ``.pyc``) or ``namespace`` (a directory without
-    ``__init__``: a PEP 420 portion).
-    """
-
-    kind: str
-    path: str  # the file or directory
-
-    @property
-    def regular(self) -> bool:
-        return self.kind != "namespace"
-
-
-@dataclass
-class Entry:
-    """One directory of the effective path: the working directory, then ``sys.path``."""
-
-    path: str
-    index: int
-    origin: str  # "working directory", "PYTHONPATH", "stdlib", "site-packages", "user site",
-    # ".pth", "unknown"
-    pth_file: str | None = None
-    real: str = ""
-    provides: dict[str, Provision] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.real = os.path.realpath(self.path)
 
 
 @dataclass(frozen=True)
@@ -142,103 +118,7 @@ def resolve(name: str, entries: Sequence[Entry]) -> Found | None:
     return first_portion
 
 
-def list_provisions(
-    directory: str, names: frozenset[str] | None, extension_suffixes: Sequence[str]
-) -> dict[str, Provision]:
-    """What ``directory`` provides of ``names`` (None: every importable name): one
-    ``os.scandir`` plus a ``stat`` or two for each candidate package directory. Missing or
-    unreadable directories provide nothing.
-    """
-    # FileFinder's loader order: extension modules, source, bytecode.
-    suffixes = [(s, "extension") for s in extension_suffixes]
-    suffixes += [(".py", "module"), (".pyc", "bytecode")]
-    # Any __init__ makes a package: __init__.py, by far the most common, is asked for first.
-    init_files = ["__init__" + s for s, _ in sorted(suffixes, key=lambda s: s[0] != ".py")]
-    rank = {"package": 0, "extension": 1, "module": 2, "bytecode": 3, "namespace": 4}
-    found: dict[str, Provision] = {}
-    try:
-        with os.scandir(directory) as it:
-            items = list(it)
-    except (OSError, ValueError):
-        return found
-    for item in items:
-        name = item.name
-        if name in names if names is not None else name.isidentifier():
-            if _is_dir(item):
-                path = item.path
-                kind = "package" if _has_init(path, init_files) else "namespace"
-                _keep(found, name, Provision(kind, path), rank)
-            continue
-        for suffix, kind in suffixes:
-            if name.endswith(suffix):
-                stem = name[: -len(suffix)]
-                wanted = stem in names if names is not None else stem.isidentifier()
-                if wanted and _is_file(item):
-                    _keep(found, stem, Provision(kind, item.path), rank)
-                break
-    return found
-
-
-def _has_init(path: str, init_files: Sequence[str]) -> bool:
-    return any(os.path.isfile(os.path.join(path, name)) for name in init_files)
-
-
-def _is_file(item: os.DirEntry[str]) -> bool:
-    try:
-        return item.is_file()
-    except OSError:
-        return False
-
-
-def _keep(
-    found: dict[str, Provision], name: str, provision: Provision, rank: Mapping[str, int]
-) -> None:
-    old = found.get(name)
-    if old is None or rank[provision.kind] < rank[old.kind]:
-        found[name] = provision
-
-
 # --- .pth files -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PthLine:
-    """A meaningful line of a ``.pth`` file: a directory to add, or code to execute."""
-
-    number: int  # 1-based, as site.py reports it
-    text: str
-    executes: bool
-
-
-def parse_pth(text: str, *, version: tuple[int, int] = (3, 13)) -> list[PthLine]:
-    """The lines of a ``.pth`` file the way ``site.addpackage`` reads them.
-
-    Comments (``#`` in the first column) and blank lines are skipped; a line that starts with
-    ``import`` followed by a space or a tab is executed, any other names a directory. From
-    3.13 site.py splits with ``str.splitlines()``; before, it iterated over a text file
-    (universal newlines).
-
-    >>> [(line.number, line.executes) for line in parse_pth("# hook\\nimport os\\n../src\\n")]
-    [(2, True), (3, False)]
-    """
-    lines = text.splitlines() if version >= (3, 13) else re.split(r"\r\n|\r|\n", text)
-    result = []
-    for number, line in enumerate(lines, 1):
-        if line.startswith("#") or not line.strip():
-            continue
-        if line.startswith(("import ", "import\t")):
-            result.append(PthLine(number, line.rstrip("\r\n"), True))
-        else:
-            result.append(PthLine(number, line.rstrip(), False))
-    return result
-
-
-def decode_pth(data: bytes) -> str:
-    """site.py 3.13: UTF-8 (a BOM allowed), else the locale's encoding (Latin-1 here)."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
 
 
 @dataclass(frozen=True)
@@ -330,138 +210,6 @@ def _hook_helper(hook: Hook, line: str) -> str | None:
     return hook.helper
 
 
-@dataclass
-class PthFile:
-    path: str
-    site_dir: str  # as on sys.path
-    lines: list[PthLine]
-
-
-def _site_dirs(ctx: Context) -> list[str]:
-    """The directories whose ``.pth`` files site.py processes, as spelled on sys.path."""
-    target = ctx.target
-    candidates = list(target.site_packages)
-    if target.user_site and target.user_site_enabled and not target.no_user_site:
-        candidates.append(target.user_site)
-    by_real = {os.path.realpath(p): p for p in reversed(target.sys_path)}
-    result: list[str] = []
-    seen: set[str] = set()
-    for candidate in candidates:
-        real = os.path.realpath(candidate)
-        if real in seen or not os.path.isdir(candidate):
-            continue
-        seen.add(real)
-        result.append(by_real.get(real, candidate))
-    return result
-
-
-def read_pth_files(ctx: Context) -> list[PthFile]:
-    """Every ``.pth`` file of the target's site directories, in site.py's order."""
-    version = ctx.target.interpreter.version[:2]
-    files = []
-    for site_dir in _site_dirs(ctx):
-        try:
-            names = sorted(n for n in os.listdir(site_dir) if n.endswith(".pth"))
-        except OSError:
-            continue
-        for name in names:
-            if name.startswith(".") and version >= (3, 13):
-                continue  # 3.13 skips hidden .pth files (python/cpython#113659)
-            path = os.path.join(site_dir, name)
-            try:
-                with open(path, "rb") as f:
-                    data = f.read(_MAX_PTH_BYTES)
-            except OSError:
-                continue
-            files.append(PthFile(path, site_dir, parse_pth(decode_pth(data), version=version)))
-    return files
-
-
-# --- the effective path ---------------------------------------------------------------------
-
-
-@dataclass
-class PathModel:
-    """The effective path and where each entry came from."""
-
-    entries: list[Entry]
-    pythonpath: list[str] | None  # None when unknown (static mode)
-    pth_files: list[PthFile]
-    cwd: str | None = None
-
-    def from_pythonpath(self, raw: str) -> str:
-        """A PYTHONPATH entry as the user's Python sees it (relative: below the cwd)."""
-        return _norm(os.path.join(self.cwd or "", raw))
-
-
-def _norm(path: str) -> str:
-    return os.path.normpath(path)
-
-
-def _pythonpath(ctx: Context) -> list[str] | None:
-    if ctx.target.mode != "live":
-        return None
-    raw = ctx.target.environ.get("PYTHONPATH")
-    if not raw:
-        return []
-    return [p for p in raw.split(os.pathsep) if p]
-
-
-def _probe_relative(entry: str, cwd: str | None, probe_cwd: str | None) -> str:
-    """The probe ran in a private directory (``probe_cwd``), so a relative PYTHONPATH entry
-    (``src``) shows up below it; for the user it is below ``cwd``."""
-    if cwd is None or not probe_cwd:
-        return entry
-    if entry == probe_cwd:
-        return cwd
-    if entry.startswith(probe_cwd + os.sep):
-        return os.path.join(cwd, entry[len(probe_cwd) + 1 :])
-    return entry
-
-
-def build_path(ctx: Context) -> PathModel:
-    target = ctx.target
-    cwd = ctx.options.cwd
-    safe_path = target.interpreter.version[:2] >= (3, 11) and bool(
-        target.environ.get("PYTHONSAFEPATH")
-    )
-    pythonpath = _pythonpath(ctx)
-    pythonpath_norm = {_norm(os.path.join(cwd or "", p)) for p in pythonpath or ()}
-    stdlib = set()
-    for directory in target.stdlib:
-        stdlib |= {_norm(directory), _norm(os.path.join(directory, "lib-dynload"))}
-    site = {_norm(p) for p in target.site_packages}
-    user_site = _norm(target.user_site) if target.user_site else None
-    pth_files = read_pth_files(ctx)
-    added_by: dict[str, str] = {}
-    for pth in pth_files:
-        for line in pth.lines:
-            if not line.executes:
-                added_by.setdefault(_norm(os.path.join(pth.site_dir, line.text)), pth.path)
-
-    entries: list[Entry] = []
-    if cwd and not safe_path:
-        entries.append(Entry(cwd, 0, "working directory"))
-    for raw in target.sys_path:
-        path = _probe_relative(raw, cwd, target.probe_cwd) if pythonpath else raw
-        norm = _norm(path)
-        pth_file = None
-        if norm in pythonpath_norm:
-            origin = "PYTHONPATH"
-        elif norm in stdlib or path.endswith(".zip"):
-            origin = "stdlib"
-        elif norm in site:
-            origin = "site-packages"
-        elif norm == user_site:
-            origin = "user site"
-        elif norm in added_by:
-            origin, pth_file = ".pth", added_by[norm]
-        else:
-            origin = "unknown"
-        entries.append(Entry(path, len(entries), origin, pth_file))
-    return PathModel(entries, pythonpath, pth_files, cwd)
-
-
 # --- the check ------------------------------------------------------------------------------
 
 
@@ -476,7 +224,7 @@ def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
     (``duplicates``) instead of a second finding for the same root cause.
     """
     by_entry = {
-        os.path.normpath(f.path): f
+        _norm(f.path): f
         for f in findings
         if f.code in (FOREIGN_SITE.code, USER_SITE_LEAK.code) and f.path
     }
@@ -487,7 +235,7 @@ def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
     for finding in findings:
         if finding.code == _DUPLICATE:
             copies = (finding.evidence.get("used"), finding.evidence.get("shadowed"))
-            sites = [os.path.dirname(os.path.normpath(c)) for c in copies if isinstance(c, str)]
+            sites = [_dirname(_norm(c)) for c in copies if isinstance(c, str)]
             cause = next((site for site in sites if site in by_entry), None)
             if cause is not None:
                 record = {"distribution": finding.distribution, **finding.evidence}
@@ -496,7 +244,7 @@ def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
         kept.append(finding)
     result = []
     for finding in kept:
-        duplicates = folded.get(os.path.normpath(finding.path or ""))
+        duplicates = folded.get(_norm(finding.path or ""))
         if duplicates and finding.code in (FOREIGN_SITE.code, USER_SITE_LEAK.code):
             finding = replace(finding, evidence={**finding.evidence, "duplicates": duplicates})
         result.append(finding)
@@ -504,31 +252,22 @@ def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
 
 
 def check(ctx: Context) -> list[Finding]:
-    model = build_path(ctx)
-    ctx.examined[AREA] = len(model.entries)
+    facts = ctx.snapshot.paths
+    ctx.examined[AREA] = len(facts.entries)
     findings = _externally_managed(ctx)
 
-    suffixes = ctx.target.interpreter.extension_suffixes
-    listed: dict[str, dict[str, Provision]] = {}
-
-    def list_entries(stdlib: bool, names: frozenset[str] | None) -> None:
-        for entry in model.entries:
-            if (entry.origin == "stdlib") != stdlib or entry.path.endswith(".zip"):
-                continue  # a zip (rarely present) is read by zipimport: not listed
-            if entry.real not in listed:
-                listed[entry.real] = list_provisions(entry.path, names, suffixes)
-            entry.provides = listed[entry.real]
-
-    # The stdlib's directories are listed whole (their names are the stdlib's names), every
-    # other directory for the names worth checking only; each directory once.
-    list_entries(True, None)
-    stdlib_names = _stdlib_names(ctx, model)
+    # The stdlib's directories count whole (their names are the stdlib's names), every other
+    # directory for the names worth checking only.
+    full = facts.entries
+    stdlib_names = _stdlib_names(ctx, facts)
     wanted = set(stdlib_names)
     for dist in ctx.inventory.distributions:
-        wanted |= _top_level_names(ctx, dist)
+        wanted |= dist.top_level_names
+    model = replace(facts, entries=tuple(_restricted(e, wanted) for e in full))
     hooks = _pth_hooks(model)
-    wanted |= {helper for *_, helper in hooks if helper}
-    list_entries(False, frozenset(wanted))
+    helpers = {helper for *_, helper in hooks if helper}
+    if helpers - wanted:
+        model = replace(facts, entries=tuple(_restricted(e, wanted | helpers) for e in full))
 
     foreign = _foreign_site_packages(ctx, model)
     leak = _user_site_leak(ctx, model)
@@ -539,52 +278,36 @@ def check(ctx: Context) -> list[Finding]:
     return findings
 
 
+def _restricted(entry: Entry, names: set[str]) -> Entry:
+    if entry.origin == "stdlib":
+        return entry
+    provides = {n: p for n, p in entry.provides.items() if n in names}
+    return replace(entry, provides=provides)
+
+
 # --- env-externally-managed -----------------------------------------------------------------
 
 
 def _externally_managed(ctx: Context) -> list[Finding]:
     """PEP 668: ``EXTERNALLY-MANAGED`` in ``sysconfig.get_path("stdlib")``; venvs are exempt."""
-    target = ctx.target
-    if target.is_venv:
+    marker = ctx.snapshot.paths.externally_managed
+    if marker is None:
         return []
-    seen = set()
-    for directory in target.stdlib:
-        marker = os.path.join(directory, "EXTERNALLY-MANAGED")
-        real = os.path.realpath(marker)
-        if real in seen or not os.path.isfile(marker):
-            continue
-        seen.add(real)
-        error = _marker_error(marker)
-        version = target.interpreter.short_version
-        return [
-            EXTERNALLY_MANAGED.finding(
-                "This Python is managed by the system's package manager (PEP 668): pip "
-                "refuses to install into it.",
-                path=marker,
-                evidence={"marker": marker, "error": error},
-                fix=(
-                    f"Install into a venv instead: {ctx.python} -m venv ~/.venvs/NAME, then "
-                    f"~/.venvs/NAME/bin/python -m pip install ...; for command-line "
-                    f"applications use pipx; or install the system's package "
-                    f"(apt install python3-NAME). Python {version} itself is fine."
-                ),
-            )
-        ]
-    return []
-
-
-def _marker_error(path: str) -> str | None:
-    """The ``Error`` key of the ``[externally-managed]`` section (PEP 668), if any."""
-    import configparser  # rarely needed: kept off the start-up path
-
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            parser.read_file(f)
-        error = parser.get("externally-managed", "Error", fallback=None)
-    except (OSError, configparser.Error):
-        return None
-    return " ".join(error.split()) if error else None  # one line: it is wrapped for a terminal
+    version = ctx.target.interpreter.short_version
+    return [
+        EXTERNALLY_MANAGED.finding(
+            "This Python is managed by the system's package manager (PEP 668): pip "
+            "refuses to install into it.",
+            path=marker.marker,
+            evidence={"marker": marker.marker, "error": marker.error},
+            fix=(
+                f"Install into a venv instead: {ctx.python} -m venv ~/.venvs/NAME, then "
+                f"~/.venvs/NAME/bin/python -m pip install ...; for command-line "
+                f"applications use pipx; or install the system's package "
+                f"(apt install python3-NAME). Python {version} itself is fine."
+            ),
+        )
+    ]
 
 
 # --- path-foreign-site-packages -------------------------------------------------------------
@@ -592,7 +315,7 @@ def _marker_error(path: str) -> str | None:
 
 def _version_in_path(path: str) -> tuple[str, int, int, bool] | None:
     """``(implementation, major, minor, free-threaded)`` from ``.../python3.10t/site-packages``."""
-    parent = os.path.basename(os.path.dirname(_norm(path)))
+    parent = _basename(_dirname(_norm(path)))
     match = _VERSIONED_DIR.match(parent)
     if not match:
         return None
@@ -602,8 +325,8 @@ def _version_in_path(path: str) -> tuple[str, int, int, bool] | None:
 
 def _under(path: str, roots: Iterable[str]) -> bool:
     for root in roots:
-        root = root.rstrip(os.sep)
-        if root and (path == root or path.startswith(root + os.sep)):
+        root = root.rstrip("/")
+        if root and (path == root or path.startswith(root + "/")):
             return True
     return False
 
@@ -612,7 +335,7 @@ def _own_roots(ctx: Context) -> tuple[list[str], list[str]]:
     target = ctx.target
     roots = [target.prefix, target.base_prefix]
     norm = [_norm(r) for r in roots]
-    real = [os.path.realpath(r) for r in roots]
+    real = list(ctx.snapshot.paths.prefix_real)
     return norm, real
 
 
@@ -622,11 +345,7 @@ def _site_entries(model: PathModel) -> list[Entry]:
 
 def _dists_in(ctx: Context, entry: Entry) -> list[Distribution]:
     inventory = ctx.inventory
-    return [
-        d
-        for d in [*inventory.distributions, *inventory.shadowed]
-        if os.path.realpath(d.site_dir) == entry.real
-    ]
+    return [d for d in [*inventory.distributions, *inventory.shadowed] if d.site_real == entry.real]
 
 
 def _shadow_records(entry: Entry, others: Sequence[Entry]) -> list[dict[str, Any]]:
@@ -655,7 +374,7 @@ def _foreign_site_packages(ctx: Context, model: PathModel) -> list[Finding]:
     own_sites = _site_entries(model)
     findings = []
     for entry in model.entries:
-        if os.path.basename(_norm(entry.path)) not in _SITE_DIR_NAMES:
+        if _basename(_norm(entry.path)) not in _SITE_DIR_NAMES:
             continue
         if entry.origin in ("site-packages", "user site", "stdlib", "working directory"):
             continue
@@ -702,7 +421,7 @@ def _foreign(
     label = _python_label(version)
     dists = sorted(_dists_in(ctx, entry), key=lambda d: d.key)
     shadows = _shadow_records(entry, own_sites)
-    wins = [r for r in shadows if os.path.dirname(r["used"]) == _norm(entry.path)]
+    wins = [r for r in shadows if _dirname(r["used"]) == _norm(entry.path)]
     this_python = f"Python {interp.short_version}"
     if other_python:
         what = f"a site-packages directory of {label}, not {this_python},"
@@ -745,7 +464,7 @@ def _pythonpath_without(model: PathModel, entry: Entry) -> str:
     """The shell command that leaves ``entry`` out of PYTHONPATH."""
     keep = [p for p in model.pythonpath or () if model.from_pythonpath(p) != _norm(entry.path)]
     if keep:
-        return f"export PYTHONPATH={shlex.quote(os.pathsep.join(keep))}"
+        return f"export PYTHONPATH={shlex.quote(':'.join(keep))}"
     return "unset PYTHONPATH (and drop it from your shell profile)"
 
 
@@ -767,13 +486,9 @@ def _removal_fix(model: PathModel, entry: Entry) -> str:
 # --- path-user-site-leak --------------------------------------------------------------------
 
 
-def _is_conda(prefix: str) -> bool:
-    return os.path.isdir(os.path.join(prefix, "conda-meta"))
-
-
 def _user_site_leak(ctx: Context, model: PathModel) -> list[Finding]:
     target = ctx.target
-    conda = _is_conda(target.prefix)
+    conda = ctx.snapshot.paths.conda
     if not (target.is_venv or conda):
         return []
     if not target.user_site or not target.user_site_enabled or target.no_user_site:
@@ -794,7 +509,7 @@ def _user_site_leak(ctx: Context, model: PathModel) -> list[Finding]:
         other = env_by_key.get(dist.key)
         if other is not None:
             first = entry.index < min(
-                (s.index for s in env_sites if s.real == os.path.realpath(other.site_dir)),
+                (s.index for s in env_sites if s.real == other.site_real),
                 default=entry.index + 1,
             )
             differs.append(
@@ -868,13 +583,6 @@ def _stdlib_names(ctx: Context, model: PathModel) -> frozenset[str]:
     return frozenset(names)
 
 
-def _is_dir(item: os.DirEntry[str]) -> bool:
-    try:
-        return item.is_dir()
-    except OSError:
-        return False
-
-
 def _unshadowable(ctx: Context) -> frozenset[str]:
     """Names the import system resolves without sys.path, or that are already imported."""
     target = ctx.target
@@ -886,14 +594,6 @@ def _unshadowable(ctx: Context) -> frozenset[str]:
     startup = target.startup_modules or _ALWAYS_IMPORTED
     names |= {n for n in startup if "." not in n}
     return frozenset(names)
-
-
-def _top_level_names(ctx: Context, dist: Distribution) -> frozenset[str]:
-    """``dist.top_level_names``, cached with its RECORD (parsing every RECORD is most of
-    what this family would otherwise cost)."""
-    return frozenset(
-        ctx.from_record(dist, "top-level-names", lambda: tuple(sorted(dist.top_level_names)))
-    )
 
 
 def _shadowed(
@@ -910,18 +610,16 @@ def _shadowed(
             if entry.origin == "stdlib" and provision is not None and provision.regular:
                 providers.setdefault(name, []).append((entry.index, provision.path, None))
                 break
-    real_sites: dict[str, str] = {}
     for dist in ctx.inventory.distributions:
-        if dist.site_dir not in real_sites:
-            real_sites[dist.site_dir] = os.path.realpath(dist.site_dir)
-        site = by_real.get(real_sites[dist.site_dir])
+        site = by_real.get(dist.site_real)
         if site is None:
             continue
-        for name in _top_level_names(ctx, dist) - _NOT_REALLY_PROVIDED:
+        for name in dist.top_level_names - _NOT_REALLY_PROVIDED:
             provision = site.provides.get(name)
             if provision is not None:
                 providers.setdefault(name, []).append((site.index, provision.path, dist))
-    reported_real = {os.path.realpath(p) for p in reported}
+    real_of = {e.path: e.real for e in model.entries}
+    reported_real = {real_of.get(p, p) for p in reported}
     findings = []
     for name in sorted(providers):
         if name in unshadowable:
@@ -933,7 +631,7 @@ def _shadowed(
         shadow = found.entry
         if shadow.origin == "stdlib" or shadow.real in reported_real:
             continue  # by design (a backport under the stdlib), or reported with its cause
-        if shadow.real == os.path.realpath(model.entries[index].path):
+        if shadow.real == model.entries[index].real:
             continue  # the same directory twice (the working directory is site-packages)
         if _owner(ctx, found.provision) is not None:
             continue  # a distribution's own file: dist-duplicate's business
@@ -944,7 +642,7 @@ def _shadowed(
 def _owner(ctx: Context, provision: Provision) -> Distribution | None:
     if provision.kind == "package":
         for init in ("__init__.py", "__init__.pyc"):
-            owner = ctx.owner(os.path.join(provision.path, init))
+            owner = ctx.owner(_join(provision.path, init))
             if owner is not None:
                 return owner
         return None
@@ -982,7 +680,7 @@ def _shadow_finding(
     if found.provision.kind == "package":
         rename = f"Rename or remove the directory {shlex.quote(found.provision.path)}"
     else:
-        pycache = os.path.join(os.path.dirname(found.provision.path), "__pycache__")
+        pycache = _join(_dirname(found.provision.path), "__pycache__")
         rename = (
             f"Rename {shlex.quote(found.provision.path)} (and delete "
             f"{shlex.quote(pycache)}/{name}.*.pyc)"
@@ -1018,7 +716,7 @@ def _shadow_finding(
 def _pth_hooks(model: PathModel) -> list[tuple[PthFile, PthLine, Hook | None, str | None]]:
     result = []
     for pth in model.pth_files:
-        name = os.path.basename(pth.path)
+        name = _basename(pth.path)
         for line in pth.lines:
             if line.executes:
                 hook = known_hook(name, line.text)
@@ -1065,7 +763,7 @@ def _pth_findings(
             what = f"runs {_names(hook_names)} at every interpreter start-up (a usual hook)"
         count = len(lines)
         where = f"line {lines[0]['line']}" if count == 1 else f"{count} lines"
-        message = f"{os.path.basename(path)} ({where}) {what}."
+        message = f"{_basename(path)} ({where}) {what}."
         findings.append(
             PTH_EXECUTES_CODE.finding(
                 message,

@@ -10,7 +10,7 @@ from pkgdoctor.findings import Finding
 from pkgdoctor.target.facts import Target
 
 if TYPE_CHECKING:
-    from pkgdoctor.checks.imports import ImportOutcome
+    from pkgdoctor.look.imports import ImportOutcome
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pkgdoctor.render import Report
 from pkgdoctor.render import printable as _printable
 
 if TYPE_CHECKING:
-    from pkgdoctor.checks.imports import ImportOutcome
+    from pkgdoctor.look.imports import ImportOutcome
 
 Span = tuple[str, str]  # (text, style); style "" is plain
 Line = list[Span]

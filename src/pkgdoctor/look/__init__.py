@@ -1,0 +1,70 @@
+"""The look layer: everything that reads the target's files or runs its interpreter.
+
+:func:`collect` turns a target (found by :mod:`pkgdoctor.target`: the live probe or the
+static reader) into a :class:`~pkgdoctor.snapshot.model.Snapshot`. Progress bars, threads,
+time limits and the persistent cache live here, never in the checks.
+
+Each directory is listed once per run (:class:`~pkgdoctor.listings.Listings`), shared by the
+RECORD presence check and the extension-module walk; ELF files, METADATA and RECORD files
+are parsed once and cached with the identity of the file (see :mod:`pkgdoctor.cache`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from pkgdoctor import __version__
+from pkgdoctor.cache import Cache
+from pkgdoctor.inventory import discover, site_entries
+from pkgdoctor.listings import Listings
+from pkgdoctor.look import extensions, paths, records
+from pkgdoctor.look.records import ProgressFactory
+from pkgdoctor.snapshot.model import Scope, Snapshot, Tool
+from pkgdoctor.target.facts import Target
+
+#: An answer about a directory modified less than this before the run started is never
+#: cached: a change within one coarse timestamp of the read would not show in the mtime
+#: (git's "racy" index rule).
+RACY_NS = 2_000_000_000
+
+
+def settled_since(started_ns: int) -> Callable[[int], bool]:
+    """Whether a file system object modified at ``mtime_ns`` is old enough for an answer
+    about it to be cached: two seconds before the run started, so that a change made during
+    the run, or within one coarse timestamp of it, always shows in the mtime."""
+    return lambda mtime_ns: mtime_ns < started_ns - RACY_NS
+
+
+def collect(
+    target: Target,
+    scope: Scope | None = None,
+    cache: Cache | None = None,
+    progress: ProgressFactory | None = None,
+) -> Snapshot:
+    """Everything the checks need to know about ``target``, read once."""
+    scope = scope or Scope()
+    cache = cache if cache is not None else Cache(None)
+    started_ns = time.time_ns()
+    settled = settled_since(started_ns)
+    listings = Listings()
+    inventory = discover(site_entries(target.sys_path, target.stdlib), cache)
+    inventory = records.collect(
+        inventory,
+        deep=scope.deep,
+        cache=cache,
+        listings=listings,
+        settled=settled,
+        progress=progress,
+    )
+    path_facts = paths.collect(target, scope.cwd)
+    extension_facts = extensions.collect(target, scope.include_stdlib, cache, listings, settled)
+    return Snapshot(
+        target=target,
+        scope=scope,
+        inventory=inventory,
+        paths=path_facts,
+        extensions=extension_facts,
+        tool=Tool("pkgdoctor", __version__),
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_ns / 1e9)),
+    )

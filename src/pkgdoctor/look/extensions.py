@@ -1,0 +1,268 @@
+"""Looking at extension modules: every one on ``sys.path``, its ELF facts, and what the loader
+model resolves for each ``DT_NEEDED``, transitively through the libraries the environment
+brings (vendored ``*.libs``, RPATH and ``LD_LIBRARY_PATH`` directories).
+
+System libraries (found through the ld.so cache or default directories) are trusted to be
+consistent with each other and not descended into; their ELF facts are still read, because
+the symbol versions an extension needs are checked against the library that would be loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+
+from pkgdoctor.cache import Cache, directory_validator
+from pkgdoctor.elf import ELFError, ELFFile
+from pkgdoctor.extmodules import (
+    ExtensionFile,
+    ScanProblem,
+    iter_extensions,
+    parse_extension_filename,
+)
+from pkgdoctor.listings import Listings
+from pkgdoctor.loader import ElfCache, Loader, LoaderConfig, default_dirs, split_path_list
+from pkgdoctor.loader import Resolution as LoaderResolution
+from pkgdoctor.snapshot.model import (
+    Candidate,
+    Extension,
+    ExtensionFacts,
+    Link,
+    Resolution,
+)
+from pkgdoctor.target.facts import Target
+
+# Cache section of the sys.path walk: roots -> ((path, (mtime_ns, inode, device) or None)
+# for every directory the walk looked at, the files found as (path, module, root, siblings)).
+# A name added, removed or renamed changes its directory's mtime, so the files found stay
+# the same while every one of those directories does.
+_WALK = "extension-walk"
+
+
+class ExtensionLooker:
+    """Builds :class:`Extension` facts; shared by ``check`` (every module on ``sys.path``)
+    and ``why`` (the modules an import touched)."""
+
+    def __init__(self, target: Target, cache: Cache, listings: Listings) -> None:
+        self.target = target
+        self.cache = cache
+        self.listings = listings
+        self.elf_cache = ElfCache(cache)
+        self.elf: dict[str, ELFFile | str] = {}
+        self.loader = self._loader()
+        self._executable = self._executable_elf()
+
+    # --- the loader model of the target ---
+
+    def _loader(self) -> Loader:
+        interp = self.target.interpreter
+        binary = interp.binary
+        libc = interp.libc.family if interp.libc else "glibc"
+        machine, elf_class, little = (
+            (binary.machine, binary.elf_class, binary.little_endian) if binary else (0, 0, True)
+        )
+        config = LoaderConfig(
+            libc=libc,
+            machine=machine,
+            elf_class=elf_class,
+            little_endian=little,
+            ld_library_path=split_path_list(self.target.environ.get("LD_LIBRARY_PATH")),
+            default_dirs=default_dirs(
+                libc, interp.multiarch, elf_class, binary.interpreter if binary else None
+            ),
+            system_known=self.target.system_is_host and binary is not None,
+        )
+        loader = Loader(config, self.elf_cache)
+        real = interp.real_executable
+        exe = self.elf_cache.read(real) if real else None
+        if real and isinstance(exe, ELFFile):
+            preloaded = {}
+            for name in exe.needed:
+                resolution = loader.resolve(name, [(real, exe)])
+                if resolution.path:
+                    preloaded[name] = resolution.path
+            loader = Loader(dataclasses.replace(config, preloaded=preloaded), self.elf_cache)
+        return loader
+
+    def _executable_elf(self) -> tuple[str, ELFFile] | None:
+        """The interpreter's own ELF file: it heads every loader chain (its RPATH counts)."""
+        real = self.target.interpreter.real_executable
+        if not real:
+            return None
+        elf = self._read(real)
+        return (real, elf) if isinstance(elf, ELFFile) else None
+
+    @property
+    def system_known(self) -> bool:
+        return self.loader.config.system_known
+
+    def _read(self, path: str) -> ELFFile | ELFError | OSError:
+        elf = self.elf_cache.read(path)
+        if path not in self.elf:
+            self.elf[path] = elf if isinstance(elf, ELFFile) else _reason(elf)
+        return elf
+
+    # --- one module ---
+
+    def look(self, file: ExtensionFile) -> Extension:
+        """The facts of one extension module file."""
+        elf = self._read(file.path)
+        stem = file.filename.partition(".")[0]
+        package_siblings = tuple(
+            s
+            for s in file.siblings
+            if s == stem and os.path.isfile(os.path.join(file.directory, stem, "__init__.py"))
+        )
+        links: tuple[Link, ...] = ()
+        binary = self.target.interpreter.binary
+        if isinstance(elf, ELFFile) and (
+            binary is None
+            or (elf.machine, elf.elf_class, elf.little_endian)
+            == (binary.machine, binary.elf_class, binary.little_endian)
+        ):
+            links = self._links(file.path, elf)
+        return Extension(file, package_siblings, links)
+
+    def _links(self, path: str, elf: ELFFile) -> tuple[Link, ...]:
+        """Every DT_NEEDED of ``elf`` and of the non-system libraries it brings in, resolved
+        like the loader would, depth first."""
+        start: list[tuple[str, ELFFile]] = [self._executable] if self._executable else []
+        stack: list[list[tuple[str, ELFFile]]] = [[*start, (path, elf)]]
+        visited = {path}
+        links: list[Link] = []
+        while stack:
+            chain = stack.pop()
+            requester, obj = chain[-1]
+            for name in obj.needed:
+                res = self.loader.resolve(name, chain)
+                links.append(Link(requester, self._resolution(res)))
+                if res.path is None:
+                    continue
+                lib = self._read(res.path)
+                if not res.system and res.path not in visited and isinstance(lib, ELFFile):
+                    visited.add(res.path)
+                    stack.append([*chain, (res.path, lib)])
+        return tuple(links)
+
+    def _resolution(self, res: LoaderResolution) -> Resolution:
+        absent: tuple[str, ...] = ()
+        if not res.found:
+            absent = tuple(d for d in res.searched if not os.path.isdir(d))
+        return Resolution(
+            name=res.name,
+            path=res.path,
+            via=res.via,
+            searched=tuple(res.searched),
+            skipped=tuple(Candidate(c.path, c.reason) for c in res.skipped),
+            system=res.system,
+            absent=absent,
+        )
+
+    def facts(
+        self, modules: Sequence[Extension], problems: Sequence[ScanProblem] = ()
+    ) -> ExtensionFacts:
+        return ExtensionFacts(
+            modules=tuple(modules),
+            scan_problems=tuple(problems),
+            elf=dict(self.elf),
+            executable=self._executable[0] if self._executable else None,
+            system_known=self.system_known,
+        )
+
+
+def _reason(error: ELFError | OSError) -> str:
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    return str(error)
+
+
+# --- every module on sys.path ---------------------------------------------------------------
+
+
+def extension_roots(target: Target, include_stdlib: bool) -> list[str]:
+    """The ``sys.path`` entries to look for extension modules in.
+
+    The standard library (its directory, ``lib-dynload`` and zip) is left out unless asked
+    for; ``site-packages`` below the stdlib directory is still its own entry.
+    """
+    stdlib: set[str] = set()
+    for directory in target.stdlib:
+        stdlib.update({directory, os.path.join(directory, "lib-dynload")})
+    roots = []
+    for entry in target.sys_path:
+        normalized = os.path.normpath(entry)
+        if not include_stdlib and (normalized in stdlib or entry.endswith(".zip")):
+            continue
+        roots.append(normalized)
+    return roots
+
+
+def collect(
+    target: Target,
+    include_stdlib: bool,
+    cache: Cache,
+    listings: Listings,
+    settled: Callable[[int], bool],
+) -> ExtensionFacts:
+    """Every extension module on the target's ``sys.path`` (stdlib only if asked)."""
+    looker = ExtensionLooker(target, cache, listings)
+    problems: list[ScanProblem] = []
+    files = extension_files(extension_roots(target, include_stdlib), cache, listings, problems,
+                            settled)  # fmt: skip
+    return looker.facts([looker.look(f) for f in files], problems)
+
+
+def extension_files(
+    roots: Sequence[str],
+    cache: Cache,
+    listings: Listings,
+    problems: list[ScanProblem],
+    settled: Callable[[int], bool],
+) -> list[ExtensionFile]:
+    """Every extension module on the roots, from the cache while no directory changed."""
+    key = tuple(roots)
+    stored = cache.get(_WALK, key)
+    if stored is not None:
+        directories, found = stored
+        if all(directory_validator(path) == identity for path, identity in directories):
+            files = []
+            for path, module, root, siblings in found:
+                parsed = parse_extension_filename(os.path.basename(path))
+                if parsed is None:  # a cache from a release that named files differently
+                    break
+                files.append(ExtensionFile(path, module, parsed[1], root, tuple(siblings)))
+            else:
+                return files
+    visited: list[tuple[str, os.stat_result | None]] = []
+    files = list(iter_extensions(key, problems, listings, visited))
+    directories = tuple(
+        (path, (st.st_mtime_ns, st.st_ino, st.st_dev) if st else None) for path, st in visited
+    )
+    if not problems and all(i is None or settled(i[0]) for _, i in directories):
+        found = tuple((f.path, f.module, f.root, f.siblings) for f in files)
+        cache.put(_WALK, key, (directories, found))
+    return files
+
+
+def extension_file(path: str, root: str) -> ExtensionFile | None:
+    """An :class:`ExtensionFile` for a path that did not come from a ``sys.path`` walk."""
+    name = os.path.basename(path)
+    parsed = parse_extension_filename(name)
+    if parsed is None:
+        return None
+    stem, tag = parsed
+    rel = os.path.relpath(os.path.dirname(path), root)
+    package = "" if rel == "." else rel.replace(os.sep, ".")
+    try:
+        siblings = tuple(
+            sorted(
+                n
+                for n in os.listdir(os.path.dirname(path))
+                if n.partition(".")[0] == stem and n != name
+            )
+        )
+    except OSError:
+        siblings = ()
+    module = f"{package}.{stem}" if package else stem
+    return ExtensionFile(path, module, tag, root, siblings)

@@ -1,0 +1,281 @@
+"""Looking at ``sys.path``: where each entry came from, what it provides, the ``.pth`` files.
+
+The target's ``sys.path`` comes from the probe (live) or the static reader without the
+working-directory entry; the user's working directory (``--cwd``) is put back in front, as
+``python -c``, ``python -m`` and the REPL do (a script's own directory takes its place),
+unless ``PYTHONSAFEPATH`` is set (3.11+).
+
+Every directory is listed once (``os.scandir``); nothing walks a tree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+
+from pkgdoctor.snapshot.model import (
+    ExternallyManaged,
+    PathEntry,
+    PathFacts,
+    Provision,
+    PthFile,
+    PthLine,
+)
+from pkgdoctor.target.facts import Target
+
+_MAX_PTH_BYTES = 1 << 20
+_MAX_MARKER_BYTES = 1 << 16
+
+
+def collect(target: Target, cwd: str | None) -> PathFacts:
+    """The effective path of ``target`` as the user's Python in ``cwd`` gets it."""
+    safe_path = target.interpreter.version[:2] >= (3, 11) and bool(
+        target.environ.get("PYTHONSAFEPATH")
+    )
+    pythonpath = _pythonpath(target)
+    pythonpath_norm = {_norm(os.path.join(cwd or "", p)) for p in pythonpath or ()}
+    stdlib = set()
+    for directory in target.stdlib:
+        stdlib |= {_norm(directory), _norm(os.path.join(directory, "lib-dynload"))}
+    site = {_norm(p) for p in target.site_packages}
+    user_site = _norm(target.user_site) if target.user_site else None
+    pth_files = read_pth_files(target)
+    added_by: dict[str, str] = {}
+    for pth in pth_files:
+        for line in pth.lines:
+            if not line.executes:
+                added_by.setdefault(_norm(os.path.join(pth.site_dir, line.text)), pth.path)
+
+    raw_entries: list[tuple[str, str, str | None]] = []
+    if cwd and not safe_path:
+        raw_entries.append((cwd, "working directory", None))
+    for raw in target.sys_path:
+        path = _probe_relative(raw, cwd, target.probe_cwd) if pythonpath else raw
+        norm = _norm(path)
+        pth_file = None
+        if norm in pythonpath_norm:
+            origin = "PYTHONPATH"
+        elif norm in stdlib or path.endswith(".zip"):
+            origin = "stdlib"
+        elif norm in site:
+            origin = "site-packages"
+        elif norm == user_site:
+            origin = "user site"
+        elif norm in added_by:
+            origin, pth_file = ".pth", added_by[norm]
+        else:
+            origin = "unknown"
+        raw_entries.append((path, origin, pth_file))
+
+    suffixes = target.interpreter.extension_suffixes
+    listed: dict[str, Mapping[str, Provision]] = {}
+    entries = []
+    for index, (path, origin, pth_file) in enumerate(raw_entries):
+        real = os.path.realpath(path)
+        if path.endswith(".zip"):
+            provides: Mapping[str, Provision] = {}  # read by zipimport: not listed
+        else:
+            if real not in listed:
+                listed[real] = list_provisions(path, suffixes)
+            provides = listed[real]
+        entries.append(PathEntry(path, index, origin, real, pth_file, provides))
+    return PathFacts(
+        entries=tuple(entries),
+        pythonpath=None if pythonpath is None else tuple(pythonpath),
+        pth_files=tuple(pth_files),
+        cwd=cwd,
+        externally_managed=_externally_managed(target),
+        conda=os.path.isdir(os.path.join(target.prefix, "conda-meta")),
+        prefix_real=(os.path.realpath(target.prefix), os.path.realpath(target.base_prefix)),
+    )
+
+
+def _norm(path: str) -> str:
+    return os.path.normpath(path)
+
+
+def _pythonpath(target: Target) -> list[str] | None:
+    if target.mode != "live":
+        return None
+    raw = target.environ.get("PYTHONPATH")
+    if not raw:
+        return []
+    return [p for p in raw.split(os.pathsep) if p]
+
+
+def _probe_relative(entry: str, cwd: str | None, probe_cwd: str | None) -> str:
+    """The probe ran in a private directory (``probe_cwd``), so a relative PYTHONPATH entry
+    (``src``) shows up below it; for the user it is below ``cwd``."""
+    if cwd is None or not probe_cwd:
+        return entry
+    if entry == probe_cwd:
+        return cwd
+    if entry.startswith(probe_cwd + os.sep):
+        return os.path.join(cwd, entry[len(probe_cwd) + 1 :])
+    return entry
+
+
+# --- what a directory provides --------------------------------------------------------------
+
+
+def list_provisions(directory: str, extension_suffixes: Sequence[str]) -> dict[str, Provision]:
+    """Every top-level name ``directory`` provides, the way importlib's FileFinder sees it:
+    one ``os.scandir`` plus a ``stat`` or two for each candidate package directory. Missing
+    or unreadable directories provide nothing.
+    """
+    # FileFinder's loader order: extension modules, source, bytecode.
+    suffixes = [(s, "extension") for s in extension_suffixes]
+    suffixes += [(".py", "module"), (".pyc", "bytecode")]
+    # Any __init__ makes a package: __init__.py, by far the most common, is asked for first.
+    init_files = ["__init__" + s for s, _ in sorted(suffixes, key=lambda s: s[0] != ".py")]
+    rank = {"package": 0, "extension": 1, "module": 2, "bytecode": 3, "namespace": 4}
+    found: dict[str, Provision] = {}
+    try:
+        with os.scandir(directory) as it:
+            items = list(it)
+    except (OSError, ValueError):
+        return found
+    for item in items:
+        name = item.name
+        if name.isidentifier():
+            if _is_dir(item):
+                path = item.path
+                kind = "package" if _has_init(path, init_files) else "namespace"
+                _keep(found, name, Provision(kind, path), rank)
+            continue
+        for suffix, kind in suffixes:
+            if name.endswith(suffix):
+                stem = name[: -len(suffix)]
+                if stem.isidentifier() and _is_file(item):
+                    _keep(found, stem, Provision(kind, item.path), rank)
+                break
+    return found
+
+
+def _has_init(path: str, init_files: Sequence[str]) -> bool:
+    return any(os.path.isfile(os.path.join(path, name)) for name in init_files)
+
+
+def _is_file(item: os.DirEntry[str]) -> bool:
+    try:
+        return item.is_file()
+    except OSError:
+        return False
+
+
+def _is_dir(item: os.DirEntry[str]) -> bool:
+    try:
+        return item.is_dir()
+    except OSError:
+        return False
+
+
+def _keep(
+    found: dict[str, Provision], name: str, provision: Provision, rank: Mapping[str, int]
+) -> None:
+    old = found.get(name)
+    if old is None or rank[provision.kind] < rank[old.kind]:
+        found[name] = provision
+
+
+# --- .pth files -----------------------------------------------------------------------------
+
+
+def parse_pth(text: str, *, version: tuple[int, int] = (3, 13)) -> list[PthLine]:
+    """The lines of a ``.pth`` file the way ``site.addpackage`` reads them.
+
+    Comments (``#`` in the first column) and blank lines are skipped; a line that starts with
+    ``import`` followed by a space or a tab is executed, any other names a directory. From
+    3.13 site.py splits with ``str.splitlines()``; before, it iterated over a text file
+    (universal newlines).
+
+    >>> [(line.number, line.executes) for line in parse_pth("# hook\\nimport os\\n../src\\n")]
+    [(2, True), (3, False)]
+    """
+    lines = text.splitlines() if version >= (3, 13) else re.split(r"\r\n|\r|\n", text)
+    result = []
+    for number, line in enumerate(lines, 1):
+        if line.startswith("#") or not line.strip():
+            continue
+        if line.startswith(("import ", "import\t")):
+            result.append(PthLine(number, line.rstrip("\r\n"), True))
+        else:
+            result.append(PthLine(number, line.rstrip(), False))
+    return result
+
+
+def decode_pth(data: bytes) -> str:
+    """site.py 3.13: UTF-8 (a BOM allowed), else the locale's encoding (Latin-1 here)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _site_dirs(target: Target) -> list[str]:
+    """The directories whose ``.pth`` files site.py processes, as spelled on sys.path."""
+    candidates = list(target.site_packages)
+    if target.user_site and target.user_site_enabled and not target.no_user_site:
+        candidates.append(target.user_site)
+    by_real = {os.path.realpath(p): p for p in reversed(target.sys_path)}
+    result: list[str] = []
+    seen: set[str] = set()
+    for candidate in candidates:
+        real = os.path.realpath(candidate)
+        if real in seen or not os.path.isdir(candidate):
+            continue
+        seen.add(real)
+        result.append(by_real.get(real, candidate))
+    return result
+
+
+def read_pth_files(target: Target) -> list[PthFile]:
+    """Every ``.pth`` file of the target's site directories, in site.py's order."""
+    version = target.interpreter.version[:2]
+    files = []
+    for site_dir in _site_dirs(target):
+        try:
+            names = sorted(n for n in os.listdir(site_dir) if n.endswith(".pth"))
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith(".") and version >= (3, 13):
+                continue  # 3.13 skips hidden .pth files (python/cpython#113659)
+            path = os.path.join(site_dir, name)
+            try:
+                with open(path, "rb") as f:
+                    data = f.read(_MAX_PTH_BYTES)
+            except OSError:
+                continue
+            lines = tuple(parse_pth(decode_pth(data), version=version))
+            files.append(PthFile(path, site_dir, lines))
+    return files
+
+
+# --- PEP 668 --------------------------------------------------------------------------------
+
+
+def _externally_managed(target: Target) -> ExternallyManaged | None:
+    """PEP 668: ``EXTERNALLY-MANAGED`` in ``sysconfig.get_path("stdlib")``; venvs are exempt."""
+    if target.is_venv:
+        return None
+    for directory in target.stdlib:
+        marker = os.path.join(directory, "EXTERNALLY-MANAGED")
+        if os.path.isfile(marker):
+            return ExternallyManaged(marker, _marker_error(marker))
+    return None
+
+
+def _marker_error(path: str) -> str | None:
+    """The ``Error`` key of the ``[externally-managed]`` section (PEP 668), if any."""
+    import configparser  # rarely needed: kept off the start-up path
+
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            parser.read_string(f.read(_MAX_MARKER_BYTES))
+        error = parser.get("externally-managed", "Error", fallback=None)
+    except (OSError, configparser.Error):
+        return None
+    return " ".join(error.split()) if error else None  # one line: it is wrapped for a terminal

@@ -1,0 +1,669 @@
+"""The Snapshot as a JSON document (``schema/snapshot-v1.json``), and back.
+
+The document is plain JSON: objects for the records a person reads (the interpreter, a
+distribution), arrays for the rows there are thousands of (RECORD rows, DT_NEEDED links).
+Reading is strict: a document that is truncated, not JSON, of another ``schema_version`` or
+written by a newer pkgdoctor is refused with one :class:`SnapshotError` line, never a
+traceback, and never half-read.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from pkgdoctor import __version__
+from pkgdoctor.elf import ELFFile, VersionNeed
+from pkgdoctor.errors import PkgdoctorError
+from pkgdoctor.extmodules import ExtensionFile, ScanProblem, parse_extension_filename
+from pkgdoctor.snapshot.model import (
+    SCHEMA_VERSION,
+    Candidate,
+    Distribution,
+    Extension,
+    ExtensionFacts,
+    ExternallyManaged,
+    HashedFile,
+    Integrity,
+    Inventory,
+    Link,
+    PathEntry,
+    PathFacts,
+    PthFile,
+    PthLine,
+    RecordEntry,
+    Resolution,
+    Scope,
+    Snapshot,
+    Tool,
+)
+from pkgdoctor.target.facts import Binary, Interpreter, Libc, Target
+
+T = TypeVar("T")
+
+# A snapshot file larger than this is refused rather than read (a 10,000-distribution
+# environment with --deep hashes is about 60 MB of JSON).
+MAX_BYTES = 1 << 30
+
+
+class SnapshotError(PkgdoctorError):
+    """A snapshot file that cannot be read: one line saying why."""
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def to_json(snapshot: Snapshot) -> dict[str, Any]:
+    """The document for ``snapshot`` (``json.dumps`` takes it as it is)."""
+    return {
+        "schema_version": snapshot.schema_version,
+        "tool": _tool(snapshot.tool),
+        "created": snapshot.created,
+        "scope": {
+            "deep": snapshot.scope.deep,
+            "include_stdlib": snapshot.scope.include_stdlib,
+            "cwd": snapshot.scope.cwd,
+        },
+        "target": target_to_json(snapshot.target),
+        "inventory": _inventory(snapshot.inventory),
+        "paths": _paths(snapshot.paths),
+        "extensions": _extensions(snapshot.extensions),
+    }
+
+
+def dumps(snapshot: Snapshot) -> bytes:
+    return json.dumps(to_json(snapshot), ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "surrogateescape"
+    )
+
+
+def write(snapshot: Snapshot, path: str) -> None:
+    """Write ``snapshot`` to ``path``; gzip-compressed when the name ends in ``.gz``."""
+    write_bytes(dumps(snapshot), path)
+
+
+def write_bytes(data: bytes, path: str) -> None:
+    """Write a snapshot document to ``path``; gzip-compressed when the name ends in ``.gz``."""
+    if path.endswith(".gz"):
+        data = gzip.compress(data, compresslevel=6, mtime=0)
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        raise SnapshotError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def redacted(document: Any, home: str) -> Any:
+    """``document`` with the user's home directory written as ``~`` in every string, for a
+    snapshot pasted into a bug report (``snapshot --redact``)."""
+    home = home.rstrip("/")
+    if not home or home == "/":
+        return document
+    pattern = re.compile(rf"(?<![^\s:=\"'(]){re.escape(home)}(?=/|:|$|\s)")
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return pattern.sub("~", value) if home in value else value
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {walk(k): walk(v) for k, v in value.items()}
+        return value
+
+    return walk(document)
+
+
+def _tool(tool: Tool | None) -> dict[str, Any]:
+    tool = tool or Tool("pkgdoctor", __version__)
+    return {"name": tool.name, "version": tool.version, "packaging": tool.packaging}
+
+
+def target_to_json(target: Target) -> dict[str, Any]:
+    interp = target.interpreter
+    binary = interp.binary
+    return {
+        "mode": target.mode,
+        "static_reason": target.static_reason,
+        "prefix": target.prefix,
+        "base_prefix": target.base_prefix,
+        "interpreter": {
+            "implementation": interp.implementation,
+            "version": list(interp.version),
+            "executable": interp.executable,
+            "real_executable": interp.real_executable,
+            "extension_suffixes": list(interp.extension_suffixes),
+            "ext_suffix": interp.ext_suffix,
+            "soabi": interp.soabi,
+            "multiarch": interp.multiarch,
+            "gil_disabled": interp.gil_disabled,
+            "debug": interp.debug,
+            "binary": None
+            if binary is None
+            else {
+                "architecture": binary.architecture,
+                "elf_class": binary.elf_class,
+                "machine": binary.machine,
+                "little_endian": binary.little_endian,
+                "interpreter": binary.interpreter,
+            },
+            "libc": None
+            if interp.libc is None
+            else {"family": interp.libc.family, "version": interp.libc.version},
+        },
+        "sys_path": list(target.sys_path),
+        "site_packages": list(target.site_packages),
+        "stdlib": list(target.stdlib),
+        "user_site": target.user_site,
+        "user_site_enabled": target.user_site_enabled,
+        "no_user_site": target.no_user_site,
+        "environ": dict(target.environ),
+        "markers": dict(target.markers),
+        "stdlib_module_names": sorted(target.stdlib_module_names),
+        "builtin_module_names": sorted(target.builtin_module_names),
+        "frozen_module_names": sorted(target.frozen_module_names),
+        "startup_modules": sorted(target.startup_modules),
+        "probe_cwd": target.probe_cwd,
+        "system_is_host": target.system_is_host,
+    }
+
+
+def _inventory(inventory: Inventory) -> dict[str, Any]:
+    return {
+        "distributions": [_distribution(d) for d in inventory.distributions],
+        "shadowed": [_distribution(d) for d in inventory.shadowed],
+        "leftovers": list(inventory.leftovers),
+        "unreadable": [list(u) for u in inventory.unreadable],
+    }
+
+
+def _distribution(dist: Distribution) -> dict[str, Any]:
+    integrity = dist.integrity
+    return {
+        "name": dist.name,
+        "version": dist.version,
+        "metadata_dir": dist.metadata_dir,
+        "site_dir": dist.site_dir,
+        "site_real": dist.site_real,
+        "metadata_version": dist.metadata_version,
+        "summary": dist.summary,
+        "requires": list(dist.requires),
+        "requires_python": dist.requires_python,
+        "provides_extra": list(dist.provides_extra),
+        "problems": list(dist.problems),
+        "wheel_tags": list(dist.wheel_tags),
+        "wheel_build": dist.wheel_build,
+        "installer": dist.installer,
+        "requested": dist.requested,
+        "direct_url": None if dist.direct_url is None else dict(dist.direct_url),
+        "record": None if dist.record is None else [list(row) for row in dist.record],
+        "integrity": {
+            "checked": integrity.checked,
+            "missing": list(integrity.missing),
+            "deep": integrity.deep,
+            "hashed": integrity.hashed,
+            "differing": [list(h) for h in integrity.differing],
+            "installed_from": integrity.installed_from,
+            "published": list(integrity.published),
+        },
+    }
+
+
+def _paths(paths: PathFacts) -> dict[str, Any]:
+    return {
+        "cwd": paths.cwd,
+        "pythonpath": None if paths.pythonpath is None else list(paths.pythonpath),
+        "conda": paths.conda,
+        "prefix_real": list(paths.prefix_real),
+        "externally_managed": None
+        if paths.externally_managed is None
+        else {
+            "marker": paths.externally_managed.marker,
+            "error": paths.externally_managed.error,
+        },
+        "entries": [
+            {
+                "path": e.path,
+                "index": e.index,
+                "origin": e.origin,
+                "real": e.real,
+                "pth_file": e.pth_file,
+                # name -> [kind, path]
+                "provides": {n: [p.kind, p.path] for n, p in sorted(e.provides.items())},
+            }
+            for e in paths.entries
+        ],
+        "pth_files": [
+            {
+                "path": p.path,
+                "site_dir": p.site_dir,
+                "lines": [[line.number, line.text, line.executes] for line in p.lines],
+            }
+            for p in paths.pth_files
+        ],
+    }
+
+
+def _extensions(facts: ExtensionFacts) -> dict[str, Any]:
+    return {
+        "executable": facts.executable,
+        "system_known": facts.system_known,
+        "scan_problems": [[p.path, p.reason] for p in facts.scan_problems],
+        "modules": [_extension(m) for m in facts.modules],
+        "elf": {path: _elf(elf) for path, elf in sorted(facts.elf.items())},
+    }
+
+
+def _extension(module: Extension) -> dict[str, Any]:
+    file = module.file
+    return {
+        "path": file.path,
+        "module": file.module,
+        "root": file.root,
+        "siblings": list(file.siblings),
+        "package_siblings": list(module.package_siblings),
+        # [requester, name, path, via, searched, skipped [[path, reason]], system, absent]
+        "links": [
+            [
+                link.requester,
+                link.resolution.name,
+                link.resolution.path,
+                link.resolution.via,
+                list(link.resolution.searched),
+                [[c.path, c.reason] for c in link.resolution.skipped],
+                link.resolution.system,
+                list(link.resolution.absent),
+            ]
+            for link in module.links
+        ],
+        "importers": None if module.importers is None else [dict(i) for i in module.importers],
+    }
+
+
+def _elf(elf: ELFFile | str) -> dict[str, Any] | str:
+    if isinstance(elf, str):
+        return elf
+    return {
+        "elf_class": elf.elf_class,
+        "little_endian": elf.little_endian,
+        "osabi": elf.osabi,
+        "file_type": elf.file_type,
+        "machine": elf.machine,
+        "flags": elf.flags,
+        "interpreter": elf.interpreter,
+        "soname": elf.soname,
+        "needed": list(elf.needed),
+        "rpath": elf.rpath,
+        "runpath": elf.runpath,
+        "version_needs": [[n.file, list(n.versions)] for n in elf.version_needs],
+        "version_definitions": list(elf.version_definitions),
+    }
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def read(path: str) -> Snapshot:
+    """The snapshot in the file ``path`` (gzip or plain JSON, told by its first bytes)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise SnapshotError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) > MAX_BYTES:
+        raise SnapshotError(f"{path} is larger than {MAX_BYTES >> 20} MiB: not a snapshot")
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = _gunzip(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise SnapshotError(f"{path} is a damaged gzip file ({exc})") from exc
+    return loads(data, path)
+
+
+def _gunzip(data: bytes) -> bytes:
+    decompressor = zlib.decompressobj(wbits=31)
+    out = decompressor.decompress(data, MAX_BYTES + 1)
+    if len(out) > MAX_BYTES:
+        raise OSError(f"expands to more than {MAX_BYTES >> 20} MiB")
+    if not decompressor.eof:
+        raise EOFError("truncated")
+    return out
+
+
+def loads(data: bytes, name: str = "snapshot") -> Snapshot:
+    try:
+        document = json.loads(data.decode("utf-8", "surrogateescape"))
+    except (ValueError, RecursionError) as exc:
+        raise SnapshotError(f"{name} is not a pkgdoctor snapshot: not JSON ({exc})") from exc
+    return from_json(document, name)
+
+
+def from_json(document: Any, name: str = "snapshot") -> Snapshot:
+    """The Snapshot of a document that :func:`to_json` wrote; :class:`SnapshotError` else."""
+    if not isinstance(document, dict) or "schema_version" not in document:
+        raise SnapshotError(f"{name} is not a pkgdoctor snapshot (no schema_version)")
+    version = document["schema_version"]
+    if version != SCHEMA_VERSION:
+        tool = document.get("tool")
+        writer = tool.get("version") if isinstance(tool, dict) else None
+        by = f" (written by pkgdoctor {writer})" if isinstance(writer, str) else ""
+        newer = isinstance(version, int) and version > SCHEMA_VERSION
+        hint = "; upgrade pkgdoctor to read it" if newer else ""
+        raise SnapshotError(
+            f"{name} has snapshot schema_version {version!r}{by}; this pkgdoctor "
+            f"{__version__} reads version {SCHEMA_VERSION}{hint}"
+        )
+    try:
+        return _snapshot(document)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise SnapshotError(f"{name} is not a valid snapshot: {_describe(exc)}") from exc
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}"
+    return str(exc) or type(exc).__name__
+
+
+def _snapshot(doc: Mapping[str, Any]) -> Snapshot:
+    scope = doc["scope"]
+    tool = doc.get("tool") or {}
+    return Snapshot(
+        target=target_from_json(doc["target"]),
+        scope=Scope(
+            deep=_bool(scope["deep"]),
+            include_stdlib=_bool(scope["include_stdlib"]),
+            cwd=_opt_str(scope["cwd"]),
+        ),
+        inventory=_read_inventory(doc["inventory"]),
+        paths=_read_paths(doc["paths"]),
+        extensions=_read_extensions(doc["extensions"]),
+        tool=Tool(
+            str(tool.get("name", "pkgdoctor")),
+            str(tool.get("version", "?")),
+            _opt_str(tool.get("packaging")),
+        ),
+        created=_opt_str(doc.get("created")),
+        schema_version=SCHEMA_VERSION,
+    )
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else _str(value)
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {type(value).__name__}")
+    return value
+
+
+def _int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else _int(value)
+
+
+def _strs(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return tuple(_str(v) for v in value)
+
+
+def _list(value: Any, item: Callable[[Any], T]) -> tuple[T, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return tuple(item(v) for v in value)
+
+
+def _str_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return {_str(k): _str(v) for k, v in value.items()}
+
+
+def target_from_json(doc: Mapping[str, Any]) -> Target:
+    interp = doc["interpreter"]
+    binary = interp["binary"]
+    libc = interp["libc"]
+    version = _list(interp["version"], _int)
+    if len(version) != 3:
+        raise ValueError("the interpreter version needs 3 numbers")
+    mode = doc["mode"]
+    if mode not in ("live", "static"):
+        raise ValueError(f"unknown mode {mode!r}")
+    return Target(
+        mode=mode,
+        prefix=_str(doc["prefix"]),
+        base_prefix=_str(doc["base_prefix"]),
+        interpreter=Interpreter(
+            implementation=_str(interp["implementation"]),
+            version=(version[0], version[1], version[2]),
+            executable=_opt_str(interp["executable"]),
+            real_executable=_opt_str(interp["real_executable"]),
+            extension_suffixes=_strs(interp["extension_suffixes"]),
+            ext_suffix=_opt_str(interp["ext_suffix"]),
+            soabi=_opt_str(interp["soabi"]),
+            multiarch=_opt_str(interp["multiarch"]),
+            gil_disabled=_bool(interp["gil_disabled"]),
+            debug=_bool(interp["debug"]),
+            binary=None
+            if binary is None
+            else Binary(
+                architecture=_str(binary["architecture"]),
+                elf_class=_int(binary["elf_class"]),
+                machine=_int(binary["machine"]),
+                little_endian=_bool(binary["little_endian"]),
+                interpreter=_opt_str(binary["interpreter"]),
+            ),
+            libc=None if libc is None else Libc(_str(libc["family"]), _opt_str(libc["version"])),
+        ),
+        sys_path=_strs(doc["sys_path"]),
+        site_packages=_strs(doc["site_packages"]),
+        stdlib=_strs(doc["stdlib"]),
+        user_site=_opt_str(doc["user_site"]),
+        user_site_enabled=_bool(doc["user_site_enabled"]),
+        no_user_site=_bool(doc["no_user_site"]),
+        environ=_str_map(doc["environ"]),
+        static_reason=_opt_str(doc["static_reason"]),
+        markers=_str_map(doc["markers"]),
+        stdlib_module_names=frozenset(_strs(doc["stdlib_module_names"])),
+        builtin_module_names=frozenset(_strs(doc["builtin_module_names"])),
+        frozen_module_names=frozenset(_strs(doc["frozen_module_names"])),
+        startup_modules=frozenset(_strs(doc["startup_modules"])),
+        probe_cwd=_opt_str(doc["probe_cwd"]),
+        system_is_host=_bool(doc["system_is_host"]),
+    )
+
+
+def _read_inventory(doc: Mapping[str, Any]) -> Inventory:
+    def unreadable(item: Any) -> tuple[str, str]:
+        directory, reason = item
+        return _str(directory), _str(reason)
+
+    return Inventory(
+        distributions=_list(doc["distributions"], _read_distribution),
+        shadowed=_list(doc["shadowed"], _read_distribution),
+        leftovers=_strs(doc["leftovers"]),
+        unreadable=_list(doc["unreadable"], unreadable),
+    )
+
+
+def _row(item: Any) -> RecordEntry:
+    path, digest, size = item
+    return RecordEntry(_str(path), _opt_str(digest), _opt_int(size))
+
+
+def _hashed(item: Any) -> HashedFile:
+    path, located, digest, size, shebang = item
+    return HashedFile(_str(path), _str(located), _str(digest), _int(size), _bool(shebang))
+
+
+def _read_distribution(doc: Mapping[str, Any]) -> Distribution:
+    integrity = doc["integrity"]
+    direct_url = doc["direct_url"]
+    if direct_url is not None and not isinstance(direct_url, dict):
+        raise TypeError("direct_url must be an object")
+    record = doc["record"]
+    return Distribution(
+        name=_str(doc["name"]),
+        version=_opt_str(doc["version"]),
+        metadata_dir=_str(doc["metadata_dir"]),
+        site_dir=_str(doc["site_dir"]),
+        site_real=_str(doc["site_real"]),
+        metadata_version=_opt_str(doc["metadata_version"]),
+        summary=_opt_str(doc["summary"]),
+        requires=_strs(doc["requires"]),
+        requires_python=_opt_str(doc["requires_python"]),
+        provides_extra=_strs(doc["provides_extra"]),
+        problems=_strs(doc["problems"]),
+        wheel_tags=_strs(doc["wheel_tags"]),
+        wheel_build=_opt_str(doc["wheel_build"]),
+        installer=_opt_str(doc["installer"]),
+        requested=_bool(doc["requested"]),
+        direct_url=direct_url,
+        record=None if record is None else _list(record, _row),
+        integrity=Integrity(
+            checked=_int(integrity["checked"]),
+            missing=_strs(integrity["missing"]),
+            deep=_bool(integrity["deep"]),
+            hashed=_int(integrity["hashed"]),
+            differing=_list(integrity["differing"], _hashed),
+            installed_from=_opt_str(integrity["installed_from"]),
+            published=_strs(integrity["published"]),
+        ),
+    )
+
+
+def _read_paths(doc: Mapping[str, Any]) -> PathFacts:
+    def provides(value: Any) -> dict[str, Any]:
+        from pkgdoctor.snapshot.model import Provision
+
+        if not isinstance(value, dict):
+            raise TypeError("provides must be an object")
+        return {_str(n): Provision(_str(k), _str(p)) for n, (k, p) in value.items()}
+
+    def entry(e: Mapping[str, Any]) -> PathEntry:
+        return PathEntry(
+            path=_str(e["path"]),
+            index=_int(e["index"]),
+            origin=_str(e["origin"]),
+            real=_str(e["real"]),
+            pth_file=_opt_str(e["pth_file"]),
+            provides=provides(e["provides"]),
+        )
+
+    def line(item: Any) -> PthLine:
+        number, text, executes = item
+        return PthLine(_int(number), _str(text), _bool(executes))
+
+    def pth(p: Mapping[str, Any]) -> PthFile:
+        return PthFile(_str(p["path"]), _str(p["site_dir"]), _list(p["lines"], line))
+
+    marker = doc["externally_managed"]
+    pythonpath = doc["pythonpath"]
+    return PathFacts(
+        entries=_list(doc["entries"], entry),
+        pythonpath=None if pythonpath is None else _strs(pythonpath),
+        pth_files=_list(doc["pth_files"], pth),
+        cwd=_opt_str(doc["cwd"]),
+        externally_managed=None
+        if marker is None
+        else ExternallyManaged(_str(marker["marker"]), _opt_str(marker["error"])),
+        conda=_bool(doc["conda"]),
+        prefix_real=_strs(doc["prefix_real"]),
+    )
+
+
+def _read_extensions(doc: Mapping[str, Any]) -> ExtensionFacts:
+    def problem(item: Any) -> ScanProblem:
+        path, reason = item
+        return ScanProblem(_str(path), _str(reason))
+
+    elf = doc["elf"]
+    if not isinstance(elf, dict):
+        raise TypeError("elf must be an object")
+    return ExtensionFacts(
+        modules=_list(doc["modules"], _read_extension),
+        scan_problems=_list(doc["scan_problems"], problem),
+        elf={_str(path): _read_elf(path, value) for path, value in elf.items()},
+        executable=_opt_str(doc["executable"]),
+        system_known=_bool(doc["system_known"]),
+    )
+
+
+def _read_extension(doc: Mapping[str, Any]) -> Extension:
+    path = _str(doc["path"])
+    parsed = parse_extension_filename(path.rpartition("/")[2])
+    if parsed is None:
+        raise ValueError(f"{path} is not an extension module file name")
+
+    def candidate(item: Any) -> Candidate:
+        cpath, reason = item
+        return Candidate(_str(cpath), _str(reason))
+
+    def link(item: Any) -> Link:
+        requester, name, lpath, via, searched, skipped, system, absent = item
+        return Link(
+            _str(requester),
+            Resolution(
+                name=_str(name),
+                path=_opt_str(lpath),
+                via=_str(via),
+                searched=_strs(searched),
+                skipped=_list(skipped, candidate),
+                system=_bool(system),
+                absent=_strs(absent),
+            ),
+        )
+
+    importers = doc["importers"]
+    return Extension(
+        file=ExtensionFile(
+            path, _str(doc["module"]), parsed[1], _str(doc["root"]), _strs(doc["siblings"])
+        ),
+        package_siblings=_strs(doc["package_siblings"]),
+        links=_list(doc["links"], link),
+        importers=None if importers is None else _list(importers, _mapping),
+    )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError("expected an object")
+    return value
+
+
+def _read_elf(path: str, value: Any) -> ELFFile | str:
+    if isinstance(value, str):
+        return value
+    needs: Sequence[Any] = value["version_needs"]
+    return ELFFile(
+        path=path,
+        elf_class=_int(value["elf_class"]),
+        little_endian=_bool(value["little_endian"]),
+        osabi=_int(value["osabi"]),
+        file_type=_int(value["file_type"]),
+        machine=_int(value["machine"]),
+        flags=_int(value["flags"]),
+        interpreter=_opt_str(value["interpreter"]),
+        soname=_opt_str(value["soname"]),
+        needed=_strs(value["needed"]),
+        rpath=_opt_str(value["rpath"]),
+        runpath=_opt_str(value["runpath"]),
+        version_needs=tuple(VersionNeed(_str(f), _strs(v)) for f, v in needs),
+        version_definitions=_strs(value["version_definitions"]),
+    )

@@ -1,0 +1,431 @@
+"""The Snapshot: everything pkgdoctor saw of one environment, as one frozen value.
+
+The look layer (:mod:`pkgdoctor.look`: the live probe or the static reader, then the file
+readers) builds it; every check is a pure function of it; ``snapshot`` writes it as JSON
+(:mod:`pkgdoctor.snapshot.codec`), ``check --from`` reads it back, ``diff`` and ``export`` work
+on it. Nothing here reads a file: the derived views (``Inventory.owners``,
+``Distribution.files``) are computed from the recorded facts alone.
+
+Sections:
+
+- ``target``: the interpreter and its ``sys.path`` as the probe or the static reader saw them
+  (:class:`pkgdoctor.target.facts.Target`);
+- ``inventory``: every distribution on ``sys.path`` (metadata fields, requirements, RECORD rows
+  with which of them are missing and, with ``--deep``, which differ; WHEEL tags, INSTALLER,
+  ``direct_url.json``, REQUESTED);
+- ``paths``: the effective ``sys.path`` with the origin of each entry, what each entry provides
+  at the top level, the ``.pth`` files, the PEP 668 marker;
+- ``extensions``: every extension module on ``sys.path`` with its ELF facts and what the
+  loader model resolved for each ``DT_NEEDED``, transitively through the libraries the
+  environment brings.
+
+Later areas (conda records, pip/conda configuration, GPU driver facts) add sections the same
+way: a frozen dataclass here, a reader in the look layer, a codec entry.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from pkgdoctor.elf import ELFFile
+from pkgdoctor.extmodules import ExtensionFile, ScanProblem
+from pkgdoctor.target.facts import Target
+
+#: The version of the snapshot document (``schema/snapshot-v1.json``); also part of every
+#: cache key, so that a cache written by another layout is a miss, never misread.
+SCHEMA_VERSION = 1
+
+# PEP 503 normalization (packaging.utils.canonicalize_name), inlined because it is needed for
+# every distribution on the fast path and packaging's import costs more than the whole scan.
+_NORMALIZE = re.compile(r"[-_.]+")
+
+
+def normalize(name: str) -> str:
+    """PEP 503 normalized name: ``Foo.Bar_baz`` → ``foo-bar-baz``."""
+    return _NORMALIZE.sub("-", name).lower()
+
+
+# --- distributions --------------------------------------------------------------------------
+
+_B64 = re.compile(r"[A-Za-z0-9_-]*")  # urlsafe base64 alphabet (RFC 4648, section 5)
+
+
+def record_algorithm(recorded: str) -> str | None:
+    """The hashlib name in a RECORD hash ``sha256=<digest>``; None when it cannot be checked.
+
+    That is: hashlib does not know the algorithm (or refuses it, as md5 under FIPS), it has
+    no fixed size (shake_*), or the digest is not urlsafe base64 of that size. Such a RECORD
+    row is wrong, not the file: ``dist-metadata-invalid`` is the place to say so.
+    """
+    name, sep, digest = recorded.partition("=")
+    name = name.strip().lower()
+    size = _digest_size(name) if sep else 0
+    digest = digest.strip().rstrip("=")
+    if not size or len(digest) != -(-4 * size // 3) or not _B64.fullmatch(digest):
+        return None
+    return name
+
+
+@functools.cache
+def _digest_size(name: str) -> int:
+    import hashlib  # only --deep hashes: start-up does not pay for these imports
+
+    if name not in hashlib.algorithms_available:
+        return 0
+    try:
+        return hashlib.new(name).digest_size
+    except ValueError:  # available but disabled (FIPS)
+        return 0
+
+
+def normal_hash(recorded: str) -> str:
+    """A RECORD hash as :func:`pkgdoctor.inventory.record_hash` writes it: the algorithm in
+    lower case, no padding (PEP 376 allows either)."""
+    name, _, digest = recorded.partition("=")
+    return f"{name.strip().lower()}={digest.strip().rstrip('=')}"
+
+
+class RecordEntry(NamedTuple):
+    """One row of a RECORD file (PEP 376): the path as written, its hash and size if given.
+
+    A NamedTuple, not a dataclass: a large environment has tens of thousands of rows, and
+    building a tuple costs a fraction of a frozen dataclass's ``__init__``.
+    """
+
+    path: str
+    hash: str | None  # "sha256=<urlsafe-b64, no padding>" or None
+    size: int | None
+
+
+class HashedFile(NamedTuple):
+    """A RECORD row whose file ``--deep`` read and whose content differs from the row."""
+
+    path: str  # the RECORD path, as written
+    located: str  # where the file is (``pip install --target`` moves ``../../bin`` files)
+    digest: str  # "sha256=..." of the content, in the RECORD's algorithm
+    size: int
+    shebang: bool  # the file starts with ``#!``
+
+
+@dataclass(frozen=True)
+class Integrity:
+    """What the look layer found on disk for one distribution's RECORD rows."""
+
+    checked: int = 0  # rows whose presence was checked (``.pyc`` and directories are not)
+    missing: tuple[str, ...] = ()  # RECORD paths of rows with no file
+    deep: bool = False  # every hashed row was read and hashed
+    hashed: int = 0  # rows hashed (with ``deep``)
+    differing: tuple[HashedFile, ...] = ()  # rows whose content differs (with ``deep``)
+    # The local wheel ``direct_url.json`` names, when it still exists (with ``deep``), and the
+    # differing rows whose member in that wheel has the installed content.
+    installed_from: str | None = None
+    published: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """An installed distribution: what its metadata directory says, read once."""
+
+    name: str
+    version: str | None
+    metadata_dir: str
+    site_dir: str  # the sys.path entry it was found in
+    requires: tuple[str, ...] = ()  # Requires-Dist (egg-info requires.txt converted)
+    requires_python: str | None = None
+    provides_extra: tuple[str, ...] = ()
+    metadata_version: str | None = None
+    problems: tuple[str, ...] = ()  # why its metadata is invalid, as read
+    summary: str | None = None
+    wheel_tags: tuple[str, ...] = ()  # the ``Tag:`` lines of WHEEL (empty: not from a wheel)
+    wheel_build: str | None = None  # the ``Build:`` line of WHEEL
+    installer: str | None = None  # INSTALLER: "pip", "uv", "conda"...
+    requested: bool = False  # REQUESTED exists: the user asked for it by name
+    direct_url: Mapping[str, Any] | None = None  # direct_url.json (PEP 610), parsed
+    # RECORD rows (dist-info) or installed-files.txt paths (egg-info); None if absent.
+    record: tuple[RecordEntry, ...] | None = None
+    site_real: str = ""  # realpath of site_dir
+    integrity: Integrity = field(default_factory=Integrity)
+
+    @property
+    def key(self) -> str:
+        return normalize(self.name)
+
+    @property
+    def is_dist_info(self) -> bool:
+        return self.metadata_dir.endswith(".dist-info")
+
+    @property
+    def requirement(self) -> str:
+        """``name==version`` for a fix command."""
+        return f"{self.name}=={self.version}" if self.version else self.name
+
+    @property
+    def editable(self) -> bool:
+        """Installed in editable mode (PEP 610 ``dir_info.editable``)."""
+        info = (self.direct_url or {}).get("dir_info")
+        return isinstance(info, dict) and info.get("editable") is True
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}" if self.version else self.name
+
+    @property
+    def record_path(self) -> str:
+        """The file listing what was installed: RECORD, or an egg-info's installed-files.txt."""
+        name = "RECORD" if self.is_dist_info else "installed-files.txt"
+        return os.path.normpath(os.path.join(self.metadata_dir, name))
+
+    def files(self) -> tuple[tuple[RecordEntry, str], ...]:
+        """Each RECORD entry with its absolute, normalized path."""
+        return self._files
+
+    @functools.cached_property
+    def _files(self) -> tuple[tuple[RecordEntry, str], ...]:
+        base = os.path.normpath(self.site_dir)
+        result = []
+        for entry in self.record or ():
+            rel = entry.path
+            # Most rows are plain relative paths ("numpy/core/x.py"): join them by hand;
+            # normpath only what could need it (tens of thousands of rows per run).
+            if rel[:1] in ("/", ".") or "/." in rel or "//" in rel or "\\" in rel:
+                path = os.path.normpath(os.path.join(base, rel))
+            else:
+                path = f"{base}/{rel}".rstrip("/")
+            result.append((entry, path))
+        return tuple(result)
+
+    @functools.cached_property
+    def top_level_names(self) -> frozenset[str]:
+        """Top-level importable names this distribution installs (from RECORD).
+
+        ``numpy/__init__.py`` gives ``numpy``, ``six.py`` gives ``six``,
+        ``_cffi_backend.cpython-311-x86_64-linux-gnu.so`` gives ``_cffi_backend``.
+        """
+        names = set()
+        for entry in self.record or ():
+            first, sep, _ = entry.path.replace("\\", "/").partition("/")
+            if sep:
+                if first.isidentifier() and first != "__pycache__":
+                    names.add(first)
+            elif first.endswith((".py", ".so")):
+                stem = first.partition(".")[0]
+                if stem.isidentifier():
+                    names.add(stem)
+        return frozenset(names)
+
+    @functools.cached_property
+    def missing_paths(self) -> frozenset[str]:
+        """Absolute paths of the RECORD rows that have no file."""
+        missing = set(self.integrity.missing)
+        return frozenset(path for entry, path in self.files() if entry.path in missing)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The distributions of a target, as the import system and pip see them."""
+
+    distributions: tuple[Distribution, ...] = ()  # the winners, in discovery order
+    shadowed: tuple[Distribution, ...] = ()  # same normalized name as an earlier one
+    leftovers: tuple[str, ...] = ()  # pip's "~name" directories of an interrupted (un)install
+    unreadable: tuple[tuple[str, str], ...] = ()  # (directory, reason)
+
+    @functools.cached_property
+    def by_key(self) -> dict[str, Distribution]:
+        return {d.key: d for d in self.distributions}
+
+    def get(self, name: str) -> Distribution | None:
+        return self.by_key.get(normalize(name))
+
+    @property
+    def all(self) -> tuple[Distribution, ...]:
+        return (*self.distributions, *self.shadowed)
+
+    @functools.cached_property
+    def owners(self) -> dict[str, Distribution]:
+        """Absolute path of every RECORDed file → the distribution that installed it."""
+        index: dict[str, Distribution] = {}
+        for dist in self.all:
+            for _, path in dist.files():
+                index.setdefault(path, dist)
+        return index
+
+    def owner(self, path: str) -> Distribution | None:
+        return self.owners.get(os.path.normpath(path))
+
+
+# --- sys.path -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Provision:
+    """How one ``sys.path`` directory provides a top-level name (importlib's FileFinder).
+
+    ``kind`` is ``package`` (a directory with ``__init__``), ``extension``, ``module``
+    (``.py``), ``bytecode`` (a sourceless ``.pyc``) or ``namespace`` (a directory without
+    ``__init__``: a PEP 420 portion).
+    """
+
+    kind: str
+    path: str  # the file or directory
+
+    @property
+    def regular(self) -> bool:
+        return self.kind != "namespace"
+
+
+@dataclass(frozen=True)
+class PathEntry:
+    """One directory of the effective path: the working directory, then ``sys.path``."""
+
+    path: str
+    index: int
+    origin: str  # "working directory", "PYTHONPATH", "stdlib", "site-packages", "user site",
+    # ".pth", "unknown"
+    real: str  # realpath
+    pth_file: str | None = None
+    # What it provides at the top level: every importable name for the stdlib's
+    # directories, the names worth checking for the others. Empty for a zip.
+    provides: Mapping[str, Provision] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PthLine:
+    """A meaningful line of a ``.pth`` file: a directory to add, or code to execute."""
+
+    number: int  # 1-based, as site.py reports it
+    text: str
+    executes: bool
+
+
+@dataclass(frozen=True)
+class PthFile:
+    path: str
+    site_dir: str  # as on sys.path
+    lines: tuple[PthLine, ...]
+
+
+@dataclass(frozen=True)
+class ExternallyManaged:
+    """The PEP 668 marker of a non-venv interpreter."""
+
+    marker: str
+    error: str | None  # its ``Error`` key, on one line
+
+
+@dataclass(frozen=True)
+class PathFacts:
+    """The effective ``sys.path`` and where each entry came from."""
+
+    entries: tuple[PathEntry, ...] = ()
+    pythonpath: tuple[str, ...] | None = None  # None when unknown (static mode)
+    pth_files: tuple[PthFile, ...] = ()
+    cwd: str | None = None
+    externally_managed: ExternallyManaged | None = None
+    conda: bool = False  # the prefix has conda-meta/
+    prefix_real: tuple[str, ...] = ()  # realpath of the prefix and of the base prefix
+
+    def from_pythonpath(self, raw: str) -> str:
+        """A PYTHONPATH entry as the user's Python sees it (relative: below the cwd)."""
+        return os.path.normpath(os.path.join(self.cwd or "", raw))
+
+
+# --- extension modules ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file with the wanted name that the loader looked at and skipped."""
+
+    path: str
+    reason: str  # "aarch64, not x86_64", "not a valid ELF file: ..."
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The outcome of looking up one ``DT_NEEDED`` name."""
+
+    name: str
+    path: str | None  # the file the loader would map; None when not found
+    via: str  # "rpath", "LD_LIBRARY_PATH", "runpath", "ld.so.cache", "default", "loaded", ...
+    searched: tuple[str, ...] = ()  # directories tried, in order
+    skipped: tuple[Candidate, ...] = ()
+    system: bool = False  # found in the system's own library directories
+    absent: tuple[str, ...] = ()  # searched directories that do not exist (when not found)
+
+    @property
+    def found(self) -> bool:
+        # musl's libc parts ("libc.so", "libm.so.6", ...) are satisfied by musl itself.
+        return self.path is not None or self.via == "libc"
+
+
+class Link(NamedTuple):
+    """One ``DT_NEEDED`` of one object in an extension module's load, as resolved."""
+
+    requester: str  # the object that needs it (the module, or a library it loads)
+    resolution: Resolution
+
+
+@dataclass(frozen=True)
+class Extension:
+    """One extension module file and what loading it would involve."""
+
+    file: ExtensionFile
+    # Package directories among the siblings that have an ``__init__`` (they win over the
+    # file in FileFinder).
+    package_siblings: tuple[str, ...] = ()
+    # Every DT_NEEDED of the module and of the libraries it brings in (not of system
+    # libraries), in load order; empty when the file is not an ELF file of this machine.
+    links: tuple[Link, ...] = ()
+    # Python sources of the module's distribution that import it, and whether each import
+    # is guarded by ``except ImportError`` (see pkgdoctor.optional_imports); None: not looked.
+    importers: tuple[Mapping[str, Any], ...] | None = None
+
+
+@dataclass(frozen=True)
+class ExtensionFacts:
+    """Every extension module on ``sys.path`` and the ELF facts of every object involved."""
+
+    modules: tuple[Extension, ...] = ()
+    scan_problems: tuple[ScanProblem, ...] = ()
+    # ELF facts of every module and every library a link resolved to, or why the file
+    # could not be read ("[Errno 2] ...", "not an ELF file: ...").
+    elf: Mapping[str, ELFFile | str] = field(default_factory=dict)
+    executable: str | None = None  # the interpreter's real executable, when an ELF file
+    system_known: bool = True  # lookups in system directories describe the target's system
+
+
+# --- the whole ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    version: str
+    packaging: str | None = None  # the packaging version that judged requirements
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What was looked at: the options that change the facts."""
+
+    deep: bool = False  # RECORD hashes were verified
+    include_stdlib: bool = False  # the stdlib's extension modules are included
+    cwd: str | None = None  # the working directory put in front of sys.path
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the checks need to know about one environment."""
+
+    target: Target
+    scope: Scope
+    inventory: Inventory
+    paths: PathFacts
+    extensions: ExtensionFacts
+    tool: Tool | None = None
+    created: str | None = None  # ISO 8601, UTC: when it was taken (never used by checks)
+    schema_version: int = SCHEMA_VERSION
