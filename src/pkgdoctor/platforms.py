@@ -370,6 +370,7 @@ _MUSL_NEEDED = ("libc.musl-", "ld-musl-")
 # glibc's program interpreters: ld-linux*.so.* (x86, arm, aarch64, riscv, loongarch, ...),
 # ld64.so.* (ppc64, s390x), ld.so.1 (ppc32, mips, s390); musl's are ld-musl-<arch>.so.1.
 _GLIBC_LOADERS = ("ld-linux", "ld64.so")
+# GLIBC_2.2.5 (x86_64's baseline) has three parts: the first two say the release.
 _GLIBC_VERSION = re.compile(r"GLIBC_(\d+)\.(\d+)")
 
 
@@ -415,7 +416,7 @@ def glibc_needed(elf: ELFFile) -> tuple[int, int] | None:
         (int(m[1]), int(m[2]))
         for need in elf.version_needs
         for v in need.versions
-        if (m := _GLIBC_VERSION.fullmatch(v))
+        if (m := _GLIBC_VERSION.match(v))
     ]
     return max(found, default=None)
 
