@@ -312,6 +312,26 @@ def test_wheel_tags_of_another_architecture_are_packagings(
     ]
 
 
+def test_a_debug_build_accepts_release_wheels(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """A debug CPython loads release extensions, so pip there takes cp310-cp310 wheels after
+    cp310-cp310d ones (packaging.tags._cpython_abis); the check once knew only the latter."""
+    prefix = tmp_path / "loong-debug"
+    loongarch_interpreter(prefix / "bin" / "python3.10")
+    stdlib = prefix / "lib" / "python3.10"
+    stdlib.mkdir(parents=True)
+    debug = SYSCONFIGDATA_NO_TRIPLET.replace("'Py_DEBUG': 0", "'Py_DEBUG': 1")
+    (stdlib / "_sysconfigdata__linux_.py").write_text(debug)
+    site = stdlib / "site-packages"
+    site.mkdir()
+    fake_dist(site, "release", "1.0", wheel_tag="cp310-cp310-manylinux_2_17_loongarch64")
+    fake_dist(site, "debug", "1.0", wheel_tag="cp310-cp310d-manylinux_2_17_loongarch64")
+    fake_dist(site, "threaded", "1.0", wheel_tag="cp310-cp310t-manylinux_2_17_loongarch64")
+    result = pkgdoctor("check", "--prefix", str(prefix), "--json")
+    assert result.json["target"]["python"]["debug"] is True
+    mismatches = [f for f in result.json["findings"] if f["code"] == "dist-wheel-tag-mismatch"]
+    assert [f["distribution"] for f in mismatches] == ["threaded"]
+
+
 def test_wheel_tag_and_wrong_arch_are_one_finding(
     tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner
 ) -> None:
