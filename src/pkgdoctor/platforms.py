@@ -152,7 +152,9 @@ _TRIPLET_CPU = {
     "mips64el": "mips64el",
     "mipsel": "mipsel",
 }
-_KNOWN_CPUS = LINUX_ARCHITECTURES | {
+# Triplet CPU fields that are already uname names (CPython's table has no "armv7l": 32-bit
+# ARM is "arm-linux-gnueabihf" there).
+_KNOWN_CPUS = (LINUX_ARCHITECTURES - {"armv7l"}) | {
     "mips64",
     "mips",
     "sparc64",
@@ -301,9 +303,9 @@ def linux_platforms(
 
     ``libc`` is "glibc" or "musl" with its ``version``; with another (or no) libc only
     ``linux_<arch>`` fits. ``linux_<arch>`` comes first, as in ``packaging.tags``
-    ``_linux_platforms`` since packaging 26 (pip 26.3; pypa/packaging#160: a wheel built on
-    the machine itself is the most specific); ``linux_first=False`` puts it last, as older
-    pips did.
+    ``_linux_platforms`` since packaging 26.3 (vendored by pip 26.3; pypa/packaging#160: a
+    wheel built on the machine itself is the most specific); ``linux_first=False`` puts it
+    last, as older pips did.
     """
     tags: list[str] = []
     if libc == "glibc" and version is not None:

@@ -22,6 +22,7 @@ from pkgdoctor.elf import DynamicSymbol, ELFFile
 from pkgdoctor.extmodules import ExtensionTag, parse_extension_filename
 from pkgdoctor.findings import Finding
 from pkgdoctor.platforms import (
+    EM_ARM,
     LEGACY_MANYLINUX,
     PlatformTag,
     elf_libc,
@@ -35,7 +36,6 @@ from pkgdoctor.wheelaudit.policy import Policy, known_architectures, policies
 
 _STB_WEAK = 2
 _STT_NOTYPE, _STT_FUNC = 0, 2
-_EM_ARM = 40
 # ARM EABI version 5 and the hard-float flag (ARM ELF ABI, "e_flags"): armv7l wheels must
 # be both (auditwheel lddtree, "armv7l shall use hard-float").
 _EF_ARM_EABIMASK = 0xFF000000
@@ -57,7 +57,7 @@ def is_loader(library: str) -> bool:
 
 def file_architecture(elf: ELFFile) -> str:
     """``uname -m`` name as platform tags use it; 32-bit ARM only as EABI5 hard-float."""
-    if elf.machine == _EM_ARM and (
+    if elf.machine == EM_ARM and (
         elf.flags & _EF_ARM_EABIMASK != _EF_ARM_EABI_VER5 or not elf.flags & _EF_ARM_ABI_FLOAT_HARD
     ):
         return "arm (not EABI5 hard-float)"
