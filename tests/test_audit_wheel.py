@@ -533,7 +533,8 @@ def test_large_elf_members_are_read_by_seeking(wheelhouse: Wheelhouse) -> None:
 
 
 def test_policy_data_comes_from_auditwheel() -> None:
-    from pkgdoctor.wheelaudit.policy import parse_platform_tag, policies
+    from pkgdoctor.platforms import parse_platform_tag
+    from pkgdoctor.wheelaudit.policy import policies
 
     table = policies("glibc", "x86_64")
     assert table[0].name == "manylinux_2_5_x86_64" and table[0].aliases == ("manylinux1_x86_64",)

@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from artefacts import PY, Venv, Wheelhouse, make_venv, pip
+from artefacts import (
+    PY,
+    SYSCONFIGDATA_NO_TRIPLET,
+    Venv,
+    Wheelhouse,
+    loongarch_interpreter,
+    make_venv,
+    pip,
+)
 from conftest import Runner
 from pkgdoctor.inventory import egg_info_requirements
 
@@ -274,6 +282,54 @@ def test_wheel_for_another_platform(tmp_path: Path, pkgdoctor: Runner) -> None:
     pip_version = tuple(int(x) for x in pip("--version").stdout.split()[1].split(".")[:2])
     if pip_version >= (24, 2):  # pip check learned wheel tags in 24.2
         assert ours(result) == pip_check(venv)
+
+
+def test_wheel_tags_of_another_architecture_are_packagings(
+    tmp_path: Path, pkgdoctor: Runner
+) -> None:
+    """A loongarch64 tree (read statically, glibc version unknown) accepts the manylinux tags
+    pip there accepts (pkgdoctor.platforms): manylinux2014_loongarch64 too, which the check
+    once refused (its own alias table knew PEP 599's architectures only), and no manylinux
+    tag older than glibc 2.17, which it once accepted on every architecture."""
+    prefix = tmp_path / "loong"
+    loongarch_interpreter(prefix / "bin" / "python3.10")
+    stdlib = prefix / "lib" / "python3.10"
+    stdlib.mkdir(parents=True)
+    (stdlib / "_sysconfigdata__linux_.py").write_text(SYSCONFIGDATA_NO_TRIPLET)
+    site = stdlib / "site-packages"
+    site.mkdir()
+    fake_dist(site, "alias", "1.0", wheel_tag="cp310-cp310-manylinux2014_loongarch64")
+    fake_dist(site, "modern", "1.0", wheel_tag="cp310-abi3-manylinux_2_36_loongarch64")
+    fake_dist(site, "tooold", "1.0", wheel_tag="cp310-cp310-manylinux_2_12_loongarch64")
+    result = pkgdoctor("check", "--prefix", str(prefix), "--json")
+    assert result.json["target"]["mode"] == "static"
+    mismatches = [f for f in result.json["findings"] if f["code"] == "dist-wheel-tag-mismatch"]
+    assert [f["distribution"] for f in mismatches] == ["tooold"]
+    assert mismatches[0]["evidence"]["platform"] == [
+        "manylinux_2_99_loongarch64",
+        "manylinux_2_98_loongarch64",
+        "manylinux_2_97_loongarch64",
+    ]
+
+
+def test_a_debug_build_accepts_release_wheels(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """A debug CPython loads release extensions, so pip there takes cp310-cp310 wheels after
+    cp310-cp310d ones (packaging.tags._cpython_abis); the check once knew only the latter."""
+    prefix = tmp_path / "loong-debug"
+    loongarch_interpreter(prefix / "bin" / "python3.10")
+    stdlib = prefix / "lib" / "python3.10"
+    stdlib.mkdir(parents=True)
+    debug = SYSCONFIGDATA_NO_TRIPLET.replace("'Py_DEBUG': 0", "'Py_DEBUG': 1")
+    (stdlib / "_sysconfigdata__linux_.py").write_text(debug)
+    site = stdlib / "site-packages"
+    site.mkdir()
+    fake_dist(site, "release", "1.0", wheel_tag="cp310-cp310-manylinux_2_17_loongarch64")
+    fake_dist(site, "debug", "1.0", wheel_tag="cp310-cp310d-manylinux_2_17_loongarch64")
+    fake_dist(site, "threaded", "1.0", wheel_tag="cp310-cp310t-manylinux_2_17_loongarch64")
+    result = pkgdoctor("check", "--prefix", str(prefix), "--json")
+    assert result.json["target"]["python"]["debug"] is True
+    mismatches = [f for f in result.json["findings"] if f["code"] == "dist-wheel-tag-mismatch"]
+    assert [f["distribution"] for f in mismatches] == ["threaded"]
 
 
 def test_wheel_tag_and_wrong_arch_are_one_finding(

@@ -29,7 +29,8 @@ from elftools.elf.segments import InterpSegment
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pkgdoctor.elf import ELFError, ELFFile, VersionNeed, architecture_name, read_elf
+from pkgdoctor.elf import ELFError, ELFFile, VersionNeed, read_elf
+from pkgdoctor.platforms import architecture_name
 
 # --- Building real objects -----------------------------------------------------------------
 

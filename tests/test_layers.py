@@ -167,7 +167,7 @@ def test_the_bottom_imports_only_the_bottom() -> None:
 # The layers of docs/design.md, bottom first. A module may import its own layer and those
 # below it, never one above.
 LAYERS = (
-    ("pkgdoctor", "codes", "findings", "errors", "elf", "ldcache", "archive"),
+    ("pkgdoctor", "codes", "findings", "errors", "platforms", "elf", "ldcache", "archive"),
     # the facts: what a Snapshot is made of
     ("target.facts", "extmodules", "listings", "snapshot.model"),
     ("snapshot", "cache"),

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from artefacts import EXT_SUFFIX, PY, make_venv
 from conftest import Runner
-from pkgdoctor.extmodules import parse_extension_filename, triplet_architecture, triplet_libc
+from pkgdoctor.extmodules import parse_extension_filename
+from pkgdoctor.platforms import triplet_architecture, triplet_libc
 from pkgdoctor.target import find_target
 from pkgdoctor.target.live import PROBE_SOURCE
 from pkgdoctor.target.static import read_pyvenv_cfg, read_static, read_sysconfigdata

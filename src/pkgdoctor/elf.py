@@ -39,12 +39,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+# e_machine values and their architecture names are platform knowledge: pkgdoctor.platforms.
+from pkgdoctor.platforms import EM_S390 as _EM_S390
+from pkgdoctor.platforms import EM_X86_64 as _EM_X86_64
+from pkgdoctor.platforms import architecture_name
+
 __all__ = [
     "DynamicSymbol",
     "ELFError",
     "ELFFile",
     "VersionNeed",
-    "architecture_name",
     "read_elf",
     "read_elf_bytes",
 ]
@@ -139,66 +143,6 @@ class ELFFile:
     def architecture(self) -> str:
         """The machine name as ``uname -m`` (and auditwheel) spell it, e.g. ``"x86_64"``."""
         return architecture_name(self.machine, self.elf_class, self.little_endian, self.flags)
-
-
-# --- Machine names -------------------------------------------------------------------------
-
-# e_machine values from the gABI "ELF Header" table (and binutils include/elf/common.h for
-# EM_LOONGARCH, which postdates the last published gABI revision).
-_EM_386 = 3
-_EM_MIPS = 8
-_EM_PPC = 20
-_EM_PPC64 = 21
-_EM_S390 = 22
-_EM_ARM = 40
-_EM_SPARCV9 = 43
-_EM_IA_64 = 50
-_EM_X86_64 = 62
-_EM_AARCH64 = 183
-_EM_RISCV = 243
-_EM_LOONGARCH = 258
-
-# Machines whose name depends on neither class nor byte order.
-_FIXED_NAMES = {
-    # i686 rather than i386: that is what manylinux/auditwheel and most distributions
-    # target, and what `uname -m` reports on any machine that can run such wheels.
-    _EM_386: "i686",
-    _EM_AARCH64: "aarch64",
-    # A 32-bit ARM object does not say which architecture revision it needs in a way that
-    # maps onto uname; armv7l is the only 32-bit ARM platform tag wheels use.
-    _EM_ARM: "armv7l",
-    _EM_PPC: "ppc",
-    _EM_SPARCV9: "sparc64",
-    _EM_IA_64: "ia64",
-}
-
-
-def architecture_name(machine: int, elf_class: int, little_endian: bool, flags: int = 0) -> str:
-    """Return the ``uname -m``-style name for an ELF machine.
-
-    *machine* is ``e_machine``, *elf_class* is 32 or 64.  *flags* (``e_flags``) is
-    accepted so that callers pass everything the ELF header says; no mapping
-    needs it yet.  Unknown machines are named ``f"elf-machine-{machine}"``.
-    """
-    del flags  # Reserved: e.g. the ARM float ABI could refine "armv7l" one day.
-    fixed = _FIXED_NAMES.get(machine)
-    if fixed is not None:
-        return fixed
-    is64 = elf_class == 64
-    if machine == _EM_X86_64:
-        # The x32 ABI is x86-64 code in ELFCLASS32 objects.
-        return "x86_64" if is64 else "x32"
-    if machine == _EM_PPC64:
-        return "ppc64le" if little_endian else "ppc64"
-    if machine == _EM_S390:
-        return "s390x" if is64 else "s390"
-    if machine == _EM_RISCV:
-        return "riscv64" if is64 else "riscv32"
-    if machine == _EM_LOONGARCH:
-        return "loongarch64" if is64 else "loongarch32"
-    if machine == _EM_MIPS:
-        return ("mips64" if is64 else "mips") + ("el" if little_endian else "")
-    return f"elf-machine-{machine}"
 
 
 # --- On-disk constants ---------------------------------------------------------------------

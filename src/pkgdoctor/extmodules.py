@@ -96,60 +96,6 @@ def parse_extension_filename(filename: str) -> tuple[str, ExtensionTag] | None:
     return stem, ExtensionTag(rest)
 
 
-def triplet_architecture(triplet: str) -> str | None:
-    """The ``uname -m``-style architecture named by a platform triplet.
-
-    >>> triplet_architecture("powerpc64le-linux-gnu")
-    'ppc64le'
-    """
-    cpu = triplet.split("-", 1)[0]
-    return _TRIPLET_CPU.get(cpu, cpu if cpu in _KNOWN_CPUS else None)
-
-
-def triplet_libc(triplet: str) -> str | None:
-    """ "musl" or "glibc" from a triplet's environment part, or None if it does not say."""
-    env = triplet.rsplit("-", 1)[-1]
-    if env.startswith("musl"):
-        return "musl"
-    if env.startswith("gnu"):
-        return "glibc"
-    return None
-
-
-# Debian's multiarch triplets (https://wiki.debian.org/Multiarch/Tuples) and CPython's
-# configure.ac PLATFORM_TRIPLET table, mapped to the names pkgdoctor.elf uses.
-_TRIPLET_CPU = {
-    "i386": "i686",
-    "i486": "i686",
-    "i586": "i686",
-    "arm": "armv7l",
-    "armeb": "armv7l",
-    "powerpc64le": "ppc64le",
-    "powerpc64": "ppc64",
-    "powerpc": "ppc",
-    "mips64el": "mips64el",
-    "mipsel": "mipsel",
-}
-_KNOWN_CPUS = {
-    "x86_64",
-    "i686",
-    "aarch64",
-    "ppc64le",
-    "ppc64",
-    "s390x",
-    "riscv64",
-    "loongarch64",
-    "mips64",
-    "mips",
-    "sparc64",
-    "ia64",
-    "alpha",
-    "hppa",
-    "m68k",
-    "sh4",
-}
-
-
 @dataclass(frozen=True)
 class ScanProblem:
     """A directory that could not be read while looking for extension modules."""

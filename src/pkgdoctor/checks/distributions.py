@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from pkgdoctor import codes
 from pkgdoctor.checks.context import Context
 from pkgdoctor.findings import Finding, Severity
+from pkgdoctor.platforms import accepted_tags, cpython_abis, linux_platforms
 from pkgdoctor.snapshot.model import Distribution, Inventory, normalize
 
 AREA = "Distributions"
@@ -387,42 +388,23 @@ def supported_tags(ctx: Context) -> set[str] | None:
     interp = ctx.target.interpreter
     if interp.implementation != "cpython" or interp.architecture is None:
         return None
-    from packaging.tags import compatible_tags, cpython_tags
-
-    version = (interp.version[0], interp.version[1])
-    abi = f"cp{version[0]}{version[1]}{'t' if interp.gil_disabled else ''}"
-    abi += "d" if interp.debug else ""
-    platforms = _platforms(ctx)
-    tags = {str(t) for t in cpython_tags(version, [abi], platforms)}
-    tags |= {str(t) for t in compatible_tags(version, f"cp{version[0]}{version[1]}", platforms)}
-    return tags
-
-
-# PEP 600 legacy aliases and the architectures they were defined for (PEP 513, 571, 599).
-_LEGACY = {
-    17: ("manylinux2014", {"x86_64", "i686", "aarch64", "armv7l", "ppc64", "ppc64le", "s390x"}),
-    12: ("manylinux2010", {"x86_64", "i686"}),
-    5: ("manylinux1", {"x86_64", "i686"}),
-}
+    abis = cpython_abis(interp.version, free_threaded=interp.gil_disabled, debug=interp.debug)
+    return {str(t) for t in accepted_tags("cp", interp.version, abis, _platforms(ctx))}
 
 
 def _platforms(ctx: Context) -> list[str]:
-    """Platform tags of the target, most specific first (as pip on that system)."""
+    """Platform tags of the target, most specific manylinux/musllinux first (``linux_*``
+    last, as the evidence shows them)."""
     interp = ctx.target.interpreter
-    arch = interp.architecture or ""
-    platforms = []
     libc = interp.libc
-    if libc is not None and libc.family == "glibc":
-        # An unknown glibc version (another machine's tree) accepts every baseline: the
-        # check must not guess a version and then blame wheels for it.
-        major, minor = libc.version_tuple() or (2, 99)
-        for m in range(minor, 4, -1):
-            platforms.append(f"manylinux_{major}_{m}_{arch}")
-            legacy = _LEGACY.get(m)
-            if legacy and arch in legacy[1]:
-                platforms.append(f"{legacy[0]}_{arch}")
-    elif libc is not None and libc.family == "musl":
-        major, minor = libc.version_tuple() or (1, 99)
-        platforms += [f"musllinux_{major}_{m}_{arch}" for m in range(minor, -1, -1)]
-    platforms.append(f"linux_{arch}")
-    return platforms
+    family = libc.family if libc else None
+    # An unknown libc version (another machine's tree) accepts every baseline: the check
+    # must not guess a version and then blame wheels for it.
+    unknown = {"glibc": (2, 99), "musl": (1, 99)}.get(family or "")
+    version = (libc.version_tuple() if libc else None) or unknown
+    return linux_platforms(
+        interp.architecture or "",
+        family,
+        (version[0], version[1]) if version else None,
+        linux_first=False,
+    )

@@ -22,8 +22,9 @@ from typing import Any
 from pkgdoctor import codes
 from pkgdoctor.checks.context import Context
 from pkgdoctor.elf import ELFFile
-from pkgdoctor.extmodules import ExtensionFile, triplet_architecture, triplet_libc
+from pkgdoctor.extmodules import ExtensionFile
 from pkgdoctor.findings import Finding, Severity
+from pkgdoctor.platforms import elf_libc, triplet_architecture
 from pkgdoctor.snapshot.model import Distribution, Extension, Resolution
 
 AREA = "Extension modules"
@@ -124,22 +125,11 @@ def _suffix_of(ext: ExtensionFile) -> str:
 
 
 def _file_libc(ext: ExtensionFile, elf: ELFFile) -> tuple[str | None, dict[str, Any]]:
-    """Which libc a file is built for, and the evidence: triplet, DT_NEEDED or PT_INTERP."""
-    for needed in elf.needed:
-        if needed.startswith(("libc.musl-", "ld-musl-")):
-            return "musl", {"libc": "musl", "dt_needed": needed}
-    if elf.interpreter and posixpath.basename(elf.interpreter).startswith("ld-musl"):
-        return "musl", {"libc": "musl", "pt_interp": elf.interpreter}
-    triplet = ext.tag.triplet
-    if triplet and triplet_libc(triplet) == "musl":
-        return "musl", {"libc": "musl", "suffix_triplet": triplet}
-    if "libc.so.6" in elf.needed:
-        return "glibc", {"libc": "glibc", "dt_needed": "libc.so.6"}
-    if any(v.startswith("GLIBC_") for need in elf.version_needs for v in need.versions):
-        return "glibc", {"libc": "glibc", "version_needs": "GLIBC_*"}
-    if triplet and triplet_libc(triplet) == "glibc":
-        return "glibc", {"libc": "glibc", "suffix_triplet": triplet}
-    return None, {}
+    """Which libc a file is built for, and the evidence: DT_NEEDED, PT_INTERP or triplet."""
+    found = elf_libc(elf, ext.tag.triplet, ext.tag.version)
+    if found is None:
+        return None, {}
+    return found.family, {"libc": found.family, found.source: found.value}
 
 
 def _has_working_alternative(module: Extension, suffixes: Sequence[str]) -> bool:

@@ -7,6 +7,7 @@ import os
 import sys
 
 from pkgdoctor.elf import ELFError, read_elf
+from pkgdoctor.platforms import interpreter_libc
 from pkgdoctor.target.facts import Binary, Libc
 
 
@@ -46,14 +47,6 @@ def host_libc() -> Libc | None:
 
 
 def libc_from_binary(binary: Binary) -> Libc | None:
-    """Tell the libc family from the program interpreter (PT_INTERP) of an executable.
-
-    glibc executables ask for ``ld-linux*.so.*`` (``ld64.so.*`` on ppc64/s390x, ``ld.so.1``
-    on some others); musl ones for ``ld-musl-<arch>.so.1``.
-    """
-    interp = os.path.basename(binary.interpreter or "")
-    if interp.startswith("ld-musl"):
-        return Libc("musl")
-    if interp.startswith(("ld-linux", "ld64.so", "ld.so")):
-        return Libc("glibc")
-    return None
+    """The libc family of an executable, from its program interpreter (PT_INTERP)."""
+    family = interpreter_libc(binary.interpreter)
+    return Libc(family) if family else None

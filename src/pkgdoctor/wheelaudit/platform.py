@@ -19,22 +19,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pkgdoctor.elf import DynamicSymbol, ELFFile
-from pkgdoctor.extmodules import ExtensionTag, parse_extension_filename, triplet_architecture
-from pkgdoctor.extmodules import triplet_libc as _triplet_libc
+from pkgdoctor.extmodules import ExtensionTag, parse_extension_filename
 from pkgdoctor.findings import Finding
+from pkgdoctor.platforms import (
+    EM_ARM,
+    LEGACY_MANYLINUX,
+    PlatformTag,
+    elf_libc,
+    parse_platform_tag,
+    triplet_architecture,
+)
+from pkgdoctor.platforms import triplet_libc as _triplet_libc
 from pkgdoctor.wheelaudit import codes
 from pkgdoctor.wheelaudit.facts import ElfMember, WheelFacts
-from pkgdoctor.wheelaudit.policy import (
-    PlatformTag,
-    Policy,
-    known_architectures,
-    parse_platform_tag,
-    policies,
-)
+from pkgdoctor.wheelaudit.policy import Policy, known_architectures, policies
 
 _STB_WEAK = 2
 _STT_NOTYPE, _STT_FUNC = 0, 2
-_EM_ARM = 40
 # ARM EABI version 5 and the hard-float flag (ARM ELF ABI, "e_flags"): armv7l wheels must
 # be both (auditwheel lddtree, "armv7l shall use hard-float").
 _EF_ARM_EABIMASK = 0xFF000000
@@ -45,7 +46,7 @@ _PYFPE = frozenset({"PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter"})
 # GNU_PROPERTY_X86_ISA_1_NEEDED bits above the baseline, highest first (x86-64 psABI).
 _ISA_LEVELS = ((8, "x86_64_v4"), (4, "x86_64_v3"), (2, "x86_64_v2"))
 _MAX_SYMBOLS_SHOWN = 10
-_LEGACY_NAMES = ("manylinux1_", "manylinux2010_", "manylinux2014_")
+_LEGACY_NAMES = tuple(f"{name}_" for name in LEGACY_MANYLINUX)
 _MAX_FILES_SHOWN = 20
 
 
@@ -56,7 +57,7 @@ def is_loader(library: str) -> bool:
 
 def file_architecture(elf: ELFFile) -> str:
     """``uname -m`` name as platform tags use it; 32-bit ARM only as EABI5 hard-float."""
-    if elf.machine == _EM_ARM and (
+    if elf.machine == EM_ARM and (
         elf.flags & _EF_ARM_EABIMASK != _EF_ARM_EABI_VER5 or not elf.flags & _EF_ARM_ABI_FLOAT_HARD
     ):
         return "arm (not EABI5 hard-float)"
@@ -65,29 +66,10 @@ def file_architecture(elf: ELFFile) -> str:
 
 def file_libc(member: ElfMember) -> tuple[str | None, str | None]:
     """("musl"/"glibc", the evidence) of one ELF file, or (None, None) if it does not say."""
-    elf = member.elf
-    interp = (elf.interpreter or "").rsplit("/", 1)[-1]
-    for name in elf.needed:
-        # musl's loader takes a bare "libc.so" as itself (ldso/dynlink.c, "reserved" names).
-        if name.startswith(("libc.musl-", "ld-musl-")) or name == "libc.so":
-            return "musl", f"DT_NEEDED {name}"
-    if interp.startswith("ld-musl-"):
-        return "musl", f"PT_INTERP {elf.interpreter}"
-    for name in elf.needed:
-        if name == "libc.so.6" or name.startswith(("ld-linux-", "ld64.so.")):
-            return "glibc", f"DT_NEEDED {name}"
-    if interp.startswith(("ld-linux", "ld64.so")):
-        return "glibc", f"PT_INTERP {elf.interpreter}"
-    if any(v.startswith("GLIBC_") for need in elf.version_needs for v in need.versions):
-        return "glibc", "needs GLIBC_ symbol versions"
     parsed = parse_extension_filename(member.name.rsplit("/", 1)[-1])
-    if parsed and parsed[1].triplet:
-        tag = parsed[1]
-        libc = _triplet_libc(tag.triplet or "")
-        # CPython on musl used the -linux-gnu triplet before 3.11 (auditwheel lddtree).
-        if libc == "musl" or (libc == "glibc" and tag.version and tag.version >= (3, 11)):
-            return libc, f"suffix triplet {tag.triplet}"
-    return None, None
+    tag = parsed[1] if parsed else None
+    found = elf_libc(member.elf, tag.triplet if tag else None, tag.version if tag else None)
+    return (found.family, found.describe()) if found else (None, None)
 
 
 def is_extension_module(member: ElfMember) -> int | None:

@@ -21,23 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pkgdoctor.errors import PkgdoctorError
-
-# PEP 600's legacy aliases, by glibc version (the policy JSON names them too).
-_LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
-_TAG = re.compile(r"^(?P<family>manylinux|musllinux)_(?P<major>\d+)_(?P<minor>\d+)_(?P<arch>.+)$")
-_LEGACY_TAG = re.compile(r"^(?P<legacy>manylinux1|manylinux2010|manylinux2014)_(?P<arch>.+)$")
-# musl names its libc after the architecture, not as auditwheel's policies do ("libc.so"):
-# Alpine's and every musl build's soname is libc.musl-<arch>.so.1 (auditwheel maps it too).
-_MUSL_LIBC_ARCH = {
-    "x86_64": "x86_64",
-    "i686": "x86",
-    "aarch64": "aarch64",
-    "s390x": "s390x",
-    "ppc64le": "ppc64le",
-    "armv7l": "armv7",
-    "riscv64": "riscv64",
-    "loongarch64": "loongarch64",
-}
+from pkgdoctor.platforms import musl_libc_soname
 
 
 class PolicyDataError(PkgdoctorError):
@@ -64,34 +48,6 @@ class Policy:
     @property
     def tags(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
-
-
-@dataclass(frozen=True)
-class PlatformTag:
-    """What a platform tag of a wheel's file name promises."""
-
-    tag: str
-    libc: str | None  # "glibc", "musl"; None for linux_<arch>
-    version: tuple[int, int] | None  # None for linux_<arch>
-    arch: str
-
-
-def parse_platform_tag(tag: str) -> PlatformTag | None:
-    """``manylinux_2_17_x86_64`` → glibc 2.17 on x86_64; None for non-Linux tags and "any".
-
-    >>> parse_platform_tag("manylinux2014_aarch64")
-    PlatformTag(tag='manylinux2014_aarch64', libc='glibc', version=(2, 17), arch='aarch64')
-    """
-    match = _TAG.match(tag)
-    if match:
-        libc = "glibc" if match["family"] == "manylinux" else "musl"
-        return PlatformTag(tag, libc, (int(match["major"]), int(match["minor"])), match["arch"])
-    match = _LEGACY_TAG.match(tag)
-    if match:
-        return PlatformTag(tag, "glibc", _LEGACY[match["legacy"]], match["arch"])
-    if tag.startswith("linux_"):
-        return PlatformTag(tag, None, None, tag[len("linux_") :])
-    return None
 
 
 def _data_file(name: str) -> str:
@@ -141,8 +97,10 @@ def policies(libc: str, arch: str) -> tuple[Policy, ...]:
             if name != "linux" and arch not in versions:
                 continue
             whitelist = set(raw["lib_whitelist"])
-            if libc == "musl" and name != "linux" and arch in _MUSL_LIBC_ARCH:
-                whitelist.add(f"libc.musl-{_MUSL_LIBC_ARCH[arch]}.so.1")
+            soname = musl_libc_soname(arch)
+            if libc == "musl" and name != "linux" and soname:
+                # musl's libc soname is not the policies' "libc.so" (auditwheel maps it too).
+                whitelist.add(soname)
             result.append(
                 Policy(
                     name=f"{name}_{arch}",

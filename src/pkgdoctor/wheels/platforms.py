@@ -31,32 +31,19 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pkgdoctor.errors import TargetError, UsageError
+from pkgdoctor.platforms import (
+    LINUX_ARCHITECTURES,
+    accepted_tags,
+    cpython_abis,
+    linux_platforms,
+    parse_platform_tag,
+)
 
 if TYPE_CHECKING:
     from packaging.tags import Tag
 
     from pkgdoctor.target.facts import Target
 
-_MANYLINUX = re.compile(r"manylinux_(\d+)_(\d+)_(.+)")
-_MUSLLINUX = re.compile(r"musllinux_(\d+)_(\d+)_(.+)")
-# PEP 600 legacy aliases (PEP 513, 571, 599) and the glibc they stand for.
-_LEGACY_GLIBC = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
-_LEGACY_NAME = {version: name for name, version in _LEGACY_GLIBC.items()}
-# The oldest glibc a manylinux tag may name: 2.5 on x86 (PEP 513), 2.17 elsewhere (PEP 599),
-# as packaging._manylinux.platform_tags counts down.
-_X86 = {"x86_64", "i686"}
-# Architecture names a user may type instead of a platform tag (``uname -m`` spellings).
-_ARCHITECTURES = {
-    "x86_64",
-    "i686",
-    "aarch64",
-    "armv7l",
-    "ppc64",
-    "ppc64le",
-    "s390x",
-    "riscv64",
-    "loongarch64",
-}
 _TAG_PART = re.compile(r"[a-z0-9_]+")
 
 # Marker values a described target implies (PEP 508 environment markers).
@@ -101,15 +88,10 @@ def parse_platform(tag: str) -> Platform:
     """
     if tag == "any":
         return Platform(tag, "any")
-    for pattern, libc in ((_MANYLINUX, "glibc"), (_MUSLLINUX, "musl")):
-        match = pattern.fullmatch(tag)
-        if match:
-            return Platform(tag, "linux", match[3], libc, (int(match[1]), int(match[2])))
+    linux = parse_platform_tag(tag)
+    if linux is not None:
+        return Platform(tag, "linux", linux.arch, linux.libc, linux.version)
     prefix, _, arch = tag.partition("_")
-    if prefix in _LEGACY_GLIBC and arch:
-        return Platform(tag, "linux", arch, "glibc", _LEGACY_GLIBC[prefix])
-    if prefix == "linux" and arch:
-        return Platform(tag, "linux", arch)
     if tag.startswith("macosx_"):
         return Platform(tag, "macos", tag.split("_", 3)[-1])
     if tag == "win32" or tag.startswith("win_"):
@@ -135,26 +117,8 @@ def system_platforms(tag: str) -> list[str]:
     """
     info = parse_platform(tag)
     if info.os == "linux" and info.libc is not None and info.libc_version and info.arch:
-        major, minor = info.libc_version
-        arch = info.arch
-        result: list[str] = []
-        if info.libc == "musl":
-            result += [f"musllinux_{major}_{m}_{arch}" for m in range(minor, -1, -1)]
-        else:
-            oldest = (2, 5) if arch in _X86 else (2, 17)
-            # Like packaging: glibc keeps compatibility across majors; 50 stands for "every
-            # minor of an older major" (packaging._manylinux._LAST_GLIBC_MINOR's default).
-            for glibc_major in range(major, 1, -1):
-                top = minor if glibc_major == major else 50
-                bottom = oldest[1] if glibc_major == oldest[0] else 0
-                for glibc_minor in range(top, bottom - 1, -1):
-                    result.append(f"manylinux_{glibc_major}_{glibc_minor}_{arch}")
-                    legacy = _LEGACY_NAME.get((glibc_major, glibc_minor))
-                    if legacy:
-                        result.append(f"{legacy}_{arch}")
-        # linux_<arch> first: a wheel built on the machine itself is the most specific
-        # (packaging 26.3, vendored by pip 26.3; pypa/packaging#160). Older pips put it last.
-        return [f"linux_{arch}", *result]
+        # linux_<arch> first, as pip 26.3 orders them (pkgdoctor.platforms.linux_platforms).
+        return linux_platforms(info.arch, info.libc, info.libc_version)
     if info.os == "macos":
         match = re.fullmatch(r"(macosx)_(\d+)_(\d+)_(.+)", tag)
         if match:
@@ -178,7 +142,7 @@ def expand_platforms(tags: Iterable[str]) -> list[str]:
 
 def check_platform_tag(tag: str) -> str:
     """``tag`` if it can be a platform tag, else a :class:`UsageError` that says what to type."""
-    if tag in _ARCHITECTURES:
+    if tag in LINUX_ARCHITECTURES:
         raise UsageError(
             f"--platform {tag}: name a system, not only its architecture, e.g. "
             f"manylinux_2_36_{tag} (glibc 2.36), musllinux_1_2_{tag} (musl 1.2) or linux_{tag}"
@@ -228,15 +192,7 @@ class WheelTarget:
     def tags(self) -> list[Tag]:
         """The supported tags, most preferred first — pip's ``get_supported`` for this target:
         ``cpython_tags`` (or ``generic_tags``) followed by ``compatible_tags``."""
-        from packaging.tags import compatible_tags, cpython_tags, generic_tags
-
-        version = self.python_version[:2]
-        interpreter = f"{self.implementation}{self.nodot}"
-        if self.implementation == "cp":
-            tags = list(cpython_tags(version, self.abis, self.platforms))
-        else:
-            tags = list(generic_tags(interpreter, self.abis, self.platforms))
-        return tags + list(compatible_tags(version, interpreter, self.platforms))
+        return accepted_tags(self.implementation, self.python_version, self.abis, self.platforms)
 
     def platform_infos(self) -> list[Platform]:
         return [parse_platform(p) for p in self.platforms]
@@ -409,12 +365,10 @@ def environment_target(target: Target) -> WheelTarget:
     debug ``d``), its architecture and its C library with version."""
     interp = target.interpreter
     impl = _short_implementation(interp.implementation)
-    nodot = f"{interp.version[0]}{interp.version[1]}"
     if impl == "cp":
-        threading = "t" if interp.gil_disabled else ""
-        abis = [f"cp{nodot}{threading}{'d' if interp.debug else ''}"]
-        if interp.debug:
-            abis.append(f"cp{nodot}{threading}")  # debug builds load release extensions
+        abis = list(
+            cpython_abis(interp.version, free_threaded=interp.gil_disabled, debug=interp.debug)
+        )
     elif interp.soabi:
         abis = [re.sub(r"[.-]", "_", interp.soabi)]
     else:
