@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,12 +13,15 @@ import pytest
 
 from artefacts import Wheelhouse
 from pkgdoctor.cli import main
+from pkgdoctor.snapshot.model import Snapshot
 
 SCHEMAS = Path(__file__).parent.parent / "src/pkgdoctor/schema"
 SCHEMA = json.loads((SCHEMAS / "report-v1.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 AUDIT_WHEEL_SCHEMA = json.loads((SCHEMAS / "audit-wheel-v1.json").read_text())
 AUDIT_WHEEL_VALIDATOR = jsonschema.Draft202012Validator(AUDIT_WHEEL_SCHEMA)
+SNAPSHOT_SCHEMA = json.loads((SCHEMAS / "snapshot-v1.json").read_text())
+SNAPSHOT_VALIDATOR = jsonschema.Draft202012Validator(SNAPSHOT_SCHEMA)
 
 
 def validated(document: Any) -> Any:
@@ -64,14 +68,94 @@ class Result:
 Runner = Callable[..., Result]
 
 
+# Target options of ``check``: what ``check --from`` must not be given again.
+_TARGET_OPTIONS = {"--python": 1, "--prefix": 1, "--cwd": 1, "--static": 0, "--no-cache": 0}
+
+
+@dataclass
+class _Live:
+    """One in-process ``check`` the suite ran on a real environment, and what it saw."""
+
+    argv: list[str]
+    result: Result
+    snapshot: Snapshot
+
+
 @pytest.fixture
-def pkgdoctor(capsys: pytest.CaptureFixture[str]) -> Iterator[Runner]:
-    """Run the CLI in-process: ``pkgdoctor("check", "--prefix", str(venv))``."""
+def pkgdoctor(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Runner]:
+    """Run the CLI in-process: ``pkgdoctor("check", "--prefix", str(venv))``.
+
+    Every ``check`` of an environment that runs through here is also proven replayable: the
+    Snapshot it judged is written as JSON and read back, the environment's directory is
+    moved out of the way (so nothing of it can be read), and ``check --from`` that file must
+    give exactly the same output and exit status. So every broken environment the suite
+    builds is checked live *and* recorded.
+    """
+    import pkgdoctor.look
+
+    taken: list[Snapshot] = []
+    real_collect = pkgdoctor.look.collect
+
+    def recording_collect(*args: Any, **kwargs: Any) -> Snapshot:
+        snapshot = real_collect(*args, **kwargs)
+        taken.append(snapshot)
+        return snapshot
+
+    monkeypatch.setattr(pkgdoctor.look, "collect", recording_collect)
+    runs: list[_Live] = []
 
     def invoke(*argv: str) -> Result:
         capsys.readouterr()
+        before = len(taken)
         status = main(list(argv))
         captured = capsys.readouterr()
-        return Result(status, captured.out, captured.err)
+        result = Result(status, captured.out, captured.err)
+        if argv[:1] == ("check",) and "--from" not in argv and len(taken) == before + 1:
+            runs.append(_Live(list(argv), result, taken[-1]))
+        return result
 
     yield invoke
+    for index, run in enumerate(runs):
+        _replay(run, tmp_path / f"replayed-{index}.json", capsys)
+
+
+def _replay(run: _Live, path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``check --from`` the recorded snapshot, with the environment moved away, must say
+    exactly what the live check said."""
+    from pkgdoctor.snapshot import codec
+
+    path.write_bytes(codec.dumps(run.snapshot))
+    SNAPSHOT_VALIDATOR.validate(json.loads(path.read_bytes()))
+    argv = ["check", "--from", str(path)]
+    skip = 0
+    for arg in run.argv[1:]:
+        if skip:
+            skip -= 1
+        elif arg in _TARGET_OPTIONS:
+            skip = _TARGET_OPTIONS[arg]
+        else:
+            argv.append(arg)
+    prefix = Path(run.snapshot.target.prefix)
+    hidden = prefix.with_name(prefix.name + ".moved-away")
+    movable = prefix.is_dir() and str(prefix).startswith(tempfile.gettempdir())
+    if movable:
+        prefix.rename(hidden)
+    try:
+        capsys.readouterr()
+        status = main(argv)
+        captured = capsys.readouterr()
+    finally:
+        if movable:
+            hidden.rename(prefix)
+    if (status, captured.out) != (run.result.status, run.result.out):
+        import difflib
+
+        diff = difflib.unified_diff(
+            run.result.out.splitlines(), captured.out.splitlines(), "live", "--from", lineterm=""
+        )
+        pytest.fail(
+            f"check --from a snapshot differs from the live check {run.argv} (exit status "
+            f"{run.result.status} live, {status} --from):\n" + "\n".join(diff)
+        )

@@ -409,17 +409,12 @@ def _take_snapshot(args: argparse.Namespace, *, progress: bool) -> tuple[Snapsho
 
 
 def _snapshot(args: argparse.Namespace) -> int:
-    from pkgdoctor.snapshot.codec import dumps, redacted, to_json, write_bytes
+    from pkgdoctor.snapshot.codec import dump_document, dumps, redacted, to_json, write_bytes
 
     snapshot, cache = _take_snapshot(args, progress=args.output not in (None, "-"))
     cache.save()
     if args.redact:
-        import json
-
-        document = redacted(to_json(snapshot), os.path.expanduser("~"))
-        data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode(
-            "utf-8", "surrogateescape"
-        )
+        data = dump_document(redacted(to_json(snapshot), os.path.expanduser("~")))
     else:
         data = dumps(snapshot)
     if args.output in (None, "-"):

@@ -168,7 +168,7 @@ def _evidence_lines(evidence: Mapping[str, Any], base: str | None) -> Iterable[s
     Lists of per-file records print the fields all records share once, then one line per
     file with only what differs; nested objects are indented under their key.
     """
-    base_dir = base if base and os.path.isdir(base) else (os.path.dirname(base) if base else None)
+    base_dir = _base_dir(evidence, base)
     for key, value in evidence.items():
         if key in _HIDDEN_KEYS:
             continue
@@ -191,6 +191,27 @@ def _evidence_lines(evidence: Mapping[str, Any], base: str | None) -> Iterable[s
 
 
 _HIDDEN_KEYS = {"file_count", "files_omitted", "import"}
+
+
+def _base_dir(evidence: Mapping[str, Any], base: str | None) -> str | None:
+    """The directory evidence paths are shown relative to: the finding's path when the
+    evidence names files below it (a directory), else the directory the path is in (a file).
+    Decided from the finding alone: a renderer looks at nothing else, so a finding renders
+    the same from a snapshot of an environment that is gone."""
+    if not base:
+        return None
+    prefix = base.rstrip("/") + "/"
+
+    def below(value: Any) -> bool:
+        if isinstance(value, str):
+            return value.startswith(prefix)
+        if isinstance(value, list):
+            return any(below(v) for v in value)
+        if isinstance(value, dict):
+            return any(below(v) for v in value.values())
+        return False
+
+    return base if below(dict(evidence)) else os.path.dirname(base)
 
 
 def _records(records: Sequence[Mapping[str, Any]], base_dir: str | None) -> Iterable[str]:

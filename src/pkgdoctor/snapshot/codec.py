@@ -76,9 +76,13 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
 
 
 def dumps(snapshot: Snapshot) -> bytes:
-    return json.dumps(to_json(snapshot), ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8", "surrogateescape"
-    )
+    return dump_document(to_json(snapshot))
+
+
+def dump_document(document: Any) -> bytes:
+    """The bytes of a snapshot document: ASCII JSON. File names that are not UTF-8 reach us
+    as surrogate escapes (PEP 383); ``\\udcxx`` escapes keep them, and the file valid UTF-8."""
+    return json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def write(snapshot: Snapshot, path: str) -> None:
@@ -335,7 +339,7 @@ def _gunzip(data: bytes) -> bytes:
 
 def loads(data: bytes, name: str = "snapshot") -> Snapshot:
     try:
-        document = json.loads(data.decode("utf-8", "surrogateescape"))
+        document = json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         raise SnapshotError(f"{name} is not a pkgdoctor snapshot: not JSON ({exc})") from exc
     return from_json(document, name)
