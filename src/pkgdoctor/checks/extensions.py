@@ -327,26 +327,17 @@ def _link_problems(ctx: Context, ext: ExtensionFile, elf: ELFFile) -> list[Probl
     loader = ctx.loader
     exe = ctx.executable_elf
     start: list[tuple[str, ELFFile]] = [exe] if exe else []
-    stack: list[list[tuple[str, ELFFile]]] = [[*start, (ext.path, elf)]]
-    visited = {ext.path}
     missing: list[dict[str, Any]] = []
     versions: list[dict[str, Any]] = []
-    while stack:
-        chain = stack.pop()
+    for chain, resolutions in loader.walk([*start, (ext.path, elf)], _not_system):
         path, obj = chain[-1]
         resolved: dict[str, Resolution] = {}
-        for name in obj.needed:
-            res = loader.resolve(name, chain)
+        for res in resolutions:
             if not res.found:
                 if res.via != "unknown":
                     missing.append(_missing_detail(path, res))
                 continue
-            resolved[name] = res
-            if res.path and not res.system and res.path not in visited:
-                visited.add(res.path)
-                lib = loader.read(res.path)
-                if isinstance(lib, ELFFile):
-                    stack.append([*chain, (res.path, lib)])
+            resolved[res.name] = res
         for need in obj.version_needs:
             need_res = resolved.get(need.file)
             if need_res is None or need_res.path is None:
@@ -373,6 +364,10 @@ def _link_problems(ctx: Context, ext: ExtensionFile, elf: ELFFile) -> list[Probl
     if versions:
         problems.append(Problem(EXT_GLIBC_TOO_NEW.code, ext, (), {"needs": versions}))
     return problems
+
+
+def _not_system(res: Resolution) -> bool:
+    return not res.system
 
 
 def _missing_detail(requester: str, res: Resolution) -> dict[str, Any]:
