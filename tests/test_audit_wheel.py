@@ -19,7 +19,10 @@ from hypothesis import strategies as st
 
 from artefacts import (
     EM_AARCH64,
+    RPATH,
+    RUNPATH,
     Wheelhouse,
+    compile_bundle,
     compile_extension,
     patch_machine,
     retag_wheel,
@@ -166,6 +169,42 @@ def test_bundled_library_found_through_the_loading_chain(
     assert (theirs["overall_tag"], theirs["sym_tag"]) == (tag, tag)
     assert ours["external_libs"] == {}
     assert ours["findings"] == []
+
+
+@needs_x86_64
+@pytest.mark.parametrize("option", ["rpath", "runpath"])
+def test_bundled_libraries_are_judged_along_the_loading_chain(
+    pkgdoctor: Runner, tmp_path: Path, option: str
+) -> None:
+    """pkg/_ext.so -> libs/liba.so.1 (no RPATH) -> libs/libb.so.1: liba finds libb through
+    the extension's RPATH, never through its RUNPATH (glibc does not inherit RUNPATH). The
+    installed wheel, opened with dlopen, agrees; auditwheel's lddtree inherits both."""
+    build = tmp_path / "build"
+    ext, liba, libb = compile_bundle(build, RPATH if option == "rpath" else RUNPATH)
+    files = {
+        f"pkg/{ext.name}": ext.read_bytes(),
+        "libs/liba.so.1": liba.read_bytes(),
+        "libs/libb.so.1": libb.read_bytes(),
+    }
+    py = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    wheel_path = write_wheel(tmp_path / f"bundle-1.0-{py}-{py}-manylinux_2_5_x86_64.whl", files)
+    installed = tmp_path / "site-packages"
+    with zipfile.ZipFile(wheel_path) as archive:
+        archive.extractall(installed)
+    loads = subprocess.run(
+        [sys.executable, "-c", "import ctypes, sys; ctypes.CDLL(sys.argv[1])",
+         str(installed / "pkg" / ext.name)],
+        capture_output=True, check=False, env={k: v for k, v in os.environ.items()
+                                               if k != "LD_LIBRARY_PATH"},
+    ).returncode == 0  # fmt: skip
+    wheel = one(audit_json(pkgdoctor, wheel_path, status=0 if loads else 1))
+    assert loads == (option == "rpath")
+    if loads:
+        assert (wheel["overall_tag"], wheel["external_libs"]) == ("manylinux_2_5_x86_64", {})
+    else:
+        assert wheel["overall_tag"] == "linux_x86_64"
+        assert wheel["external_libs"] == {"libb.so.1": ["libs/liba.so.1"]}
+    assert auditwheel_show(wheel_path)["overall_tag"] == "manylinux_2_5_x86_64"
 
 
 def test_musllinux_1_1_is_taken_at_its_word(wheelhouse: Wheelhouse, pkgdoctor: Runner) -> None:

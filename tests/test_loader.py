@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from artefacts import compile_extension, compile_library, make_venv, write_dist_info
+from artefacts import (
+    RPATH,
+    RUNPATH,
+    compile_bundle,
+    compile_extension,
+    compile_library,
+    make_venv,
+    write_dist_info,
+)
 from conftest import Runner
 
 LEAF = "int leaf(void) { return 1; }"
@@ -140,34 +148,8 @@ def test_musl_searches_the_whole_chain_and_builds_in_libc(tmp_path: Path) -> Non
         assert musl.resolve(builtin, chain).via == "libc"
 
 
-# --- The loading-chain rules, as a wheel's bundled libraries meet them -----------------------
-#
-# pkg/_ext.so (RPATH or RUNPATH $ORIGIN/../libs) -> libs/liba.so.1 (no RPATH/RUNPATH of
-# its own) -> libb.so.1, beside liba in libs/: the layout auditwheel repair writes.
+# --- The loading-chain rules, as a wheel's bundled libraries meet them (compile_bundle) ------
 
-LIB_A = "int b(void); int a(void) { return b() + 1; }"
-LIB_B = "int b(void) { return 1; }"
-
-
-def build_bundle(base: Path, ext_path: str, *, b_file: str = "libb.so.1",
-                 ext_needs_b: str | None = None) -> tuple[Path, Path, Path]:  # fmt: skip
-    """(extension, liba, libb). ``ext_path`` is the DT_RPATH/DT_RUNPATH linker option;
-    ``b_file`` the name libb's file has in libs/ (its DT_SONAME stays libb.so.1);
-    ``ext_needs_b``: the extension needs libb directly too, under that name."""
-    libs = base / "libs"
-    stubs = base / "stubs"  # link-time only: never on a search path at run time
-    b = compile_library(stubs, "libb.so.1", LIB_B)
-    a = compile_library(libs, "liba.so.1", LIB_A, link=[str(b)])
-    libs.joinpath(b_file).write_bytes(b.read_bytes())
-    link = [ext_path, str(a)]
-    if ext_needs_b is not None:
-        link.append(str(compile_library(stubs / "alias", ext_needs_b, LIB_B)))
-    ext = compile_extension(base / "pkg", "_ext", link=link)
-    return ext, libs / "liba.so.1", libs / b_file
-
-
-RPATH = "-Wl,--disable-new-dtags,-rpath,$ORIGIN/../libs"
-RUNPATH = "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../libs"
 # name: (linker option, libb's file name, libb needed by the extension as,
 #        glibc finds libb for liba and how, musl (model only) finds it and how)
 BUNDLES = {
@@ -192,7 +174,7 @@ def test_chain_rules_agree_with_dlopen(tmp_path: Path, case: str) -> None:
     from pkgdoctor.loader import Loader, LoaderConfig
 
     option, b_file, ext_needs_b, glibc_via, musl_via = BUNDLES[case]
-    ext, a, b = build_bundle(tmp_path, option, b_file=b_file, ext_needs_b=ext_needs_b)
+    ext, a, b = compile_bundle(tmp_path, option, b_file=b_file, ext_needs_b=ext_needs_b)
     env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
     assert dlopen_works(ext, env) == (glibc_via is not None)  # the real glibc loader
     chain = [(str(ext), read_elf(ext)), (str(a), read_elf(a))]
@@ -218,7 +200,7 @@ def test_check_follows_the_chain_rules(tmp_path: Path, pkgdoctor: Runner, case: 
     option, b_file, ext_needs_b, glibc_via, _ = BUNDLES[case]
     venv = make_venv(tmp_path / "env")
     site = venv.site_packages
-    ext, _, _ = build_bundle(tmp_path / "build", option, b_file=b_file, ext_needs_b=ext_needs_b)
+    ext, _, _ = compile_bundle(tmp_path / "build", option, b_file=b_file, ext_needs_b=ext_needs_b)
     (site / "pkg").mkdir()
     (site / "pkg" / ext.name).write_bytes(ext.read_bytes())
     (site / "libs").mkdir()
