@@ -170,6 +170,7 @@ class Loader:
         self.config = config
         self.source: ObjectSource = source if source is not None else ElfCache()
         self._resolved: dict[tuple[str, tuple[_Step, ...]], Resolution] = {}
+        self._loaded: dict[tuple[str, ...], dict[str, Resolution]] = {}
         self._system_dirs = {os.path.normpath(d) for d in config.default_dirs}
         self._cache: LdCache | None = None
         self._cache_read = False
@@ -225,32 +226,40 @@ class Loader:
 
     def _already_loaded(self, name: str, chain: Chain) -> Resolution | None:
         """The object of the loading chain, or direct need of one of its loaders, that is
-        loaded under ``name`` before ``chain[-1]``'s needs are looked up (module docstring).
+        loaded under ``name`` before ``chain[-1]``'s needs are looked up (module docstring)."""
+        return self._loaded_names(chain).get(name)
+
+    def _loaded_names(self, chain: Chain) -> dict[str, Resolution]:
+        """Every name an object is loaded under when ``chain[-1]``'s needs are looked up.
 
         glibc matches the name an object was requested by and its ``DT_SONAME``
         (``_dl_name_match_p``, and the ``l_soname_added`` case of ``_dl_map_object``); musl
         only the file name it was found under (``shortname`` in ``load_library``), which for
-        a search result is the requested name.
+        a search result is the requested name. Memoized per chain, built from its prefix.
         """
+        key = tuple(path for path, _ in chain)
+        names = self._loaded.get(key)
+        if names is not None:
+            return names
         glibc = self.config.libc != "musl"
-        for index, (path, obj) in enumerate(chain):
-            if glibc and obj.soname == name:
-                return Resolution(name, path, "loaded", system=self.is_system_path(path))
-            if index == len(chain) - 1:
-                break  # chain[-1]'s own needs are the ones being looked up
-            loader_chain = chain[: index + 1]
-            for need in obj.needed:
-                if need != name and not glibc:
-                    continue
+        names = dict(self._loaded_names(chain[:-1])) if len(chain) > 1 else {}
+        if len(chain) > 1:
+            # All needs of chain[-2] were mapped before chain[-1]'s (breadth first).
+            loader_chain = chain[:-1]
+            for need in loader_chain[-1][1].needed:
                 found = self.resolve(need, loader_chain)
                 if found.path is None:
                     continue
-                if need == name:
-                    return found
-                lib = self.read(found.path)
-                if isinstance(lib, ELFFile) and lib.soname == name:
-                    return found
-        return None
+                names.setdefault(need, found)
+                lib = self.read(found.path) if glibc else None
+                if isinstance(lib, ELFFile) and lib.soname:
+                    names.setdefault(lib.soname, found)
+        path, obj = chain[-1]
+        if glibc and obj.soname:
+            names.setdefault(obj.soname, Resolution(obj.soname, path, "loaded",
+                                                    system=self.is_system_path(path)))  # fmt: skip
+        self._loaded[key] = names
+        return names
 
     def walk(
         self, chain: Chain, descend: Callable[[Resolution], bool]
