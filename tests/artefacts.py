@@ -204,6 +204,35 @@ def compile_library(
     return out
 
 
+# pkg/_ext.so (RPATH or RUNPATH $ORIGIN/../libs) -> libs/liba.so.1 (no RPATH/RUNPATH of its
+# own) -> libb.so.1, beside liba in libs/: the layout auditwheel repair writes.
+LIB_A = "int b(void); int a(void) { return b() + 1; }"
+LIB_B = "int b(void) { return 1; }"
+RPATH = "-Wl,--disable-new-dtags,-rpath,$ORIGIN/../libs"
+RUNPATH = "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../libs"
+
+
+def compile_bundle(
+    base: Path, ext_path: str, *, b_file: str = "libb.so.1", ext_needs_b: str | None = None
+) -> tuple[Path, Path, Path]:
+    """(``base/pkg/_ext<suffix>``, ``base/libs/liba.so.1``, libb in ``base/libs``).
+
+    ``ext_path`` is the DT_RPATH/DT_RUNPATH linker option (:data:`RPATH`, :data:`RUNPATH`);
+    ``b_file`` the name libb's file has in libs/ (its DT_SONAME stays libb.so.1);
+    ``ext_needs_b``: the extension needs libb directly too, under that name.
+    """
+    libs = base / "libs"
+    stubs = base / "stubs"  # link-time only: never on a search path at run time
+    b = compile_library(stubs, "libb.so.1", LIB_B)
+    a = compile_library(libs, "liba.so.1", LIB_A, link=[str(b)])
+    libs.joinpath(b_file).write_bytes(b.read_bytes())
+    link = [ext_path, str(a)]
+    if ext_needs_b is not None:
+        link.append(str(compile_library(stubs / "alias", ext_needs_b, LIB_B)))
+    ext = compile_extension(base / "pkg", "_ext", link=link)
+    return ext, libs / "liba.so.1", libs / b_file
+
+
 def patch_machine(path: Path, machine: int) -> None:
     """Rewrite e_machine (offset 18 in the ELF header, gABI) of a little-endian ELF file."""
     with path.open("r+b") as f:

@@ -19,7 +19,10 @@ from hypothesis import strategies as st
 
 from artefacts import (
     EM_AARCH64,
+    RPATH,
+    RUNPATH,
     Wheelhouse,
+    compile_bundle,
     compile_extension,
     patch_machine,
     retag_wheel,
@@ -45,12 +48,20 @@ REAL = {
     "manylinux_2_28_aarch64_abi3": ("bcrypt==5.0.0", "manylinux_2_28_aarch64"),
     "manylinux_2_34_x86_64_abi3": ("bcrypt==5.0.0", "manylinux_2_34_x86_64"),
     "bundled_libzmq": ("pyzmq==27.3.0", "manylinux_2_28_x86_64"),
+    # Bundled libraries without RPATH that find their siblings through the RPATH of the
+    # extension that loads them (pillow.libs/libtiff -> libjpeg; numpy.libs/libstdc++ ->
+    # libgcc_s), the loader's chain rule on glibc and on musl.
+    "bundled_chain_glibc": ("pillow==12.2.0", "manylinux2014_x86_64"),
+    "bundled_chain_musl": ("numpy==2.2.4", "musllinux_1_2_x86_64"),
 }
+# The exact files users reported: cp311 whatever Python runs the tests.
+PYTHON = {"bundled_chain_glibc": "3.11", "bundled_chain_musl": "3.11"}
 
 
 def fetch(wheelhouse: Wheelhouse, key: str) -> Path:
     requirement, platform = REAL[key]
-    (wheel,) = wheelhouse.fetch(requirement, platform=platform).glob("*.whl")
+    directory = wheelhouse.fetch(requirement, platform=platform, python=PYTHON.get(key))
+    (wheel,) = directory.glob("*.whl")
     return wheel
 
 
@@ -128,6 +139,72 @@ def test_real_wheel_details(wheelhouse: Wheelhouse, pkgdoctor: Runner) -> None:
     i686 = one(audit_json(pkgdoctor, fetch(wheelhouse, "manylinux1_i686")))
     assert i686["overall_tag"] == "manylinux_2_5_i686"
     assert i686["limited_by"] is None  # the most compatible policy there is
+
+
+@pytest.mark.parametrize(
+    ("key", "filename", "tag"),
+    [
+        (
+            "bundled_chain_glibc",
+            "pillow-12.2.0-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+            "manylinux_2_17_x86_64",
+        ),
+        (
+            "bundled_chain_musl",
+            "numpy-2.2.4-cp311-cp311-musllinux_1_2_x86_64.whl",
+            "musllinux_1_2_x86_64",
+        ),
+    ],
+)
+def test_bundled_library_found_through_the_loading_chain(
+    wheelhouse: Wheelhouse, pkgdoctor: Runner, key: str, filename: str, tag: str
+) -> None:
+    """A bundled library without RPATH finds its sibling through the RPATH of the extension
+    that loaded it: no "external" library, no false error (it was wheel-tag-overclaims)."""
+    path = fetch(wheelhouse, key)
+    assert path.name == filename
+    ours = one(audit_json(pkgdoctor, path, status=0))
+    theirs = auditwheel_show(path)
+    assert (ours["overall_tag"], ours["symbol_tag"]) == (tag, tag)
+    assert (theirs["overall_tag"], theirs["sym_tag"]) == (tag, tag)
+    assert ours["external_libs"] == {}
+    assert ours["findings"] == []
+
+
+@needs_x86_64
+@pytest.mark.parametrize("option", ["rpath", "runpath"])
+def test_bundled_libraries_are_judged_along_the_loading_chain(
+    pkgdoctor: Runner, tmp_path: Path, option: str
+) -> None:
+    """pkg/_ext.so -> libs/liba.so.1 (no RPATH) -> libs/libb.so.1: liba finds libb through
+    the extension's RPATH, never through its RUNPATH (glibc does not inherit RUNPATH). The
+    installed wheel, opened with dlopen, agrees; auditwheel's lddtree inherits both."""
+    build = tmp_path / "build"
+    ext, liba, libb = compile_bundle(build, RPATH if option == "rpath" else RUNPATH)
+    files = {
+        f"pkg/{ext.name}": ext.read_bytes(),
+        "libs/liba.so.1": liba.read_bytes(),
+        "libs/libb.so.1": libb.read_bytes(),
+    }
+    py = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    wheel_path = write_wheel(tmp_path / f"bundle-1.0-{py}-{py}-manylinux_2_5_x86_64.whl", files)
+    installed = tmp_path / "site-packages"
+    with zipfile.ZipFile(wheel_path) as archive:
+        archive.extractall(installed)
+    loads = subprocess.run(
+        [sys.executable, "-c", "import ctypes, sys; ctypes.CDLL(sys.argv[1])",
+         str(installed / "pkg" / ext.name)],
+        capture_output=True, check=False, env={k: v for k, v in os.environ.items()
+                                               if k != "LD_LIBRARY_PATH"},
+    ).returncode == 0  # fmt: skip
+    wheel = one(audit_json(pkgdoctor, wheel_path, status=0 if loads else 1))
+    assert loads == (option == "rpath")
+    if loads:
+        assert (wheel["overall_tag"], wheel["external_libs"]) == ("manylinux_2_5_x86_64", {})
+    else:
+        assert wheel["overall_tag"] == "linux_x86_64"
+        assert wheel["external_libs"] == {"libb.so.1": ["libs/liba.so.1"]}
+    assert auditwheel_show(wheel_path)["overall_tag"] == "manylinux_2_5_x86_64"
 
 
 def test_musllinux_1_1_is_taken_at_its_word(wheelhouse: Wheelhouse, pkgdoctor: Runner) -> None:

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from artefacts import compile_extension, compile_library, make_venv, write_dist_info
+from artefacts import (
+    RPATH,
+    RUNPATH,
+    compile_bundle,
+    compile_extension,
+    compile_library,
+    make_venv,
+    write_dist_info,
+)
 from conftest import Runner
 
 LEAF = "int leaf(void) { return 1; }"
@@ -138,3 +146,68 @@ def test_musl_searches_the_whole_chain_and_builds_in_libc(tmp_path: Path) -> Non
     assert found.via == "runpath"
     for builtin in ("libc.musl-x86_64.so.1", "libc.so", "libpthread.so.0", "libm.so.6"):
         assert musl.resolve(builtin, chain).via == "libc"
+
+
+# --- The loading-chain rules, as a wheel's bundled libraries meet them (compile_bundle) ------
+
+# name: (linker option, libb's file name, libb needed by the extension as,
+#        glibc finds libb for liba and how, musl (model only) finds it and how)
+BUNDLES = {
+    "rpath_of_the_loader": (RPATH, "libb.so.1", None, "rpath", "rpath"),
+    "runpath_not_inherited": (RUNPATH, "libb.so.1", None, None, "runpath"),
+    "runpath_but_already_loaded": (RUNPATH, "libb.so.1", "libb.so.1", "loaded", "runpath"),
+    # libb loaded by the extension as libb-1a2b3c4d.so.1: glibc also knows it by its soname
+    # (_dl_name_match_p); musl only by the name it was found under (shortname).
+    "loaded_under_its_soname": (
+        RUNPATH,
+        "libb-1a2b3c4d.so.1",
+        "libb-1a2b3c4d.so.1",
+        "loaded",
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BUNDLES))
+def test_chain_rules_agree_with_dlopen(tmp_path: Path, case: str) -> None:
+    from pkgdoctor.elf import read_elf
+    from pkgdoctor.loader import Loader, LoaderConfig
+
+    option, b_file, ext_needs_b, glibc_via, musl_via = BUNDLES[case]
+    ext, a, b = compile_bundle(tmp_path, option, b_file=b_file, ext_needs_b=ext_needs_b)
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    assert dlopen_works(ext, env) == (glibc_via is not None)  # the real glibc loader
+    chain = [(str(ext), read_elf(ext)), (str(a), read_elf(a))]
+    machine = (chain[0][1].machine, chain[0][1].elf_class, chain[0][1].little_endian)
+    # Only the bundle: no system directory or cache holds a libb.so.1.
+    glibc = Loader(LoaderConfig("glibc", *machine, ld_cache_path=None))
+    found = glibc.resolve("libb.so.1", chain)
+    assert (found.via if found.found else None) == glibc_via
+    if glibc_via is not None:
+        assert found.path == str(b)
+    # musl: RPATH and RUNPATH alike are inherited (load_library walks needed_by, decode_dyn
+    # keeps one of them per object); DT_SONAME plays no part (ldso/dynlink.c).
+    musl = Loader(LoaderConfig("musl", *machine))
+    found = musl.resolve("libb.so.1", chain)
+    assert (found.via if found.found else None) == musl_via
+
+
+@pytest.mark.parametrize(
+    "case", ["rpath_of_the_loader", "runpath_not_inherited", "loaded_under_its_soname"]
+)
+def test_check_follows_the_chain_rules(tmp_path: Path, pkgdoctor: Runner, case: str) -> None:
+    """``check`` asks the same model: what dlopen loads is healthy, what it refuses is not."""
+    option, b_file, ext_needs_b, glibc_via, _ = BUNDLES[case]
+    venv = make_venv(tmp_path / "env")
+    site = venv.site_packages
+    ext, _, _ = compile_bundle(tmp_path / "build", option, b_file=b_file, ext_needs_b=ext_needs_b)
+    (site / "pkg").mkdir()
+    (site / "pkg" / ext.name).write_bytes(ext.read_bytes())
+    (site / "libs").mkdir()
+    for lib in (tmp_path / "build" / "libs").iterdir():
+        (site / "libs" / lib.name).write_bytes(lib.read_bytes())
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    assert dlopen_works(site / "pkg" / ext.name, env) == (glibc_via is not None)
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    missing = [f for f in result.json["findings"] if f["code"] == "ext-missing-library"]
+    assert bool(missing) == (glibc_via is None), missing

@@ -11,23 +11,39 @@ without a slash requested by object O:
 5. the default directories.
 
 Files of another class or machine found on the way are skipped, and the search goes on.
-A name already loaded in the process (matched by ``DT_SONAME``) is reused without a search.
+A name already loaded in the process is reused without a search: ``_dl_map_object`` first
+compares it (``_dl_name_match_p``) with the names each loaded object was requested by and
+with its ``DT_SONAME``.
 
-musl (``ldso/dynlink.c``, ``load_library``) searches ``LD_LIBRARY_PATH``, then RPATH and
-RUNPATH alike of O and its loaders, then ``/etc/ld-musl-<arch>.path`` or
-``/lib:/usr/local/lib:/usr/lib``; the names of libc's parts resolve to musl itself.
+musl (``ldso/dynlink.c``, ``load_library``) first compares the name with the ``shortname``
+of each loaded object (the file name it was found under; musl ignores ``DT_SONAME``), then
+searches ``LD_LIBRARY_PATH``, then the search path of O and of each of its loaders
+(``needed_by``) — RUNPATH if the object has one, else RPATH (``decode_dyn``): musl inherits
+both — then ``/etc/ld-musl-<arch>.path`` or ``/lib:/usr/local/lib:/usr/lib``; the names of
+libc's parts resolve to musl itself.
+
+Both loaders map dependencies breadth first (glibc ``_dl_map_object_deps``, musl
+``load_deps``): when the needs of an object are looked up, every object of its loading chain
+and every direct need of those loaders is already loaded. That is the part of "already
+loaded" the model counts (``via="loaded"``); siblings loaded earlier depend on order, so they
+are not counted. The model looks a name up among loaded objects only when the search fails:
+found or not is the same, only the path reported may differ.
+
+Where the files are is a :class:`ObjectSource`: the file system (:class:`ElfCache`) for
+``check``, a wheel's members at their installed locations for ``audit-wheel``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pkgdoctor.cache import Cache, validator
 from pkgdoctor.elf import ELFError, ELFFile, VersionNeed, read_elf
 from pkgdoctor.ldcache import LdCache, LdCacheError, read_ld_cache
+from pkgdoctor.snapshot.model import Candidate, Resolution
 
 # Names musl satisfies with its own libc.so (ldso/dynlink.c: "reserved" names).
 _MUSL_BUILTIN = {
@@ -43,31 +59,21 @@ _MUSL_BUILTIN = {
 
 
 _Step = tuple[str, tuple[str, ...]]  # (how the loader got there, directories in order)
+Chain = Sequence[tuple[str, ELFFile]]  # (path, ELF) from the first object loaded down
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A file with the wanted name that the loader looked at and skipped."""
+class ObjectSource(Protocol):
+    """Where the loader model looks for files, in the style of pypa/installer's WheelSource:
+    the file system (:class:`ElfCache`), or a wheel's members where they would be installed
+    (:class:`pkgdoctor.wheelaudit.facts.InstalledMembers`). Paths are absolute."""
 
-    path: str
-    reason: str  # "aarch64, not x86_64", "not a valid ELF file: ..."
+    def exists(self, path: str) -> bool:
+        """Whether a file (of any kind) is at ``path``: the loader would try to open it."""
+        ...
 
-
-@dataclass(frozen=True)
-class Resolution:
-    """The outcome of looking up one ``DT_NEEDED`` name."""
-
-    name: str
-    path: str | None  # the file the loader would map; None when not found
-    via: str  # "rpath", "LD_LIBRARY_PATH", "runpath", "ld.so.cache", "default", "loaded", ...
-    searched: tuple[str, ...] = ()  # directories tried, in order
-    skipped: tuple[Candidate, ...] = ()
-    system: bool = False  # found in the system's own library directories
-
-    @property
-    def found(self) -> bool:
-        # musl's libc parts ("libc.so", "libm.so.6", ...) are satisfied by musl itself.
-        return self.path is not None or self.via == "libc"
+    def read(self, path: str) -> ELFFile | ELFError | OSError:
+        """The parsed ELF file at ``path``, or the error reading it."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -136,10 +142,11 @@ class Loader:
     '/lib/x86_64-linux-gnu/libm.so.6'
     """
 
-    def __init__(self, config: LoaderConfig, elf_cache: ElfCache | None = None) -> None:
+    def __init__(self, config: LoaderConfig, source: ObjectSource | None = None) -> None:
         self.config = config
-        self.elf_cache = elf_cache or ElfCache()
+        self.source: ObjectSource = source if source is not None else ElfCache()
         self._resolved: dict[tuple[str, tuple[_Step, ...]], Resolution] = {}
+        self._loaded: dict[tuple[str, ...], dict[str, Resolution]] = {}
         self._system_dirs = {os.path.normpath(d) for d in config.default_dirs}
         self._cache: LdCache | None = None
         self._cache_read = False
@@ -163,14 +170,14 @@ class Loader:
 
     def read(self, path: str) -> ELFFile | ELFError | OSError:
         """The parsed ELF file at ``path`` (cached), or the error reading it."""
-        return self.elf_cache.read(path)
+        return self.source.read(path)
 
     def is_system_path(self, path: str) -> bool:
         """Whether ``path`` lies in a directory the system's loader configuration names."""
         _ = self.ld_cache
         return os.path.dirname(os.path.normpath(path)) in self._system_dirs
 
-    def resolve(self, name: str, chain: Sequence[tuple[str, ELFFile]]) -> Resolution:
+    def resolve(self, name: str, chain: Chain) -> Resolution:
         """Where ``name``, needed by ``chain[-1]``, would be found.
 
         ``chain`` is the sequence of (path, ELF) from the first object loaded by the
@@ -182,18 +189,85 @@ class Loader:
             result = self._resolve_musl(name, chain)
         else:
             result = self._resolve_glibc(name, chain)
+        if result.found:
+            return result
+        loaded = self._already_loaded(name, chain)
+        if loaded is not None:
+            return Resolution(name, loaded.path, "loaded", result.searched, result.skipped,
+                              loaded.system)  # fmt: skip
         preloaded = self.config.preloaded.get(name)
-        if not result.found and preloaded is not None:
+        if preloaded is not None:
             return Resolution(name, preloaded, "loaded", result.searched, result.skipped, True)
         return result
 
-    def _resolve_path(self, name: str, chain: Sequence[tuple[str, ELFFile]]) -> Resolution:
+    def _already_loaded(self, name: str, chain: Chain) -> Resolution | None:
+        """The object of the loading chain, or direct need of one of its loaders, that is
+        loaded under ``name`` before ``chain[-1]``'s needs are looked up (module docstring)."""
+        return self._loaded_names(chain).get(name)
+
+    def _loaded_names(self, chain: Chain) -> dict[str, Resolution]:
+        """Every name an object is loaded under when ``chain[-1]``'s needs are looked up.
+
+        glibc matches the name an object was requested by and its ``DT_SONAME``
+        (``_dl_name_match_p``, and the ``l_soname_added`` case of ``_dl_map_object``); musl
+        only the file name it was found under (``shortname`` in ``load_library``), which for
+        a search result is the requested name. Memoized per chain, built from its prefix.
+        """
+        key = tuple(path for path, _ in chain)
+        names = self._loaded.get(key)
+        if names is not None:
+            return names
+        glibc = self.config.libc != "musl"
+        names = dict(self._loaded_names(chain[:-1])) if len(chain) > 1 else {}
+        if len(chain) > 1:
+            # All needs of chain[-2] were mapped before chain[-1]'s (breadth first).
+            loader_chain = chain[:-1]
+            for need in loader_chain[-1][1].needed:
+                found = self.resolve(need, loader_chain)
+                if found.path is None:
+                    continue
+                names.setdefault(need, found)
+                lib = self.read(found.path) if glibc else None
+                if isinstance(lib, ELFFile) and lib.soname:
+                    names.setdefault(lib.soname, found)
+        path, obj = chain[-1]
+        if glibc and obj.soname:
+            names.setdefault(obj.soname, Resolution(obj.soname, path, "loaded",
+                                                    system=self.is_system_path(path)))  # fmt: skip
+        self._loaded[key] = names
+        return names
+
+    def walk(
+        self, chain: Chain, descend: Callable[[Resolution], bool]
+    ) -> Iterator[tuple[Chain, tuple[Resolution, ...]]]:
+        """Every object ``chain[-1]`` brings in, depth first, each once, with its chain and
+        the resolution of each of its ``DT_NEEDED`` names (found or not), in order.
+
+        ``descend`` says whether to follow a found library into its own needs (``check``
+        trusts system libraries to be consistent with each other).
+        """
+        stack: list[Chain] = [list(chain)]
+        visited = {chain[-1][0]}
+        while stack:
+            current = stack.pop()
+            results = []
+            for name in current[-1][1].needed:
+                res = self.resolve(name, current)
+                results.append(res)
+                if res.path and res.path not in visited and descend(res):
+                    visited.add(res.path)
+                    lib = self.read(res.path)
+                    if isinstance(lib, ELFFile):
+                        stack.append([*current, (res.path, lib)])
+            yield current, tuple(results)
+
+    def _resolve_path(self, name: str, chain: Chain) -> Resolution:
         base = os.path.dirname(chain[-1][0]) if chain else "."
         path = os.path.normpath(os.path.join(base, name))
         found, skipped = self.accepts(path)
         return Resolution(name, found, "path", (), tuple(skipped))
 
-    def _resolve_glibc(self, name: str, chain: Sequence[tuple[str, ELFFile]]) -> Resolution:
+    def _resolve_glibc(self, name: str, chain: Chain) -> Resolution:
         requester_path, requester = chain[-1]
         steps: list[_Step] = []
         if requester.runpath is None:
@@ -222,14 +296,16 @@ class Loader:
             search.result(None, "not found")
         )
 
-    def _resolve_musl(self, name: str, chain: Sequence[tuple[str, ELFFile]]) -> Resolution:
+    def _resolve_musl(self, name: str, chain: Chain) -> Resolution:
         if name in _MUSL_BUILTIN or name.startswith(("libc.musl-", "ld-musl-")):
             return Resolution(name, None, "libc", system=True)
         steps: list[_Step] = [("LD_LIBRARY_PATH", self.config.ld_library_path)]
         for path, obj in reversed(chain):
-            for raw, via in ((obj.rpath, "rpath"), (obj.runpath, "runpath")):
-                if raw is not None:
-                    steps.append((via, _expand(raw, path)))
+            # One search path per object: DT_RUNPATH overrides DT_RPATH (decode_dyn).
+            if obj.runpath is not None:
+                steps.append(("runpath", _expand(obj.runpath, path)))
+            elif obj.rpath is not None:
+                steps.append(("rpath", _expand(obj.rpath, path)))
         return self._memoized(name, steps, self._search_musl)
 
     def _search_musl(self, name: str, steps: Sequence[_Step]) -> Resolution:
@@ -258,7 +334,7 @@ class Loader:
 
     def accepts(self, path: str) -> tuple[str | None, list[Candidate]]:
         """Whether the loader would accept ``path``: it exists and matches our machine."""
-        if not os.path.exists(path):
+        if not self.source.exists(path):
             return None, []
         elf = self.read(path)
         if isinstance(elf, OSError):
@@ -317,6 +393,9 @@ class ElfCache:
     def __init__(self, cache: Cache | None = None) -> None:
         self._files: dict[str, ELFFile | ELFError | OSError] = {}
         self._cache = cache if cache is not None and cache.path is not None else None
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
 
     def read(self, path: str) -> ELFFile | ELFError | OSError:
         result = self._files.get(path)

@@ -246,6 +246,10 @@ def _link_problems(ctx: Context, module: Extension) -> list[Problem]:
     return problems
 
 
+def _not_system(res: Resolution) -> bool:
+    return not res.system
+
+
 def _missing_detail(requester: str, res: Resolution) -> dict[str, Any]:
     detail: dict[str, Any] = {
         "library": res.name,

@@ -23,9 +23,7 @@ from pkgdoctor.extmodules import (
 )
 from pkgdoctor.listings import Listings
 from pkgdoctor.loader import ElfCache, Loader, LoaderConfig, default_dirs, split_path_list
-from pkgdoctor.loader import Resolution as LoaderResolution
 from pkgdoctor.snapshot.model import (
-    Candidate,
     Extension,
     ExtensionFacts,
     Link,
@@ -126,38 +124,25 @@ class ExtensionLooker:
 
     def _links(self, path: str, elf: ELFFile) -> tuple[Link, ...]:
         """Every DT_NEEDED of ``elf`` and of the non-system libraries it brings in, resolved
-        like the loader would, depth first."""
+        like the loader would (:meth:`pkgdoctor.loader.Loader.walk`), depth first. The
+        libraries found are read too: their symbol versions are what the check compares."""
         start: list[tuple[str, ELFFile]] = [self._executable] if self._executable else []
-        stack: list[list[tuple[str, ELFFile]]] = [[*start, (path, elf)]]
-        visited = {path}
         links: list[Link] = []
-        while stack:
-            chain = stack.pop()
-            requester, obj = chain[-1]
-            for name in obj.needed:
-                res = self.loader.resolve(name, chain)
+        for chain, resolutions in self.loader.walk([*start, (path, elf)], _not_system):
+            requester = chain[-1][0]
+            for res in resolutions:
                 links.append(Link(requester, self._resolution(res)))
-                if res.path is None:
-                    continue
-                lib = self._read(res.path)
-                if not res.system and res.path not in visited and isinstance(lib, ELFFile):
-                    visited.add(res.path)
-                    stack.append([*chain, (res.path, lib)])
+                if res.path is not None:
+                    self._read(res.path)
         return tuple(links)
 
-    def _resolution(self, res: LoaderResolution) -> Resolution:
-        absent: tuple[str, ...] = ()
-        if not res.found:
-            absent = tuple(d for d in res.searched if not os.path.isdir(d))
-        return Resolution(
-            name=res.name,
-            path=res.path,
-            via=res.via,
-            searched=tuple(res.searched),
-            skipped=tuple(Candidate(c.path, c.reason) for c in res.skipped),
-            system=res.system,
-            absent=absent,
-        )
+    def _resolution(self, res: Resolution) -> Resolution:
+        """The loader's answer, with the searched directories that do not exist when the
+        library was not found (a deleted ``numpy.libs``: bundled, not a system library)."""
+        if res.found:
+            return res
+        absent = tuple(d for d in res.searched if not os.path.isdir(d))
+        return dataclasses.replace(res, absent=absent)
 
     def facts(
         self, modules: Sequence[Extension], problems: Sequence[ScanProblem] = ()
@@ -169,6 +154,11 @@ class ExtensionLooker:
             executable=self._executable[0] if self._executable else None,
             system_known=self.system_known,
         )
+
+
+def _not_system(res: Resolution) -> bool:
+    """System libraries are trusted to be consistent with each other: not descended into."""
+    return not res.system
 
 
 def _reason(error: ELFError | OSError) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from packaging.tags import Tag
@@ -31,6 +32,41 @@ class ElfMember:
     name: str  # the member's name in the archive
     installed: str  # where it lands, relative to site-packages (.data/platlib/x -> x)
     elf: ELFFile
+
+
+class InstalledMembers:
+    """A wheel's ELF members where an installer puts them, for the loader model
+    (:class:`pkgdoctor.loader.ObjectSource`): nothing is extracted.
+
+    Paths are absolute under :attr:`ROOT`, a stand-in for site-packages, so that ``$ORIGIN``
+    expands as it would after installation and a search path that leaves the wheel (an
+    absolute RPATH of the build machine, too many ``..``) finds nothing.
+
+    >>> members = InstalledMembers(facts.elf_files)  # doctest: +SKIP
+    >>> members.exists("/site-packages/pkg.libs/libfoo-1a2b3c4d.so.1")  # doctest: +SKIP
+    True
+    """
+
+    ROOT = "/site-packages"
+
+    def __init__(self, members: Iterable[ElfMember]) -> None:
+        self._by_path = {self.path(m): m for m in members}
+
+    @classmethod
+    def path(cls, member: ElfMember) -> str:
+        return f"{cls.ROOT}/{member.installed}"
+
+    def member(self, path: str) -> ElfMember | None:
+        return self._by_path.get(path)
+
+    def exists(self, path: str) -> bool:
+        return path in self._by_path
+
+    def read(self, path: str) -> ELFFile | ELFError | OSError:
+        member = self._by_path.get(path)
+        if member is None:
+            return FileNotFoundError(errno.ENOENT, "not in the wheel", path)
+        return member.elf
 
 
 @dataclass(frozen=True)

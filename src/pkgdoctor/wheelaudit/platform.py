@@ -4,10 +4,11 @@ The verdict follows ``auditwheel show`` (auditwheel's ``wheel_abi.analyze_wheel_
 policy is satisfied when every symbol version the ELF files need from a toolchain library
 (``GLIBC_``, ``GLIBCXX_``, ``CXXABI_``, ``GCC_``, ...) is one the policy allows, every
 ``DT_NEEDED`` library is either allowed (``lib_whitelist``) or shipped in the wheel where the
-loader finds it (RPATH/RUNPATH with ``$ORIGIN``), no file imports a symbol the policy forbids
-(``blacklist``), none needs an x86-64 ISA level above the baseline, and no extension module
-uses ``PyFPE_jbuf`` or UCS-2 symbols. The wheel's overall tag is the most compatible policy
-satisfied. Deliberate differences are listed in ``docs/design.md``.
+loader finds it (:mod:`pkgdoctor.loader`, over the members at their installed locations), no
+file imports a symbol the policy forbids (``blacklist``), none needs an x86-64 ISA level above
+the baseline, and no extension module uses ``PyFPE_jbuf`` or UCS-2 symbols. The wheel's
+overall tag is the most compatible policy satisfied. Deliberate differences are listed in
+``docs/design.md``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from pkgdoctor.elf import DynamicSymbol, ELFFile
 from pkgdoctor.extmodules import ExtensionTag, parse_extension_filename
 from pkgdoctor.findings import Finding
+from pkgdoctor.loader import Loader, LoaderConfig
 from pkgdoctor.platforms import (
     EM_ARM,
     LEGACY_MANYLINUX,
@@ -30,8 +32,9 @@ from pkgdoctor.platforms import (
     triplet_architecture,
 )
 from pkgdoctor.platforms import triplet_libc as _triplet_libc
+from pkgdoctor.snapshot.model import Resolution
 from pkgdoctor.wheelaudit import codes
-from pkgdoctor.wheelaudit.facts import ElfMember, WheelFacts
+from pkgdoctor.wheelaudit.facts import ElfMember, InstalledMembers, WheelFacts
 from pkgdoctor.wheelaudit.policy import Policy, known_architectures, policies
 
 _STB_WEAK = 2
@@ -216,7 +219,7 @@ def evaluate(
     table = policies(libc, arch)
     if only is not None:
         table = tuple(p for p in table if p.version in (only, None))
-    by_path = {f.installed: f for f in files}
+    not_bundled = _not_bundled(files, libc)
     versioned: dict[str, set[str]] = {}
     users: dict[str, dict[str, list[str]]] = {}  # version -> file -> symbols
     for member in files:
@@ -267,7 +270,7 @@ def evaluate(
             for library in member.elf.needed:
                 if is_loader(library) or library in policy.whitelist:
                     continue
-                if _bundled(member, library, by_path) is None:
+                if library in not_bundled.get(member.name, ()):
                     found.external_libs.setdefault(library, []).append(member.name)
             undefined = None
             for library in sorted(set(policy.blacklist) & set(member.elf.needed)):
@@ -316,37 +319,46 @@ def _versioned_imports(symbols: Iterable[DynamicSymbol] | None) -> Iterable[Dyna
             yield symbol
 
 
-def _bundled(member: ElfMember, library: str, by_path: dict[str, ElfMember]) -> str | None:
-    """Where in the wheel the loader finds ``library`` for ``member``: its RUNPATH (else its
-    RPATH) with ``$ORIGIN`` taken as the member's own directory, the way ld.so expands it."""
-    search = member.elf.runpath if member.elf.runpath is not None else member.elf.rpath
-    origin = member.installed.rsplit("/", 1)[0] if "/" in member.installed else ""
-    for directory in (search or "").split(":"):
-        if "$ORIGIN" not in directory and "${ORIGIN}" not in directory:
-            continue  # an absolute directory is on the build machine, not in the wheel
-        expanded = directory.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
-        candidate = _normalize(f"{expanded}/{library}")
-        found = by_path.get(candidate)
-        if found is not None and _same_kind(found.elf, member.elf):
-            return candidate
-    return None
+def _not_bundled(files: Sequence[ElfMember], libc: str) -> dict[str, set[str]]:
+    """For each member, the ``DT_NEEDED`` names the loader model does not find in the wheel.
 
-
-def _normalize(path: str) -> str:
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
+    The wheel is walked the way auditwheel's lddtree walks it, from every extension module
+    and every ELF file nothing else in the wheel needs (and, in a cycle, from the rest): a
+    bundled library is judged along the chain that loads it, so it finds its siblings
+    through the RPATH of the module that loaded it and under names already loaded
+    (:mod:`pkgdoctor.loader`). A name missing along any chain counts.
+    """
+    source = InstalledMembers(files)
+    first = files[0].elf
+    config = LoaderConfig(libc, first.machine, first.elf_class, first.little_endian,
+                          ld_cache_path=None)  # fmt: skip
+    loader = Loader(config, source)
+    needed = {name for member in files for name in member.elf.needed}
+    roots = [
+        m
+        for m in files
+        if is_extension_module(m)
+        or (m.installed.rsplit("/", 1)[-1] not in needed and m.elf.soname not in needed)
+    ]
+    root_paths = {source.path(m) for m in roots}
+    rest = [m for m in files if source.path(m) not in root_paths]
+    missing: dict[str, set[str]] = {}
+    reached: set[str] = set()
+    for member in [*roots, *rest]:
+        path = source.path(member)
+        if path in reached and path not in root_paths:
             continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/".join(parts)
+        for chain, resolutions in loader.walk([(path, member.elf)], _anywhere):
+            reached.add(chain[-1][0])
+            requester = source.member(chain[-1][0])
+            for res in resolutions:
+                if res.path is None and requester is not None:
+                    missing.setdefault(requester.name, set()).add(res.name)
+    return missing
 
 
-def _same_kind(a: ELFFile, b: ELFFile) -> bool:
-    return (a.machine, a.elf_class, a.little_endian) == (b.machine, b.elf_class, b.little_endian)
+def _anywhere(res: Resolution) -> bool:
+    return True
 
 
 # --- findings ------------------------------------------------------------------------------
