@@ -16,6 +16,7 @@ from pkgdoctor.elf import ELFFile
 from pkgdoctor.inventory import Distribution, Inventory, discover, site_entries
 from pkgdoctor.listings import Listings
 from pkgdoctor.loader import ElfCache, Loader, LoaderConfig, default_dirs, split_path_list
+from pkgdoctor.optional_imports import ModuleImports, judge, read_importers
 from pkgdoctor.target.facts import Target
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class Context:
         # (or just before: coarse timestamps) may have changed under a cached answer.
         self.started_ns = time.time_ns()
         self._record_validators: dict[str, Validator | None] = {}
+        self._module_imports: dict[tuple[str, str], ModuleImports] = {}
 
     @property
     def python(self) -> str:
@@ -148,6 +150,30 @@ class Context:
     def inventory(self) -> Inventory:
         """Every distribution on the target's sys.path, read once per run."""
         return discover(site_entries(self.target.sys_path, self.target.stdlib), self.cache)
+
+    @functools.cached_property
+    def externally_managed(self) -> str | None:
+        """The PEP 668 ``EXTERNALLY-MANAGED`` marker of the target (None in a venv, which is
+        exempt, or when there is none): where a fix must not say ``pip install``."""
+        if self.target.is_venv:
+            return None
+        for directory in self.target.stdlib:
+            marker = os.path.join(directory, "EXTERNALLY-MANAGED")
+            if os.path.isfile(marker):
+                return marker
+        return None
+
+    def module_imports(self, dist: Distribution, module: str) -> ModuleImports:
+        """Every import of ``module`` in ``dist``'s own Python files, each guarded or not.
+
+        Asked only for a module that has a loader problem; the reading is the look layer's
+        part (:func:`~pkgdoctor.optional_imports.read_importers`), the verdict is pure.
+        """
+        key = (dist.metadata_dir, module)
+        if key not in self._module_imports:
+            sources = read_importers(((e.path, p) for e, p in dist.files()), module)
+            self._module_imports[key] = judge(module, sources)
+        return self._module_imports[key]
 
     @functools.cached_property
     def loader(self) -> Loader:

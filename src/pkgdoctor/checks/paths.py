@@ -568,33 +568,25 @@ def check(ctx: Context) -> list[Finding]:
 
 def _externally_managed(ctx: Context) -> list[Finding]:
     """PEP 668: ``EXTERNALLY-MANAGED`` in ``sysconfig.get_path("stdlib")``; venvs are exempt."""
-    target = ctx.target
-    if target.is_venv:
+    marker = ctx.externally_managed
+    if marker is None:
         return []
-    seen = set()
-    for directory in target.stdlib:
-        marker = os.path.join(directory, "EXTERNALLY-MANAGED")
-        real = os.path.realpath(marker)
-        if real in seen or not os.path.isfile(marker):
-            continue
-        seen.add(real)
-        error = _marker_error(marker)
-        version = target.interpreter.short_version
-        return [
-            EXTERNALLY_MANAGED.finding(
-                "This Python is managed by the system's package manager (PEP 668): pip "
-                "refuses to install into it.",
-                path=marker,
-                evidence={"marker": marker, "error": error},
-                fix=(
-                    f"Install into a venv instead: {ctx.python} -m venv ~/.venvs/NAME, then "
-                    f"~/.venvs/NAME/bin/python -m pip install ...; for command-line "
-                    f"applications use pipx; or install the system's package "
-                    f"(apt install python3-NAME). Python {version} itself is fine."
-                ),
-            )
-        ]
-    return []
+    error = _marker_error(marker)
+    version = ctx.target.interpreter.short_version
+    return [
+        EXTERNALLY_MANAGED.finding(
+            "This Python is managed by the system's package manager (PEP 668): pip "
+            "refuses to install into it.",
+            path=marker,
+            evidence={"marker": marker, "error": error},
+            fix=(
+                f"Install into a venv instead: {ctx.python} -m venv ~/.venvs/NAME, then "
+                f"~/.venvs/NAME/bin/python -m pip install ...; for command-line "
+                f"applications use pipx; or install the system's package "
+                f"(apt install python3-NAME). Python {version} itself is fine."
+            ),
+        )
+    ]
 
 
 def _marker_error(path: str) -> str | None:
