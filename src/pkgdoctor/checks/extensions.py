@@ -423,7 +423,8 @@ def _group(ctx: Context, problems: list[Problem]) -> list[Finding]:
         if path not in owners:
             owners[path] = ctx.owner(path)
         dist = owners[path]
-        if problem.code in _OPTIONAL_CODES and dist is not None:
+        optional_candidate = problem.code in _OPTIONAL_CODES and dist is not None
+        if optional_candidate and dist and not _damaged(ctx, problem, dist):
             imports = ctx.module_imports(dist, problem.file.module)
             if imports.optional:  # one finding per optional module: each is its own feature
                 problem = replace(problem, key=(*problem.key, imports.module), optional=imports)
@@ -710,14 +711,7 @@ def _missing_library(
     for name, where in recorded.items():
         per_lib[name]["recorded_in_record_as"] = where
     evidence["missing"] = per_lib
-    # A library looked for in a directory of the environment that is gone (RUNPATH
-    # "$ORIGIN/../numpy.libs") was bundled with the distribution, not expected from the system.
-    root = os.path.normpath(members[0].file.root)
-    bundled = bool(recorded) or any(
-        os.path.normpath(d).startswith(root + os.sep) and not os.path.isdir(d)
-        for info in per_lib.values()
-        for d in info["searched"]
-    )
+    bundled = bool(recorded) or _bundled_dir_gone(members[0].file.root, missing)
     skipped = [c for info in per_lib.values() for c in info.get("skipped", [])]
     message = f"{_subject(members, dist)} needs {', '.join(names)}, which the loader will not find"
     if skipped:
@@ -849,6 +843,30 @@ def _optional_library_fix(
         f"To use it, install the system package that provides {first} (Debian/Ubuntu: "
         f"apt-file search {first}; Fedora/RHEL: dnf provides '*/{first}'; Alpine: apk search "
         f"so:{first}), or add its directory to LD_LIBRARY_PATH."
+    )
+
+
+def _bundled_dir_gone(root: str, missing: Iterable[dict[str, Any]]) -> bool:
+    """Whether a library was looked for in a directory of the environment that is gone
+    (RUNPATH "$ORIGIN/../numpy.libs"): it was bundled with the distribution, not expected
+    from the system."""
+    top = os.path.normpath(root)
+    return any(
+        os.path.normpath(d).startswith(top + os.sep) and not os.path.isdir(d)
+        for m in missing
+        for d in m["searched"]
+    )
+
+
+def _damaged(ctx: Context, problem: Problem, dist: Distribution) -> bool:
+    """Whether the distribution lost a library it bundled: an incomplete install is an error
+    even for an optional module (numpy's test-only lapack_lite without numpy.libs)."""
+    if problem.code != EXT_MISSING_LIBRARY.code:
+        return False
+    missing = problem.detail["missing"]
+    names = sorted({m["library"] for m in missing})
+    return bool(_recorded_but_missing(ctx, dist, names)) or _bundled_dir_gone(
+        problem.file.root, missing
     )
 
 
