@@ -495,8 +495,48 @@ def test_optional_module_needing_a_newer_glibc(tmp_path: Path, pkgdoctor: Runner
     finding = only(result, "ext-glibc-too-new")
     assert finding["severity"] == "info"
     assert finding["message"].startswith(
-        "fast._simd is optional (fast imports it inside try/except ImportError in "
+        "fast._simd is optional (fast imports it inside try/except Exception in "
         "fast/__init__.py:2); it cannot load because it needs GLIBC_9."
     )
     assert finding["fix"].startswith("To use it: ")
     assert result.status == 0
+
+
+def test_optional_module_fix_names_the_wheel_but_never_pip_into_a_system_python(
+    tmp_path: Path, pkgdoctor: Runner
+) -> None:
+    """A library that a known PyPI wheel ships (a gcc-built stand-in named libtbb.so.12, out of
+    the loader's reach): pip install tbb in a venv; the system's package under PEP 668."""
+    lib = compile_library(tmp_path / "elsewhere", "libtbb.so.12")
+
+    def add_package(site: Path) -> None:
+        ext = compile_extension(site / "par", "_tbb", link=[str(lib)])
+        (site / "par" / "__init__.py").write_text(
+            "def pool():\n    try:\n        from par import _tbb\n    except ImportError:\n"
+            "        return None\n    return _tbb\n"
+        )
+        write_dist_info(site, "par", "1.0", ["par/__init__.py", f"par/{ext.name}"])
+
+    venv = make_venv(tmp_path / "env")
+    add_package(venv.site_packages)
+    finding = only(
+        pkgdoctor("check", "--prefix", str(venv.prefix), "--json"), "ext-missing-library"
+    )
+    assert finding["severity"] == "info"
+    assert finding["fix"].startswith(f"To use it: {venv.prefix}/bin/python3 -m pip install tbb, ")
+
+    prefix = tmp_path / "usr"
+    stdlib = prefix / "lib" / f"python{PY}"
+    (stdlib / "site-packages").mkdir(parents=True)
+    (stdlib / "os.py").write_text("")
+    (stdlib / "EXTERNALLY-MANAGED").write_text("[externally-managed]\nError = Use apt.\n")
+    (prefix / "bin").mkdir()
+    shutil.copy(os.path.realpath(sys.executable), prefix / "bin" / "python3")
+    add_package(stdlib / "site-packages")
+    result = pkgdoctor("check", "--prefix", str(prefix), "--static", "--json")
+    finding = only(result, "ext-missing-library")
+    assert finding["severity"] == "info"
+    assert "pip" not in finding["fix"]
+    assert finding["fix"].startswith(
+        "To use it, install the system package that provides libtbb.so.12 "
+    )

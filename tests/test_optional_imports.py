@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from pkgdoctor.optional_imports import ModuleImports, Source, judge, module_of, read_importers
+from pkgdoctor.optional_imports import (
+    ModuleImports,
+    Source,
+    judge,
+    judge_all,
+    module_of,
+    read_importers,
+)
 
 MODULE = "pkg.sub._fast"
 
@@ -70,19 +77,20 @@ def test_relative_import_in_a_package_init() -> None:
 
 
 @pytest.mark.parametrize(
-    "handler",
+    ("handler", "caught"),
     [
-        "except ImportError:",
-        "except (ValueError, ImportError):",
-        "except (ImportError, OSError) as e:",
-        "except Exception:",
-        "except BaseException:",
-        "except builtins.ImportError:",
-        "except:",
+        ("except ImportError:", "ImportError"),
+        ("except (ValueError, ImportError):", "ImportError"),
+        ("except (ImportError, OSError) as e:", "ImportError"),
+        ("except Exception:", "Exception"),
+        ("except BaseException:", "BaseException"),
+        ("except builtins.ImportError:", "ImportError"),
+        ("except:", ""),
     ],
 )
-def test_handlers_that_guard(handler: str) -> None:
-    assert guarded(f"try:\n    from pkg.sub import _fast\n{handler}\n    pass\n") == [True]
+def test_handlers_that_guard(handler: str, caught: str) -> None:
+    text = f"try:\n    from pkg.sub import _fast\n{handler}\n    pass\n"
+    assert [site.guard for site in imports(text).sites] == [caught]
 
 
 @pytest.mark.parametrize(
@@ -176,6 +184,17 @@ def test_one_unguarded_import_makes_it_required() -> None:
     assert not judge(MODULE, []).optional  # nothing known: not optional
 
 
+def test_several_modules_at_once() -> None:
+    text = "import pkg.sub._fast\ntry:\n    import pkg.sub._simd\nexcept ImportError:\n    pass\n"
+    source = Source("/a.py", "pkg.a", False, text)
+    found = judge_all([MODULE, "pkg.sub._simd", "pkg.sub._none"], [source])
+    assert {m: (i.optional, len(i.sites)) for m, i in found.items()} == {
+        MODULE: (False, 1),
+        "pkg.sub._simd": (True, 1),
+        "pkg.sub._none": (False, 0),
+    }
+
+
 def test_unparsable_source_is_skipped() -> None:
     bad = Source("/bad.py", "pkg.bad", False, "print 'python 2'\nimport pkg.sub._fast\n")
     assert judge(MODULE, [bad]).sites == ()
@@ -205,6 +224,6 @@ def test_read_importers_reads_only_candidates(tmp_path: Path) -> None:
         path.write_bytes(text.encode("latin-1"))
         listed.append((rel, str(path)))
     listed.append(("pkg/sub/gone.py", str(tmp_path / "pkg/sub/gone.py")))  # in RECORD, deleted
-    sources = read_importers(listed, MODULE, max_bytes=500)
+    sources = read_importers(listed, [MODULE], max_bytes=500)
     assert [(s.module, s.is_package) for s in sources] == [("pkg.sub", True)]
     assert judge(MODULE, sources).optional

@@ -53,8 +53,14 @@ class ImportSite:
     path: str
     line: int
     statement: str  # the source line, stripped: "from numba.np.ufunc import tbbpool as lib"
-    guarded: bool  # inside a try whose handler catches ImportError without re-raising
+    # What the enclosing try catches ("ImportError", "Exception", "" for a bare except)
+    # without raising again; None when no try guards the import.
+    guard: str | None
     top_level_init: bool  # unguarded at module level of a package's __init__.py
+
+    @property
+    def guarded(self) -> bool:
+        return self.guard is not None
 
     def as_dict(self) -> dict[str, object]:
         return {"file": self.path, "line": self.line, "statement": self.statement}
@@ -90,15 +96,16 @@ def module_of(relative: str) -> tuple[str, bool] | None:
 
 
 def read_importers(
-    files: Iterable[tuple[str, str]], module: str, max_bytes: int = MAX_SOURCE_BYTES
+    files: Iterable[tuple[str, str]], modules: Iterable[str], max_bytes: int = MAX_SOURCE_BYTES
 ) -> list[Source]:
     """The Python files among ``files`` (``(path relative to the site directory, absolute
-    path)``, as RECORD lists them) whose text mentions the last part of ``module``.
+    path)``, as RECORD lists them) whose text mentions the last part of one of ``modules``.
 
-    The cheap ``bytes in`` test keeps the parsing to the few files that can import it;
-    unreadable, oversized and non-UTF-8 files are left out (nothing is known from them).
+    Each file is read once for all the modules; the cheap ``bytes in`` test keeps the parsing
+    to the few files that can import one. Unreadable, oversized and non-UTF-8 files are left
+    out (nothing is known from them).
     """
-    needle = module.rpartition(".")[2].encode()
+    needles = {module.rpartition(".")[2].encode() for module in modules}
     sources = []
     for relative, path in files:
         named = module_of(relative)
@@ -111,7 +118,7 @@ def read_importers(
                 data = f.read(max_bytes + 1)
         except OSError:
             continue
-        if needle not in data:
+        if not any(needle in data for needle in needles):
             continue
         try:
             text = data.decode("utf-8")
@@ -123,26 +130,29 @@ def read_importers(
 
 def judge(module: str, sources: Sequence[Source]) -> ModuleImports:
     """Every import of ``module`` in ``sources``, guarded or not (pure: no file access)."""
-    sites: list[ImportSite] = []
+    return judge_all([module], sources)[module]
+
+
+def judge_all(modules: Iterable[str], sources: Sequence[Source]) -> dict[str, ModuleImports]:
+    """:func:`judge` for several modules, each source parsed once."""
+    wanted = list(dict.fromkeys(modules))
+    sites: dict[str, list[ImportSite]] = {module: [] for module in wanted}
     for source in sources:
         try:
             tree = ast.parse(source.text, filename=source.path)
         except (SyntaxError, ValueError):
             continue  # Python 2 leftovers, templates: such a file imports nothing at run time
         lines = source.text.splitlines()
-        for node, guarded, top in _imports(tree.body, False, True):
-            if _imports_module(node, module, source):
-                statement = lines[node.lineno - 1].strip() if node.lineno <= len(lines) else ""
-                sites.append(
-                    ImportSite(
-                        source.path,
-                        node.lineno,
-                        statement,
-                        guarded,
-                        top and source.is_package and not guarded,
-                    )
+        for node, guard, top in _imports(tree.body, None, True):
+            for module in wanted:
+                if not _imports_module(node, module, source):
+                    continue
+                line = lines[node.lineno - 1].strip() if node.lineno <= len(lines) else ""
+                unguarded_init = top and source.is_package and guard is None
+                sites[module].append(
+                    ImportSite(source.path, node.lineno, line, guard, unguarded_init)
                 )
-    return ModuleImports(module, tuple(sites))
+    return {module: ModuleImports(module, tuple(found)) for module, found in sites.items()}
 
 
 _Node = Union[ast.Import, ast.ImportFrom, ast.Call]
@@ -152,41 +162,44 @@ _FUNCTION = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
 
 def _imports(
-    body: Iterable[ast.AST], guarded: bool, top: bool
-) -> Iterator[tuple[_Node, bool, bool]]:
+    body: Iterable[ast.AST], guard: str | None, top: bool
+) -> Iterator[tuple[_Node, str | None, bool]]:
     """Import statements and calls with whether an enclosing ``try`` guards them and whether
     they run at module level. A function body runs later, wherever it is called from: the
     ``try`` around its definition guards nothing, one inside it does."""
     for node in body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            yield node, guarded, top
+            yield node, guard, top
             continue
         if isinstance(node, _TRY):
             block = cast(ast.Try, node)  # ast.TryStar has the same fields
-            catches = any(_handler_guards(h) for h in block.handlers)
-            yield from _imports(block.body, guarded or catches, top)
+            catches = [c for c in map(_handler_guard, block.handlers) if c is not None]
+            yield from _imports(block.body, catches[0] if catches else guard, top)
             for handler in block.handlers:
-                yield from _imports(handler.body, guarded, top)
-            yield from _imports(block.orelse, guarded, top)
-            yield from _imports(block.finalbody, guarded, top)
+                yield from _imports(handler.body, guard, top)
+            yield from _imports(block.orelse, guard, top)
+            yield from _imports(block.finalbody, guard, top)
             continue
         if isinstance(node, _FUNCTION):
             children: Iterable[ast.AST] = ast.iter_child_nodes(node)
-            yield from _imports(children, False, False)
+            yield from _imports(children, None, False)
             continue
         if isinstance(node, ast.Call):
-            yield node, guarded, top
-        yield from _imports(ast.iter_child_nodes(node), guarded, top)
+            yield node, guard, top
+        yield from _imports(ast.iter_child_nodes(node), guard, top)
 
 
-def _handler_guards(handler: ast.ExceptHandler) -> bool:
-    """Whether the handler catches a failed extension import and does not raise again."""
+def _handler_guard(handler: ast.ExceptHandler) -> str | None:
+    """What the handler catches of a failed extension import ("ImportError", "Exception",
+    "" for a bare except), or None when it catches nothing of it or raises again."""
     if handler.type is None:
-        catches = True  # a bare except
+        caught: str | None = ""
     else:
         types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-        catches = any(_name(t) in _CATCHING for t in types)
-    return catches and not any(_raises(stmt) for stmt in handler.body)
+        caught = next((n for n in map(_name, types) if n in _CATCHING), None)
+    if caught is None or any(_raises(stmt) for stmt in handler.body):
+        return None
+    return caught
 
 
 def _raises(node: ast.AST) -> bool:

@@ -7,7 +7,7 @@ import functools
 import os
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, cast
 
@@ -16,7 +16,7 @@ from pkgdoctor.elf import ELFFile
 from pkgdoctor.inventory import Distribution, Inventory, discover, site_entries
 from pkgdoctor.listings import Listings
 from pkgdoctor.loader import ElfCache, Loader, LoaderConfig, default_dirs, split_path_list
-from pkgdoctor.optional_imports import ModuleImports, judge, read_importers
+from pkgdoctor.optional_imports import ModuleImports, judge_all, read_importers
 from pkgdoctor.target.facts import Target
 
 if TYPE_CHECKING:
@@ -163,17 +163,23 @@ class Context:
                 return marker
         return None
 
-    def module_imports(self, dist: Distribution, module: str) -> ModuleImports:
-        """Every import of ``module`` in ``dist``'s own Python files, each guarded or not.
+    def module_imports(
+        self, dist: Distribution, modules: Iterable[str]
+    ) -> dict[str, ModuleImports]:
+        """Every import of each of ``modules`` in ``dist``'s own Python files, guarded or not.
 
-        Asked only for a module that has a loader problem; the reading is the look layer's
-        part (:func:`~pkgdoctor.optional_imports.read_importers`), the verdict is pure.
+        Asked only for modules that have a loader problem, all of a distribution's at once
+        (each file is read once); the reading is the look layer's part
+        (:func:`~pkgdoctor.optional_imports.read_importers`), the verdict is pure.
         """
-        key = (dist.metadata_dir, module)
-        if key not in self._module_imports:
-            sources = read_importers(((e.path, p) for e, p in dist.files()), module)
-            self._module_imports[key] = judge(module, sources)
-        return self._module_imports[key]
+        wanted = [
+            m for m in dict.fromkeys(modules) if (dist.metadata_dir, m) not in self._module_imports
+        ]
+        if wanted:
+            sources = read_importers(((e.path, p) for e, p in dist.files()), wanted)
+            for module, imports in judge_all(wanted, sources).items():
+                self._module_imports[dist.metadata_dir, module] = imports
+        return {m: self._module_imports[dist.metadata_dir, m] for m in modules}
 
     @functools.cached_property
     def loader(self) -> Loader:

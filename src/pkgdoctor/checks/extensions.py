@@ -418,16 +418,28 @@ _OPTIONAL_CODES = (EXT_MISSING_LIBRARY.code, EXT_GLIBC_TOO_NEW.code)
 def _group(ctx: Context, problems: list[Problem]) -> list[Finding]:
     groups: dict[tuple[Any, ...], list[Problem]] = {}
     owners: dict[str, Distribution | None] = {}
-    for problem in problems:
+    # Which modules with a loader problem may be optional, by distribution: asked all at once.
+    candidates: dict[str, tuple[Distribution, list[str]]] = {}
+    may_be_optional: set[int] = set()
+    for index, problem in enumerate(problems):
         path = problem.file.path
         if path not in owners:
             owners[path] = ctx.owner(path)
         dist = owners[path]
-        optional_candidate = problem.code in _OPTIONAL_CODES and dist is not None
-        if optional_candidate and dist and not _damaged(ctx, problem, dist):
-            imports = ctx.module_imports(dist, problem.file.module)
-            if imports.optional:  # one finding per optional module: each is its own feature
-                problem = replace(problem, key=(*problem.key, imports.module), optional=imports)
+        if problem.code in _OPTIONAL_CODES and dist and not _damaged(ctx, problem, dist):
+            candidates.setdefault(dist.metadata_dir, (dist, []))[1].append(problem.file.module)
+            may_be_optional.add(index)
+    optional: dict[tuple[str, str], ModuleImports] = {}  # (metadata dir, module) -> imports
+    for dist, modules in candidates.values():
+        for module, imports in ctx.module_imports(dist, modules).items():
+            if imports.optional:
+                optional[dist.metadata_dir, module] = imports
+    for index, problem in enumerate(problems):
+        dist = owners[problem.file.path]
+        guarded = optional.get((dist.metadata_dir, problem.file.module)) if dist else None
+        if guarded is not None and index in may_be_optional:
+            # One finding per optional module: each is its own feature.
+            problem = replace(problem, key=(*problem.key, guarded.module), optional=guarded)
         if problem.code == NO_TRIPLET.code:
             owner_key: str = "*"  # one root cause for the whole interpreter
         elif dist is not None:
@@ -789,6 +801,7 @@ def _optional_finding(
     sites = sorted(optional.sites, key=lambda s: "/tests/" in s.path or "/test_" in s.path)
     first = sites[0]
     where = f"{os.path.relpath(first.path, dist.site_dir)}:{first.line}"
+    handler = f"try/except {first.guard}" if first.guard else "try/except"
     evidence = {
         **evidence,
         "optional_module": module,
@@ -798,8 +811,8 @@ def _optional_finding(
         ],
     }
     return check.finding(  # type: ignore[no-any-return]
-        f"{module} is optional ({dist.name} imports it inside try/except ImportError in "
-        f"{where}); it cannot load because {reason}, so that feature is unavailable.",
+        f"{module} is optional ({dist.name} imports it inside {handler} in {where}); it "
+        f"cannot load because {reason}, so that feature is unavailable.",
         distribution=dist.name,
         path=_common_path(members, dist),
         evidence=evidence,
