@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -371,10 +372,13 @@ def test_numba_without_tbb_is_healthy(numba_env: Venv, pkgdoctor: Runner) -> Non
     assert not_errors_or_warnings(result) == []
     finding = only(result, "ext-missing-library")
     assert finding["severity"] == "info"
-    assert finding["message"].startswith(
+    # The line number changes between numba releases; the file is the nearest importer.
+    message = re.sub(r":\d+\)", ":N)", finding["message"])
+    assert message == (
         "numba.np.ufunc.tbbpool is optional (numba imports it inside try/except ImportError in "
+        "numba/np/ufunc/parallel.py:N); it cannot load because libtbb.so.12 is missing, so "
+        "that feature is unavailable."
     )
-    assert "because libtbb.so.12 is missing, so that feature is unavailable" in finding["message"]
     assert finding["evidence"]["optional_module"] == "numba.np.ufunc.tbbpool"
     sites = {(s["file"], s["statement"]) for s in finding["evidence"]["guarded_imports"]}
     assert ("numba/np/ufunc/parallel.py", "from numba.np.ufunc import tbbpool as lib") in sites

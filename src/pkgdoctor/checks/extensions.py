@@ -797,8 +797,16 @@ def _optional_finding(
     """An info: the module cannot load, but its distribution imports it only where an
     ImportError is caught, so only the feature it provides is unavailable."""
     module = optional.module
-    # Cite the package's own code before its test suite (numba/tests/ guards it as well).
-    sites = sorted(optional.sites, key=lambda s: "/tests/" in s.path or "/test_" in s.path)
+    # Cite the importer nearest the module (numba/np/ufunc/parallel.py for
+    # numba/np/ufunc/tbbpool), the package's own code before its test suite.
+    here = members[0].file.directory
+    sites = sorted(
+        optional.sites,
+        key=lambda s: (
+            "/tests/" in s.path or "/test_" in s.path,
+            -len(os.path.commonpath([s.path, here])),
+        ),
+    )
     first = sites[0]
     where = f"{os.path.relpath(first.path, dist.site_dir)}:{first.line}"
     handler = f"try/except {first.guard}" if first.guard else "try/except"
