@@ -21,7 +21,7 @@ from typing import Any
 
 from pkgdoctor.cache import directory_validator
 from pkgdoctor.checks.context import Context
-from pkgdoctor.checks.registry import register
+from pkgdoctor.checks.registry import Check, register
 from pkgdoctor.elf import ELFError, ELFFile
 from pkgdoctor.extmodules import (
     ExtensionFile,
@@ -785,7 +785,7 @@ def _missing_library(
 
 def _optional_finding(
     ctx: Context,
-    check: Any,
+    check: Check,
     members: list[Problem],
     dist: Distribution,
     optional: ModuleImports,
@@ -818,7 +818,7 @@ def _optional_finding(
             for s in sites[:_MAX_FILES_IN_EVIDENCE]
         ],
     }
-    return check.finding(  # type: ignore[no-any-return]
+    return check.finding(
         f"{module} is optional ({dist.name} imports it inside {handler} in {where}); it "
         f"cannot load because {reason}, so that feature is unavailable.",
         distribution=dist.name,
