@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import sys
 import sysconfig
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,9 @@ from artefacts import (
     loongarch_interpreter,
     make_venv,
     patch_machine,
+    pip,
     raise_glibc_need,
+    run,
     write_dist_info,
 )
 from conftest import Runner
@@ -341,4 +346,203 @@ def test_select_and_ignore(tmp_path: Path, pkgdoctor: Runner) -> None:
     assert (
         bad.err
         == "pkgdoctor: error: unknown finding code 'no-such-code' (see pkgdoctor --list-checks)\n"
+    )
+
+
+# --- optional extension modules ----------------------------------------------------------------
+
+# numba with every requirement pinned (numpy as above, so the wheel is shared); numba imports
+# numba.np.ufunc.tbbpool, which needs libtbb.so.12, only under try/except ImportError.
+NUMBA = ("numba==0.68.1", "llvmlite==0.50.0", NUMPY)
+TBB = ("tbb==2023.2.0", "tcmlib==1.6.0")  # tbb requires tcmlib==1.*
+
+
+def not_errors_or_warnings(result: Any) -> list[dict[str, Any]]:
+    return [f for f in result.json["findings"] if f["severity"] != "info"]
+
+
+@pytest.fixture(scope="module")
+def numba_env(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Wheelhouse) -> Venv:
+    venv = make_venv(tmp_path_factory.mktemp("numba") / "env")
+    wheelhouse.install(venv, *NUMBA)
+    return venv
+
+
+def test_numba_without_tbb_is_healthy(numba_env: Venv, pkgdoctor: Runner) -> None:
+    result = pkgdoctor("check", "--prefix", str(numba_env.prefix), "--json")
+    assert result.status == 0, result.out
+    assert not_errors_or_warnings(result) == []
+    finding = only(result, "ext-missing-library")
+    assert finding["severity"] == "info"
+    # The line number changes between numba releases; the file is the nearest importer.
+    message = re.sub(r":\d+\)", ":N)", finding["message"])
+    assert message == (
+        "numba.np.ufunc.tbbpool is optional (numba imports it inside try/except ImportError in "
+        "numba/np/ufunc/parallel.py:N); it cannot load because libtbb.so.12 is missing, so "
+        "that feature is unavailable."
+    )
+    assert finding["evidence"]["optional_module"] == "numba.np.ufunc.tbbpool"
+    sites = {(s["file"], s["statement"]) for s in finding["evidence"]["guarded_imports"]}
+    assert ("numba/np/ufunc/parallel.py", "from numba.np.ufunc import tbbpool as lib") in sites
+    lib = os.path.join(numba_env.prefix, "lib")
+    assert finding["fix"] == (
+        f"To use it: {numba_env.prefix}/bin/python3 -m pip install tbb, then start Python with "
+        f"LD_LIBRARY_PATH={lib} (the wheel puts libtbb.so.12 there, where the loader does not "
+        "look for numba.np.ufunc.tbbpool). Nothing needs fixing if you do not use it: numba "
+        "works without it."
+    )
+
+
+def test_numba_with_tbb_from_pypi(
+    numba_env: Venv, wheelhouse: Wheelhouse, pkgdoctor: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fix, followed: tbb's wheel puts libtbb.so.12 in <prefix>/lib, which numba's tbbpool
+    (no RPATH) does not search, so the import only works with LD_LIBRARY_PATH; the check says
+    so and is silent once it is set."""
+    wheelhouse.install(numba_env, *TBB)
+    try:
+        lib = os.path.join(numba_env.prefix, "lib")
+        prove = [str(numba_env.python), "-c", "from numba.np.ufunc import tbbpool"]
+        clean = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+        failed = subprocess.run(prove, capture_output=True, text=True, env=clean, check=False)
+        assert "libtbb.so.12: cannot open shared object file" in failed.stderr
+        result = pkgdoctor("check", "--prefix", str(numba_env.prefix), "--json")
+        assert not_errors_or_warnings(result) == []
+        finding = only(result, "ext-missing-library")
+        assert finding["severity"] == "info"
+        assert "the loader does not look where libtbb.so.12 is installed" in finding["message"]
+        assert finding["fix"].startswith(f"To use it, start Python with LD_LIBRARY_PATH={lib} ")
+
+        run(prove, env={**clean, "LD_LIBRARY_PATH": lib})  # the fix works for real
+        monkeypatch.setenv("LD_LIBRARY_PATH", lib)
+        result = pkgdoctor("check", "--prefix", str(numba_env.prefix), "--json")
+        assert result.json["findings"] == []
+    finally:  # other tests share the environment
+        pip("--python", str(numba_env.python), "uninstall", "--yes", "tbb", "tcmlib")
+
+
+def optional_package(tmp_path: Path, init: str) -> Venv:
+    """``feat`` with two extension modules needing a library the loader cannot find,
+    ``feat/__init__.py`` being ``init``; a dist-info owns it all."""
+    venv = make_venv(tmp_path / "env")
+    lib = compile_library(tmp_path / "elsewhere", "libpkgdoctoropt.so.1")
+    package = venv.site_packages / "feat"
+    accel = compile_extension(package, "_accel", link=[str(lib)])
+    core = compile_extension(package, "_core", link=[str(lib)])
+    (package / "__init__.py").write_text(textwrap.dedent(init))
+    files = ["feat/__init__.py", f"feat/{accel.name}", f"feat/{core.name}"]
+    write_dist_info(venv.site_packages, "feat", "1.0", files)
+    return venv
+
+
+def test_optional_and_required_extension_of_one_package(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = optional_package(
+        tmp_path,
+        """\
+        try:
+            from . import _accel
+        except ImportError:  # pure-Python fallback
+            _accel = None
+        from feat import _core
+        """,
+    )
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    findings = sorted(result.json["findings"], key=lambda f: f["severity"])
+    assert [(f["code"], f["severity"]) for f in findings] == [
+        ("ext-missing-library", "error"),
+        ("ext-missing-library", "info"),
+    ]
+    error, info = findings
+    assert error["message"] == ("feat needs libpkgdoctoropt.so.1, which the loader will not find.")
+    assert [
+        os.path.basename(p)
+        for p in error["evidence"]["missing"]["libpkgdoctoropt.so.1"]["needed_by"]
+    ] == [f"_core{EXT_SUFFIX}"]
+    assert info["message"] == (
+        "feat._accel is optional (feat imports it inside try/except ImportError in "
+        "feat/__init__.py:2); it cannot load because libpkgdoctoropt.so.1 is missing, so that "
+        "feature is unavailable."
+    )
+    assert info["evidence"]["guarded_imports"] == [
+        {"file": "feat/__init__.py", "line": 2, "statement": "from . import _accel"}
+    ]
+    # No wheel is known to ship it: the fix names the library, not an invented package.
+    assert info["fix"].startswith(
+        "To use it, install the system package that provides libpkgdoctoropt.so.1 "
+    )
+    assert "pip" not in info["fix"]
+    assert result.status == 1
+
+
+def test_a_guard_that_raises_again_keeps_the_error(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = optional_package(
+        tmp_path,
+        """\
+        try:
+            from . import _accel, _core
+        except ImportError as e:
+            raise ImportError("feat is broken: reinstall it") from e
+        """,
+    )
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    finding = only(result, "ext-missing-library")
+    assert finding["severity"] == "error"
+    assert finding["evidence"]["file_count"] == 2
+
+
+def test_optional_module_needing_a_newer_glibc(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    ext = compile_extension(venv.site_packages / "fast", "_simd")
+    raise_glibc_need(ext)
+    init = venv.site_packages / "fast" / "__init__.py"
+    init.write_text("try:\n    import fast._simd as simd\nexcept Exception:\n    simd = None\n")
+    write_dist_info(venv.site_packages, "fast", "1.0", ["fast/__init__.py", f"fast/{ext.name}"])
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    finding = only(result, "ext-glibc-too-new")
+    assert finding["severity"] == "info"
+    assert finding["message"].startswith(
+        "fast._simd is optional (fast imports it inside try/except Exception in "
+        "fast/__init__.py:2); it cannot load because it needs GLIBC_9."
+    )
+    assert finding["fix"].startswith("To use it: ")
+    assert result.status == 0
+
+
+def test_optional_module_fix_names_the_wheel_but_never_pip_into_a_system_python(
+    tmp_path: Path, pkgdoctor: Runner
+) -> None:
+    """A library that a known PyPI wheel ships (a gcc-built stand-in named libtbb.so.12, out of
+    the loader's reach): pip install tbb in a venv; the system's package under PEP 668."""
+    lib = compile_library(tmp_path / "elsewhere", "libtbb.so.12")
+
+    def add_package(site: Path) -> None:
+        ext = compile_extension(site / "par", "_tbb", link=[str(lib)])
+        (site / "par" / "__init__.py").write_text(
+            "def pool():\n    try:\n        from par import _tbb\n    except ImportError:\n"
+            "        return None\n    return _tbb\n"
+        )
+        write_dist_info(site, "par", "1.0", ["par/__init__.py", f"par/{ext.name}"])
+
+    venv = make_venv(tmp_path / "env")
+    add_package(venv.site_packages)
+    finding = only(
+        pkgdoctor("check", "--prefix", str(venv.prefix), "--json"), "ext-missing-library"
+    )
+    assert finding["severity"] == "info"
+    assert finding["fix"].startswith(f"To use it: {venv.prefix}/bin/python3 -m pip install tbb, ")
+
+    prefix = tmp_path / "usr"
+    stdlib = prefix / "lib" / f"python{PY}"
+    (stdlib / "site-packages").mkdir(parents=True)
+    (stdlib / "os.py").write_text("")
+    (stdlib / "EXTERNALLY-MANAGED").write_text("[externally-managed]\nError = Use apt.\n")
+    (prefix / "bin").mkdir()
+    shutil.copy(os.path.realpath(sys.executable), prefix / "bin" / "python3")
+    add_package(stdlib / "site-packages")
+    result = pkgdoctor("check", "--prefix", str(prefix), "--static", "--json")
+    finding = only(result, "ext-missing-library")
+    assert finding["severity"] == "info"
+    assert "pip" not in finding["fix"]
+    assert finding["fix"].startswith(
+        "To use it, install the system package that provides libtbb.so.12 "
     )

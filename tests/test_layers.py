@@ -168,8 +168,9 @@ def test_the_bottom_imports_only_the_bottom() -> None:
 # below it, never one above.
 LAYERS = (
     ("pkgdoctor", "codes", "findings", "errors", "platforms", "elf", "ldcache", "archive"),
+    ("library_wheels",),
     # the facts: what a Snapshot is made of
-    ("target.facts", "extmodules", "listings", "snapshot.model"),
+    ("target.facts", "extmodules", "listings", "optional_imports", "snapshot.model"),
     ("snapshot", "cache"),
     # looking: the only layer that reads the target's files or runs its interpreter
     ("look", "target", "inventory", "loader"),
@@ -200,4 +201,4 @@ def test_imports_go_down_the_layers() -> None:
         if layer_of(imported) > layer_of(module)
     ]
     assert upward == []
-    assert layer_of("pkgdoctor.wheelaudit.render") == 5 > layer_of("pkgdoctor.wheelaudit.audit")
+    assert layer_of("pkgdoctor.wheelaudit.render") == 6 > layer_of("pkgdoctor.wheelaudit.audit")

@@ -455,11 +455,12 @@ def _why(args: argparse.Namespace) -> int:
     from pkgdoctor.checks.imports import explain
     from pkgdoctor.inventory import discover, site_entries
     from pkgdoctor.listings import Listings
+    from pkgdoctor.look import paths as look_paths
     from pkgdoctor.look import records, settled_since
-    from pkgdoctor.look.extensions import ExtensionLooker
+    from pkgdoctor.look.extensions import ExtensionLooker, with_importers
     from pkgdoctor.look.imports import involved_files, run_import, valid_module_name
     from pkgdoctor.render import Report
-    from pkgdoctor.snapshot.model import Extension, Inventory, PathFacts, Scope
+    from pkgdoctor.snapshot.model import Extension, Inventory, Scope
     from pkgdoctor.snapshot.model import Snapshot as SnapshotModel
     from pkgdoctor.target import find_target
 
@@ -480,18 +481,24 @@ def _why(args: argparse.Namespace) -> int:
             modules = [looker.look(f) for f in involved_files(target, outcome)]
         looked.append((outcome, modules))
     inventory = Inventory()
+    extensions = _empty()
     if looker is not None:  # owners and missing files, for the findings' evidence and fixes
         settled = settled_since(0)
         inventory = discover(site_entries(target.sys_path, target.stdlib), cache)
         inventory = records.collect(
             inventory, deep=False, cache=cache, listings=listings, settled=settled
         )
+        found = [m for _, ms in looked for m in ms]
+        found = with_importers(found, looker.elf, inventory)
+        by_path = {m.file.path: m for m in found}
+        looked = [(o, [by_path[m.file.path] for m in ms]) for o, ms in looked]
+        extensions = looker.facts(found)
     snapshot = SnapshotModel(
         target=target,
         scope=Scope(),
         inventory=inventory,
-        paths=PathFacts(),
-        extensions=looker.facts([m for _, ms in looked for m in ms]) if looker else _empty(),
+        paths=look_paths.collect(target, None),
+        extensions=extensions,
     )
     # Judge.
     ctx = Context(snapshot)

@@ -16,14 +16,17 @@ import posixpath
 import re
 import shlex
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pkgdoctor import codes
 from pkgdoctor.checks.context import Context
+from pkgdoctor.codes import Code
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.extmodules import ExtensionFile
 from pkgdoctor.findings import Finding, Severity
+from pkgdoctor.library_wheels import WHEEL_LIBRARY_DIR, distribution_for
+from pkgdoctor.optional_imports import ModuleImports
 from pkgdoctor.platforms import elf_libc, triplet_architecture
 from pkgdoctor.snapshot.model import Distribution, Extension, Resolution
 
@@ -53,6 +56,8 @@ class Problem:
     file: ExtensionFile
     key: tuple[str, ...] = ()  # what must be equal for two files to share a finding
     detail: dict[str, Any] = field(default_factory=dict)
+    # Set when the distribution imports the module only where ImportError is caught.
+    optional: ModuleImports | None = None
 
 
 def check(ctx: Context) -> list[Finding]:
@@ -283,14 +288,30 @@ def _highest_versions(defined: Iterable[str], lacking: Iterable[str]) -> list[st
 # --- grouping into findings -----------------------------------------------------------------
 
 
+# Problems that cost only the module itself: when its distribution imports it only under
+# ``except ImportError``, the package works without it (numba without TBB).
+_OPTIONAL_CODES = (EXT_MISSING_LIBRARY.code, EXT_GLIBC_TOO_NEW.code)
+
+
 def _group(ctx: Context, problems: list[Problem]) -> list[Finding]:
     groups: dict[tuple[Any, ...], list[Problem]] = {}
     owners: dict[str, Distribution | None] = {}
+    importers = {m.file.path: m.importers for m in ctx.snapshot.extensions.modules}
     for problem in problems:
         path = problem.file.path
         if path not in owners:
             owners[path] = ctx.owner(path)
         dist = owners[path]
+        guarded = importers.get(path)
+        if (
+            problem.code in _OPTIONAL_CODES
+            and dist is not None
+            and guarded is not None
+            and guarded.optional
+            and not _damaged(ctx, problem, dist)
+        ):
+            # One finding per optional module: each is its own feature.
+            problem = replace(problem, key=(*problem.key, guarded.module), optional=guarded)
         if problem.code == NO_TRIPLET.code:
             owner_key: str = "*"  # one root cause for the whole interpreter
         elif dist is not None:
@@ -536,6 +557,18 @@ def _glibc_too_new(
             "system's glibc; if pip keeps choosing the same file, its manylinux tag is wrong: "
             "use an older release or a conda-forge build. Never replace the system glibc."
         )
+    optional = members[0].optional
+    if optional is not None and dist is not None:
+        return _optional_finding(
+            ctx,
+            EXT_GLIBC_TOO_NEW,
+            members,
+            dist,
+            optional,
+            reason=f"it needs {'; '.join(parts)}",
+            evidence=evidence,
+            fix=f"To use it: {fix[0].lower()}{fix[1:]}",
+        )
     return EXT_GLIBC_TOO_NEW.finding(
         f"{_subject(members, dist)} needs {'; '.join(parts)}.",
         distribution=dist.name if dist else None,
@@ -564,10 +597,7 @@ def _missing_library(
     evidence["missing"] = per_lib
     # A library looked for in a directory of the environment that is gone (RUNPATH
     # "$ORIGIN/../numpy.libs") was bundled with the distribution, not expected from the system.
-    root = posixpath.normpath(members[0].file.root)
-    bundled = bool(recorded) or any(
-        posixpath.normpath(d).startswith(root + "/") for m in missing for d in m["absent"]
-    )
+    bundled = bool(recorded) or _bundled_dir_gone(members[0].file.root, missing)
     skipped = [c for info in per_lib.values() for c in info.get("skipped", [])]
     message = f"{_subject(members, dist)} needs {', '.join(names)}, which the loader will not find"
     if skipped:
@@ -578,6 +608,24 @@ def _missing_library(
     elsewhere = _installed_elsewhere(ctx, members[0].file.root, names)
     for name, where in elsewhere.items():
         per_lib[name]["installed_at"] = where
+    optional = members[0].optional
+    if optional is not None and dist is not None:
+        reason = f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} missing"
+        if set(elsewhere) == set(names):
+            reason = (
+                f"the loader does not look where {', '.join(names)} "
+                f"{'is' if len(names) == 1 else 'are'} installed"
+            )
+        return _optional_finding(
+            ctx,
+            EXT_MISSING_LIBRARY,
+            members,
+            dist,
+            optional,
+            reason=reason,
+            evidence=evidence,
+            fix=_optional_library_fix(ctx, members, per_lib, elsewhere),
+        )
     severity = Severity.WARNING if set(elsewhere) == set(names) else Severity.ERROR
     if severity is Severity.WARNING:
         module = members[0].file.module.split(".")[0]
@@ -606,6 +654,110 @@ def _missing_library(
         evidence=evidence,
         fix=fix,
         severity=severity,
+    )
+
+
+def _optional_finding(
+    ctx: Context,
+    check: Code,
+    members: list[Problem],
+    dist: Distribution,
+    optional: ModuleImports,
+    *,
+    reason: str,
+    evidence: dict[str, Any],
+    fix: str,
+) -> Finding:
+    """An info: the module cannot load, but its distribution imports it only where an
+    ImportError is caught, so only the feature it provides is unavailable."""
+    module = optional.module
+    # Cite the importer nearest the module (numba/np/ufunc/parallel.py for
+    # numba/np/ufunc/tbbpool), the package's own code before its test suite.
+    here = members[0].file.directory
+    sites = sorted(
+        optional.sites,
+        key=lambda s: (
+            "/tests/" in s.path or "/test_" in s.path,
+            -len(posixpath.commonpath([s.path, here])),
+        ),
+    )
+    first = sites[0]
+    where = f"{posixpath.relpath(first.path, dist.site_dir)}:{first.line}"
+    handler = f"try/except {first.guard}" if first.guard else "try/except"
+    evidence = {
+        **evidence,
+        "optional_module": module,
+        "guarded_imports": [
+            {**s.as_dict(), "file": posixpath.relpath(s.path, dist.site_dir)}
+            for s in sites[:_MAX_FILES_IN_EVIDENCE]
+        ],
+    }
+    return check.finding(
+        f"{module} is optional ({dist.name} imports it inside {handler} in {where}); it "
+        f"cannot load because {reason}, so that feature is unavailable.",
+        distribution=dist.name,
+        path=_common_path(members, dist),
+        evidence=evidence,
+        fix=fix + f" Nothing needs fixing if you do not use it: {dist.name} works without it.",
+        severity=Severity.INFO,
+    )
+
+
+def _optional_library_fix(
+    ctx: Context,
+    members: Sequence[Problem],
+    per_lib: dict[str, dict[str, Any]],
+    elsewhere: dict[str, str],
+) -> str:
+    """How to get the libraries an optional module lacks: the PyPI wheel that ships them
+    when one is known and pip may install here, else the system's package."""
+    names = sorted(per_lib)
+    module = members[0].file.module
+    if set(elsewhere) == set(names):
+        directories = sorted({posixpath.dirname(elsewhere[n]) for n in names})
+        return (
+            f"To use it, start Python with LD_LIBRARY_PATH={':'.join(directories)} "
+            f"({', '.join(names)} {'is' if len(names) == 1 else 'are'} installed there, "
+            f"but nothing tells the loader to look there for {module})."
+        )
+    wheels = {n: distribution_for(n) for n in names}
+    if all(wheels.values()) and ctx.snapshot.paths.externally_managed is None:
+        packages = sorted({d for d in wheels.values() if d})
+        fix = f"To use it: {ctx.python} -m pip install {' '.join(packages)}"
+        lib_dir = posixpath.join(ctx.target.prefix, WHEEL_LIBRARY_DIR)
+        searched = {posixpath.normpath(d) for info in per_lib.values() for d in info["searched"]}
+        if posixpath.normpath(lib_dir) not in searched:
+            # The wheels install into <prefix>/lib, which this module's search path lacks.
+            fix += (
+                f", then start Python with LD_LIBRARY_PATH={lib_dir} (the wheel puts "
+                f"{', '.join(names)} there, where the loader does not look for {module})"
+            )
+        return fix + "."
+    first = names[0]
+    return (
+        f"To use it, install the system package that provides {first} (Debian/Ubuntu: "
+        f"apt-file search {first}; Fedora/RHEL: dnf provides '*/{first}'; Alpine: apk search "
+        f"so:{first}), or add its directory to LD_LIBRARY_PATH."
+    )
+
+
+def _bundled_dir_gone(root: str, missing: Iterable[dict[str, Any]]) -> bool:
+    """Whether a library was looked for in a directory of the environment that is gone
+    (RUNPATH "$ORIGIN/../numpy.libs"): it was bundled with the distribution, not expected
+    from the system."""
+    top = posixpath.normpath(root)
+    return any(posixpath.normpath(d).startswith(top + "/") for m in missing for d in m["absent"])
+
+
+def _damaged(ctx: Context, problem: Problem, dist: Distribution) -> bool:
+    """Whether the distribution lost a library it bundled: an incomplete install is an error
+    even for an optional module (numpy's test-only lapack_lite without numpy.libs)."""
+    if problem.code != EXT_MISSING_LIBRARY.code:
+        return False
+    missing = problem.detail["missing"]
+    names = sorted({m["library"] for m in missing})
+    return bool(_recorded_but_missing(ctx, dist, names)) or _bundled_dir_gone(
+        problem.file.root, missing
     )
 
 

@@ -58,7 +58,9 @@ def collect(
         progress=progress,
     )
     path_facts = paths.collect(target, scope.cwd)
-    extension_facts = extensions.collect(target, scope.include_stdlib, cache, listings, settled)
+    extension_facts = extensions.collect(
+        target, scope.include_stdlib, cache, listings, settled, inventory
+    )
     return Snapshot(
         target=target,
         scope=scope,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from pkgdoctor.cache import Cache, directory_validator
 from pkgdoctor.elf import ELFError, ELFFile
@@ -23,9 +23,12 @@ from pkgdoctor.extmodules import (
 )
 from pkgdoctor.listings import Listings
 from pkgdoctor.loader import ElfCache, Loader, LoaderConfig, default_dirs, split_path_list
+from pkgdoctor.optional_imports import ModuleImports, judge_all, read_importers
 from pkgdoctor.snapshot.model import (
+    Distribution,
     Extension,
     ExtensionFacts,
+    Inventory,
     Link,
     Resolution,
 )
@@ -194,13 +197,61 @@ def collect(
     cache: Cache,
     listings: Listings,
     settled: Callable[[int], bool],
+    inventory: Inventory,
 ) -> ExtensionFacts:
     """Every extension module on the target's ``sys.path`` (stdlib only if asked)."""
     looker = ExtensionLooker(target, cache, listings)
     problems: list[ScanProblem] = []
     files = extension_files(extension_roots(target, include_stdlib), cache, listings, problems,
                             settled)  # fmt: skip
-    return looker.facts([looker.look(f) for f in files], problems)
+    modules = [looker.look(f) for f in files]
+    return looker.facts(with_importers(modules, looker.elf, inventory), problems)
+
+
+def with_importers(
+    modules: Sequence[Extension], elf: Mapping[str, ELFFile | str], inventory: Inventory
+) -> list[Extension]:
+    """``modules``, with how their distributions import them for those the loader cannot
+    link (a library not found, a symbol version not defined): a module imported only under
+    ``except ImportError`` is optional (numba's TBB layer). Each distribution's ``.py`` files
+    are read once, for all its modules at once, and only those that mention one."""
+    wanted: dict[str, tuple[Distribution, list[str]]] = {}
+    for module in modules:
+        if not _cannot_link(module, elf):
+            continue
+        dist = inventory.owner(module.file.path)
+        if dist is not None:
+            wanted.setdefault(dist.metadata_dir, (dist, []))[1].append(module.file.module)
+    judged: dict[tuple[str, str], ModuleImports] = {}
+    for key, (dist, names) in wanted.items():
+        files = ((entry.path, path) for entry, path in dist.files())
+        for name, found in judge_all(names, read_importers(files, names)).items():
+            judged[key, name] = found
+    result = []
+    for module in modules:
+        dist = inventory.owner(module.file.path) if judged else None
+        imports = judged.get((dist.metadata_dir, module.file.module)) if dist else None
+        result.append(dataclasses.replace(module, importers=imports) if imports else module)
+    return result
+
+
+def _cannot_link(module: Extension, elf: Mapping[str, ELFFile | str]) -> bool:
+    """Whether a library is not found, or lacks a symbol version an object needs from it."""
+    resolved: dict[tuple[str, str], str | None] = {}
+    for requester, res in module.links:
+        if not res.found and res.via != "unknown":
+            return True
+        resolved.setdefault((requester, res.name), res.path)
+    for requester in dict.fromkeys(r for r, _ in module.links):
+        obj = elf.get(requester)
+        if not isinstance(obj, ELFFile):
+            continue
+        for need in obj.version_needs:
+            lib = elf.get(resolved.get((requester, need.file)) or "")
+            defined = lib.version_definitions if isinstance(lib, ELFFile) else ()
+            if defined and not set(need.versions) <= set(defined):
+                return True
+    return False
 
 
 def extension_files(

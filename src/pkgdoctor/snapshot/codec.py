@@ -20,6 +20,7 @@ from pkgdoctor import __version__
 from pkgdoctor.elf import ELFFile, VersionNeed
 from pkgdoctor.errors import PkgdoctorError
 from pkgdoctor.extmodules import ExtensionFile, ScanProblem, parse_extension_filename
+from pkgdoctor.optional_imports import ImportSite, ModuleImports
 from pkgdoctor.snapshot.model import (
     SCHEMA_VERSION,
     Candidate,
@@ -283,7 +284,16 @@ def _extension(module: Extension) -> dict[str, Any]:
             ]
             for link in module.links
         ],
-        "importers": None if module.importers is None else [dict(i) for i in module.importers],
+        # {module, sites: [[path, line, statement, guard, top_level_init]]}
+        "importers": None
+        if module.importers is None
+        else {
+            "module": module.importers.module,
+            "sites": [
+                [s.path, s.line, s.statement, s.guard, s.top_level_init]
+                for s in module.importers.sites
+            ],
+        },
     }
 
 
@@ -634,6 +644,10 @@ def _read_extension(doc: Mapping[str, Any]) -> Extension:
             ),
         )
 
+    def site(item: Any) -> ImportSite:
+        spath, line, statement, guard, top = item
+        return ImportSite(_str(spath), _int(line), _str(statement), _opt_str(guard), _bool(top))
+
     importers = doc["importers"]
     return Extension(
         file=ExtensionFile(
@@ -641,14 +655,10 @@ def _read_extension(doc: Mapping[str, Any]) -> Extension:
         ),
         package_siblings=_strs(doc["package_siblings"]),
         links=_list(doc["links"], link),
-        importers=None if importers is None else _list(importers, _mapping),
+        importers=None
+        if importers is None
+        else ModuleImports(_str(importers["module"]), _list(importers["sites"], site)),
     )
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise TypeError("expected an object")
-    return value
 
 
 def _read_elf(path: str, value: Any) -> ELFFile | str:

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.extmodules import ExtensionFile, ScanProblem
+from pkgdoctor.optional_imports import ModuleImports
 from pkgdoctor.target.facts import Target
 
 #: The version of the snapshot document (``schema/snapshot-v1.json``); also part of every
@@ -380,9 +381,10 @@ class Extension:
     # Every DT_NEEDED of the module and of the libraries it brings in (not of system
     # libraries), in load order; empty when the file is not an ELF file of this machine.
     links: tuple[Link, ...] = ()
-    # Python sources of the module's distribution that import it, and whether each import
-    # is guarded by ``except ImportError`` (see pkgdoctor.optional_imports); None: not looked.
-    importers: tuple[Mapping[str, Any], ...] | None = None
+    # Every import of the module in its distribution's Python sources, and whether each is
+    # guarded by ``except ImportError`` (see pkgdoctor.optional_imports). Looked at only for
+    # modules the loader cannot link; None: not looked at.
+    importers: ModuleImports | None = None
 
 
 @dataclass(frozen=True)
