@@ -16,6 +16,7 @@ import pytest
 from artefacts import EM_AARCH64, compile_extension, make_venv, patch_machine, write_dist_info
 from conftest import Runner
 from pkgdoctor.cache import Cache
+from pkgdoctor.cache import stamp as cache_stamp
 from pkgdoctor.checks import run_checks
 from pkgdoctor.checks.context import Context
 from pkgdoctor.look import collect
@@ -198,3 +199,30 @@ def test_directories_changed_just_now_are_not_trusted(tmp_path: Path) -> None:
     sections = cached_sections()
     assert record in sections["record-presence"]
     assert sections["extension-walk"]
+
+
+def test_a_cache_of_another_version_or_damaged_entries_are_misses(tmp_path: Path) -> None:
+    """A cache written by another pkgdoctor, schema or packaging is ignored whole; an entry
+    that does not decode is a miss, never an exception."""
+    venv = make_venv(tmp_path / "env")
+    ext = compile_extension(venv.site_packages, "fast")
+    write_dist_info(venv.site_packages, "fast", "1.0", [ext.name])
+    age(venv.prefix)
+    target = find_target(prefix=str(venv.prefix))
+    cache_path = tmp_path / "cache.marshal"
+    first = Cache(str(cache_path))
+    found = run_checks(Context(collect(target, cache=first), first))
+    first.save()
+    stamp, sections = marshal.loads(cache_path.read_bytes())
+    assert stamp == cache_stamp()
+    # Another release wrote it: nothing is used.
+    cache_path.write_bytes(marshal.dumps(((*stamp[:2], "0.0.1", stamp[3]), sections)))
+    other = Cache(str(cache_path))
+    assert run_checks(Context(collect(target, cache=other), other)) == found
+    assert other.hits == 0
+    # Every entry replaced by something of the wrong shape: all misses, same findings.
+    broken = {name: {k: (v[0], {1: 2}) for k, v in entries.items()}
+              for name, entries in sections.items()}  # fmt: skip
+    cache_path.write_bytes(marshal.dumps((stamp, broken)))
+    damaged = Cache(str(cache_path))
+    assert run_checks(Context(collect(target, cache=damaged), damaged)) == found

@@ -18,11 +18,26 @@ import marshal
 import os
 import tempfile
 import zlib
-from collections.abc import Container
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-FORMAT = 1
+T = TypeVar("T")
+
+#: The layout of the cache file and of its entries. Bump it when an entry's shape changes.
+FORMAT = 2
 Validator = tuple[int, int, int, int]  # size, mtime_ns, inode, device
+
+
+def stamp() -> tuple[int, int, str, str]:
+    """What a cache file must have been written by to be read: this cache layout, the
+    snapshot schema, pkgdoctor's release and packaging's (whose verdicts are memoized). A
+    file with any other stamp is ignored whole, so an upgrade can never read stale entries."""
+    import packaging  # the package's __init__ only: its version, no parser
+
+    from pkgdoctor import __version__
+    from pkgdoctor.snapshot.model import SCHEMA_VERSION
+
+    return (FORMAT, SCHEMA_VERSION, __version__, packaging.__version__)
 
 
 def default_directory() -> str:
@@ -85,31 +100,21 @@ class Cache:
         self.misses += 1
         return None
 
+    def decoded(self, section: str, key: Any, check: Any, decode: Callable[[Any], T]) -> T | None:
+        """``decode(value)`` of the entry for ``key``, or None: an entry that does not decode
+        (written by a bug, or edited by hand) is a miss, never an exception."""
+        value = self.get(section, key, check)
+        if value is None:
+            return None
+        try:
+            return decode(value)
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+            self.hits -= 1
+            self.misses += 1
+            return None
+
     def put(self, section: str, key: Any, value: Any, check: Any = None) -> None:
         self._new.setdefault(section, {})[key] = (check, value)
-
-    def sections(self) -> set[str]:
-        return set(self._new)
-
-    def changes(
-        self, before: Container[str] = ()
-    ) -> tuple[list[str], dict[str, dict[Any, Any]] | None, int]:
-        """What this run used since ``sections()`` was ``before``, for ``absorb`` in the
-        process that saves (a forked child's cache dies with it): the sections used and,
-        only if some lookup missed, the entries (otherwise the stored ones are still right,
-        and sending them costs time)."""
-        sections = [s for s in self._new if s not in before]
-        return sections, (self._new if self.misses else None), self.misses
-
-    def absorb(self, changes: tuple[list[str], dict[str, dict[Any, Any]] | None, int]) -> None:
-        sections, entries, misses = changes
-        if entries is None:
-            for section in sections:  # unchanged: keep what is stored
-                self._new.setdefault(section, {}).update(self._old.get(section, {}))
-        else:
-            for section, values in entries.items():
-                self._new.setdefault(section, {}).update(values)
-        self.misses += misses
 
     def save(self) -> None:
         """Write what this run used, atomically; silently give up when that is impossible."""
@@ -118,7 +123,7 @@ class Cache:
         try:
             directory = os.path.dirname(self.path)
             os.makedirs(directory, mode=0o700, exist_ok=True)
-            data = marshal.dumps((FORMAT, self._new))
+            data = marshal.dumps((stamp(), self._new))
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as f:
@@ -140,7 +145,7 @@ def _load(path: str) -> dict[str, dict[Any, Any]]:
     if (
         isinstance(data, tuple)
         and len(data) == 2
-        and data[0] == FORMAT
+        and data[0] == stamp()
         and isinstance(data[1], dict)
         and all(isinstance(v, dict) for v in data[1].values())
     ):

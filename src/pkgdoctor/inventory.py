@@ -201,9 +201,9 @@ def _record(
             check = validator(os.stat(path))
         except OSError:
             return None
-        stored = cache.get("record", path, check)
+        stored = cache.decoded("record", path, check, _record_rows)
         if stored is not None:
-            return tuple(RecordEntry(*row) for row in stored)
+            return stored
     try:
         with open(path, "rb") as f:
             text = f.read(_MAX_METADATA_BYTES).decode("utf-8", "surrogateescape")
@@ -222,6 +222,17 @@ def _record(
     if check is not None and cache is not None:
         cache.put("record", path, tuple(tuple(row) for row in rows), check)
     return rows
+
+
+def _record_rows(stored: Any) -> tuple[RecordEntry, ...]:
+    return tuple(RecordEntry(str(path), digest, size) for path, digest, size in stored)
+
+
+def _metadata_entry(stored: Any) -> tuple[dict[str, list[str]], list[str]]:
+    headers, problems = stored
+    if not isinstance(headers, dict):
+        raise TypeError("headers")
+    return headers, [str(p) for p in problems]
 
 
 def _small(path: str) -> str | None:
@@ -244,9 +255,9 @@ def _read_metadata(
         except OSError:
             cache = None  # the reading below says what is wrong
         else:
-            stored = cache.get("metadata", meta_path, check)
+            stored = cache.decoded("metadata", meta_path, check, _metadata_entry)
             if stored is not None:
-                return stored[0], list(stored[1]), True
+                return stored[0], stored[1], True
     try:
         with open(meta_path, "rb") as f:
             data = f.read(_MAX_METADATA_BYTES)

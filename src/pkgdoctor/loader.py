@@ -412,9 +412,9 @@ class ElfCache:
                 check = validator(os.stat(path))
             except OSError as exc:
                 return exc
-            stored = cache.get("elf", path, check)
+            stored = cache.decoded("elf", path, check, lambda data: _elf_from_tuple(path, data))
             if stored is not None:
-                return _elf_from_tuple(path, stored)
+                return stored
         try:
             elf = read_elf(path)
         except (ELFError, OSError) as exc:

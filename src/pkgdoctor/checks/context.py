@@ -8,16 +8,22 @@ environment); the caller decides whether it lives in memory or in the persistent
 from __future__ import annotations
 
 import shlex
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from pkgdoctor.snapshot.model import Distribution, Inventory, Snapshot
 from pkgdoctor.target.facts import Target
 
+T = TypeVar("T")
+
 
 class Memo(Protocol):
-    """Where pure verdicts are kept between calls (and, through the cache, between runs)."""
+    """Where pure verdicts are kept between calls (and, through the cache, between runs).
+    ``decoded`` gives None for an entry that ``decode`` refuses: a miss, not an error."""
 
-    def get(self, section: str, key: Any, check: Any = None) -> Any: ...
+    def decoded(
+        self, section: str, key: Any, check: Any, decode: Callable[[Any], T]
+    ) -> T | None: ...
 
     def put(self, section: str, key: Any, value: Any, check: Any = None) -> None: ...
 
@@ -26,8 +32,9 @@ class _Dict:
     def __init__(self) -> None:
         self._data: dict[tuple[str, Any], Any] = {}
 
-    def get(self, section: str, key: Any, check: Any = None) -> Any:
-        return self._data.get((section, key))
+    def decoded(self, section: str, key: Any, check: Any, decode: Callable[[Any], T]) -> T | None:
+        value = self._data.get((section, key))
+        return None if value is None else decode(value)
 
     def put(self, section: str, key: Any, value: Any, check: Any = None) -> None:
         self._data[(section, key)] = value

@@ -92,9 +92,9 @@ class _Evaluator:
 
     def version_problem(self, version: str) -> str | None:
         """Why ``version`` is not PEP 440, or None."""
-        hit = self.cache.get("version", version)
+        hit = self.cache.decoded("version", version, None, _one_optional_str)
         if hit is not None:
-            return hit[0]  # type: ignore[no-any-return]
+            return hit[0]
         from packaging.version import InvalidVersion, Version
 
         try:
@@ -108,11 +108,12 @@ class _Evaluator:
     def requirement(self, text: str) -> Requirement | str:
         """The parsed requirement, or why it cannot be parsed or evaluated."""
         key = (text, self.env_key)
-        hit = self.cache.get("requirement", key)
+        hit = self.cache.decoded("requirement", key, None, _requirement)
         if hit is None:
-            hit = self._parse(text)
-            self.cache.put("requirement", key, hit)
-        return Requirement(*hit) if isinstance(hit, tuple) else hit
+            parsed = self._parse(text)
+            self.cache.put("requirement", key, parsed)
+            hit = _requirement(parsed)
+        return hit
 
     def _parse(self, text: str) -> tuple[str, str, str, str, bool] | str:
         from packaging.requirements import InvalidRequirement
@@ -135,13 +136,40 @@ class _Evaluator:
     def satisfies(self, specifier: str, version: str) -> bool:
         """Whether ``version`` is in ``specifier``, pre-releases included (as pip check)."""
         key = (specifier, version)
-        hit = self.cache.get("satisfies", key)
+        hit = self.cache.decoded("satisfies", key, None, _bool)
         if hit is None:
             from packaging.specifiers import SpecifierSet
 
             hit = SpecifierSet(specifier).contains(version, prereleases=True)
             self.cache.put("satisfies", key, hit)
-        return bool(hit)
+        return hit
+
+
+# Decoders of memoized verdicts: a value of another shape raises, and is a miss.
+
+
+def _one_optional_str(value: Any) -> tuple[str | None]:
+    (problem,) = value
+    if problem is not None and not isinstance(problem, str):
+        raise TypeError("problem")
+    return (problem,)
+
+
+def _requirement(value: Any) -> Requirement | str:
+    if isinstance(value, str):
+        return value
+    name, text, spec, specifier, applies = value
+    if not all(isinstance(v, str) for v in (name, text, spec, specifier)):
+        raise TypeError("requirement")
+    if not isinstance(applies, bool):
+        raise TypeError("applies")
+    return Requirement(name, text, spec, specifier, applies)
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("verdict")
+    return value
 
 
 def _dependencies(ctx: Context, inventory: Inventory) -> list[Finding]:
@@ -350,11 +378,11 @@ class _TagVerdicts:
         if not dist.wheel_tags:
             return True  # not installed from a wheel (or nothing to read)
         key = (self.inputs, dist.wheel_tags)
-        hit = self.ctx.memo.get("wheel-fits", key)
+        hit = self.ctx.memo.decoded("wheel-fits", key, None, _bool)
         if hit is None:
             hit = self._fits(dist.wheel_tags)
             self.ctx.memo.put("wheel-fits", key, hit)
-        return bool(hit)
+        return hit
 
     def _fits(self, wheel_tags: tuple[str, ...]) -> bool:
         if not wheel_tags:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from pkgdoctor.cache import Cache, directory_validator
 from pkgdoctor.elf import ELFError, ELFFile
@@ -263,18 +264,11 @@ def extension_files(
 ) -> list[ExtensionFile]:
     """Every extension module on the roots, from the cache while no directory changed."""
     key = tuple(roots)
-    stored = cache.get(_WALK, key)
+    stored = cache.decoded(_WALK, key, None, _walk_entry)
     if stored is not None:
-        directories, found = stored
+        directories, files = stored
         if all(directory_validator(path) == identity for path, identity in directories):
-            files = []
-            for path, module, root, siblings in found:
-                parsed = parse_extension_filename(os.path.basename(path))
-                if parsed is None:  # a cache from a release that named files differently
-                    break
-                files.append(ExtensionFile(path, module, parsed[1], root, tuple(siblings)))
-            else:
-                return files
+            return files
     visited: list[tuple[str, os.stat_result | None]] = []
     files = list(iter_extensions(key, problems, listings, visited))
     directories = tuple(
@@ -284,6 +278,19 @@ def extension_files(
         found = tuple((f.path, f.module, f.root, f.siblings) for f in files)
         cache.put(_WALK, key, (directories, found))
     return files
+
+
+def _walk_entry(
+    stored: Any,
+) -> tuple[tuple[tuple[str, Any], ...], list[ExtensionFile]]:
+    directories, found = stored
+    files = []
+    for path, module, root, siblings in found:
+        parsed = parse_extension_filename(os.path.basename(path))
+        if parsed is None:  # a file name this release does not take for an extension
+            raise ValueError(path)
+        files.append(ExtensionFile(path, module, parsed[1], root, tuple(siblings)))
+    return tuple((str(p), i) for p, i in directories), files
 
 
 def extension_file(path: str, root: str) -> ExtensionFile | None:

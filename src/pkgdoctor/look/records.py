@@ -24,7 +24,7 @@ import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from pkgdoctor.cache import Cache, Validator, directory_validator, validator
 from pkgdoctor.inventory import record_hash
@@ -139,11 +139,11 @@ def _presence(
     if dist.record is None:
         return 0, []
     check = _record_validator(dist)
-    stored = cache.get(_PRESENCE, dist.record_path, check) if check else None
+    stored = cache.decoded(_PRESENCE, dist.record_path, check, _presence_entry) if check else None
     if stored is not None:
         checked, missing, directories = stored
         if all(directory_validator(d) == v for d, v in directories):
-            return checked, list(missing)
+            return checked, missing
     consulted: set[str] = set()
     checked, missing, complete = _scan_record(listings, dist, consulted)
     if check is not None and complete:
@@ -159,6 +159,11 @@ def _presence(
 # A file created, deleted or renamed changes its directory's mtime, so the verdict holds
 # while every one of those directories is unchanged.
 _PRESENCE = "record-presence"
+
+
+def _presence_entry(stored: Any) -> tuple[int, list[str], tuple[tuple[str, Any], ...]]:
+    checked, missing, directories = stored
+    return int(checked), [str(m) for m in missing], tuple((str(d), v) for d, v in directories)
 
 
 def _scan_record(
