@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import marshal
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -13,7 +14,14 @@ from typing import Any
 
 import pytest
 
-from artefacts import EM_AARCH64, compile_extension, make_venv, patch_machine, write_dist_info
+from artefacts import (
+    EM_AARCH64,
+    compile_extension,
+    compile_library,
+    make_venv,
+    patch_machine,
+    write_dist_info,
+)
 from conftest import Runner
 from pkgdoctor.cache import Cache
 from pkgdoctor.cache import stamp as cache_stamp
@@ -226,3 +234,28 @@ def test_a_cache_of_another_version_or_damaged_entries_are_misses(tmp_path: Path
     cache_path.write_bytes(marshal.dumps((stamp, broken)))
     damaged = Cache(str(cache_path))
     assert run_checks(Context(collect(target, cache=damaged), damaged)) == found
+
+
+def test_cached_links_follow_the_searched_directories(
+    tmp_path: Path, pkgdoctor: Runner, private_cache: Path
+) -> None:
+    """What an extension module links is cached with the directories its lookups searched:
+    a library that appears there later (or disappears) is seen on the next run."""
+    venv = make_venv(tmp_path / "env")
+    built = compile_library(tmp_path / "build", "libpkgdlater.so.1")
+    compile_extension(
+        venv.site_packages / "pkg",
+        "_ext",
+        link=[str(built), "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../pkg.libs"],
+    )
+    (venv.site_packages / "pkg.libs").mkdir()
+    age(venv.prefix)
+    args = ("check", "--prefix", str(venv.prefix), "--json", "--select", "ext-missing-library")
+    assert pkgdoctor(*args).codes() == ["ext-missing-library"]
+    [cache_file] = cache_files(private_cache)
+    _, sections = marshal.loads(cache_file.read_bytes())
+    assert sections["extension-links"]  # stored: every searched directory is settled
+    shutil.copy(built, venv.site_packages / "pkg.libs" / built.name)
+    assert pkgdoctor(*args).codes() == []
+    (venv.site_packages / "pkg.libs" / built.name).unlink()
+    assert pkgdoctor(*args).codes() == ["ext-missing-library"]

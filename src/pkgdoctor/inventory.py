@@ -91,7 +91,106 @@ def read_distribution(
         return _from_metadata_file(metadata_dir, metadata_dir, site_dir, base, real)
     meta_name = "METADATA" if dist_info else "PKG-INFO"
     meta_path = os.path.join(metadata_dir, meta_name)
-    return _from_metadata_file(meta_path, metadata_dir, site_dir, base, real, cache)
+    if cache is None or cache.path is None:
+        return _from_metadata_file(meta_path, metadata_dir, site_dir, base, real, cache)
+    # The whole distribution is cached while its directory and every file in it keep their
+    # identity (a file added, removed, renamed or rewritten changes one of them).
+    check = _directory_identity(metadata_dir)
+    key = (metadata_dir, site_dir, real)
+    stored = (
+        cache.decoded(
+            "distribution",
+            key,
+            check,
+            lambda data: _distribution_from_tuple(data, metadata_dir, site_dir, real),
+        )
+        if check
+        else None
+    )
+    if stored is not None:
+        return stored
+    dist = _from_metadata_file(meta_path, metadata_dir, site_dir, base, real, cache)
+    if check is not None:
+        cache.put("distribution", key, _distribution_to_tuple(dist), check)
+    return dist
+
+
+def _directory_identity(directory: str) -> tuple[Any, ...] | None:
+    """The identity of a metadata directory and of every file in it; None if unreadable."""
+    try:
+        st = os.stat(directory)
+        files = []
+        with os.scandir(directory) as it:
+            for entry in it:
+                est = entry.stat(follow_symlinks=True)
+                files.append((entry.name, est.st_size, est.st_mtime_ns, est.st_ino))
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_ino, st.st_dev, tuple(sorted(files)))
+
+
+def _distribution_to_tuple(dist: Distribution) -> tuple[Any, ...]:
+    return (
+        dist.name,
+        dist.version,
+        dist.requires,
+        dist.requires_python,
+        dist.provides_extra,
+        dist.metadata_version,
+        dist.problems,
+        dist.summary,
+        dist.wheel_tags,
+        dist.wheel_build,
+        dist.installer,
+        dist.requested,
+        None if dist.direct_url is None else json.dumps(dist.direct_url),
+        None if dist.record is None else tuple(tuple(row) for row in dist.record),
+        tuple(sorted(dist.top_level_names)),
+    )
+
+
+def _distribution_from_tuple(
+    data: Any, metadata_dir: str, site_dir: str, site_real: str
+) -> Distribution:
+    (
+        name,
+        version,
+        requires,
+        requires_python,
+        provides_extra,
+        metadata_version,
+        problems,
+        summary,
+        wheel_tags,
+        wheel_build,
+        installer,
+        requested,
+        direct_url,
+        record,
+        top_level,
+    ) = data
+    dist = Distribution(
+        name=str(name),
+        version=version,
+        metadata_dir=metadata_dir,
+        site_dir=site_dir,
+        site_real=site_real,
+        requires=tuple(requires),
+        requires_python=requires_python,
+        provides_extra=tuple(provides_extra),
+        metadata_version=metadata_version,
+        problems=tuple(problems),
+        summary=summary,
+        wheel_tags=tuple(wheel_tags),
+        wheel_build=wheel_build,
+        installer=installer,
+        requested=bool(requested),
+        direct_url=None if direct_url is None else json.loads(direct_url),
+        record=None if record is None else _record_rows(record),
+    )
+    # A pure function of the rows, computed when they were read: kept with them.
+    dist.__dict__["top_level_names"] = frozenset(top_level)
+    return dist
 
 
 def _from_metadata_file(

@@ -26,6 +26,7 @@ from pkgdoctor.listings import Listings
 from pkgdoctor.loader import ElfCache, Loader, LoaderConfig, default_dirs, split_path_list
 from pkgdoctor.optional_imports import ModuleImports, judge_all, read_importers
 from pkgdoctor.snapshot.model import (
+    Candidate,
     Distribution,
     Extension,
     ExtensionFacts,
@@ -46,14 +47,24 @@ class ExtensionLooker:
     """Builds :class:`Extension` facts; shared by ``check`` (every module on ``sys.path``)
     and ``why`` (the modules an import touched)."""
 
-    def __init__(self, target: Target, cache: Cache, listings: Listings) -> None:
+    def __init__(
+        self,
+        target: Target,
+        cache: Cache,
+        listings: Listings,
+        settled: Callable[[int], bool] = lambda _: False,
+    ) -> None:
         self.target = target
         self.cache = cache
         self.listings = listings
+        self.settled = settled
+        self._identities: dict[str, tuple[int, int, int, int] | None] = {}
         self.elf_cache = ElfCache(cache)
         self.elf: dict[str, ELFFile | str] = {}
         self.loader = self._loader()
         self._executable = self._executable_elf()
+        # Everything besides the files that decides a lookup: the loader's configuration.
+        self._config_key = repr((self.loader.config, self._executable and self._executable[0]))
 
     # --- the loader model of the target ---
 
@@ -123,8 +134,47 @@ class ExtensionLooker:
             or (elf.machine, elf.elf_class, elf.little_endian)
             == (binary.machine, binary.elf_class, binary.little_endian)
         ):
-            links = self._links(file.path, elf)
+            links = self._cached_links(file.path, elf)
         return Extension(file, package_siblings, links)
+
+    def _cached_links(self, path: str, elf: ELFFile) -> tuple[Link, ...]:
+        """:meth:`_links`, from the cache while the module, every library it resolved to and
+        every directory (and ld.so.cache) its lookups searched keep their identity: a file
+        added to or removed from a searched directory changes that directory's mtime."""
+        key = (path, self._config_key)
+        stored = self.cache.decoded(_LINKS, key, None, _links_entry)
+        if stored is not None:
+            identities, links = stored
+            if all(self._identity(p) == i for p, i in identities):
+                for requester, res in links:
+                    self._read(requester)
+                    if res.path is not None:
+                        self._read(res.path)
+                return links
+        links = self._links(path, elf)
+        files = {path}
+        directories: set[str] = set()
+        for requester, res in links:
+            files.add(requester)
+            directories.update(res.searched)
+            if res.path is not None:
+                files.add(res.path)
+        identities = tuple((p, self._identity(p)) for p in sorted(files | directories))
+        # The "racy" rule for the directories: a name added within one timestamp tick of
+        # the lookup would not change the mtime (files are known by size and inode too).
+        if all(i is None or self.settled(i[0]) for p, i in identities if p in directories):
+            self.cache.put(_LINKS, key, (identities, _links_to_tuple(links)))
+        return links
+
+    def _identity(self, path: str) -> tuple[int, int, int, int] | None:
+        """(mtime_ns, size, inode, device) of a file or directory, once per run."""
+        if path not in self._identities:
+            try:
+                st = os.stat(path)
+                self._identities[path] = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
+            except (OSError, ValueError):
+                self._identities[path] = None
+        return self._identities[path]
 
     def _links(self, path: str, elf: ELFFile) -> tuple[Link, ...]:
         """Every DT_NEEDED of ``elf`` and of the non-system libraries it brings in, resolved
@@ -158,6 +208,44 @@ class ExtensionLooker:
             executable=self._executable[0] if self._executable else None,
             system_known=self.system_known,
         )
+
+
+# Cache section of the libraries each module links: (module, loader configuration) ->
+# ((path, identity) of everything the lookups depended on, the links).
+_LINKS = "extension-links"
+
+
+def _links_to_tuple(links: Sequence[Link]) -> tuple[Any, ...]:
+    return tuple(
+        (
+            requester,
+            res.name,
+            res.path,
+            res.via,
+            res.searched,
+            tuple((c.path, c.reason) for c in res.skipped),
+            res.system,
+            res.absent,
+        )
+        for requester, res in links
+    )
+
+
+def _links_entry(stored: Any) -> tuple[tuple[tuple[str, Any], ...], tuple[Link, ...]]:
+    identities, rows = stored
+    links = []
+    for requester, name, path, via, searched, skipped, system, absent in rows:
+        resolution = Resolution(
+            name=str(name),
+            path=path,
+            via=str(via),
+            searched=tuple(searched),
+            skipped=tuple(Candidate(str(p), str(r)) for p, r in skipped),
+            system=bool(system),
+            absent=tuple(absent),
+        )
+        links.append(Link(str(requester), resolution))
+    return tuple((str(p), i) for p, i in identities), tuple(links)
 
 
 def _not_system(res: Resolution) -> bool:
@@ -201,7 +289,7 @@ def collect(
     inventory: Inventory,
 ) -> ExtensionFacts:
     """Every extension module on the target's ``sys.path`` (stdlib only if asked)."""
-    looker = ExtensionLooker(target, cache, listings)
+    looker = ExtensionLooker(target, cache, listings, settled)
     problems: list[ScanProblem] = []
     files = extension_files(extension_roots(target, include_stdlib), cache, listings, problems,
                             settled)  # fmt: skip

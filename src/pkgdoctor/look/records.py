@@ -88,7 +88,12 @@ def collect(
             )
 
     def filled(dist: Distribution) -> Distribution:
-        return dataclasses.replace(dist, integrity=looked[id(dist)])
+        new = dataclasses.replace(dist, integrity=looked[id(dist)])
+        # What was derived from the RECORD (cached_property values) holds for the copy too.
+        for name in ("top_level_names", "_files"):
+            if name in dist.__dict__:
+                new.__dict__[name] = dist.__dict__[name]
+        return new
 
     return dataclasses.replace(
         inventory,
