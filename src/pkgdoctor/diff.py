@@ -596,28 +596,40 @@ def _dist_files(da: Distribution, db: Distribution, *, deep: bool, moved: bool) 
     if da.record is None or db.record is None:
         return changes
     rows_a, rows_b = _rows(da), _rows(db)
-    change(
-        3,
-        ONLY_A,
-        "files only in A",
-        rows_a.keys() - rows_b.keys(),
-        "{dist}: {n} file(s) only in A's RECORD",
-    )
-    change(
-        3,
-        ONLY_B,
-        "files only in B",
-        rows_b.keys() - rows_a.keys(),
-        "{dist}: {n} file(s) only in B's RECORD",
-    )
-    hashed = [
+    only_a = sorted(rows_a.keys() - rows_b.keys())
+    only_b = sorted(rows_b.keys() - rows_a.keys())
+    hashed = sorted(
         path
         for path, digest in rows_a.items()
         if digest
         and rows_b.get(path)
         and rows_b[path] != digest
         and not (moved and path.startswith(".."))
-    ]
+    )
+    if da.wheel_tags != db.wheel_tags or da.wheel_build != db.wheel_build:
+        # Another wheel: its files differ by construction, and the distributions tier already
+        # says why; one line, with every file for --json.
+        items = [f"≠ {p}" for p in hashed] + [f"- {p}" for p in only_a]
+        items += [f"+ {p}" for p in only_b]
+        if items:
+            changes.append(
+                Change(
+                    FILES,
+                    4,
+                    CHANGED,
+                    db.name,
+                    "files of another wheel",
+                    f"{db}: another wheel, {len(hashed)} file(s) with other hashes, "
+                    f"{len(only_a)} only in A, {len(only_b)} only in B",
+                    str(len(rows_a)),
+                    str(len(rows_b)),
+                    distribution=db.name,
+                    items=tuple(items),
+                )
+            )
+        return changes
+    change(3, ONLY_A, "files only in A", only_a, "{dist}: {n} file(s) only in A's RECORD")
+    change(3, ONLY_B, "files only in B", only_b, "{dist}: {n} file(s) only in B's RECORD")
     change(
         2,
         CHANGED,

@@ -104,7 +104,7 @@ def _side_line(name: str, side: Side) -> Line:
         facts[0] += " (free-threaded)"
     facts.append(interp.architecture or "unknown architecture")
     facts.append(str(interp.libc) if interp.libc else "unknown libc")
-    facts.append(f"{len(side.snapshot.inventory.distributions)} distributions")
+    facts.append(f"{len(side.snapshot.inventory.distributions)} distribution(s)")
     if side.kind == "snapshot":
         how = f"snapshot of {target.prefix}" + (
             f", {side.snapshot.created}" if side.snapshot.created else ""
@@ -141,10 +141,11 @@ def _summary(diff: Diff) -> Line:
     if not diff.changes:
         return [("No differences that matter.", "bold green")]
     counts = ", ".join(
-        f"{len(changes)} {TIER_NAMES[tier].lower()}" for tier, changes in diff.by_tier().items()
+        f"{TIER_NAMES[tier].lower()} {len(changes)}" for tier, changes in diff.by_tier().items()
     )
     n = len(diff.changes)
-    return [(f"{n} difference{'s' if n != 1 else ''} that matter: ", "bold"), (counts, "")]
+    lead = "1 difference that matters" if n == 1 else f"{n} differences that matter"
+    return [(f"{lead} ", "bold"), (f"({counts}).", "")]
 
 
 def _fit(line: Line, width: int) -> Line:
