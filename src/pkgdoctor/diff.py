@@ -252,6 +252,13 @@ def _architectures(snapshot: Snapshot) -> dict[str, dict[str, int]]:
     return found
 
 
+def _machines(counts: Mapping[str, int]) -> str:
+    """``aarch64`` when every module agrees, ``aarch64 (1), x86_64 (2)`` when they do not."""
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{arch} ({n})" for arch, n in sorted(counts.items()))
+
+
 def _extension_architectures(a: Snapshot, b: Snapshot) -> list[Change]:
     arch_a, arch_b = _architectures(a), _architectures(b)
     changes = []
@@ -260,7 +267,8 @@ def _extension_architectures(a: Snapshot, b: Snapshot) -> list[Change]:
         if set(ca) == set(cb):
             continue
         dist_b = b.inventory.by_key[key]
-        va, vb = ", ".join(sorted(ca)), ", ".join(sorted(cb))
+        va, vb = _machines(ca), _machines(cb)
+        summary = f"{dist_b}: extension modules built for {vb} in B, {va} in A"
         changes.append(
             Change(
                 INTERPRETER,
@@ -268,8 +276,7 @@ def _extension_architectures(a: Snapshot, b: Snapshot) -> list[Change]:
                 CHANGED,
                 dist_b.name,
                 "extension architecture",
-                f"{dist_b}: extension modules built for {vb} in B, {va} in A "
-                f"({sum(cb.values())} file(s))",
+                summary,
                 va,
                 vb,
                 distribution=dist_b.name,
@@ -413,7 +420,11 @@ def _local_versions(va: str | None, vb: str | None) -> str | None:
     la, lb = locals_
     if la == lb:
         return None
-    return f"{'+' + la if la else 'none'} in A, {'+' + lb if lb else 'none'} in B"
+    if la is None:
+        return f"+{lb} in B only"
+    if lb is None:
+        return f"+{la} in A only"
+    return f"+{la} in A, +{lb} in B"
 
 
 def _tags(dist: Distribution) -> list[Any]:
