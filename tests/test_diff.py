@@ -90,6 +90,8 @@ def test_snapshots_and_live_mixed(
     mixed = pkgdoctor("diff", str(works), str(broken.python), "--json").json
     assert (mixed["a"]["kind"], mixed["b"]["kind"]) == ("snapshot", "python")
     assert mixed["changes"] == changes(live)
+    works.chmod(0o755)  # copied from a file system without permissions: still a snapshot
+    assert pkgdoctor("diff", str(works), str(fails), "--json").json["a"]["kind"] == "snapshot"
 
 
 def test_an_environment_and_its_own_snapshot(
@@ -341,3 +343,21 @@ def test_help_teaches_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     assert "pkgdoctor diff works.json.gz broken.json.gz" in text
     assert "exit status: 0 no difference that matters, 1 differences, 2" in text
+
+
+def test_environment_and_sys_path(
+    healthy: Venv, tmp_path: Path, pkgdoctor: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    saved = snapshot_of(pkgdoctor, healthy, tmp_path / "env.json")
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    monkeypatch.setenv("PYTHONPATH", str(extra))
+    result = pkgdoctor("diff", str(saved), str(healthy.prefix), "--json")
+    assert result.status == 1
+    found = [(c["kind"], c["subject"], c["aspect"], c["b"]) for c in changes(result)]
+    assert found[:2] == [
+        ("only-b", "PYTHONPATH", "environment variable", str(extra)),
+        ("only-b", "sys.path", "entries only in B", "1"),
+    ]
+    assert [c["items"] for c in changes(result)][1] == [f"{extra}  (PYTHONPATH)"]

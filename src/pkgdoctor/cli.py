@@ -789,11 +789,21 @@ def _add_diff(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _side_kind(source: str) -> str:
     """``snapshot``, ``prefix`` or ``python``: a directory is an environment, an executable
-    an interpreter, any other file a snapshot; a name that is no path is looked up on PATH."""
+    interpreter (an ELF file or a ``#!`` script) is one, any other file a snapshot; a name
+    that is no file is looked up on PATH as an interpreter."""
     if os.path.isdir(source):
         return "prefix"
     if os.path.isfile(source):
-        return "python" if os.access(source, os.X_OK) else "snapshot"
+        if not os.access(source, os.X_OK):
+            return "snapshot"
+        try:
+            with open(source, "rb") as f:
+                magic = f.read(4)
+        except OSError:
+            return "snapshot"  # reading it as a snapshot says why it cannot be read
+        # A snapshot copied from a file system without permissions (a USB stick) may carry
+        # the executable bit: only an ELF file (gABI e_ident magic) or a script runs.
+        return "python" if magic == b"\x7fELF" or magic[:2] == b"#!" else "snapshot"
     return "python"
 
 

@@ -147,7 +147,7 @@ def compare(
     rel_a, rel_b = _Relative(a), _Relative(b)
     changes: list[Change] = []
     notes: list[str] = []
-    changes += _interpreter(a, b)
+    changes += _interpreter(a, b, notes)
     changes += _distributions(a, b, rel_a, rel_b)
     changes += _files(a, b, notes)
     changes += _environment(a, b, rel_a, rel_b, notes)
@@ -187,13 +187,17 @@ class _Relative:
 # --- 1. the interpreter ---------------------------------------------------------------------
 
 
-def _interpreter(a: Snapshot, b: Snapshot) -> list[Change]:
+def _interpreter(a: Snapshot, b: Snapshot, notes: list[str]) -> list[Change]:
     ia, ib = a.target.interpreter, b.target.interpreter
     changes: list[Change] = []
+    unknown: list[str] = []
 
     def fact(weight: int, aspect: str, va: str | None, vb: str | None) -> None:
-        if va != vb:
-            shown_a, shown_b = va or "(unknown)", vb or "(unknown)"
+        # Unknown on one side (a static reading of a foreign tree) is not a difference.
+        if (va is None) != (vb is None):
+            unknown.append(aspect)
+        elif va != vb:
+            shown_a, shown_b = va, vb
             changes.append(
                 Change(
                     INTERPRETER,
@@ -219,6 +223,8 @@ def _interpreter(a: Snapshot, b: Snapshot) -> list[Change]:
     fact(7, "EXT_SUFFIX", ia.ext_suffix, ib.ext_suffix)
     if ia.short_version == ib.short_version:
         fact(8, "Python micro version", _dotted(ia.version), _dotted(ib.version))
+    if unknown:
+        notes.append(f"not known on one side, so not compared: {', '.join(unknown)}")
     changes += _extension_architectures(a, b)
     return changes
 
