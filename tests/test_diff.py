@@ -200,6 +200,7 @@ def test_files_that_differ_in_the_same_version(
     # Without --deep on the live side only the missing file is seen, and the diff says why.
     shallow = pkgdoctor("diff", str(before), str(venv.prefix), "--json").json
     assert [c["aspect"] for c in shallow["changes"] if c["tier"] == 3] == ["files missing in B"]
+    assert [c["subject"] for c in shallow["changes"] if c["tier"] == 5] == ["record-missing-file"]
     assert shallow["notes"] == [
         "B was taken without --deep: file contents are compared only by the hashes RECORD lists"
     ]

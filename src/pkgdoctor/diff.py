@@ -34,10 +34,12 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pkgdoctor.codes import RECORD_HASH_MISMATCH
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.platforms import PlatformTag, parse_platform_tag
@@ -152,6 +154,11 @@ def compare(
     changes += _files(a, b, notes)
     changes += _environment(a, b, rel_a, rel_b, notes)
     changes += _sys_path(a, b, rel_a, rel_b)
+    if a.scope.deep != b.scope.deep:
+        # Only a --deep look can find these: on the other side their absence means nothing.
+        deep_only = {RECORD_HASH_MISMATCH.code}
+        findings_a = [f for f in findings_a if f.code not in deep_only]
+        findings_b = [f for f in findings_b if f.code not in deep_only]
     changes += _findings(findings_a, findings_b, rel_a, rel_b)
     changes.sort(key=lambda c: (c.tier, c.weight, c.subject.lower(), c.aspect))
     return Diff(tuple(changes), tuple(notes))
@@ -171,16 +178,20 @@ class _Relative:
             pairs.append((reals[0], "{prefix}"))
         if len(reals) > 1:
             pairs.append((reals[1], "{base}"))
-        # Longest first: a prefix inside the base prefix (a venv in a conda base) wins.
-        self._pairs = sorted(
-            {(p.rstrip("/"), name) for p, name in pairs if len(p.rstrip("/")) > 1},
-            key=lambda pair: -len(pair[0]),
-        )
+        # Longest first: a prefix inside the base prefix (a venv in a conda base) wins. A
+        # path ends where a name cannot go on: /srv/env is not the start of /srv/env2.
+        self._pairs = [
+            (path, re.compile(re.escape(path) + r"(?=[/\s'\":,;)\]]|$)"), name)
+            for path, name in sorted(
+                {(p.rstrip("/"), name) for p, name in pairs if len(p.rstrip("/")) > 1},
+                key=lambda pair: -len(pair[0]),
+            )
+        ]
 
     def __call__(self, text: str) -> str:
-        for path, name in self._pairs:
+        for path, pattern, name in self._pairs:
             if path in text:
-                text = text.replace(path, name)
+                text = pattern.sub(name, text)
         return text
 
 
