@@ -28,7 +28,7 @@ Example::
 
     >>> diff = compare(works, broken)  # doctest: +SKIP
     >>> diff.changes[0].summary  # doctest: +SKIP
-    'numpy 2.1.3: extension modules built for aarch64 in B, x86_64 in A (68 files)'
+    'numpy 2.1.3: extension modules built for aarch64 in B, x86_64 in A'
 """
 
 from __future__ import annotations
