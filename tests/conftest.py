@@ -22,13 +22,16 @@ AUDIT_WHEEL_SCHEMA = json.loads((SCHEMAS / "audit-wheel-v1.json").read_text())
 AUDIT_WHEEL_VALIDATOR = jsonschema.Draft202012Validator(AUDIT_WHEEL_SCHEMA)
 SNAPSHOT_SCHEMA = json.loads((SCHEMAS / "snapshot-v1.json").read_text())
 SNAPSHOT_VALIDATOR = jsonschema.Draft202012Validator(SNAPSHOT_SCHEMA)
+DIFF_SCHEMA = json.loads((SCHEMAS / "diff-v1.json").read_text())
+DIFF_VALIDATOR = jsonschema.Draft202012Validator(DIFF_SCHEMA)
 
 
 def validated(document: Any) -> Any:
     """``document``, after checking it against the shipped JSON Schema of its command (every
     test does)."""
-    is_audit = isinstance(document, dict) and document.get("command") == "audit-wheel"
-    (AUDIT_WHEEL_VALIDATOR if is_audit else VALIDATOR).validate(document)
+    command = str(document.get("command")) if isinstance(document, dict) else ""
+    validators = {"audit-wheel": AUDIT_WHEEL_VALIDATOR, "diff": DIFF_VALIDATOR}
+    validators.get(command, VALIDATOR).validate(document)
     return document
 
 

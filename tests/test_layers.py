@@ -175,7 +175,7 @@ LAYERS = (
     # looking: the only layer that reads the target's files or runs its interpreter
     ("look", "target", "inventory", "loader"),
     # judging: pure functions of the facts (wheelaudit and wheels look at wheels and indexes)
-    ("checks", "wheelaudit", "wheels"),
+    ("checks", "wheelaudit", "wheels", "diff"),
     ("render", "wheelaudit.render"),
     ("cli", "__main__"),
 )

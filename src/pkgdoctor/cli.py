@@ -63,6 +63,28 @@ examples:
 exit status: 0 written, 2 the environment could not be looked at (or bad arguments).
 """
 
+_DIFF_EPILOG = """\
+Each side is a snapshot file (pkgdoctor snapshot -o FILE), an environment's directory
+(like --prefix) or an interpreter (like --python: a path, or a name on PATH). What is
+compared, most important first: the interpreter (architecture, version, ABI, C library;
+and any distribution whose extension modules are built for another architecture), the
+distributions (added, removed, version and local version such as +cu118, wheel platform,
+build tag, source, installer), the files inside the same version (missing; other hashes;
+other contents when both sides were taken with --deep), environment variables and sys.path,
+then the findings of 'pkgdoctor check' that only one side has. Paths are compared relative
+to each environment, so a moved or copied environment does not differ by its location.
+
+examples:
+  pkgdoctor diff works.json.gz broken.json.gz       two snapshots (from two machines)
+  pkgdoctor diff ~/envs/ok ~/envs/broken            two environments, looked at now
+  pkgdoctor diff works.json.gz .venv                what changed here since the snapshot
+  pkgdoctor diff /usr/bin/python3.11 python3.12     two interpreters
+  pkgdoctor diff a.json b.json --json | jq '.changes[0].summary'
+
+exit status: 0 no difference that matters, 1 differences, 2 a side could not be read
+(not a snapshot, a damaged file, not an environment) or bad arguments.
+"""
+
 _AUDIT_WHEEL_EPILOG = """\
 For each wheel: the manylinux/musllinux tag its ELF files really satisfy (judged with
 auditwheel's policy data: symbol versions such as GLIBC_2.28, the libraries it may expect
@@ -245,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     _output_options(why)
     _add_wheels(sub)
     _add_audit_wheel(sub)
+    _add_diff(sub)
     return parser
 
 
@@ -283,6 +306,8 @@ def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
             return _wheels(args)
         if args.command == "audit-wheel":
             return _audit_wheel(args)
+        if args.command == "diff":
+            return _diff(args)
         return _why(args)
     except PkgdoctorError as exc:
         print(f"pkgdoctor: error: {exc}", file=sys.stderr)
@@ -732,3 +757,114 @@ def _audit_wheel(args: argparse.Namespace) -> int:
     threshold = Severity.parse(args.fail_on)
     failed = any(f.severity >= threshold for audit in audits for f in audit.findings)
     return EXIT_FOUND if failed else EXIT_OK
+
+
+def _add_diff(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    diff = sub.add_parser(
+        "diff",
+        help="what differs that matters between two environments or snapshots",
+        description="Compare two environments or snapshots: what differs that matters, "
+        "most important first (works here, broken there).",
+        epilog=_DIFF_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    diff.add_argument("a", metavar="A", help="snapshot file, environment directory or interpreter")
+    diff.add_argument("b", metavar="B", help="the other side (same kinds)")
+    diff.add_argument(
+        "--deep",
+        action="store_true",
+        help="hash every RECORDed file of the environments looked at now, so that contents "
+        "are compared (a snapshot side needs 'pkgdoctor snapshot --deep')",
+    )
+    diff.add_argument(
+        "--static",
+        action="store_true",
+        help="read environment directories' files only, execute nothing",
+    )
+    diff.add_argument(
+        "--no-cache", action="store_true", help="do not use or update pkgdoctor's cache"
+    )
+    diff.add_argument(
+        "--json", action="store_true", help="print one JSON document (schema: diff-v1.json)"
+    )
+
+
+def _side_kind(source: str) -> str:
+    """``snapshot``, ``prefix`` or ``python``: a directory is an environment, an executable
+    interpreter (an ELF file or a ``#!`` script) is one, any other file a snapshot; a name
+    that is no file is looked up on PATH as an interpreter."""
+    if os.path.isdir(source):
+        return "prefix"
+    if os.path.isfile(source):
+        if not os.access(source, os.X_OK):
+            return "snapshot"
+        try:
+            with open(source, "rb") as f:
+                magic = f.read(4)
+        except OSError:
+            return "snapshot"  # reading it as a snapshot says why it cannot be read
+        # A snapshot copied from a file system without permissions (a USB stick) may carry
+        # the executable bit: only an ELF file (gABI e_ident magic) or a script runs.
+        return "python" if magic == b"\x7fELF" or magic[:2] == b"#!" else "snapshot"
+    return "python"
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from pkgdoctor.cache import Cache
+    from pkgdoctor.diff import Side, compare
+    from pkgdoctor.snapshot.codec import read
+
+    kinds = [_side_kind(args.a), _side_kind(args.b)]
+    snapshots: list[Snapshot | None] = [
+        read(source) if kind == "snapshot" else None
+        for source, kind in zip((args.a, args.b), kinds)
+    ]
+    live = [(i, source) for i, source in enumerate((args.a, args.b)) if snapshots[i] is None]
+    if live:
+        from pkgdoctor.look import collect
+        from pkgdoctor.snapshot.model import Scope
+        from pkgdoctor.target.select import plan_target
+
+        plans = []
+        try:
+            for i, source in live:
+                python, prefix = (source, None) if kinds[i] == "python" else (None, source)
+                plan = plan_target(python, prefix, static=args.static and prefix is not None)
+                plan.start()  # both probes run at once
+                plans.append((i, plan))
+            for i, plan in plans:
+                target = plan.look()
+                cache = Cache(None)
+                if not args.no_cache:
+                    key = f"{target.prefix}\0{target.interpreter.executable}\0{target.mode}"
+                    cache = Cache.for_target(key, excluded=(target.prefix,))
+                scope = Scope(deep=args.deep, cwd=os.getcwd())
+                snapshots[i] = collect(target, scope, cache)
+                cache.save()
+        finally:
+            for _, plan in plans:
+                plan.cancel()
+    a, b = snapshots
+    assert a is not None and b is not None
+    side_a, side_b = Side(args.a, kinds[0], a), Side(args.b, kinds[1], b)
+    # The checks' verdicts (requirements, wheel tags) are memoized as functions of their
+    # inputs alone, so one small cache per pair of environments serves every later diff.
+    memo = Cache(None)
+    if not args.no_cache:
+        memo = Cache.for_target(f"diff\0{a.target.prefix}\0{b.target.prefix}")
+    diff = compare(a, b, memo=memo)
+    memo.save()
+    if args.json:
+        from pkgdoctor.render.diff import render_json
+
+        sys.stdout.write(render_json(diff, side_a, side_b))
+    else:
+        from pkgdoctor.render.diff import render_text, to_plain
+
+        width = None
+        if sys.stdout.isatty():
+            import shutil
+
+            width = shutil.get_terminal_size().columns
+        _print_lines(render_text(diff, side_a, side_b, width), to_plain)
+    return EXIT_FOUND if diff else EXIT_OK
