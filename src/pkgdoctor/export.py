@@ -274,11 +274,11 @@ def render_requirements(snapshot: Snapshot, gone: frozenset[str] = frozenset()) 
 # A YAML plain scalar that needs no quoting in a block sequence (YAML 1.2, 7.3.3): no leading
 # indicator, no ": " or " #" inside, no trailing colon. Anything else is written as a JSON
 # string, which YAML reads as a double-quoted scalar.
-_PLAIN = re.compile(r"[A-Za-z0-9_.+=<>!~-][A-Za-z0-9_.+=<>!~,@/:\[\] -]*")
+_PLAIN = re.compile(r"[A-Za-z0-9_.+=<>!~-][A-Za-z0-9_.+=<>!~,@/:#&\[\] -]*")
 
 
 def _yaml_scalar(text: str) -> str:
-    if _PLAIN.fullmatch(text) and ": " not in text and not text.endswith((":", " ")):
+    if _PLAIN.fullmatch(text) and not any(s in text for s in (": ", " #")) and text[-1] != ":":
         return text
     return json.dumps(text, ensure_ascii=False)
 
@@ -374,7 +374,7 @@ def _marker_string(value: str) -> str:
     return f"'{value}'" if "'" not in value else f'"{value}"'
 
 
-def _pylock_package(pin: Pin, located: Located) -> tuple[dict[str, Any] | None, str | None]:
+def _pylock_package(pin: Pin, located: Located | None) -> tuple[dict[str, Any] | None, str | None]:
     """The ``[[packages]]`` table of one distribution, or why it cannot be locked."""
     dist = pin.dist
     table: dict[str, Any] = {"name": dist.key}
@@ -403,12 +403,18 @@ def _pylock_package(pin: Pin, located: Located) -> tuple[dict[str, Any] | None, 
     if pin.kind == "archive":
         if not pin.hashes:  # PEP 751: archive.hashes is required, with at least one entry
             return None, f"installed from {pin.url}, whose hash was not recorded"
-        archive: dict[str, Any] = {"url": pin.url}
+        # A local file as ``path``: uv refuses ``file:`` URLs here ("URL scheme is not
+        # allowed"), and PEP 751 offers ``path`` for exactly this.
+        archive: dict[str, Any] = {"path": pin.path} if pin.path else {"url": pin.url}
         if pin.subdirectory:
             archive["subdirectory"] = pin.subdirectory
         archive["hashes"] = dict(pin.hashes)
         table["archive"] = archive
         return table, None
+    if pin.kind == "conda":
+        return None, "installed by conda, not from a file of an index (see environment-yml)"
+    if located is None:
+        return None, "its index was not asked for the file's URL and hash (--no-index)"
     found = located.get(dist.key, "its file was not looked up on an index")
     if isinstance(found, str):
         return None, found
@@ -426,7 +432,6 @@ def render_pylock(
 ) -> str:
     """PEP 751 ``pylock.toml`` (https://packaging.python.org/en/latest/specifications/
     pylock-toml/), single-use: exactly the files of this environment."""
-    located = located or {}
     how = "Recreate with: uv pip install -r pylock.toml (or another PEP 751 installer)"
     lines = _header(snapshot, how, _skipped(snapshot))
     tables, missing = [], []
