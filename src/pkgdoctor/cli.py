@@ -503,6 +503,8 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _export(args: argparse.Namespace) -> int:
     from pkgdoctor.export import local_paths, pins, render
 
+    if args.index_url and args.no_index:
+        raise UsageError("--index-url and --no-index contradict each other: give one")
     if args.format != "pylock" and (args.index_url or args.no_index):
         option = "--index-url" if args.index_url else "--no-index"
         raise UsageError(f"{option} is only for --format pylock")
