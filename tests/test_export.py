@@ -26,11 +26,11 @@ from packaging.pylock import Pylock
 from artefacts import Venv, Wheelhouse, make_venv, pip, run, write_dist_info, write_wheel
 from conftest import Runner
 from pkgdoctor import __version__
-from pkgdoctor.export import Pin, toml_value
-from pkgdoctor.export_index import match
+from pkgdoctor.export import toml_value
 from pkgdoctor.look import collect
 from pkgdoctor.snapshot.model import Distribution
 from pkgdoctor.target import find_target
+from pkgdoctor.wheels.locate import match
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -281,11 +281,10 @@ def test_toml_values_read_back(text: str, table: dict[str, str]) -> None:
     assert tomllib.loads(document) == {"a": text, "b": table, "c": [text]}
 
 
-def _pin(tags: tuple[str, ...], build: str | None = None) -> Pin:
-    dist = Distribution(
+def _dist(tags: tuple[str, ...], build: str | None = None) -> Distribution:
+    return Distribution(
         "Foo", "1.0", "/site/foo-1.0.dist-info", "/site", wheel_tags=tags, wheel_build=build
     )
-    return Pin(dist, "index")
 
 
 def test_the_index_file_is_the_one_with_the_installed_tags() -> None:
@@ -297,14 +296,14 @@ def test_the_index_file_is_the_one_with_the_installed_tags() -> None:
         ["foo-1.0.tar.gz", "https://f/foo-1.0.tar.gz", {"sha256": "22"}],
         ["foo-1.1-py3-none-any.whl", "https://f/foo-1.1-py3-none-any.whl", h],
     ]
-    found = match(_pin(("py3-none-any",)), rows, index)
+    found = match(_dist(("py3-none-any",)), rows, index)
     assert not isinstance(found, str)
     assert (found.kind, found.filename, found.hashes) == ("wheel", rows[0][0], h)
-    found = match(_pin(("py3-none-any",), build="1"), rows, index)
+    found = match(_dist(("py3-none-any",), build="1"), rows, index)
     assert not isinstance(found, str) and found.hashes == {"sha256": "11"}
     # A wheel pip built here from the sdist: the sdist is the file to lock.
-    found = match(_pin(("cp311-cp311-linux_x86_64",)), rows, index)
+    found = match(_dist(("cp311-cp311-linux_x86_64",)), rows, index)
     assert not isinstance(found, str) and (found.kind, found.filename) == ("sdist", rows[2][0])
-    assert match(_pin(("py2-none-any",)), rows[:1], index) == (
+    assert match(_dist(("py2-none-any",)), rows[:1], index) == (
         "https://pypi.org/simple/ has no file with the installed wheel's tags (py2-none-any)"
     )

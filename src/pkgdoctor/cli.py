@@ -517,13 +517,14 @@ def _export(args: argparse.Namespace) -> int:
         gone = frozenset(p for p in local_paths(snapshot) if not os.path.exists(p))
     located = None
     if args.format == "pylock" and not args.no_index:
-        from pkgdoctor.export_index import PYPI, locate
         from pkgdoctor.wheels.command import http_cache_directory
         from pkgdoctor.wheels.http import Session
+        from pkgdoctor.wheels.locate import PYPI, locate
 
+        wanted = [(p.dist, p.index) for p in pins(snapshot, gone) if p.kind == "index"]
         cache_root = None if args.no_cache else http_cache_directory([snapshot.target.prefix])
         with Session(cache_dir=os.path.join(cache_root, "http-v1") if cache_root else None) as s:
-            located = locate(pins(snapshot, gone), s, args.index_url or PYPI)
+            located = locate(wanted, s, args.index_url or PYPI)
     text = render(snapshot, args.format, located=located, gone=gone)
     if args.output in (None, "-"):
         sys.stdout.write(text)

@@ -12,7 +12,7 @@ Three formats, one classification of every distribution (:func:`pins`):
   ``--extra-index-url`` line.
 - ``pylock``: a PEP 751 ``pylock.toml``. A wheel's own file hash is not in its dist-info, so
   index installs need the file's URL and hash from the index: the caller looks them up
-  (:mod:`pkgdoctor.export_index`) and passes them as ``located``; what could not be located
+  (:mod:`pkgdoctor.wheels.locate`) and passes them as ``located``; what could not be located
   is listed in a comment, never written with an invented URL or hash.
 - ``environment-yml``: conda's ``environment.yml``: ``python=X.Y``, the distributions conda
   installed (INSTALLER ``conda``) as conda dependencies, the rest in its ``pip:`` section.
@@ -35,10 +35,15 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from pkgdoctor import __version__
 from pkgdoctor.snapshot.model import Distribution, Snapshot
+
+if TYPE_CHECKING:  # the look-up lives with the other index readers, imported when needed
+    from pkgdoctor.wheels.locate import LockedFile
+
+    Located = Mapping[str, Union[LockedFile, str]]  # normalized name → its file, or why none
 
 FORMATS = ("requirements", "pylock", "environment-yml")
 
@@ -64,20 +69,6 @@ LOCAL_VERSION_INDEXES: tuple[tuple[frozenset[str], str, str], ...] = (
 #: venvs no longer come with them.
 _FREEZE_ALWAYS = frozenset({"pip"})
 _FREEZE_BEFORE_312 = frozenset({"setuptools", "distribute", "wheel"})
-
-
-@dataclass(frozen=True)
-class LockedFile:
-    """A file of an index that is the installed distribution (found by the caller)."""
-
-    kind: Literal["wheel", "sdist"]
-    filename: str
-    url: str
-    hashes: Mapping[str, str]  # algorithm → hex digest
-    index: str
-
-
-Located = Mapping[str, Union[LockedFile, str]]  # distribution key → its file, or why none
 
 
 @dataclass(frozen=True)

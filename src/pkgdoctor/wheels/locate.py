@@ -1,4 +1,4 @@
-"""The index files of installed distributions, for ``export --format pylock``.
+"""The index file an installed distribution came from, for ``export --format pylock``.
 
 A dist-info does not say which file it was installed from, nor that file's hash, and PEP 751
 requires both (``url`` or ``path``, and ``hashes`` with at least one entry) for every wheel
@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -26,11 +27,22 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from pkgdoctor.export import LockedFile, Pin
+from pkgdoctor.snapshot.model import Distribution
 from pkgdoctor.wheels.http import ACCEPT_SIMPLE, FetchError, NotFound, Response, Session
 from pkgdoctor.wheels.simple import MalformedPage, parse_html_page, redact
 
 PYPI = "https://pypi.org/simple/"
+
+
+@dataclass(frozen=True)
+class LockedFile:
+    """The file of an index that is an installed distribution."""
+
+    kind: Literal["wheel", "sdist"]
+    filename: str
+    url: str  # without the hash fragment
+    hashes: Mapping[str, str]  # algorithm → hex digest, as the index gives them
+    index: str
 
 
 def _decode(response: Response) -> list[list[Any]]:
@@ -79,10 +91,11 @@ def _same_version(a: Version | str, b: str) -> bool:
         return str(a) == b
 
 
-def match(pin: Pin, rows: Sequence[list[Any]], index: str) -> LockedFile | str:
-    """The file of ``rows`` that is the installed distribution of ``pin``, or why none."""
-    dist = pin.dist
-    assert dist.version is not None
+def match(dist: Distribution, rows: Sequence[list[Any]], index: str) -> LockedFile | str:
+    """The file of ``rows`` (an index page of ``index``) that is the installed ``dist``, or
+    why there is none."""
+    if not dist.version:
+        return "its metadata has no version"
     tags = frozenset(dist.wheel_tags)
     build = dist.wheel_build or ""
     sdist = None
@@ -115,21 +128,23 @@ def match(pin: Pin, rows: Sequence[list[Any]], index: str) -> LockedFile | str:
     return f"{redact(index)} has no file with the installed wheel's tags ({' '.join(sorted(tags))})"
 
 
-def locate(pins: Sequence[Pin], session: Session, index: str = PYPI) -> dict[str, LockedFile | str]:
-    """For each index-installed distribution of ``pins``: its file on the index (its local
-    version's well-known index, else ``index``), or why it could not be found."""
-    wanted = [p for p in pins if p.kind == "index"]
+def locate(
+    wanted: Sequence[tuple[Distribution, str | None]], session: Session, index: str = PYPI
+) -> dict[str, LockedFile | str]:
+    """For each ``(distribution, its own index or None)``: its file on that index, else on
+    ``index``, or why it could not be found; keyed by normalized name."""
 
-    def one(pin: Pin) -> LockedFile | str:
-        where = pin.index or index
-        url = f"{where.rstrip('/')}/{urllib.parse.quote(pin.key)}/"
+    def one(item: tuple[Distribution, str | None]) -> LockedFile | str:
+        dist, own = item
+        where = own or index
+        url = f"{where.rstrip('/')}/{urllib.parse.quote(dist.key)}/"
         try:
             rows = session.get(url, accept=ACCEPT_SIMPLE, decode=_decode)
         except NotFound:
-            return f"{redact(where)} does not know {pin.dist.name}"
+            return f"{redact(where)} does not know {dist.name}"
         except (FetchError, MalformedPage) as exc:
             return f"{redact(url)}: {exc}"
-        return match(pin, rows, where)
+        return match(dist, rows, where)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        return dict(zip([p.key for p in wanted], pool.map(one, wanted)))
+        return dict(zip([d.key for d, _ in wanted], pool.map(one, wanted)))
