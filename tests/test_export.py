@@ -92,9 +92,12 @@ def test_requirements_round_trip(source: Source, tmp_path: Path, pkgdoctor: Runn
         + f"localpkg @ {source.wheel.as_uri()}#sha256={digest}\n"
         "MarkupSafe==3.0.2\n"
         "six==1.17.0\n"
-        "# editable install of tiny_editable==0.1\n"
+        "# Editable install with no version control (tiny_editable==0.1)\n"
         f"-e {source.project}\n"
     )
+    # pip freeze, the oracle, lists the same lines.
+    frozen = pip("--python", str(source.venv.python), "freeze").stdout
+    assert out.read_text().split("\n", 2)[2] == frozen
     fresh = make_venv(tmp_path / "fresh")
     pip("--python", str(fresh.python), "install", "-r", str(out))
     assert inventory(fresh.prefix) == inventory(source.venv.prefix)

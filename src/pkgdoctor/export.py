@@ -220,7 +220,9 @@ def requirement_lines(pin: Pin) -> list[str]:
         return [f"{dist.name} @ {pin.url}{_fragment(pin)}"]
     if pin.kind == "editable":
         where = pin.path or pin.url
-        return [f"# editable install of {dist.name}=={dist.version}", f"-e {where}"]
+        # pip freeze's words for an editable install outside version control.
+        comment = f"# Editable install with no version control ({dist.name}=={dist.version})"
+        return [comment, f"-e {where}"]
     line = f"{dist.name}=={dist.version}"
     if pin.kind == "conda":
         line += "  # installed by conda"
