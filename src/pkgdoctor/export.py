@@ -118,8 +118,10 @@ def pins(snapshot: Snapshot, gone: frozenset[str] = frozenset()) -> list[Pin]:
     ``gone``: local paths (from :func:`local_paths`) that no longer exist.
     """
     skip = left_out(snapshot)
+    # pip freeze's order: the name as written, lower-cased (operations/freeze.py).
     dists = sorted(
-        (d for d in snapshot.inventory.distributions if d.key not in skip), key=lambda d: d.key
+        (d for d in snapshot.inventory.distributions if d.key not in skip),
+        key=lambda d: d.name.lower(),
     )
     return [_pin(d, gone) for d in dists]
 
