@@ -148,6 +148,8 @@ def test_pylock_round_trip_with_uv(source: Source, tmp_path: Path, pkgdoctor: Ru
         env=env,
     )
     assert inventory(fresh.prefix) == inventory(source.venv.prefix)
+    # The look-up keeps its own cache: `wheels` still reads the index pages it cached.
+    assert pkgdoctor("wheels", "six==1.17.0").status == 0
 
 
 def test_export_from_a_snapshot_is_the_same(

@@ -523,8 +523,11 @@ def _export(args: argparse.Namespace) -> int:
 
         wanted = [(p.dist, p.index) for p in pins(snapshot, gone) if p.kind == "index"]
         cache_root = None if args.no_cache else http_cache_directory([snapshot.target.prefix])
-        with Session(cache_dir=os.path.join(cache_root, "http-v1") if cache_root else None) as s:
-            located = locate(wanted, s, args.index_url or PYPI)
+        # A cache of its own: the session keeps each page *decoded*, keyed by URL and Accept,
+        # and the look-up decodes pages with their hashes, unlike ``wheels``' http-v1 rows.
+        cache_dir = os.path.join(cache_root, "index-files-v1") if cache_root else None
+        with Session(cache_dir=cache_dir) as session:
+            located = locate(wanted, session, args.index_url or PYPI)
     text = render(snapshot, args.format, located=located, gone=gone)
     if args.output in (None, "-"):
         sys.stdout.write(text)

@@ -132,7 +132,10 @@ def locate(
     wanted: Sequence[tuple[Distribution, str | None]], session: Session, index: str = PYPI
 ) -> dict[str, LockedFile | str]:
     """For each ``(distribution, its own index or None)``: its file on that index, else on
-    ``index``, or why it could not be found; keyed by normalized name."""
+    ``index``, or why it could not be found; keyed by normalized name.
+
+    ``session`` must not share its cache directory with :mod:`pkgdoctor.wheels.command`'s:
+    the same page is cached here decoded differently (with its files' hashes)."""
 
     def one(item: tuple[Distribution, str | None]) -> LockedFile | str:
         dist, own = item
