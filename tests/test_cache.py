@@ -253,11 +253,13 @@ def test_cached_links_follow_the_searched_directories(
     args = ("check", "--prefix", str(venv.prefix), "--json", "--select", "ext-missing-library")
     assert pkgdoctor(*args).codes() == ["ext-missing-library"]
     module = str(next((venv.site_packages / "pkg").glob("_ext*.so")))
-    stored = [
-        key
-        for cache_file in cache_files(private_cache)
-        for key in marshal.loads(cache_file.read_bytes())[1].get("extension-links", {})
-    ]
+    stored = []
+    for cache_file in cache_files(private_cache):
+        try:  # other tests of this worker leave corrupt files behind on purpose
+            _, sections = marshal.loads(cache_file.read_bytes())
+        except (ValueError, EOFError, TypeError):
+            continue
+        stored += list(sections.get("extension-links", {}))
     assert any(key[0] == module for key in stored)  # every searched directory is settled
     shutil.copy(built, venv.site_packages / "pkg.libs" / built.name)
     assert pkgdoctor(*args).codes() == []

@@ -176,7 +176,7 @@ LAYERS = (
     ("look", "target", "inventory", "loader"),
     # judging: pure functions of the facts (wheelaudit and wheels look at wheels and indexes)
     ("checks", "wheelaudit", "wheels", "diff"),
-    ("render", "wheelaudit.render"),
+    ("render", "wheelaudit.render", "export"),
     ("cli", "__main__"),
 )
 

@@ -85,6 +85,30 @@ exit status: 0 no difference that matters, 1 differences, 2 a side could not be 
 (not a snapshot, a damaged file, not an environment) or bad arguments.
 """
 
+_EXPORT_EPILOG = """\
+formats:
+  requirements     pip's requirements file, as pip freeze writes it: name==version, sorted;
+                   name @ url for direct URL installs (vcs+url@commit for VCS); -e path for
+                   editable installs; --extra-index-url for local versions whose index is
+                   well known (torch==2.5.1+cu121: https://download.pytorch.org/whl/cu121);
+                   pip, setuptools and wheel left out as pip freeze leaves them out.
+  pylock           PEP 751 pylock.toml. The URL and hash of each file installed from an index
+                   are looked up there (--index-url; PyPI by default); --no-index looks up
+                   nothing. What cannot be locked is listed in a comment, never guessed.
+  environment-yml  conda's environment.yml: python=X.Y, the packages conda installed, and a
+                   pip: section with the pins.
+A distribution with no known source (its local wheel is gone, no version) is a comment.
+
+examples:
+  pkgdoctor export > requirements.txt            the active venv / conda env / python3
+  pkgdoctor export --prefix ./env --format pylock -o pylock.toml
+  uv pip install --python ./new/bin/python -r pylock.toml
+  pkgdoctor export --from env.json.gz --format environment-yml -o environment.yml
+  pkgdoctor export --format pylock --index-url https://my.index/simple/
+
+exit status: 0 written, 2 the environment could not be looked at (or bad arguments).
+"""
+
 _AUDIT_WHEEL_EPILOG = """\
 For each wheel: the manylinux/musllinux tag its ELF files really satisfy (judged with
 auditwheel's policy data: symbol versions such as GLIBC_2.28, the libraries it may expect
@@ -265,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("modules", nargs="+", metavar="MODULE", help="dotted module name(s)")
     _target_options(why)
     _output_options(why)
+    _add_export(sub)
     _add_wheels(sub)
     _add_audit_wheel(sub)
     _add_diff(sub)
@@ -308,6 +333,8 @@ def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
             return _audit_wheel(args)
         if args.command == "diff":
             return _diff(args)
+        if args.command == "export":
+            return _export(args)
         return _why(args)
     except PkgdoctorError as exc:
         print(f"pkgdoctor: error: {exc}", file=sys.stderr)
@@ -449,6 +476,88 @@ def _snapshot(args: argparse.Namespace) -> int:
     else:
         write_bytes(data, args.output)
         print(f"pkgdoctor: wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = sub.add_parser(
+        "export",
+        help="write a file that recreates an environment (requirements, pylock, environment.yml)",
+        description="Write a file that recreates one environment: every distribution pinned to "
+        "its installed version, with the source it came from.",
+        epilog=_EXPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _target_options(export)
+    export.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE",
+        help="export a snapshot taken earlier (pkgdoctor snapshot -o FILE) instead of looking "
+        "at an environment",
+    )
+    export.add_argument(
+        "--format",
+        default="requirements",
+        choices=("requirements", "pylock", "environment-yml"),
+        help="requirements (default), pylock (PEP 751 pylock.toml) or environment-yml (conda)",
+    )
+    export.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE (default: standard output)"
+    )
+    index = export.add_argument_group("pylock: where index installs are looked up")
+    index.add_argument(
+        "--index-url",
+        metavar="URL",
+        help="the index whose files were installed (default: https://pypi.org/simple/)",
+    )
+    index.add_argument(
+        "--no-index",
+        action="store_true",
+        help="look nothing up: index installs are listed as not locked",
+    )
+    export.add_argument("--no-cache", action="store_true", help="do not use pkgdoctor's caches")
+    export.set_defaults(cwd=None, deep=False, stdlib=False)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pkgdoctor.export import local_paths, pins, render
+
+    if args.index_url and args.no_index:
+        raise UsageError("--index-url and --no-index contradict each other: give one")
+    if args.format != "pylock" and (args.index_url or args.no_index):
+        option = "--index-url" if args.index_url else "--no-index"
+        raise UsageError(f"{option} is only for --format pylock")
+    if args.from_file:
+        snapshot = _read_snapshot(args)
+        gone: frozenset[str] = frozenset()  # its paths are of the machine it was taken on
+    else:
+        snapshot, cache = _take_snapshot(args, progress=False)
+        cache.save()
+        gone = frozenset(p for p in local_paths(snapshot) if not os.path.exists(p))
+    located = None
+    if args.format == "pylock" and not args.no_index:
+        from pkgdoctor.wheels.command import http_cache_directory
+        from pkgdoctor.wheels.http import Session
+        from pkgdoctor.wheels.locate import PYPI, locate
+
+        wanted = [(p.dist, p.index) for p in pins(snapshot, gone) if p.kind == "index"]
+        cache_root = None if args.no_cache else http_cache_directory([snapshot.target.prefix])
+        # A cache of its own: the session keeps each page *decoded*, keyed by URL and Accept,
+        # and the look-up decodes pages with their hashes, unlike ``wheels``' http-v1 rows.
+        cache_dir = os.path.join(cache_root, "index-files-v1") if cache_root else None
+        with Session(cache_dir=cache_dir) as session:
+            located = locate(wanted, session, args.index_url or PYPI)
+    text = render(snapshot, args.format, located=located, gone=gone)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise UsageError(f"-o {args.output}: {exc.strerror or exc}") from exc
+    print(f"pkgdoctor: wrote {args.output}", file=sys.stderr)
     return EXIT_OK
 
 

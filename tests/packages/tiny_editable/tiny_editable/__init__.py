@@ -1,0 +1,3 @@
+"""A module of the tiny test project."""
+
+ANSWER = 42
