@@ -226,3 +226,16 @@ def test_check_modules_read_nothing(module: str) -> None:
 def test_the_purity_rules_can_fail(source: str, bad: bool) -> None:
     """The rules catch what they are meant to (a check that cannot fail is a defect)."""
     assert bool(violations(source)) is bad, source
+
+
+def test_why_from_a_snapshot_judges_the_recorded_modules(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """why's static part on a snapshot: no import, the recorded facts of the module."""
+    prefix = broken_env(tmp_path)
+    path = tmp_path / "s.json"
+    pkgdoctor("snapshot", "--prefix", str(prefix), "-o", str(path))
+    shutil.rmtree(prefix)
+    result = pkgdoctor("why", "broken", "--from", str(path), "--json")
+    assert result.status == 1
+    assert [f["code"] for f in result.json["findings"]] == ["ext-missing-library"]
+    other = pkgdoctor("why", "json", "--from", str(path))
+    assert other.status == 0 and "records no extension module of json" in other.err

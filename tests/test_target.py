@@ -231,3 +231,22 @@ def test_live_facts_of_the_running_interpreter() -> None:
     assert target.interpreter.ext_suffix == EXT_SUFFIX
     assert target.interpreter.short_version == PY
     assert target.interpreter.architecture == os.uname().machine
+
+
+def test_probe_reports_installer_variables_without_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PIP_*, UV_*, CUDA_* and CONDA_* are facts (diff compares them); a secret's value and
+    the credentials in an index URL are never reported."""
+    monkeypatch.setenv("PIP_INDEX_URL", "https://alice:s3cret@pypi.example/simple")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "https://a.example/s https://bob:pw@b.example/s")
+    monkeypatch.setenv("UV_PUBLISH_TOKEN", "pypi-AgEI")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    monkeypatch.setenv("UNRELATED_SETTING", "x")
+    environ = find_target(python=sys.executable).environ
+    assert environ["PIP_INDEX_URL"] == "https://***@pypi.example/simple"
+    assert environ["PIP_EXTRA_INDEX_URL"] == "https://a.example/s https://***@b.example/s"
+    assert environ["UV_PUBLISH_TOKEN"] == "***"
+    assert environ["CUDA_VISIBLE_DEVICES"] == "1"
+    assert "UNRELATED_SETTING" not in environ
+    assert "s3cret" not in repr(environ) and "pw@" not in repr(environ)

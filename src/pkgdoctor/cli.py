@@ -51,6 +51,7 @@ so the real cause comes first, not the misleading outer message.
 examples:
   pkgdoctor why numpy
   pkgdoctor why torch._C --python ~/envs/ml/bin/python
+  pkgdoctor why numpy --from env.json.gz   no import: what the snapshot shows of numpy
 """
 
 _SNAPSHOT_EPILOG = """\
@@ -288,6 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     why.add_argument("modules", nargs="+", metavar="MODULE", help="dotted module name(s)")
     _target_options(why)
+    why.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE",
+        help="no import: judge MODULE's extension modules as a snapshot recorded them "
+        "(pkgdoctor snapshot -o FILE), e.g. from a machine you cannot run code on",
+    )
     _output_options(why)
     _add_export(sub)
     _add_wheels(sub)
@@ -414,7 +422,7 @@ def _read_snapshot(args: argparse.Namespace) -> Snapshot:
         ("--python", args.python),
         ("--prefix", args.prefix),
         ("--static", args.static),
-        ("--cwd", args.cwd),
+        ("--cwd", getattr(args, "cwd", None)),
     ):
         if given:
             raise UsageError(
@@ -423,12 +431,12 @@ def _read_snapshot(args: argparse.Namespace) -> Snapshot:
     from pkgdoctor.snapshot.codec import read
 
     snapshot = read(args.from_file)
-    if args.deep and not snapshot.scope.deep:
+    if getattr(args, "deep", False) and not snapshot.scope.deep:
         raise UsageError(
             f"--deep: {args.from_file} was taken without --deep; take it again with "
             "'pkgdoctor snapshot --deep'"
         )
-    if args.stdlib and not snapshot.scope.include_stdlib:
+    if getattr(args, "stdlib", False) and not snapshot.scope.include_stdlib:
         raise UsageError(
             f"--stdlib: {args.from_file} was taken without --stdlib; take it again with "
             "'pkgdoctor snapshot --stdlib'"
@@ -584,6 +592,8 @@ def _look_while_importing(args: argparse.Namespace) -> Target:
 
 
 def _why(args: argparse.Namespace) -> int:
+    if args.from_file:
+        return _why_recorded(args)
     from pkgdoctor.cache import Cache
     from pkgdoctor.checks.context import Context
     from pkgdoctor.checks.imports import explain
@@ -642,6 +652,38 @@ def _why(args: argparse.Namespace) -> int:
     # The import lines head the report; areas appear only where something was found.
     outcomes = [outcome for outcome, _ in looked]
     report = Report("why", target, _filter(findings, args), imports=outcomes)
+    return _finish(report, args)
+
+
+def _why_recorded(args: argparse.Namespace) -> int:
+    """``why MODULE --from FILE``: the static part of ``why`` (nothing can be imported from a
+    snapshot): the findings about MODULE's extension modules, judged from the recorded facts."""
+    from pkgdoctor.checks import extensions
+    from pkgdoctor.checks.context import Context
+    from pkgdoctor.findings import sort_findings
+    from pkgdoctor.look.imports import valid_module_name
+    from pkgdoctor.render import Report
+
+    _codes(args.select + args.ignore)
+    for module in args.modules:
+        if not valid_module_name(module):
+            raise UsageError(f"{module!r} is not a module name (expected e.g. numpy or torch._C)")
+    snapshot = _read_snapshot(args)
+    recorded = snapshot.extensions.modules
+    modules = [
+        m
+        for m in recorded
+        if any(m.file.module == n or m.file.module.startswith(n + ".") for n in args.modules)
+    ]
+    ctx = Context(snapshot)
+    findings = sort_findings(extensions.analyse(ctx, modules))
+    if not modules:
+        print(
+            f"pkgdoctor: {args.from_file} records no extension module of "
+            f"{', '.join(args.modules)}: nothing to judge without importing it",
+            file=sys.stderr,
+        )
+    report = Report("why", snapshot.target, _filter(findings, args))
     return _finish(report, args)
 
 

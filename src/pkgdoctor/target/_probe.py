@@ -124,6 +124,51 @@ def _frozen_modules():
 # made absolute (the probe's directory, reported as probe_cwd) and is the user's.
 path = [entry for entry in sys.path if entry != ""]
 paths = sysconfig.get_paths()
+
+
+def _environ():
+    # type: () -> Dict[str, str]
+    """The variables that change what Python imports, what the loader maps and what pip or
+    uv install; a secret's value is never reported, nor the credentials in a URL."""
+    result = {}
+    for key, value in os.environ.items():
+        if key in _ENV_NAMES or key.startswith(_ENV_PREFIXES):
+            upper = key.upper()
+            if any(word in upper for word in _SECRET_WORDS):
+                value = "***"
+            else:
+                value = _without_credentials(value)
+            result[key] = value
+    return result
+
+
+_ENV_NAMES = frozenset((
+    "PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE", "PYTHONSAFEPATH", "PYTHONUSERBASE",
+    "LD_LIBRARY_PATH", "LD_PRELOAD", "VIRTUAL_ENV", "CONDA_PREFIX",
+    "CONDA_DEFAULT_ENV", "CUDA_HOME", "CUDA_PATH", "CUDA_VISIBLE_DEVICES",
+))  # fmt: skip
+# pip's and uv's configuration variables, CUDA's and conda's.
+_ENV_PREFIXES = ("PIP_", "UV_", "CUDA_", "CONDA_")
+_SECRET_WORDS = ("TOKEN", "PASSWORD", "SECRET", "AUTH", "KEYRING", "CREDENTIAL")
+
+
+def _without_credentials(value):
+    # type: (str) -> str
+    """``https://user:token@host/simple`` -> ``https://***@host/simple``, for every URL in
+    ``value`` (pip takes several, space-separated). No ``re``: the probe imports little."""
+    if "://" not in value or "@" not in value:
+        return value
+    out = []
+    for word in value.split(" "):
+        scheme, sep, rest = word.partition("://")
+        if sep:
+            authority, slash, path = rest.partition("/")
+            if "@" in authority:
+                word = scheme + sep + "***@" + authority.rpartition("@")[2] + slash + path
+        out.append(word)
+    return " ".join(out)
+
+
 facts = {
     "implementation": sys.implementation.name,
     "version": list(sys.version_info[:3]),
@@ -158,21 +203,7 @@ facts = {
     "frozen_module_names": _frozen_modules(),
     "startup_modules": startup_modules,
     "no_user_site": bool(sys.flags.no_user_site),
-    "environ": {
-        key: os.environ[key]
-        for key in (
-            "PYTHONPATH",
-            "PYTHONHOME",
-            "PYTHONNOUSERSITE",
-            "PYTHONSAFEPATH",
-            "PYTHONUSERBASE",
-            "LD_LIBRARY_PATH",
-            "LD_PRELOAD",
-            "VIRTUAL_ENV",
-            "CONDA_PREFIX",
-        )
-        if key in os.environ
-    },
+    "environ": _environ(),
 }
 
 
