@@ -883,7 +883,21 @@ def bench(args: argparse.Namespace, params: Params) -> int:
         ok_status=(0, 1),
     )
     pip_tool = Tool("pip", "ENV/bin/python -m pip check", [python, "-m", "pip", "check"], environ)
-    tools = [pkgdoctor_tool, cold_tool, pip_tool]
+    snapshot_file = work.root / "snapshot.json.gz"
+    snapshot_tool = Tool(
+        "pkgdoctor_snapshot",
+        "pkgdoctor snapshot --prefix ENV --no-cache -o WORK/snapshot.json.gz",
+        [pkgdoctor, "snapshot", "--prefix", str(env), "--no-cache", "-o", str(snapshot_file)],
+        environ,
+    )
+    from_tool = Tool(
+        "pkgdoctor_from",
+        "pkgdoctor check --from WORK/snapshot.json.gz --json",
+        [pkgdoctor, "check", "--from", str(snapshot_file), "--json"],
+        environ,
+        ok_status=(0, 1),
+    )
+    tools = [pkgdoctor_tool, cold_tool, pip_tool, snapshot_tool, from_tool]
     skipped: list[Tool] = []
     uv = shutil.which("uv")
     uv_tool = Tool("uv", "uv pip check --python ENV/bin/python", [], environ)
@@ -903,9 +917,14 @@ def bench(args: argparse.Namespace, params: Params) -> int:
             + tail(proc.stdout + proc.stderr)
         )
 
+    # The snapshot file must exist before the first `check --from`.
+    subprocess.run(snapshot_tool.command, capture_output=True, timeout=TIMEOUT, env=environ)
     other_load = benchmark(tools, args.rounds)
     ratio = statistics.median(pip_tool.times) / statistics.median(pkgdoctor_tool.times)
     cold_ratio = statistics.median(pip_tool.times) / statistics.median(cold_tool.times)
+    targets = snapshot_targets(
+        pkgdoctor_tool, cold_tool, pip_tool, snapshot_tool, from_tool, uv_tool, snapshot_file
+    )
 
     if args.json:
         document = {
@@ -936,6 +955,11 @@ def bench(args: argparse.Namespace, params: Params) -> int:
             "tools": {tool.key: tool.summary() for tool in [*tools, *skipped]},
             "ratio_pip_over_pkgdoctor_median": round(ratio, 3),
             "ratio_pip_over_pkgdoctor_no_cache_median": round(cold_ratio, 3),
+            "issue_8_targets": [
+                {"what": what, "value": round(value, 3), "target": limit, "met": value <= limit}
+                for what, value, limit in targets
+            ],
+            "snapshot_gzip_bytes": snapshot_file.stat().st_size,
             "pkgdoctor_findings": findings,
         }
         print(json.dumps(document, indent=2))
@@ -944,7 +968,28 @@ def bench(args: argparse.Namespace, params: Params) -> int:
             env, facts, counts, build, tools, skipped, (ratio, cold_ratio), findings, other_load,
             examined,
         )  # fmt: skip
+        print("\nissue 8 targets (medians; ratios of wall time, lower is better):")
+        for what, value, limit in targets:
+            verdict = "met" if value <= limit else "NOT met"
+            print(f"  {what:44} {value:8.3f}  (target <= {limit}: {verdict})")
     return 0
+
+
+def snapshot_targets(
+    warm: Tool, cold: Tool, pip: Tool, snapshot: Tool, replay: Tool, uv: Tool, file: Path
+) -> list[tuple[str, float, float]]:
+    """The speed targets of part 4 (issue 8), as (what, measured, limit)."""
+    median = statistics.median
+    rows = [
+        ("warm check / pip check", median(warm.times) / median(pip.times), 0.1),
+        ("cold check (--no-cache) / pip check", median(cold.times) / median(pip.times), 0.3),
+        ("snapshot (--no-cache) / cold check", median(snapshot.times) / median(cold.times), 1.2),
+        ("check --from / warm check", median(replay.times) / median(warm.times), 0.5),
+        ("snapshot .json.gz size (MB)", file.stat().st_size / 1e6, 1.0),
+    ]
+    if uv.times:
+        rows.insert(1, ("warm check / uv pip check", median(warm.times) / median(uv.times), 5.0))
+    return rows
 
 
 if __name__ == "__main__":

@@ -398,7 +398,13 @@ def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
         snapshot = _read_snapshot(args)
         from pkgdoctor.cache import Cache
 
+        # The checks' memo (pure verdicts: requirement strings for a marker environment) is
+        # kept apart from the live target's cache, whose look entries a save would drop.
+        target = snapshot.target
         cache = Cache(None)
+        if not args.no_cache:
+            key = f"from\0{target.prefix}\0{target.interpreter.executable}\0{target.mode}"
+            cache = Cache.for_target(key)
     else:
         snapshot, cache = _take_snapshot(args, progress=not args.json)
 
