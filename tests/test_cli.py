@@ -300,7 +300,8 @@ def broken_everywhere(tmp_path: Path) -> Venv:
 
 
 def test_forked_check_equals_sequential_check(tmp_path: Path, pkgdoctor: Runner) -> None:
-    """The console script splits `check` over two processes; the in-process call does not."""
+    """The console script looks at the extension modules in a second process when its cache
+    is cold (the first run here); the in-process call never forks."""
     venv = broken_everywhere(tmp_path)
     args = ("check", "--prefix", str(venv.prefix), "--cwd", str(tmp_path), "--json")
     forked = run_cli(*args)

@@ -63,6 +63,14 @@ def directory_validator(path: str) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_ino, st.st_dev)
 
 
+def inside_cache_directory(root: str) -> bool:
+    """Whether the cache directory lies inside ``root`` (a target's tree, where pkgdoctor
+    must never write)."""
+    directory = os.path.abspath(default_directory())
+    root = os.path.abspath(root)
+    return directory == root or directory.startswith(root.rstrip("/") + "/")
+
+
 class Cache:
     """Sections of ``key -> (validator, value)``; only entries used in a run are saved."""
 
@@ -78,11 +86,9 @@ class Cache:
     def for_target(cls, target_id: str, *, excluded: tuple[str, ...] = ()) -> Cache:
         """The cache file of one target; a disabled cache if it would lie inside ``excluded``
         (the target's own tree: pkgdoctor never writes there)."""
+        if any(inside_cache_directory(root) for root in excluded):
+            return cls(None)
         directory = os.path.abspath(default_directory())
-        for root in excluded:
-            root = os.path.abspath(root)
-            if directory == root or directory.startswith(root.rstrip("/") + "/"):
-                return cls(None)
         # Entries are keyed on absolute paths, so a shared file would still be correct: the
         # name only keeps targets apart, and a checksum is enough for that.
         name = f"{zlib.crc32(target_id.encode('utf-8', 'surrogateescape')):08x}"
@@ -115,6 +121,34 @@ class Cache:
 
     def put(self, section: str, key: Any, value: Any, check: Any = None) -> None:
         self._new.setdefault(section, {})[key] = (check, value)
+
+    @property
+    def cold(self) -> bool:
+        """Nothing stored from an earlier run: everything will be read anew."""
+        return not self._old
+
+    def used(self) -> set[str]:
+        """The sections this run has used so far (for :meth:`used_since`)."""
+        return set(self._new)
+
+    def used_since(self, before: set[str]) -> tuple[list[str], dict[str, dict[Any, Any]] | None]:
+        """What this run used since :meth:`used` was ``before``, for :meth:`absorb` in the
+        process that saves (a forked child's cache dies with it): the sections and, only if a
+        lookup missed, their entries (otherwise the stored ones are still right)."""
+        sections = [s for s in self._new if s not in before]
+        entries = {s: self._new[s] for s in sections} if self.misses else None
+        return sections, entries
+
+    def absorb(self, used: tuple[list[str], dict[str, dict[Any, Any]] | None]) -> None:
+        """Take what a forked child used (:meth:`used_since`) into what this run saves."""
+        sections, entries = used
+        if entries is None:
+            for section in sections:  # unchanged: keep what is stored
+                self._new.setdefault(section, {}).update(self._old.get(section, {}))
+        else:
+            self.misses += 1  # something changed: save
+            for section, values in entries.items():
+                self._new.setdefault(section, {}).update(values)
 
     def save(self) -> None:
         """Write what this run used, atomically; silently give up when that is impossible."""

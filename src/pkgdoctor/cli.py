@@ -334,7 +334,7 @@ def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
         if args.command == "check":
             return _check(args, parallel=parallel)
         if args.command == "snapshot":
-            return _snapshot(args)
+            return _snapshot(args, parallel=parallel)
         if args.command == "wheels":
             return _wheels(args)
         if args.command == "audit-wheel":
@@ -406,7 +406,7 @@ def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
             key = f"from\0{target.prefix}\0{target.interpreter.executable}\0{target.mode}"
             cache = Cache.for_target(key)
     else:
-        snapshot, cache = _take_snapshot(args, progress=not args.json)
+        snapshot, cache = _take_snapshot(args, progress=not args.json, parallel=parallel)
 
     from pkgdoctor.checks import run_checks
     from pkgdoctor.checks.context import Context
@@ -450,14 +450,16 @@ def _read_snapshot(args: argparse.Namespace) -> Snapshot:
     return snapshot
 
 
-def _take_snapshot(args: argparse.Namespace, *, progress: bool) -> tuple[Snapshot, Cache]:
+def _take_snapshot(
+    args: argparse.Namespace, *, progress: bool, parallel: bool = False
+) -> tuple[Snapshot, Cache]:
     """Look at the target the options name: the probe first, the files while it runs."""
     cwd = os.path.abspath(args.cwd) if args.cwd else os.getcwd()
     if not os.path.isdir(cwd):
         raise UsageError(f"--cwd {args.cwd}: no such directory")
-    target = _look_while_importing(args)  # first: everything else imports meanwhile
+    # First: the probe runs while everything else imports and the cache loads.
+    target, cache = _look_while_importing(args, use_cache=not args.no_cache)
 
-    from pkgdoctor.cache import Cache
     from pkgdoctor.look import collect
     from pkgdoctor.snapshot.model import Scope
 
@@ -466,18 +468,16 @@ def _take_snapshot(args: argparse.Namespace, *, progress: bool) -> tuple[Snapsho
         from pkgdoctor.look.records import terminal_progress
 
         bar = terminal_progress(sys.stderr)
-    cache = Cache(None)
-    if not args.no_cache:
-        target_id = f"{target.prefix}\0{target.interpreter.executable}\0{target.mode}"
-        cache = Cache.for_target(target_id, excluded=(target.prefix,))
     scope = Scope(deep=args.deep, include_stdlib=args.stdlib, cwd=cwd)
-    return collect(target, scope, cache, bar), cache
+    return collect(target, scope, cache, bar, parallel=parallel), cache
 
 
-def _snapshot(args: argparse.Namespace) -> int:
+def _snapshot(args: argparse.Namespace, *, parallel: bool = False) -> int:
     from pkgdoctor.snapshot.codec import dump_document, dumps, redacted, to_json, write_bytes
 
-    snapshot, cache = _take_snapshot(args, progress=args.output not in (None, "-"))
+    snapshot, cache = _take_snapshot(
+        args, progress=args.output not in (None, "-"), parallel=parallel
+    )
     cache.save()
     if args.redact:
         data = dump_document(redacted(to_json(snapshot), os.path.expanduser("~")))
@@ -575,10 +575,10 @@ def _export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _look_while_importing(args: argparse.Namespace) -> Target:
-    """Find the target while the checks' modules import: the probe is started first, from a
-    module that imports next to nothing, and runs on the other core meanwhile (start-up
-    time is part of our speed)."""
+def _look_while_importing(args: argparse.Namespace, *, use_cache: bool) -> tuple[Target, Cache]:
+    """Find the target while the checks' modules import and the cache loads: the probe is
+    started first, from a module that imports next to nothing, and runs on the other core
+    meanwhile (start-up time is part of our speed)."""
     from pkgdoctor.target.select import plan_target
 
     plan = plan_target(args.python, args.prefix, static=args.static)
@@ -586,13 +586,24 @@ def _look_while_importing(args: argparse.Namespace) -> Target:
     try:
         import importlib
 
+        from pkgdoctor.cache import Cache, inside_cache_directory
         from pkgdoctor.checks.registry import FAMILIES
 
         modules = [f"pkgdoctor.checks.{family}" for family in FAMILIES]
         # packaging is not imported here: a warm check does not need it (memoized verdicts).
         for module in ("pkgdoctor.look", *modules, "pkgdoctor.render"):
             importlib.import_module(module)
-        return plan.look()
+        cache = Cache(None)
+        if use_cache:
+            # Keyed on how the target was named (the probe has not answered yet); entries
+            # are keyed on absolute paths, so the name only keeps targets apart.
+            target_id = f"{plan.executable}\0{plan.prefix}\0{plan.static_reason}"
+            excluded = tuple(p for p in (plan.prefix,) if p)
+            cache = Cache.for_target(target_id, excluded=excluded)
+        target = plan.look()
+        if cache.path is not None and inside_cache_directory(target.prefix):
+            cache = Cache(None)  # never write into the target's own tree
+        return target, cache
     finally:
         plan.cancel()
 

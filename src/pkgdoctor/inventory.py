@@ -324,7 +324,9 @@ def _record(
 
 
 def _record_rows(stored: Any) -> tuple[RecordEntry, ...]:
-    return tuple(RecordEntry(str(path), digest, size) for path, digest, size in stored)
+    # ``_make`` refuses a row of another length (a miss); tens of thousands of rows per run
+    # make this the hot path of a warm check, so the fields are not checked one by one.
+    return tuple(map(RecordEntry._make, stored))
 
 
 def _metadata_entry(stored: Any) -> tuple[dict[str, list[str]], list[str]]:

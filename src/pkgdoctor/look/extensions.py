@@ -289,12 +289,29 @@ def collect(
     inventory: Inventory,
 ) -> ExtensionFacts:
     """Every extension module on the target's ``sys.path`` (stdlib only if asked)."""
+    return complete(look_all(target, include_stdlib, cache, listings, settled), inventory)
+
+
+def look_all(
+    target: Target,
+    include_stdlib: bool,
+    cache: Cache,
+    listings: Listings,
+    settled: Callable[[int], bool],
+) -> ExtensionFacts:
+    """Every extension module and what it links, without how it is imported (that needs the
+    inventory: :func:`complete`). Needs nothing else of the look: it can run beside it."""
     looker = ExtensionLooker(target, cache, listings, settled)
     problems: list[ScanProblem] = []
     files = extension_files(extension_roots(target, include_stdlib), cache, listings, problems,
                             settled)  # fmt: skip
-    modules = [looker.look(f) for f in files]
-    return looker.facts(with_importers(modules, looker.elf, inventory), problems)
+    return looker.facts([looker.look(f) for f in files], problems)
+
+
+def complete(facts: ExtensionFacts, inventory: Inventory) -> ExtensionFacts:
+    """``facts`` with how each unlinkable module is imported (:func:`with_importers`)."""
+    modules = with_importers(facts.modules, facts.elf, inventory)
+    return dataclasses.replace(facts, modules=tuple(modules))
 
 
 def with_importers(
