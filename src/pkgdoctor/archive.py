@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.errors import PkgdoctorError
 
 # Limits. The largest real wheels (CUDA builds of torch) have members of ~2 GiB and ~5 GiB in
@@ -63,8 +64,8 @@ class ArchiveError(PkgdoctorError):
     """The file cannot be audited as a wheel: not a zip, damaged, or unsafe to read."""
 
 
-@dataclass(frozen=True)
-class Member:
+@dataclass(frozen=True, repr=False)
+class Member(FieldRepr):
     """A file in the archive (directories are not members)."""
 
     name: str

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.findings import Finding, Severity
 
 # In the order the terminal report shows them.
@@ -30,8 +31,8 @@ AREAS = (
 )
 
 
-@dataclass(frozen=True)
-class Code:
+@dataclass(frozen=True, repr=False)
+class Code(FieldRepr):
     """A finding code and what it means."""
 
     code: str

@@ -39,6 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.codes import RECORD_HASH_MISMATCH
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.findings import Finding, Severity
@@ -66,8 +67,8 @@ CHANGED, ONLY_A, ONLY_B = "changed", "only-a", "only-b"
 _INSTALL_RECORDS = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 
 
-@dataclass(frozen=True)
-class Change:
+@dataclass(frozen=True, repr=False)
+class Change(FieldRepr):
     """One difference between side A and side B that matters.
 
     ``a`` and ``b`` are the values on each side as text (None: absent there); ``items`` lists
@@ -106,8 +107,8 @@ class Change:
         }
 
 
-@dataclass(frozen=True)
-class Diff:
+@dataclass(frozen=True, repr=False)
+class Diff(FieldRepr):
     """The changes from A to B, most important first, and what could not be compared."""
 
     changes: tuple[Change, ...] = ()
@@ -833,8 +834,8 @@ def _findings(
     return changes
 
 
-@dataclass(frozen=True)
-class Side:
+@dataclass(frozen=True, repr=False)
+class Side(FieldRepr):
     """One side of a diff as the user named it: ``source`` (the argument), its ``kind``
     (``snapshot``, ``prefix`` or ``python``) and what was seen there."""
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 # e_machine values and their architecture names are platform knowledge: pkgdoctor.platforms.
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.platforms import EM_S390 as _EM_S390
 from pkgdoctor.platforms import EM_X86_64 as _EM_X86_64
 from pkgdoctor.platforms import architecture_name
@@ -66,8 +67,8 @@ class ELFError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class VersionNeed:
+@dataclass(frozen=True, repr=False)
+class VersionNeed(FieldRepr):
     """One ``Elf_Verneed`` record: the symbol versions required from one library."""
 
     #: ``vn_file``: the needed library, as named in ``DT_NEEDED`` (e.g. ``"libc.so.6"``).
@@ -98,8 +99,8 @@ class DynamicSymbol(NamedTuple):
     library: str | None
 
 
-@dataclass(frozen=True)
-class ELFFile:
+@dataclass(frozen=True, repr=False)
+class ELFFile(FieldRepr):
     """What the dynamic loader would see in an ELF file."""
 
     #: The path the file was read from.
@@ -621,8 +622,8 @@ def _read_interpreter(reader: _Reader, segments: list[_Segment]) -> str | None:
     return _decode(raw[:nul])
 
 
-@dataclass(frozen=True)
-class _DynamicFields:
+@dataclass(frozen=True, repr=False)
+class _DynamicFields(FieldRepr):
     soname: str | None = None
     needed: tuple[str, ...] = ()
     rpath: str | None = None

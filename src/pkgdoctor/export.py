@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 from pkgdoctor import __version__
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.snapshot.model import Distribution, Snapshot
 
 if TYPE_CHECKING:  # the look-up lives with the other index readers, imported when needed
@@ -71,8 +72,8 @@ _FREEZE_ALWAYS = frozenset({"pip"})
 _FREEZE_BEFORE_312 = frozenset({"setuptools", "distribute", "wheel"})
 
 
-@dataclass(frozen=True)
-class Pin:
+@dataclass(frozen=True, repr=False)
+class Pin(FieldRepr):
     """How one distribution can be installed again."""
 
     dist: Distribution

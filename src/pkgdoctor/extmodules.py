@@ -14,6 +14,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.listings import Listings
 
 # PEP 3149 tags: "cpython-311", "cpython-313t", "cpython-37m", "cpython-311d", optionally
@@ -24,8 +25,8 @@ _CPYTHON_TAG = re.compile(
 _PYPY_TAG = re.compile(r"^pypy(?P<ver>\d)(?P<minor>\d+)-pp\d+(?:-(?P<triplet>.+))?$")
 
 
-@dataclass(frozen=True)
-class ExtensionTag:
+@dataclass(frozen=True, repr=False)
+class ExtensionTag(FieldRepr):
     """What an extension module's file name says about the interpreter it was built for."""
 
     tag: str  # the text between the module name and ".so" ("" for a bare ".so")
@@ -43,8 +44,8 @@ class ExtensionTag:
         return f"{name} {self.version[0]}.{self.version[1]}{self.flags}"
 
 
-@dataclass(frozen=True)
-class ExtensionFile:
+@dataclass(frozen=True, repr=False)
+class ExtensionFile(FieldRepr):
     """An extension module file found on ``sys.path``."""
 
     path: str
@@ -96,8 +97,8 @@ def parse_extension_filename(filename: str) -> tuple[str, ExtensionTag] | None:
     return stem, ExtensionTag(rest)
 
 
-@dataclass(frozen=True)
-class ScanProblem:
+@dataclass(frozen=True, repr=False)
+class ScanProblem(FieldRepr):
     """A directory that could not be read while looking for extension modules."""
 
     path: str

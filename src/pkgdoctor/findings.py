@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pkgdoctor._fields import FieldRepr
+
 
 class Severity(enum.IntEnum):
     """How bad a finding is; ordered so that ``max()`` gives the worst."""
@@ -34,8 +36,8 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
-@dataclass(frozen=True)
-class Finding:
+@dataclass(frozen=True, repr=False)
+class Finding(FieldRepr):
     """One problem (or notable fact) found in the target.
 
     >>> Finding("ext-wrong-arch", Severity.ERROR, "numpy is built for aarch64.")

@@ -30,6 +30,8 @@ import struct
 import sys
 from dataclasses import dataclass
 
+from pkgdoctor._fields import FieldRepr
+
 __all__ = [
     "FLAG_AARCH64_LIB64",
     "FLAG_ARM_LIBHF",
@@ -146,8 +148,8 @@ _DL_CACHE_HWCAP_EXTENSION = 1 << 62
 _DL_CACHE_HWCAP_ISA_LEVEL_MASK = (1 << 10) - 1
 
 
-@dataclass(frozen=True)
-class CacheEntry:
+@dataclass(frozen=True, repr=False)
+class CacheEntry(FieldRepr):
     """One library in the cache."""
 
     #: The key: the soname the loader looks up, e.g. ``"libc.so.6"``.
@@ -176,8 +178,8 @@ class CacheEntry:
         return _CLASS_OF_VARIANT.get(self.flags & FLAG_REQUIRED_MASK)
 
 
-@dataclass(frozen=True)
-class LdCache:
+@dataclass(frozen=True, repr=False)
+class LdCache(FieldRepr):
     """The parsed contents of an ld.so.cache, entries in file order.
 
     ldconfig sorts the entries so that the loader can stop at the first match

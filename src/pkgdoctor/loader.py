@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.cache import Cache, validator
 from pkgdoctor.elf import ELFError, ELFFile, VersionNeed, read_elf
 from pkgdoctor.ldcache import LdCache, LdCacheError, read_ld_cache
@@ -76,8 +77,8 @@ class ObjectSource(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class LoaderConfig:
+@dataclass(frozen=True, repr=False)
+class LoaderConfig(FieldRepr):
     """Everything the loader model needs to know about the system it runs on."""
 
     libc: str  # "glibc" or "musl"

@@ -26,6 +26,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Union, cast
 
+from pkgdoctor._fields import FieldRepr
+
 # A file this large is generated code, not where a package decides what is optional.
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
 
@@ -36,8 +38,8 @@ MAX_SOURCE_BYTES = 4 * 1024 * 1024
 _CATCHING = frozenset({"ImportError", "Exception", "BaseException"})
 
 
-@dataclass(frozen=True)
-class Source:
+@dataclass(frozen=True, repr=False)
+class Source(FieldRepr):
     """One Python file of the distribution: where it is, which module it is, its text."""
 
     path: str
@@ -46,8 +48,8 @@ class Source:
     text: str
 
 
-@dataclass(frozen=True)
-class ImportSite:
+@dataclass(frozen=True, repr=False)
+class ImportSite(FieldRepr):
     """One statement that imports the module."""
 
     path: str
@@ -66,8 +68,8 @@ class ImportSite:
         return {"file": self.path, "line": self.line, "statement": self.statement}
 
 
-@dataclass(frozen=True)
-class ModuleImports:
+@dataclass(frozen=True, repr=False)
+class ModuleImports(FieldRepr):
     """Every import of one module in its distribution's sources."""
 
     module: str

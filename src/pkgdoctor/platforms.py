@@ -35,6 +35,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pkgdoctor._fields import FieldRepr
+
 if TYPE_CHECKING:
     from packaging.tags import Tag
 
@@ -229,8 +231,8 @@ _X86 = frozenset({"x86_64", "i686"})
 _LAST_GLIBC_MINOR = 50
 
 
-@dataclass(frozen=True)
-class PlatformTag:
+@dataclass(frozen=True, repr=False)
+class PlatformTag(FieldRepr):
     """What a Linux platform tag promises: the C library, its version and the architecture."""
 
     tag: str
@@ -376,8 +378,8 @@ _GLIBC_LOADERS = ("ld-linux", "ld64.so")
 _GLIBC_VERSION = re.compile(r"GLIBC_(\d+)\.(\d+)")
 
 
-@dataclass(frozen=True)
-class LibcEvidence:
+@dataclass(frozen=True, repr=False)
+class LibcEvidence(FieldRepr):
     """The C library an ELF file is built for, and what says so.
 
     ``source`` is "dt_needed", "pt_interp", "version_needs" or "suffix_triplet" and

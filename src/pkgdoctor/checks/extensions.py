@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pkgdoctor import codes
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.checks.context import Context
 from pkgdoctor.codes import Code
 from pkgdoctor.elf import ELFFile
@@ -48,8 +49,8 @@ _TOOLCHAIN_VERSION = re.compile(r"^(GLIBC|GLIBCXX|CXXABI|GCC)_(\d+(?:\.\d+)*)$")
 _MAX_FILES_IN_EVIDENCE = 20
 
 
-@dataclass(frozen=True)
-class Problem:
+@dataclass(frozen=True, repr=False)
+class Problem(FieldRepr):
     """One file's problem, before problems are grouped into findings."""
 
     code: str

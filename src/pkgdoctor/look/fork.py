@@ -11,7 +11,6 @@ A caller that embeds pkgdoctor (``main()`` without ``parallel``) never forks.
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -34,6 +33,8 @@ class Forked(Generic[T]):
         _, status = os.waitpid(self._pid, 0)
         if status != 0 or not data:
             return None
+        import pickle
+
         try:
             value, used = pickle.loads(data)  # our own child's bytes, through a private pipe
         except Exception:
@@ -54,6 +55,8 @@ def fork_look(work: Callable[[], T], cache: Cache) -> Forked[T] | None:
     if pid == 0:  # the child: do the work, send it back, leave at once
         status = 1
         try:
+            import pickle
+
             os.close(read_fd)
             before = cache.used()
             value = work()

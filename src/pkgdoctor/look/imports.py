@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.errors import ProbeError
 from pkgdoctor.extmodules import ExtensionFile, parse_extension_filename
 from pkgdoctor.look.extensions import extension_file, extension_roots
@@ -33,8 +34,8 @@ _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 IMPORT_TIMEOUT = 300.0
 
 
-@dataclass(frozen=True)
-class ImportOutcome:
+@dataclass(frozen=True, repr=False)
+class ImportOutcome(FieldRepr):
     """What happened when the target imported a module."""
 
     module: str

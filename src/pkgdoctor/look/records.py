@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.cache import Cache, Validator, directory_validator, validator
 from pkgdoctor.inventory import record_hash
 from pkgdoctor.listings import Listings
@@ -330,8 +331,8 @@ class _RichBar:
 # --- the check ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class HashJob:
+@dataclass(frozen=True, repr=False)
+class HashJob(FieldRepr):
     """A RECORD entry to hash: whose, which, where, and its size on disk when listed."""
 
     dist: Distribution
@@ -340,8 +341,8 @@ class HashJob:
     size: int  # from stat: for scheduling and progress only
 
 
-@dataclass(frozen=True)
-class HashResult:
+@dataclass(frozen=True, repr=False)
+class HashResult(FieldRepr):
     job: HashJob
     digest: str | None  # "<algorithm>=<urlsafe b64, no padding>"; None when unreadable
     size: int  # bytes read

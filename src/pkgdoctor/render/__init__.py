@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.findings import Finding
 from pkgdoctor.target.facts import Target
 
@@ -13,8 +14,8 @@ if TYPE_CHECKING:
     from pkgdoctor.look.imports import ImportOutcome
 
 
-@dataclass(frozen=True)
-class Report:
+@dataclass(frozen=True, repr=False)
+class Report(FieldRepr):
     """Everything one command found, ready to be rendered."""
 
     command: str  # "check" or "why"

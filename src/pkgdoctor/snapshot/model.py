@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.extmodules import ExtensionFile, ScanProblem
 from pkgdoctor.optional_imports import ModuleImports
@@ -113,8 +114,8 @@ class HashedFile(NamedTuple):
     shebang: bool  # the file starts with ``#!``
 
 
-@dataclass(frozen=True)
-class Integrity:
+@dataclass(frozen=True, repr=False)
+class Integrity(FieldRepr):
     """What the look layer found on disk for one distribution's RECORD rows."""
 
     checked: int = 0  # rows whose presence was checked (``.pyc`` and directories are not)
@@ -128,8 +129,8 @@ class Integrity:
     published: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Distribution:
+@dataclass(frozen=True, repr=False)
+class Distribution(FieldRepr):
     """An installed distribution: what its metadata directory says, read once."""
 
     name: str
@@ -225,8 +226,8 @@ class Distribution:
         return frozenset(path for entry, path in self.files() if entry.path in missing)
 
 
-@dataclass(frozen=True)
-class Inventory:
+@dataclass(frozen=True, repr=False)
+class Inventory(FieldRepr):
     """The distributions of a target, as the import system and pip see them."""
 
     distributions: tuple[Distribution, ...] = ()  # the winners, in discovery order
@@ -261,8 +262,8 @@ class Inventory:
 # --- sys.path -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Provision:
+@dataclass(frozen=True, repr=False)
+class Provision(FieldRepr):
     """How one ``sys.path`` directory provides a top-level name (importlib's FileFinder).
 
     ``kind`` is ``package`` (a directory with ``__init__``), ``extension``, ``module``
@@ -278,8 +279,8 @@ class Provision:
         return self.kind != "namespace"
 
 
-@dataclass(frozen=True)
-class PathEntry:
+@dataclass(frozen=True, repr=False)
+class PathEntry(FieldRepr):
     """One directory of the effective path: the working directory, then ``sys.path``."""
 
     path: str
@@ -293,8 +294,8 @@ class PathEntry:
     provides: Mapping[str, Provision] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class PthLine:
+@dataclass(frozen=True, repr=False)
+class PthLine(FieldRepr):
     """A meaningful line of a ``.pth`` file: a directory to add, or code to execute."""
 
     number: int  # 1-based, as site.py reports it
@@ -302,23 +303,23 @@ class PthLine:
     executes: bool
 
 
-@dataclass(frozen=True)
-class PthFile:
+@dataclass(frozen=True, repr=False)
+class PthFile(FieldRepr):
     path: str
     site_dir: str  # as on sys.path
     lines: tuple[PthLine, ...]
 
 
-@dataclass(frozen=True)
-class ExternallyManaged:
+@dataclass(frozen=True, repr=False)
+class ExternallyManaged(FieldRepr):
     """The PEP 668 marker of a non-venv interpreter."""
 
     marker: str
     error: str | None  # its ``Error`` key, on one line
 
 
-@dataclass(frozen=True)
-class PathFacts:
+@dataclass(frozen=True, repr=False)
+class PathFacts(FieldRepr):
     """The effective ``sys.path`` and where each entry came from."""
 
     entries: tuple[PathEntry, ...] = ()
@@ -337,16 +338,16 @@ class PathFacts:
 # --- extension modules ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Candidate:
+@dataclass(frozen=True, repr=False)
+class Candidate(FieldRepr):
     """A file with the wanted name that the loader looked at and skipped."""
 
     path: str
     reason: str  # "aarch64, not x86_64", "not a valid ELF file: ..."
 
 
-@dataclass(frozen=True)
-class Resolution:
+@dataclass(frozen=True, repr=False)
+class Resolution(FieldRepr):
     """The outcome of looking up one ``DT_NEEDED`` name."""
 
     name: str
@@ -370,8 +371,8 @@ class Link(NamedTuple):
     resolution: Resolution
 
 
-@dataclass(frozen=True)
-class Extension:
+@dataclass(frozen=True, repr=False)
+class Extension(FieldRepr):
     """One extension module file and what loading it would involve."""
 
     file: ExtensionFile
@@ -387,8 +388,8 @@ class Extension:
     importers: ModuleImports | None = None
 
 
-@dataclass(frozen=True)
-class ExtensionFacts:
+@dataclass(frozen=True, repr=False)
+class ExtensionFacts(FieldRepr):
     """Every extension module on ``sys.path`` and the ELF facts of every object involved."""
 
     modules: tuple[Extension, ...] = ()
@@ -403,15 +404,15 @@ class ExtensionFacts:
 # --- the whole ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Tool:
+@dataclass(frozen=True, repr=False)
+class Tool(FieldRepr):
     name: str
     version: str
     packaging: str | None = None  # the packaging version that judged requirements
 
 
-@dataclass(frozen=True)
-class Scope:
+@dataclass(frozen=True, repr=False)
+class Scope(FieldRepr):
     """What was looked at: the options that change the facts."""
 
     deep: bool = False  # RECORD hashes were verified
@@ -419,8 +420,8 @@ class Scope:
     cwd: str | None = None  # the working directory put in front of sys.path
 
 
-@dataclass(frozen=True)
-class Snapshot:
+@dataclass(frozen=True, repr=False)
+class Snapshot(FieldRepr):
     """Everything the checks need to know about one environment."""
 
     target: Target

@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pkgdoctor._fields import FieldRepr
+
 Mode = Literal["live", "static"]
 
 
-@dataclass(frozen=True)
-class Binary:
+@dataclass(frozen=True, repr=False)
+class Binary(FieldRepr):
     """The identity of an ELF file as the dynamic loader sees it."""
 
     architecture: str  # "x86_64", "aarch64", "loongarch64", ...
@@ -35,8 +37,8 @@ class Binary:
         }
 
 
-@dataclass(frozen=True)
-class Libc:
+@dataclass(frozen=True, repr=False)
+class Libc(FieldRepr):
     """The C library of the target: ``family`` is "glibc" or "musl"."""
 
     family: str
@@ -52,8 +54,8 @@ class Libc:
         return f"{self.family} {self.version}" if self.version else self.family
 
 
-@dataclass(frozen=True)
-class Interpreter:
+@dataclass(frozen=True, repr=False)
+class Interpreter(FieldRepr):
     """The Python interpreter of the target and the extension modules it can load."""
 
     implementation: str  # sys.implementation.name: "cpython", "pypy"
@@ -78,8 +80,8 @@ class Interpreter:
         return self.binary.architecture if self.binary else None
 
 
-@dataclass(frozen=True)
-class Target:
+@dataclass(frozen=True, repr=False)
+class Target(FieldRepr):
     """One environment under inspection."""
 
     mode: Mode

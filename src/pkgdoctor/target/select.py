@@ -57,9 +57,10 @@ class Plan:
     def look(self) -> Target:
         """The target's facts: the probe's answer, or the static reading of the tree."""
         from pkgdoctor.target.live import ExecFormatError, probe
-        from pkgdoctor.target.static import read_static
 
         if self.executable is None:
+            from pkgdoctor.target.static import read_static
+
             assert self.prefix is not None
             reason = self.static_reason or _foreign_reason(self.foreign or "")
             return read_static(self.prefix, reason)
@@ -67,6 +68,8 @@ class Plan:
         try:
             return probe(self.executable, running)
         except ExecFormatError:
+            from pkgdoctor.target.static import read_static
+
             prefix = self.prefix or os.path.dirname(os.path.dirname(self.executable))
             return read_static(prefix, f"{self.executable} cannot run on this machine")
 

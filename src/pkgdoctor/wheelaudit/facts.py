@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.archive import ArchiveError, Member, WheelArchive
 from pkgdoctor.elf import ELFError, ELFFile, read_elf_bytes, read_elf_from
 from pkgdoctor.inventory import RecordEntry, parse_record, record_hash
@@ -25,8 +26,8 @@ WEAK_HASHES = frozenset({"md5", "sha1"})
 _DATA_DIR = re.compile(r"^[^/]+\.data/(purelib|platlib)/(.+)$")
 
 
-@dataclass(frozen=True)
-class ElfMember:
+@dataclass(frozen=True, repr=False)
+class ElfMember(FieldRepr):
     """An ELF file in the wheel."""
 
     name: str  # the member's name in the archive
@@ -69,8 +70,8 @@ class InstalledMembers:
         return member.elf
 
 
-@dataclass(frozen=True)
-class WheelFacts:
+@dataclass(frozen=True, repr=False)
+class WheelFacts(FieldRepr):
     """Everything the wheel checks need, read in one pass over the archive."""
 
     path: str

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.elf import DynamicSymbol, ELFFile
 from pkgdoctor.extmodules import ExtensionTag, parse_extension_filename
 from pkgdoctor.findings import Finding
@@ -88,8 +89,8 @@ def is_extension_module(member: ElfMember) -> int | None:
 # --- the verdict ---------------------------------------------------------------------------
 
 
-@dataclass
-class Blockers:
+@dataclass(repr=False)
+class Blockers(FieldRepr):
     """Why a policy is not satisfied: each field names the files and what in them."""
 
     symbol_versions: dict[str, dict[str, list[str]]] = field(default_factory=dict)
@@ -172,8 +173,8 @@ def describe_blockers(blockers: Mapping[str, Any], limit: int = 6) -> str:
     return ", ".join(parts)
 
 
-@dataclass(frozen=True)
-class Verdict:
+@dataclass(frozen=True, repr=False)
+class Verdict(FieldRepr):
     """The policies of one (libc, architecture) checked against a wheel's ELF files."""
 
     libc: str
@@ -364,8 +365,8 @@ def _anywhere(res: Resolution) -> bool:
 # --- findings ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PlatformResult:
+@dataclass(frozen=True, repr=False)
+class PlatformResult(FieldRepr):
     """The platform part of one wheel's audit."""
 
     claims: tuple[PlatformTag, ...]

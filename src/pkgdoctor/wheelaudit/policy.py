@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.errors import PkgdoctorError
 from pkgdoctor.platforms import musl_libc_soname
 
@@ -28,8 +29,8 @@ class PolicyDataError(PkgdoctorError):
     """auditwheel's policy data cannot be found or read."""
 
 
-@dataclass(frozen=True)
-class Policy:
+@dataclass(frozen=True, repr=False)
+class Policy(FieldRepr):
     """One platform policy for one architecture, e.g. ``manylinux_2_17_x86_64``."""
 
     name: str

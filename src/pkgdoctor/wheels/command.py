@@ -23,6 +23,7 @@ from typing import Any
 
 from packaging.specifiers import SpecifierSet
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.wheels.config import (
     PipSettings,
     apply_command_line,
@@ -48,8 +49,8 @@ SDIST_WORKERS = 4
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
-@dataclass
-class Options:
+@dataclass(repr=False)
+class Options(FieldRepr):
     requirements: Sequence[str] = ()
     requirement_files: Sequence[str] = ()
     platforms: Sequence[str] = ()
@@ -65,8 +66,8 @@ class Options:
     inspect_sdists: bool = True
 
 
-@dataclass
-class SourceStatus:
+@dataclass(repr=False)
+class SourceStatus(FieldRepr):
     source: Source
     asked: int = 0
     found: int = 0
@@ -101,8 +102,8 @@ class SourceStatus:
         }
 
 
-@dataclass
-class WheelsReport:
+@dataclass(repr=False)
+class WheelsReport(FieldRepr):
     target: WheelTarget
     settings: PipSettings
     sources: list[SourceStatus]

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.errors import PkgdoctorError
 
 PYPI = "https://pypi.org/simple"
@@ -60,16 +61,16 @@ class ConfigError(PkgdoctorError):
     """pip's configuration cannot be read (pip itself would refuse to run)."""
 
 
-@dataclass(frozen=True)
-class Located:
+@dataclass(frozen=True, repr=False)
+class Located(FieldRepr):
     """A value and where it came from: a file and section, a variable, the command line."""
 
     value: str
     origin: str
 
 
-@dataclass
-class FormatControl:
+@dataclass(repr=False)
+class FormatControl(FieldRepr):
     """``--only-binary`` / ``--no-binary``: per project or ``:all:`` (pip's rules)."""
 
     only_binary: set[str] = field(default_factory=set)
@@ -112,8 +113,8 @@ class FormatControl:
         return frozenset({"binary", "source"})
 
 
-@dataclass
-class PipSettings:
+@dataclass(repr=False)
+class PipSettings(FieldRepr):
     """What pip would use for ``pip install`` here."""
 
     index_url: Located = field(default_factory=lambda: Located(PYPI, "pip's default"))

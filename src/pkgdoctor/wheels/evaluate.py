@@ -44,6 +44,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.wheels.platforms import Platform, WheelTarget, parse_platform
 
 if TYPE_CHECKING:
@@ -75,8 +76,8 @@ UNCLASSIFIED = "tags"  # a wheel whose tags miss the target, not yet told why
 KINDS = ("os", "architecture", "libc", "glibc", "musl", "platform", "python", "abi")
 
 
-@dataclass(frozen=True)
-class Candidate:
+@dataclass(frozen=True, repr=False)
+class Candidate(FieldRepr):
     """A file pip could install: it fits the target and its Requires-Python."""
 
     file: File
@@ -101,8 +102,8 @@ class Candidate:
         )
 
 
-@dataclass(frozen=True)
-class Rejected:
+@dataclass(frozen=True, repr=False)
+class Rejected(FieldRepr):
     """A file of the project that does not fit, with the first reason in :data:`KINDS`
     order (or ``requires-python``, ``format``, ``yanked``) and what it was built for."""
 
@@ -114,8 +115,8 @@ class Rejected:
     values: tuple[str, ...] = ()
 
 
-@dataclass
-class Selection:
+@dataclass(repr=False)
+class Selection(FieldRepr):
     """The verdict for one project."""
 
     project: str

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, TypeVar
 
 from pkgdoctor import __version__
+from pkgdoctor._fields import FieldRepr
 
 T = TypeVar("T")
 
@@ -65,8 +66,8 @@ class NotFound(FetchError):
     """404/410, or a ``file:`` path that does not exist: the page is not there."""
 
 
-@dataclass
-class Response:
+@dataclass(repr=False)
+class Response(FieldRepr):
     url: str  # after redirects
     status: int
     headers: http.client.HTTPMessage | dict[str, str]
@@ -85,15 +86,15 @@ class Response:
         return "utf-8"
 
 
-@dataclass
-class Stats:
+@dataclass(repr=False)
+class Stats(FieldRepr):
     requests: int = 0  # network round trips
     cache_hits: int = 0  # answered from the cache without asking
     revalidated: int = 0  # 304 Not Modified
 
 
-@dataclass
-class _Lane:
+@dataclass(repr=False)
+class _Lane(FieldRepr):
     """One thread's open connections, by (scheme, host, port, proxy)."""
 
     connections: dict[tuple[str, str, int, str], http.client.HTTPConnection] = field(

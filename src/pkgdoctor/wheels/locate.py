@@ -27,6 +27,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.snapshot.model import Distribution
 from pkgdoctor.wheels.http import ACCEPT_SIMPLE, FetchError, NotFound, Response, Session
 from pkgdoctor.wheels.simple import MalformedPage, parse_html_page, redact
@@ -34,8 +35,8 @@ from pkgdoctor.wheels.simple import MalformedPage, parse_html_page, redact
 PYPI = "https://pypi.org/simple/"
 
 
-@dataclass(frozen=True)
-class LockedFile:
+@dataclass(frozen=True, repr=False)
+class LockedFile(FieldRepr):
     """The file of an index that is an installed distribution."""
 
     kind: Literal["wheel", "sdist"]

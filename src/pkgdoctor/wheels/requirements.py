@@ -19,6 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.errors import UsageError
 from pkgdoctor.wheels.config import PipSettings, apply_requirements_options
 
@@ -29,8 +30,8 @@ _ARCHIVES = (".whl", ".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tar.xz", ".tar")
 _MAX_DEPTH = 20
 
 
-@dataclass(frozen=True)
-class RequirementLine:
+@dataclass(frozen=True, repr=False)
+class RequirementLine(FieldRepr):
     """One requirement to answer for: a PEP 508 requirement, or a direct reference."""
 
     text: str  # as written, without options and comments
@@ -45,8 +46,8 @@ class RequirementLine:
         return canonicalize_name(self.requirement.name) if self.requirement else None
 
 
-@dataclass
-class Requirements:
+@dataclass(repr=False)
+class Requirements(FieldRepr):
     lines: list[RequirementLine] = field(default_factory=list)
     constraints: dict[str, SpecifierSet] = field(default_factory=dict)
 
@@ -79,8 +80,8 @@ def read_requirements_file(
     return reader.result
 
 
-@dataclass
-class _Reader:
+@dataclass(repr=False)
+class _Reader(FieldRepr):
     settings: PipSettings
     environ: dict[str, str]
     result: Requirements = field(default_factory=Requirements)

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.archive import DAMAGE
 from pkgdoctor.wheels.http import FetchError
 
@@ -116,8 +117,8 @@ _CMAKE_LANGUAGES = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class BuildInfo:
+@dataclass(frozen=True, repr=False)
+class BuildInfo(FieldRepr):
     """What building one sdist needs; ``error`` says why it could not be read."""
 
     filename: str
@@ -201,8 +202,8 @@ def _store(path: str, info: BuildInfo) -> None:
         pass
 
 
-@dataclass
-class _Contents:
+@dataclass(repr=False)
+class _Contents(FieldRepr):
     """What was read from an sdist: a few small files, and how many sources of each kind."""
 
     texts: dict[str, str] = field(default_factory=dict)  # path below the root -> text

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.wheels.http import ACCEPT_SIMPLE, FetchError, NotFound, Response, Session
 
 _SIMPLE_TYPES = (
@@ -39,8 +40,8 @@ class MalformedPage(ValueError):
     """A simple-API page that cannot be read (bad JSON, wrong structure, not a page)."""
 
 
-@dataclass(frozen=True)
-class File:
+@dataclass(frozen=True, repr=False)
+class File(FieldRepr):
     """One downloadable file as an index or find-links location lists it."""
 
     filename: str
@@ -152,8 +153,8 @@ def path_to_url(path: str) -> str:
 # --- sources --------------------------------------------------------------------------------
 
 
-@dataclass
-class Listing:
+@dataclass(repr=False)
+class Listing(FieldRepr):
     """What one source says about one project: its files, or why it could not say."""
 
     files: list[File]

@@ -19,6 +19,7 @@ from typing import Any
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
+from pkgdoctor._fields import FieldRepr
 from pkgdoctor.wheels.evaluate import KINDS, Candidate, Rejected, Selection, allowed_versions
 from pkgdoctor.wheels.platforms import WheelTarget, parse_platform
 from pkgdoctor.wheels.requirements import RequirementLine
@@ -29,8 +30,8 @@ ACTIONS = ("wheel", "build", "unavailable", "unknown", "skipped")
 _ORDER = (*KINDS, "requires-python", "yanked", "format")
 
 
-@dataclass(frozen=True)
-class Reason:
+@dataclass(frozen=True, repr=False)
+class Reason(FieldRepr):
     kind: str
     message: str
     files: tuple[str, ...] = ()
@@ -45,8 +46,8 @@ class Reason:
         }
 
 
-@dataclass
-class Result:
+@dataclass(repr=False)
+class Result(FieldRepr):
     line: RequirementLine
     action: str
     name: str | None = None
