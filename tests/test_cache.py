@@ -265,3 +265,36 @@ def test_cached_links_follow_the_searched_directories(
     assert pkgdoctor(*args).codes() == []
     (venv.site_packages / "pkg.libs" / built.name).unlink()
     assert pkgdoctor(*args).codes() == ["ext-missing-library"]
+
+
+def test_facts_restored_from_the_cache_equal_facts_read_anew(tmp_path: Path) -> None:
+    """Cached ELF facts and distributions are rebuilt without their ``__init__`` (speed):
+    what comes back must equal what was read."""
+    from pkgdoctor.elf import read_elf
+    from pkgdoctor.inventory import (
+        _distribution_from_tuple,
+        _distribution_to_tuple,
+        read_distribution,
+    )
+    from pkgdoctor.loader import _elf_from_tuple, _elf_to_tuple
+
+    for path in (sys.executable, *sorted(glob_libs())[:20]):
+        elf = read_elf(path)
+        assert _elf_from_tuple(path, _elf_to_tuple(elf)) == elf
+    venv = make_venv(tmp_path / "env")
+    ext = compile_extension(venv.site_packages, "fast")
+    meta = write_dist_info(venv.site_packages, "fast", "1.0", [ext.name])
+    dist = read_distribution(str(meta), str(venv.site_packages))
+    assert dist is not None
+    restored = _distribution_from_tuple(
+        _distribution_to_tuple(dist), dist.metadata_dir, dist.site_dir, dist.site_real
+    )
+    assert restored == dist
+    assert restored.top_level_names == dist.top_level_names == {"fast"}
+    assert repr(restored) == repr(dist)
+
+
+def glob_libs() -> list[str]:
+    import glob
+
+    return [p for p in glob.glob("/lib/x86_64-linux-gnu/lib*.so.*") if os.path.isfile(p)]

@@ -9,6 +9,7 @@ say ``repr=False`` and inherit this one, which prints the same text.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, TypeVar
 
 
 class FieldRepr:
@@ -28,3 +29,16 @@ class FieldRepr:
         fields = dataclasses.fields(self)  # type: ignore[arg-type]
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields if f.repr)
         return f"{type(self).__qualname__}({shown})"
+
+
+T = TypeVar("T")
+
+
+def restore(cls: type[T], **values: Any) -> T:
+    """An instance of the (frozen) dataclass ``cls`` with exactly ``values``, without running
+    its ``__init__``: for facts read back from pkgdoctor's own cache, thousands per run, where
+    a frozen ``__init__`` (one ``object.__setattr__`` per field) is most of the cost. Every
+    field must be given; nothing is checked or converted."""
+    instance = object.__new__(cls)
+    instance.__dict__.update(values)
+    return instance

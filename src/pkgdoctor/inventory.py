@@ -21,8 +21,9 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from pkgdoctor._fields import restore
 from pkgdoctor.cache import Cache, validator
-from pkgdoctor.snapshot.model import Distribution, Inventory, RecordEntry, normalize
+from pkgdoctor.snapshot.model import Distribution, Integrity, Inventory, RecordEntry, normalize
 
 _METADATA_DIR = re.compile(
     r"^(?P<name>[^-]+)-(?P<version>[^-]+?)(?:-py\d[^-]*)?(?:-[^-]+)?\.(dist|egg)-info$"
@@ -169,12 +170,12 @@ def _distribution_from_tuple(
         record,
         top_level,
     ) = data
-    dist = Distribution(
+    return restore(
+        Distribution,
         name=str(name),
         version=version,
         metadata_dir=metadata_dir,
         site_dir=site_dir,
-        site_real=site_real,
         requires=tuple(requires),
         requires_python=requires_python,
         provides_extra=tuple(provides_extra),
@@ -187,10 +188,11 @@ def _distribution_from_tuple(
         requested=bool(requested),
         direct_url=None if direct_url is None else json.loads(direct_url),
         record=None if record is None else _record_rows(record),
+        site_real=site_real,
+        integrity=Integrity(),
+        # A pure function of the rows, computed when they were read: kept with them.
+        top_level_names=frozenset(top_level),
     )
-    # A pure function of the rows, computed when they were read: kept with them.
-    dist.__dict__["top_level_names"] = frozenset(top_level)
-    return dist
 
 
 def _from_metadata_file(

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import FieldRepr, restore
 from pkgdoctor.cache import Cache, validator
 from pkgdoctor.elf import ELFError, ELFFile, VersionNeed, read_elf
 from pkgdoctor.ldcache import LdCache, LdCacheError, read_ld_cache
@@ -460,7 +460,8 @@ def _elf_from_tuple(path: str, data: tuple[Any, ...]) -> ELFFile:
         needs,
         definitions,
     ) = data
-    return ELFFile(
+    return restore(
+        ELFFile,
         path=path,
         elf_class=elf_class,
         little_endian=little,
@@ -473,8 +474,10 @@ def _elf_from_tuple(path: str, data: tuple[Any, ...]) -> ELFFile:
         needed=tuple(needed),
         rpath=rpath,
         runpath=runpath,
-        version_needs=tuple(VersionNeed(f, tuple(v)) for f, v in needs),
+        version_needs=tuple(restore(VersionNeed, file=f, versions=tuple(v)) for f, v in needs),
         version_definitions=tuple(definitions),
+        symbols=None,
+        x86_isa_needed=None,
     )
 
 
