@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import tempfile
 import zlib
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -158,6 +157,8 @@ class Cache:
             directory = os.path.dirname(self.path)
             os.makedirs(directory, mode=0o700, exist_ok=True)
             data = marshal.dumps((stamp(), self._new))
+            import tempfile  # only when something changed: a warm run writes nothing
+
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as f:

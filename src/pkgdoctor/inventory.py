@@ -13,8 +13,6 @@ name wins, later ones are *shadowed* (``dist-duplicate``).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import re
@@ -472,6 +470,7 @@ def record_hash(hasher: _Hash) -> str:
 
 def parse_record(text: str) -> list[RecordEntry]:
     """Rows of a RECORD file: ``path,hash,size`` as CSV (PEP 376). Malformed rows are skipped."""
+    csv_errors: tuple[type[Exception], ...] = ()
     if '"' not in text and "\r" not in text:
         # Nothing quoted and only LF line ends: CSV is a plain split. This is nearly every
         # RECORD, tens of thousands of rows per run, and several times faster than csv.
@@ -479,7 +478,11 @@ def parse_record(text: str) -> list[RecordEntry]:
     else:
         # newline="": quoted fields may hold line breaks, and only CR/LF end a row
         # (splitlines() would also split at \f, \x1c, \u2028... that a name can contain).
+        import csv  # the rare RECORD with quoted names: csv is not imported otherwise
+        import io
+
         rows = csv.reader(io.StringIO(text, newline=""))
+        csv_errors = (csv.Error,)
     entries = []
     try:
         for row in rows:
@@ -495,7 +498,7 @@ def parse_record(text: str) -> list[RecordEntry]:
                 if text_size.isdigit() and text_size.isascii() and len(text_size) <= 20:
                     size = int(text_size)
             entries.append(RecordEntry(row[0], digest, size))
-    except csv.Error:
+    except csv_errors:
         pass
     return entries
 
