@@ -237,12 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot = sub.add_parser(
         "snapshot",
         help="write every fact about an environment as one JSON document",
-        description="Look at one environment and write what pkgdoctor saw as one versioned JSON "
-        "document (schema: pkgdoctor/schema/snapshot-v1.json): the interpreter, sys.path "
-        "and where each entry came from, every distribution with its RECORD, WHEEL tags, "
-        "installer and direct URL, every extension module with its ELF facts and the "
-        "libraries the loader would map. Judge it later or on another machine with "
-        "'pkgdoctor check --from FILE', compare two with 'pkgdoctor diff'.",
+        description=(
+            "Look at one environment and write what pkgdoctor saw as one versioned JSON\n"
+            "document (schema: pkgdoctor/schema/snapshot-v1.json): the interpreter, sys.path\n"
+            "and where each entry came from, every distribution with its RECORD, WHEEL tags,\n"
+            "installer and direct URL, every extension module with its ELF facts and the\n"
+            "libraries the loader would map. Judge it later or on another machine with\n"
+            "'pkgdoctor check --from FILE'; compare two with 'pkgdoctor diff A B'."
+        ),
         epilog=_SNAPSHOT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -497,8 +499,8 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     export = sub.add_parser(
         "export",
         help="write a file that recreates an environment (requirements, pylock, environment.yml)",
-        description="Write a file that recreates one environment: every distribution pinned to "
-        "its installed version, with the source it came from.",
+        description="Write a file that recreates one environment: every distribution pinned\n"
+        "to its installed version, with the source it came from.",
         epilog=_EXPORT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -893,8 +895,8 @@ def _add_audit_wheel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     audit = sub.add_parser(
         "audit-wheel",
         help="is a wheel what its name claims: manylinux/musllinux policy, ABI, RECORD, metadata",
-        description="Audit wheels: the platform tag their ELF files satisfy, and every "
-        "problem with their tags, extension modules, RECORD, METADATA and classifiers.",
+        description="Audit wheels: the platform tag their ELF files satisfy, and every problem\n"
+        "with their tags, extension modules, RECORD, METADATA and classifiers.",
         epilog=_AUDIT_WHEEL_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -931,7 +933,7 @@ def _add_diff(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     diff = sub.add_parser(
         "diff",
         help="what differs that matters between two environments or snapshots",
-        description="Compare two environments or snapshots: what differs that matters, "
+        description="Compare two environments or snapshots: what differs that matters,\n"
         "most important first (works here, broken there).",
         epilog=_DIFF_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
