@@ -391,9 +391,14 @@ class ElfCache:
     device are unchanged since an earlier run is not parsed again.
     """
 
-    def __init__(self, cache: Cache | None = None) -> None:
+    def __init__(
+        self,
+        cache: Cache | None = None,
+        stat: Callable[[str], os.stat_result] = os.stat,
+    ) -> None:
         self._files: dict[str, ELFFile | ELFError | OSError] = {}
         self._cache = cache if cache is not None and cache.path is not None else None
+        self._stat = stat  # the look layer shares one stat per path and run
 
     def exists(self, path: str) -> bool:
         return os.path.exists(path)
@@ -410,7 +415,7 @@ class ElfCache:
         check = None
         if cache is not None:
             try:
-                check = validator(os.stat(path))
+                check = validator(self._stat(path))
             except OSError as exc:
                 return exc
             stored = cache.decoded("elf", path, check, lambda data: _elf_from_tuple(path, data))

@@ -59,7 +59,8 @@ class ExtensionLooker:
         self.listings = listings
         self.settled = settled
         self._identities: dict[str, tuple[int, int, int, int] | None] = {}
-        self.elf_cache = ElfCache(cache)
+        self._stats: dict[str, os.stat_result | OSError] = {}
+        self.elf_cache = ElfCache(cache, self._stat)
         self.elf: dict[str, ELFFile | str] = {}
         self.loader = self._loader()
         self._executable = self._executable_elf()
@@ -166,13 +167,26 @@ class ExtensionLooker:
             self.cache.put(_LINKS, key, (identities, _links_to_tuple(links)))
         return links
 
+    def _stat(self, path: str) -> os.stat_result:
+        """``os.stat``, once per path and run (the ELF cache and the links cache both ask)."""
+        found = self._stats.get(path)
+        if found is None:
+            try:
+                found = os.stat(path)
+            except (OSError, ValueError) as exc:
+                found = exc if isinstance(exc, OSError) else OSError(str(exc))
+            self._stats[path] = found
+        if isinstance(found, OSError):
+            raise found
+        return found
+
     def _identity(self, path: str) -> tuple[int, int, int, int] | None:
         """(mtime_ns, size, inode, device) of a file or directory, once per run."""
         if path not in self._identities:
             try:
-                st = os.stat(path)
+                st = self._stat(path)
                 self._identities[path] = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
-            except (OSError, ValueError):
+            except OSError:
                 self._identities[path] = None
         return self._identities[path]
 
