@@ -420,8 +420,23 @@ def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
     findings = sort_findings(run_checks(ctx, wanted=_wanted(args)))
     cache.save()
     areas = tuple(a for a in AREAS if a not in ("Imports", "Wheels"))
-    report = Report("check", snapshot.target, findings, areas=areas, examined=ctx.examined)
+    report = Report(
+        "check",
+        snapshot.target,
+        findings,
+        areas=areas,
+        examined=ctx.examined,
+        recorded=_recorded(args, snapshot),
+    )
     return _finish(report, args)
+
+
+def _recorded(args: argparse.Namespace, snapshot: Snapshot) -> str | None:
+    """Where a report's facts came from, when they were recorded: "FILE, taken TIME"."""
+    if not getattr(args, "from_file", None):
+        return None
+    taken = f", taken {snapshot.created}" if snapshot.created else ""
+    return f"{args.from_file}{taken}"
 
 
 def _read_snapshot(args: argparse.Namespace) -> Snapshot:
@@ -702,7 +717,9 @@ def _why_recorded(args: argparse.Namespace) -> int:
             f"{', '.join(args.modules)}: nothing to judge without importing it",
             file=sys.stderr,
         )
-    report = Report("why", snapshot.target, _filter(findings, args))
+    report = Report(
+        "why", snapshot.target, _filter(findings, args), recorded=_recorded(args, snapshot)
+    )
     return _finish(report, args)
 
 

@@ -24,6 +24,9 @@ class Report(FieldRepr):
     imports: Sequence[ImportOutcome] = field(default_factory=tuple)
     areas: Sequence[str] = field(default_factory=tuple)  # the areas that were examined
     examined: Mapping[str, int] = field(default_factory=dict)  # area -> files looked at
+    # For a report judged from a snapshot: "FILE, taken 2026-11-30T19:56:16Z" (text only:
+    # the JSON document is the same as the live check's).
+    recorded: str | None = None
 
 
 def printable(text: str) -> str:

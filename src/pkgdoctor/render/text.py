@@ -37,7 +37,7 @@ def render_text(report: Report) -> list[Line]:
         by_area.setdefault(area_of(finding.code) or "Imports", []).append(finding)
     areas = [a for a in AREAS if a in report.areas or a in by_area]
     lines: list[Line] = [*_header(report), []]
-    if report.command == "why":
+    if report.command == "why" and report.imports:
         for outcome in report.imports:
             lines += _import_lines(outcome)
         if areas:
@@ -69,6 +69,8 @@ def _header(report: Report) -> list[Line]:
     interp = target.interpreter
     where = target.prefix
     mode = "live" if target.mode == "live" else f"static: {target.static_reason}"
+    if report.recorded:
+        mode += f"; recorded in {report.recorded}"
     facts = [f"{_impl(interp.implementation)} {'.'.join(map(str, interp.version))}"]
     if interp.gil_disabled:
         facts[0] += " (free-threaded)"
