@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from pkgdoctor._fields import restore
 from pkgdoctor.cache import Cache, validator
+from pkgdoctor.files import read_regular
 from pkgdoctor.snapshot.model import Distribution, Integrity, Inventory, RecordEntry, normalize
 
 _METADATA_DIR = re.compile(
@@ -304,8 +305,7 @@ def _record(
         if stored is not None:
             return stored
     try:
-        with open(path, "rb") as f:
-            text = f.read(_MAX_METADATA_BYTES).decode("utf-8", "surrogateescape")
+        text = read_regular(path, _MAX_METADATA_BYTES).decode("utf-8", "surrogateescape")
     except OSError:
         return None
     if dist_info:
@@ -338,8 +338,7 @@ def _metadata_entry(stored: Any) -> tuple[dict[str, list[str]], list[str]]:
 
 def _small(path: str) -> str | None:
     try:
-        with open(path, "rb") as f:
-            return f.read(_MAX_SMALL_FILE).decode("utf-8", "surrogateescape")
+        return read_regular(path, _MAX_SMALL_FILE).decode("utf-8", "surrogateescape")
     except OSError:
         return None
 

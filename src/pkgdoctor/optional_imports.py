@@ -21,12 +21,12 @@ True
 from __future__ import annotations
 
 import ast
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Union, cast
 
 from pkgdoctor._fields import FieldRepr
+from pkgdoctor.files import read_regular
 
 # A file this large is generated code, not where a package decides what is optional.
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
@@ -114,11 +114,10 @@ def read_importers(
         if named is None:
             continue
         try:
-            if os.stat(path).st_size > max_bytes:
-                continue
-            with open(path, "rb") as f:
-                data = f.read(max_bytes + 1)
+            data = read_regular(path, max_bytes + 1)
         except OSError:
+            continue  # gone, unreadable, or a FIFO where a module should be
+        if len(data) > max_bytes:
             continue
         if not any(needle in data for needle in needles):
             continue

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 
+from pkgdoctor.files import read_regular
 from pkgdoctor.snapshot.model import (
     ExternallyManaged,
     PathEntry,
@@ -244,10 +245,9 @@ def read_pth_files(target: Target) -> list[PthFile]:
                 continue  # 3.13 skips hidden .pth files (python/cpython#113659)
             path = os.path.join(site_dir, name)
             try:
-                with open(path, "rb") as f:
-                    data = f.read(_MAX_PTH_BYTES)
+                data = read_regular(path, _MAX_PTH_BYTES)
             except OSError:
-                continue
+                continue  # gone, unreadable, or not a regular file (site.py would hang too)
             lines = tuple(parse_pth(decode_pth(data), version=version))
             files.append(PthFile(path, site_dir, lines))
     return files
@@ -273,8 +273,7 @@ def _marker_error(path: str) -> str | None:
 
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            parser.read_string(f.read(_MAX_MARKER_BYTES))
+        parser.read_string(read_regular(path, _MAX_MARKER_BYTES).decode("utf-8", "replace"))
         error = parser.get("externally-managed", "Error", fallback=None)
     except (OSError, configparser.Error):
         return None

@@ -20,6 +20,7 @@ from pkgdoctor import __version__
 from pkgdoctor.elf import ELFFile, VersionNeed
 from pkgdoctor.errors import PkgdoctorError
 from pkgdoctor.extmodules import ExtensionFile, ScanProblem, parse_extension_filename
+from pkgdoctor.files import read_regular
 from pkgdoctor.optional_imports import ImportSite, ModuleImports
 from pkgdoctor.snapshot.model import (
     SCHEMA_VERSION,
@@ -323,8 +324,7 @@ def _elf(elf: ELFFile | str) -> dict[str, Any] | str:
 def read(path: str) -> Snapshot:
     """The snapshot in the file ``path`` (gzip or plain JSON, told by its first bytes)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_BYTES + 1)
+        data = read_regular(path, MAX_BYTES + 1)
     except OSError as exc:
         raise SnapshotError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if len(data) > MAX_BYTES:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from pkgdoctor.errors import TargetError
+from pkgdoctor.files import read_regular
+from pkgdoctor.look.paths import decode_pth, parse_pth
 from pkgdoctor.target.binary import host_binary, host_libc, libc_from_binary, read_binary
 from pkgdoctor.target.facts import Binary, Interpreter, Libc, Target
 from pkgdoctor.target.prefix import find_interpreter
@@ -82,6 +84,9 @@ def read_sysconfigdata(libdir: Path) -> dict[str, Any] | None:
     return None
 
 
+_MAX_PTH_BYTES = 1 << 20
+
+
 def _pth_entries(site_dir: Path) -> list[str]:
     """Directories that ``.pth`` files in ``site_dir`` add (import lines are not executed)."""
     entries: list[str] = []
@@ -90,15 +95,14 @@ def _pth_entries(site_dir: Path) -> list[str]:
     except OSError:
         return entries
     for pth in pth_files:
-        try:
-            lines = pth.read_text(encoding="utf-8", errors="replace").splitlines()
+        try:  # never a FIFO: site.py would hang on it, pkgdoctor must not
+            text = decode_pth(read_regular(str(pth), _MAX_PTH_BYTES))
         except OSError:
             continue
-        for line in lines:
-            line = line.strip()
-            if not line or line.startswith(("#", "import ", "import\t")):
+        for line in parse_pth(text):
+            if line.executes:
                 continue
-            path = (site_dir / line).resolve(strict=False)
+            path = (site_dir / line.text).resolve(strict=False)
             if path.is_dir():
                 entries.append(str(path))
     return entries

@@ -1,0 +1,80 @@
+"""Reading what the target (or the user) names without trusting it: a FIFO never blocks."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import Runner
+from pkgdoctor.files import NotRegularFile, read_regular
+from pkgdoctor.optional_imports import read_importers
+
+
+class Blocked(BaseException):
+    """Not an OSError: code that skips unreadable files must not swallow it."""
+
+
+@pytest.fixture(autouse=True)
+def never_hang() -> Iterator[None]:
+    """A read that blocks fails the test in 10 s instead of hanging the suite."""
+
+    def expired(signum: int, frame: object) -> None:
+        raise Blocked("blocked on a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(10)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_read_regular_refuses_what_is_not_a_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(NotRegularFile):
+        read_regular(str(fifo), 100)
+    with pytest.raises(NotRegularFile):
+        read_regular(str(tmp_path), 100)
+    with pytest.raises(FileNotFoundError):
+        read_regular(str(tmp_path / "absent"), 100)
+    data = tmp_path / "data"
+    data.write_bytes(b"x" * 3_000_000)
+    assert read_regular(str(data), 2_500_000) == b"x" * 2_500_000
+    assert read_regular(str(data), 10**9) == b"x" * 3_000_000
+
+
+def test_a_fifo_as_snapshot_is_one_line(tmp_path: Path, pkgdoctor: Runner) -> None:
+    fifo = tmp_path / "snapshot.json"
+    os.mkfifo(fifo)
+    result = pkgdoctor("check", "--from", str(fifo))
+    assert result.status == 2 and result.out == ""
+    assert "not a regular file" in result.err and result.err.count("\n") == 1
+
+
+def test_a_fifo_where_a_module_should_be_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    os.mkfifo(tmp_path / "pkg" / "hostile.py")
+    (tmp_path / "pkg" / "real.py").write_text(
+        "try:\n    from . import _fast\nexcept ImportError:\n    pass\n"
+    )
+    files = [(rel, str(tmp_path / rel)) for rel in ("pkg/hostile.py", "pkg/real.py")]
+    sources = read_importers(files, ["pkg._fast"])
+    assert [s.module for s in sources] == ["pkg.real"]
+
+
+def test_a_fifo_pth_file_is_not_read(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """--static: a FIFO named like a .pth file is skipped, the check ends."""
+    from artefacts import make_venv
+
+    venv = make_venv(tmp_path / "env")
+    os.mkfifo(venv.site_packages / "hostile.pth")
+    (venv.site_packages / "hook.pth").write_text("import os\n")
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--static", "--json")
+    assert result.status in (0, 1)
+    files = [f["evidence"].get("file") for f in result.json["findings"]]
+    assert str(venv.site_packages / "hook.pth") in files
+    assert str(venv.site_packages / "hostile.pth") not in files
