@@ -29,7 +29,7 @@ from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.library_wheels import WHEEL_LIBRARY_DIR, distribution_for
 from pkgdoctor.optional_imports import ModuleImports
 from pkgdoctor.platforms import elf_libc, triplet_architecture
-from pkgdoctor.snapshot.model import Distribution, Extension, Resolution
+from pkgdoctor.snapshot.model import Distribution, Extension, Resolution, link_gaps
 
 AREA = "Extension modules"
 
@@ -206,54 +206,30 @@ def _suffix_problem(ctx: Context, ext: ExtensionFile, elf: ELFFile) -> Problem:
 def _link_problems(ctx: Context, module: Extension) -> list[Problem]:
     """What the loader model resolved for ``module``'s libraries, transitively through the
     libraries the environment brings (see :mod:`pkgdoctor.look.extensions`), judged: a
-    library not found, a symbol version the resolved library does not define."""
-    elf_facts = ctx.snapshot.extensions.elf
-    missing: list[dict[str, Any]] = []
+    library not found, a toolchain symbol version the resolved library does not define."""
+    missing, gaps = link_gaps(module, ctx.snapshot.extensions.elf)
     versions: list[dict[str, Any]] = []
-    resolved: dict[tuple[str, str], Resolution] = {}
-    requesters: dict[str, None] = {}
-    for requester, res in module.links:
-        requesters[requester] = None
-        if not res.found:
-            if res.via != "unknown":
-                missing.append(_missing_detail(requester, res))
-            continue
-        resolved.setdefault((requester, res.name), res)
-    for path in requesters:
-        obj = elf_facts.get(path)
-        if not isinstance(obj, ELFFile):
-            continue
-        for need in obj.version_needs:
-            need_res = resolved.get((path, need.file))
-            if need_res is None or need_res.path is None:
-                continue
-            lib = elf_facts.get(need_res.path)
-            if not isinstance(lib, ELFFile) or not lib.version_definitions:
-                continue  # the loader only checks versions against a versioned library
-            defined = set(lib.version_definitions)
-            lacking = [v for v in need.versions if v not in defined and _TOOLCHAIN_VERSION.match(v)]
-            if lacking:
-                versions.append(
-                    {
-                        "file": path,
-                        "library": need.file,
-                        "library_path": need_res.path,
-                        "via": need_res.via,
-                        "lacking": lacking,
-                        "provides_up_to": _highest_versions(lib.version_definitions, lacking),
-                    }
-                )
+    for gap in gaps:
+        lacking = [v for v in gap.lacking if _TOOLCHAIN_VERSION.match(v)]
+        if lacking:
+            versions.append(
+                {
+                    "file": gap.requester,
+                    "library": gap.resolution.name,
+                    "library_path": gap.resolution.path,
+                    "via": gap.resolution.via,
+                    "lacking": lacking,
+                    "provides_up_to": _highest_versions(gap.defined, lacking),
+                }
+            )
     ext = module.file
     problems = []
     if missing:
-        problems.append(Problem(EXT_MISSING_LIBRARY.code, ext, (), {"missing": missing}))
+        details = [_missing_detail(link.requester, link.resolution) for link in missing]
+        problems.append(Problem(EXT_MISSING_LIBRARY.code, ext, (), {"missing": details}))
     if versions:
         problems.append(Problem(EXT_GLIBC_TOO_NEW.code, ext, (), {"needs": versions}))
     return problems
-
-
-def _not_system(res: Resolution) -> bool:
-    return not res.system
 
 
 def _missing_detail(requester: str, res: Resolution) -> dict[str, Any]:

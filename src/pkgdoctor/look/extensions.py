@@ -33,6 +33,7 @@ from pkgdoctor.snapshot.model import (
     Inventory,
     Link,
     Resolution,
+    link_gaps,
 )
 from pkgdoctor.target.facts import Target
 
@@ -357,21 +358,8 @@ def with_importers(
 
 def _cannot_link(module: Extension, elf: Mapping[str, ELFFile | str]) -> bool:
     """Whether a library is not found, or lacks a symbol version an object needs from it."""
-    resolved: dict[tuple[str, str], str | None] = {}
-    for requester, res in module.links:
-        if not res.found and res.via != "unknown":
-            return True
-        resolved.setdefault((requester, res.name), res.path)
-    for requester in dict.fromkeys(r for r, _ in module.links):
-        obj = elf.get(requester)
-        if not isinstance(obj, ELFFile):
-            continue
-        for need in obj.version_needs:
-            lib = elf.get(resolved.get((requester, need.file)) or "")
-            defined = lib.version_definitions if isinstance(lib, ELFFile) else ()
-            if defined and not set(need.versions) <= set(defined):
-                return True
-    return False
+    missing, gaps = link_gaps(module, elf)
+    return bool(missing or gaps)
 
 
 def extension_files(

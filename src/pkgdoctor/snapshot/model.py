@@ -388,6 +388,47 @@ class Extension(FieldRepr):
     importers: ModuleImports | None = None
 
 
+class VersionGap(NamedTuple):
+    """Symbol versions an object needs from a library that the resolved library lacks."""
+
+    requester: str  # the object that needs them
+    resolution: Resolution  # the library the loader would map for that DT_NEEDED
+    lacking: tuple[str, ...]
+    defined: tuple[str, ...]  # what that library does define (its DT_VERDEF names)
+
+
+def link_gaps(
+    module: Extension, elf: Mapping[str, ELFFile | str]
+) -> tuple[list[Link], list[VersionGap]]:
+    """What ld.so would refuse when loading ``module``, from the recorded facts: the
+    ``DT_NEEDED`` names not found (lookups that could not be judged, ``via == "unknown"``,
+    left out), and the symbol versions each resolved library does not define. Like
+    ``_dl_check_map_versions``, only a library that defines versions is checked."""
+    missing: list[Link] = []
+    resolved: dict[tuple[str, str], Resolution] = {}
+    for link in module.links:
+        if not link.resolution.found:
+            if link.resolution.via != "unknown":
+                missing.append(link)
+            continue
+        resolved.setdefault((link.requester, link.resolution.name), link.resolution)
+    gaps: list[VersionGap] = []
+    for requester in dict.fromkeys(link.requester for link in module.links):
+        obj = elf.get(requester)
+        if not isinstance(obj, ELFFile):
+            continue
+        for need in obj.version_needs:
+            res = resolved.get((requester, need.file))
+            lib = elf.get(res.path) if res is not None and res.path is not None else None
+            if res is None or not isinstance(lib, ELFFile) or not lib.version_definitions:
+                continue
+            defined = set(lib.version_definitions)
+            lacking = tuple(v for v in need.versions if v not in defined)
+            if lacking:
+                gaps.append(VersionGap(requester, res, lacking, lib.version_definitions))
+    return missing, gaps
+
+
 @dataclass(frozen=True, repr=False)
 class ExtensionFacts(FieldRepr):
     """Every extension module on ``sys.path`` and the ELF facts of every object involved."""
