@@ -63,6 +63,8 @@ def test_snapshot_then_check_from_after_the_environment_is_deleted(
     assert replayed.json["target"] == live.json["target"]
     text = pkgdoctor("check", "--from", str(out))
     assert "libpkgdoctorgone.so.1" in text.out and "[ext-missing-library]" in text.out
+    header = text.out.splitlines()[0]
+    assert f"(live; recorded in {out}, taken {document['created']})" in header
 
 
 def test_snapshot_to_standard_output_and_redacted(

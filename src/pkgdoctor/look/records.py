@@ -89,12 +89,7 @@ def collect(
             )
 
     def filled(dist: Distribution) -> Distribution:
-        new = dataclasses.replace(dist, integrity=looked[id(dist)])
-        # What was derived from the RECORD (cached_property values) holds for the copy too.
-        for name in ("top_level_names", "_files"):
-            if name in dist.__dict__:
-                new.__dict__[name] = dist.__dict__[name]
-        return new
+        return dist.with_integrity(looked[id(dist)])
 
     return dataclasses.replace(
         inventory,

@@ -25,6 +25,7 @@ way: a frozen dataclass here, a reader in the look layer, a codec entry.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -219,11 +220,23 @@ class Distribution(FieldRepr):
                     names.add(stem)
         return frozenset(names)
 
+    def with_integrity(self, integrity: Integrity) -> Distribution:
+        """This distribution with ``integrity`` filled in; what was derived from its RECORD
+        (the cached properties) holds for the copy and is not computed again."""
+        copy = dataclasses.replace(self, integrity=integrity)
+        for name in _DERIVED_FROM_RECORD:
+            if name in self.__dict__:
+                copy.__dict__[name] = self.__dict__[name]
+        return copy
+
     @functools.cached_property
     def missing_paths(self) -> frozenset[str]:
         """Absolute paths of the RECORD rows that have no file."""
         missing = set(self.integrity.missing)
         return frozenset(path for entry, path in self.files() if entry.path in missing)
+
+
+_DERIVED_FROM_RECORD = ("_files", "top_level_names")
 
 
 @dataclass(frozen=True, repr=False)
