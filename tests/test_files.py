@@ -78,3 +78,16 @@ def test_a_fifo_pth_file_is_not_read(tmp_path: Path, pkgdoctor: Runner) -> None:
     files = [f["evidence"].get("file") for f in result.json["findings"]]
     assert str(venv.site_packages / "hook.pth") in files
     assert str(venv.site_packages / "hostile.pth") not in files
+
+
+def test_a_fifo_metadata_is_invalid_metadata(tmp_path: Path, pkgdoctor: Runner) -> None:
+    from artefacts import make_venv, write_dist_info
+
+    venv = make_venv(tmp_path / "env")
+    meta = write_dist_info(venv.site_packages, "odd", "1.0", [])
+    (meta / "METADATA").unlink()
+    os.mkfifo(meta / "METADATA")
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json", "--select", "dist-")
+    [finding] = result.json["findings"]
+    assert finding["code"] == "dist-metadata-invalid"
+    assert finding["evidence"]["problems"] == ["METADATA cannot be read (not a regular file)"]

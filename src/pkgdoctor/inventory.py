@@ -359,8 +359,7 @@ def _read_metadata(
             if stored is not None:
                 return stored[0], stored[1], True
     try:
-        with open(meta_path, "rb") as f:
-            data = f.read(_MAX_METADATA_BYTES)
+        data = read_regular(meta_path, _MAX_METADATA_BYTES)
     except FileNotFoundError:
         return {}, [f"{name} is missing"], False
     except OSError as exc:
@@ -384,8 +383,7 @@ def _first(headers: dict[str, list[str]], key: str) -> str | None:
 
 def _read(path: str) -> str:
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read(_MAX_METADATA_BYTES)
+        return read_regular(path, _MAX_METADATA_BYTES).decode("utf-8", "replace")
     except OSError:
         return ""
 
