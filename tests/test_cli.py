@@ -333,3 +333,35 @@ def test_check_runs_alone_when_it_cannot_fork(
     monkeypatch.setattr(os, "fork", no_fork)
     assert main(args, parallel=True) == 1
     assert json.loads(capsys.readouterr().out) == expected
+
+
+def test_an_interrupted_look_leaves_no_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The extension look forked beside the distributions is killed and reaped when the
+    parent fails meanwhile."""
+    import pkgdoctor.look as look
+    from pkgdoctor.cache import Cache
+    from pkgdoctor.target import find_target
+
+    venv = broken_everywhere(tmp_path)
+    target = find_target(prefix=str(venv.prefix))
+    started: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            started.append(pid)
+        return pid
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fork", fork)
+    monkeypatch.setattr(look, "discover", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        look.collect(target, cache=Cache(None), parallel=True)
+    [pid] = started
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # already reaped

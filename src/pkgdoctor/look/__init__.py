@@ -66,16 +66,21 @@ def collect(
     # ~60 ms of ELF parsing and lookups beside the distributions); on a warm cache it would
     # cost more to send their facts back (~15 ms of unpickling) than it saves.
     child = fork_look(look_at_extensions, cache) if parallel and cache.cold else None
-    inventory = discover(site_entries(target.sys_path, target.stdlib), cache)
-    inventory = records.collect(
-        inventory,
-        deep=scope.deep,
-        cache=cache,
-        listings=listings,
-        settled=settled,
-        progress=progress,
-    )
-    path_facts = paths.collect(target, scope.cwd)
+    try:
+        inventory = discover(site_entries(target.sys_path, target.stdlib), cache)
+        inventory = records.collect(
+            inventory,
+            deep=scope.deep,
+            cache=cache,
+            listings=listings,
+            settled=settled,
+            progress=progress,
+        )
+        path_facts = paths.collect(target, scope.cwd)
+    except BaseException:  # interrupted: no child process is left behind
+        if child is not None:
+            child.cancel()
+        raise
     looked = child.result() if child is not None else None
     extension_facts = extensions.complete(
         looked if looked is not None else look_at_extensions(), inventory

@@ -10,7 +10,9 @@ A caller that embeds pkgdoctor (``main()`` without ``parallel``) never forks.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -26,6 +28,13 @@ class Forked(Generic[T]):
         self._pid = pid
         self._read_fd = read_fd
         self._cache = cache
+
+    def cancel(self) -> None:
+        """The parent failed meanwhile: stop the child and reap it (no process left behind)."""
+        with contextlib.suppress(OSError):  # it may have finished already
+            os.kill(self._pid, signal.SIGKILL)
+        os.close(self._read_fd)
+        os.waitpid(self._pid, 0)
 
     def result(self) -> T | None:
         with os.fdopen(self._read_fd, "rb") as source:
