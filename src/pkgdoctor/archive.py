@@ -16,10 +16,9 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import IO
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.errors import PkgdoctorError
 
 # Limits. The largest real wheels (CUDA builds of torch) have members of ~2 GiB and ~5 GiB in
@@ -64,8 +63,8 @@ class ArchiveError(PkgdoctorError):
     """The file cannot be audited as a wheel: not a zip, damaged, or unsafe to read."""
 
 
-@dataclass(frozen=True, repr=False)
-class Member(FieldRepr):
+@fact
+class Member(Fact):
     """A file in the archive (directories are not members)."""
 
     name: str

@@ -13,10 +13,9 @@ none of them has to import a check family to know what a code means.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.findings import Finding, Severity
 
 # In the order the terminal report shows them.
@@ -31,8 +30,8 @@ AREAS = (
 )
 
 
-@dataclass(frozen=True, repr=False)
-class Code(FieldRepr):
+@fact
+class Code(Fact):
     """A finding code and what it means."""
 
     code: str

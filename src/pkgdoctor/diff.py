@@ -36,10 +36,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.codes import RECORD_HASH_MISMATCH
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.findings import Finding, Severity
@@ -67,8 +66,8 @@ CHANGED, ONLY_A, ONLY_B = "changed", "only-a", "only-b"
 _INSTALL_RECORDS = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 
 
-@dataclass(frozen=True, repr=False)
-class Change(FieldRepr):
+@fact
+class Change(Fact):
     """One difference between side A and side B that matters.
 
     ``a`` and ``b`` are the values on each side as text (None: absent there); ``items`` lists
@@ -107,8 +106,8 @@ class Change(FieldRepr):
         }
 
 
-@dataclass(frozen=True, repr=False)
-class Diff(FieldRepr):
+@fact
+class Diff(Fact):
     """The changes from A to B, most important first, and what could not be compared."""
 
     changes: tuple[Change, ...] = ()
@@ -834,8 +833,8 @@ def _findings(
     return changes
 
 
-@dataclass(frozen=True, repr=False)
-class Side(FieldRepr):
+@fact
+class Side(Fact):
     """One side of a diff as the user named it: ``source`` (the argument), its ``kind``
     (``snapshot``, ``prefix`` or ``python``) and what was seen there."""
 

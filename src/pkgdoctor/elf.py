@@ -36,11 +36,10 @@ import os
 import stat
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 # e_machine values and their architecture names are platform knowledge: pkgdoctor.platforms.
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.platforms import EM_S390 as _EM_S390
 from pkgdoctor.platforms import EM_X86_64 as _EM_X86_64
 from pkgdoctor.platforms import architecture_name
@@ -67,8 +66,8 @@ class ELFError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True, repr=False)
-class VersionNeed(FieldRepr):
+@fact
+class VersionNeed(Fact):
     """One ``Elf_Verneed`` record: the symbol versions required from one library."""
 
     #: ``vn_file``: the needed library, as named in ``DT_NEEDED`` (e.g. ``"libc.so.6"``).
@@ -99,8 +98,8 @@ class DynamicSymbol(NamedTuple):
     library: str | None
 
 
-@dataclass(frozen=True, repr=False)
-class ELFFile(FieldRepr):
+@fact
+class ELFFile(Fact):
     """What the dynamic loader would see in an ELF file."""
 
     #: The path the file was read from.
@@ -622,8 +621,8 @@ def _read_interpreter(reader: _Reader, segments: list[_Segment]) -> str | None:
     return _decode(raw[:nul])
 
 
-@dataclass(frozen=True, repr=False)
-class _DynamicFields(FieldRepr):
+@fact
+class _DynamicFields(Fact):
     soname: str | None = None
     needed: tuple[str, ...] = ()
     rpath: str | None = None

@@ -34,11 +34,11 @@ import re
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 from pkgdoctor import __version__
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.snapshot.model import Distribution, Snapshot
 
 if TYPE_CHECKING:  # the look-up lives with the other index readers, imported when needed
@@ -72,8 +72,8 @@ _FREEZE_ALWAYS = frozenset({"pip"})
 _FREEZE_BEFORE_312 = frozenset({"setuptools", "distribute", "wheel"})
 
 
-@dataclass(frozen=True, repr=False)
-class Pin(FieldRepr):
+@fact
+class Pin(Fact):
     """How one distribution can be installed again."""
 
     dist: Distribution

@@ -12,9 +12,8 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.listings import Listings
 
 # PEP 3149 tags: "cpython-311", "cpython-313t", "cpython-37m", "cpython-311d", optionally
@@ -25,8 +24,8 @@ _CPYTHON_TAG = re.compile(
 _PYPY_TAG = re.compile(r"^pypy(?P<ver>\d)(?P<minor>\d+)-pp\d+(?:-(?P<triplet>.+))?$")
 
 
-@dataclass(frozen=True, repr=False)
-class ExtensionTag(FieldRepr):
+@fact
+class ExtensionTag(Fact):
     """What an extension module's file name says about the interpreter it was built for."""
 
     tag: str  # the text between the module name and ".so" ("" for a bare ".so")
@@ -44,8 +43,8 @@ class ExtensionTag(FieldRepr):
         return f"{name} {self.version[0]}.{self.version[1]}{self.flags}"
 
 
-@dataclass(frozen=True, repr=False)
-class ExtensionFile(FieldRepr):
+@fact
+class ExtensionFile(Fact):
     """An extension module file found on ``sys.path``."""
 
     path: str
@@ -97,8 +96,8 @@ def parse_extension_filename(filename: str) -> tuple[str, ExtensionTag] | None:
     return stem, ExtensionTag(rest)
 
 
-@dataclass(frozen=True, repr=False)
-class ScanProblem(FieldRepr):
+@fact
+class ScanProblem(Fact):
     """A directory that could not be read while looking for extension modules."""
 
     path: str

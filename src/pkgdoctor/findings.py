@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 
 
 class Severity(enum.IntEnum):
@@ -36,8 +36,8 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
-@dataclass(frozen=True, repr=False)
-class Finding(FieldRepr):
+@fact
+class Finding(Fact):
     """One problem (or notable fact) found in the target.
 
     >>> Finding("ext-wrong-arch", Severity.ERROR, "numpy is built for aarch64.")

@@ -28,9 +28,8 @@ import functools
 import os
 import struct
 import sys
-from dataclasses import dataclass
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 
 __all__ = [
     "FLAG_AARCH64_LIB64",
@@ -148,8 +147,8 @@ _DL_CACHE_HWCAP_EXTENSION = 1 << 62
 _DL_CACHE_HWCAP_ISA_LEVEL_MASK = (1 << 10) - 1
 
 
-@dataclass(frozen=True, repr=False)
-class CacheEntry(FieldRepr):
+@fact
+class CacheEntry(Fact):
     """One library in the cache."""
 
     #: The key: the soname the loader looks up, e.g. ``"libc.so.6"``.
@@ -178,8 +177,8 @@ class CacheEntry(FieldRepr):
         return _CLASS_OF_VARIANT.get(self.flags & FLAG_REQUIRED_MASK)
 
 
-@dataclass(frozen=True, repr=False)
-class LdCache(FieldRepr):
+@fact
+class LdCache(Fact):
     """The parsed contents of an ld.so.cache, entries in file order.
 
     ldconfig sorts the entries so that the loader can stop at the first match

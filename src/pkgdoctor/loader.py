@@ -37,10 +37,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol
 
-from pkgdoctor._fields import FieldRepr, restore
+from pkgdoctor._fields import Fact, fact, restore
 from pkgdoctor.cache import Cache, validator
 from pkgdoctor.elf import ELFError, ELFFile, VersionNeed, read_elf
 from pkgdoctor.ldcache import LdCache, LdCacheError, read_ld_cache
@@ -77,8 +77,8 @@ class ObjectSource(Protocol):
         ...
 
 
-@dataclass(frozen=True, repr=False)
-class LoaderConfig(FieldRepr):
+@fact
+class LoaderConfig(Fact):
     """Everything the loader model needs to know about the system it runs on."""
 
     libc: str  # "glibc" or "musl"

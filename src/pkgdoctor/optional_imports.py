@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Union, cast
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.files import read_regular
 
 # A file this large is generated code, not where a package decides what is optional.
@@ -38,8 +37,8 @@ MAX_SOURCE_BYTES = 4 * 1024 * 1024
 _CATCHING = frozenset({"ImportError", "Exception", "BaseException"})
 
 
-@dataclass(frozen=True, repr=False)
-class Source(FieldRepr):
+@fact
+class Source(Fact):
     """One Python file of the distribution: where it is, which module it is, its text."""
 
     path: str
@@ -48,8 +47,8 @@ class Source(FieldRepr):
     text: str
 
 
-@dataclass(frozen=True, repr=False)
-class ImportSite(FieldRepr):
+@fact
+class ImportSite(Fact):
     """One statement that imports the module."""
 
     path: str
@@ -68,8 +67,8 @@ class ImportSite(FieldRepr):
         return {"file": self.path, "line": self.line, "statement": self.statement}
 
 
-@dataclass(frozen=True, repr=False)
-class ModuleImports(FieldRepr):
+@fact
+class ModuleImports(Fact):
     """Every import of one module in its distribution's sources."""
 
     module: str

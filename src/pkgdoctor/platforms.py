@@ -32,10 +32,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 
 if TYPE_CHECKING:
     from packaging.tags import Tag
@@ -231,8 +230,8 @@ _X86 = frozenset({"x86_64", "i686"})
 _LAST_GLIBC_MINOR = 50
 
 
-@dataclass(frozen=True, repr=False)
-class PlatformTag(FieldRepr):
+@fact
+class PlatformTag(Fact):
     """What a Linux platform tag promises: the C library, its version and the architecture."""
 
     tag: str
@@ -378,8 +377,8 @@ _GLIBC_LOADERS = ("ld-linux", "ld64.so")
 _GLIBC_VERSION = re.compile(r"GLIBC_(\d+)\.(\d+)")
 
 
-@dataclass(frozen=True, repr=False)
-class LibcEvidence(FieldRepr):
+@fact
+class LibcEvidence(Fact):
     """The C library an ELF file is built for, and what says so.
 
     ``source`` is "dt_needed", "pt_interp", "version_needs" or "suffix_triplet" and

@@ -16,11 +16,11 @@ import posixpath
 import re
 import shlex
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from pkgdoctor import codes
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.checks.context import Context
 from pkgdoctor.codes import Code
 from pkgdoctor.elf import ELFFile
@@ -49,8 +49,8 @@ _TOOLCHAIN_VERSION = re.compile(r"^(GLIBC|GLIBCXX|CXXABI|GCC)_(\d+(?:\.\d+)*)$")
 _MAX_FILES_IN_EVIDENCE = 20
 
 
-@dataclass(frozen=True, repr=False)
-class Problem(FieldRepr):
+@fact
+class Problem(Fact):
     """One file's problem, before problems are grouped into findings."""
 
     code: str

@@ -25,11 +25,11 @@ import posixpath
 import re
 import shlex
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from pkgdoctor import codes
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.checks.context import Context
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.snapshot.model import Distribution, PathEntry, PathFacts, Provision, PthFile, PthLine
@@ -90,8 +90,8 @@ _NOT_STDLIB = re.compile(r"^(test|_test\w*|_xx\w*|xx\w*|_ctypes_test|__(?!future
 _MAX_LISTED = 20  # names or distributions listed in one finding's evidence
 
 
-@dataclass(frozen=True, repr=False)
-class Found(FieldRepr):
+@fact
+class Found(Fact):
     """Where an ``import name`` is satisfied from: a regular provider or namespace portions."""
 
     entry: Entry
@@ -122,8 +122,8 @@ def resolve(name: str, entries: Sequence[Entry]) -> Found | None:
 # --- .pth files -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, repr=False)
-class Hook(FieldRepr):
+@fact
+class Hook(Fact):
     """A well-known start-up hook that packaging tools install as a ``.pth`` file."""
 
     name: str

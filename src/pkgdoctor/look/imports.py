@@ -15,11 +15,11 @@ import os
 import re
 import signal
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.errors import ProbeError
 from pkgdoctor.extmodules import ExtensionFile, parse_extension_filename
 from pkgdoctor.look.extensions import extension_file, extension_roots
@@ -34,8 +34,8 @@ _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 IMPORT_TIMEOUT = 300.0
 
 
-@dataclass(frozen=True, repr=False)
-class ImportOutcome(FieldRepr):
+@fact
+class ImportOutcome(Fact):
     """What happened when the target imported a module."""
 
     module: str

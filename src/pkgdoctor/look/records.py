@@ -23,10 +23,9 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.cache import Cache, Validator, directory_validator, validator
 from pkgdoctor.inventory import record_hash
 from pkgdoctor.listings import Listings
@@ -326,8 +325,8 @@ class _RichBar:
 # --- the check ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, repr=False)
-class HashJob(FieldRepr):
+@fact
+class HashJob(Fact):
     """A RECORD entry to hash: whose, which, where, and its size on disk when listed."""
 
     dist: Distribution
@@ -336,8 +335,8 @@ class HashJob(FieldRepr):
     size: int  # from stat: for scheduling and progress only
 
 
-@dataclass(frozen=True, repr=False)
-class HashResult(FieldRepr):
+@fact
+class HashResult(Fact):
     job: HashJob
     digest: str | None  # "<algorithm>=<urlsafe b64, no padding>"; None when unreadable
     size: int  # bytes read

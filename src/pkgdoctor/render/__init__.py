@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.findings import Finding
 from pkgdoctor.target.facts import Target
 
@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from pkgdoctor.look.imports import ImportOutcome
 
 
-@dataclass(frozen=True, repr=False)
-class Report(FieldRepr):
+@fact
+class Report(Fact):
     """Everything one command found, ready to be rendered."""
 
     command: str  # "check" or "why"

@@ -30,10 +30,10 @@ import functools
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, NamedTuple
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.extmodules import ExtensionFile, ScanProblem
 from pkgdoctor.optional_imports import ModuleImports
@@ -115,8 +115,8 @@ class HashedFile(NamedTuple):
     shebang: bool  # the file starts with ``#!``
 
 
-@dataclass(frozen=True, repr=False)
-class Integrity(FieldRepr):
+@fact
+class Integrity(Fact):
     """What the look layer found on disk for one distribution's RECORD rows."""
 
     checked: int = 0  # rows whose presence was checked (``.pyc`` and directories are not)
@@ -130,8 +130,8 @@ class Integrity(FieldRepr):
     published: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, repr=False)
-class Distribution(FieldRepr):
+@fact
+class Distribution(Fact):
     """An installed distribution: what its metadata directory says, read once."""
 
     name: str
@@ -239,8 +239,8 @@ class Distribution(FieldRepr):
 _DERIVED_FROM_RECORD = ("_files", "top_level_names")
 
 
-@dataclass(frozen=True, repr=False)
-class Inventory(FieldRepr):
+@fact
+class Inventory(Fact):
     """The distributions of a target, as the import system and pip see them."""
 
     distributions: tuple[Distribution, ...] = ()  # the winners, in discovery order
@@ -275,8 +275,8 @@ class Inventory(FieldRepr):
 # --- sys.path -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, repr=False)
-class Provision(FieldRepr):
+@fact
+class Provision(Fact):
     """How one ``sys.path`` directory provides a top-level name (importlib's FileFinder).
 
     ``kind`` is ``package`` (a directory with ``__init__``), ``extension``, ``module``
@@ -292,8 +292,8 @@ class Provision(FieldRepr):
         return self.kind != "namespace"
 
 
-@dataclass(frozen=True, repr=False)
-class PathEntry(FieldRepr):
+@fact
+class PathEntry(Fact):
     """One directory of the effective path: the working directory, then ``sys.path``."""
 
     path: str
@@ -307,8 +307,8 @@ class PathEntry(FieldRepr):
     provides: Mapping[str, Provision] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, repr=False)
-class PthLine(FieldRepr):
+@fact
+class PthLine(Fact):
     """A meaningful line of a ``.pth`` file: a directory to add, or code to execute."""
 
     number: int  # 1-based, as site.py reports it
@@ -316,23 +316,23 @@ class PthLine(FieldRepr):
     executes: bool
 
 
-@dataclass(frozen=True, repr=False)
-class PthFile(FieldRepr):
+@fact
+class PthFile(Fact):
     path: str
     site_dir: str  # as on sys.path
     lines: tuple[PthLine, ...]
 
 
-@dataclass(frozen=True, repr=False)
-class ExternallyManaged(FieldRepr):
+@fact
+class ExternallyManaged(Fact):
     """The PEP 668 marker of a non-venv interpreter."""
 
     marker: str
     error: str | None  # its ``Error`` key, on one line
 
 
-@dataclass(frozen=True, repr=False)
-class PathFacts(FieldRepr):
+@fact
+class PathFacts(Fact):
     """The effective ``sys.path`` and where each entry came from."""
 
     entries: tuple[PathEntry, ...] = ()
@@ -351,16 +351,16 @@ class PathFacts(FieldRepr):
 # --- extension modules ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, repr=False)
-class Candidate(FieldRepr):
+@fact
+class Candidate(Fact):
     """A file with the wanted name that the loader looked at and skipped."""
 
     path: str
     reason: str  # "aarch64, not x86_64", "not a valid ELF file: ..."
 
 
-@dataclass(frozen=True, repr=False)
-class Resolution(FieldRepr):
+@fact
+class Resolution(Fact):
     """The outcome of looking up one ``DT_NEEDED`` name."""
 
     name: str
@@ -384,8 +384,8 @@ class Link(NamedTuple):
     resolution: Resolution
 
 
-@dataclass(frozen=True, repr=False)
-class Extension(FieldRepr):
+@fact
+class Extension(Fact):
     """One extension module file and what loading it would involve."""
 
     file: ExtensionFile
@@ -442,8 +442,8 @@ def link_gaps(
     return missing, gaps
 
 
-@dataclass(frozen=True, repr=False)
-class ExtensionFacts(FieldRepr):
+@fact
+class ExtensionFacts(Fact):
     """Every extension module on ``sys.path`` and the ELF facts of every object involved."""
 
     modules: tuple[Extension, ...] = ()
@@ -458,15 +458,15 @@ class ExtensionFacts(FieldRepr):
 # --- the whole ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, repr=False)
-class Tool(FieldRepr):
+@fact
+class Tool(Fact):
     name: str
     version: str
     packaging: str | None = None  # the packaging version that judged requirements
 
 
-@dataclass(frozen=True, repr=False)
-class Scope(FieldRepr):
+@fact
+class Scope(Fact):
     """What was looked at: the options that change the facts."""
 
     deep: bool = False  # RECORD hashes were verified
@@ -474,8 +474,8 @@ class Scope(FieldRepr):
     cwd: str | None = None  # the working directory put in front of sys.path
 
 
-@dataclass(frozen=True, repr=False)
-class Snapshot(FieldRepr):
+@fact
+class Snapshot(Fact):
     """Everything the checks need to know about one environment."""
 
     target: Target

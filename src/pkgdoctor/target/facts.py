@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 
 Mode = Literal["live", "static"]
 
 
-@dataclass(frozen=True, repr=False)
-class Binary(FieldRepr):
+@fact
+class Binary(Fact):
     """The identity of an ELF file as the dynamic loader sees it."""
 
     architecture: str  # "x86_64", "aarch64", "loongarch64", ...
@@ -37,8 +37,8 @@ class Binary(FieldRepr):
         }
 
 
-@dataclass(frozen=True, repr=False)
-class Libc(FieldRepr):
+@fact
+class Libc(Fact):
     """The C library of the target: ``family`` is "glibc" or "musl"."""
 
     family: str
@@ -54,8 +54,8 @@ class Libc(FieldRepr):
         return f"{self.family} {self.version}" if self.version else self.family
 
 
-@dataclass(frozen=True, repr=False)
-class Interpreter(FieldRepr):
+@fact
+class Interpreter(Fact):
     """The Python interpreter of the target and the extension modules it can load."""
 
     implementation: str  # sys.implementation.name: "cpython", "pypy"
@@ -80,8 +80,8 @@ class Interpreter(FieldRepr):
         return self.binary.architecture if self.binary else None
 
 
-@dataclass(frozen=True, repr=False)
-class Target(FieldRepr):
+@fact
+class Target(Fact):
     """One environment under inspection."""
 
     mode: Mode

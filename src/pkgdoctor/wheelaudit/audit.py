@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.archive import ArchiveError
 from pkgdoctor.errors import UsageError
 from pkgdoctor.findings import Finding, sort_findings
@@ -16,8 +16,8 @@ from pkgdoctor.wheelaudit.metadata import metadata_findings, record_findings
 from pkgdoctor.wheelaudit.platform import audit_platform
 
 
-@dataclass(frozen=True, repr=False)
-class WheelAudit(FieldRepr):
+@fact
+class WheelAudit(Fact):
     """What ``audit-wheel`` found about one wheel (the ``wheels[]`` items of its JSON)."""
 
     wheel: str  # the file name

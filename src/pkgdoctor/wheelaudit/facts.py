@@ -7,12 +7,12 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.archive import ArchiveError, Member, WheelArchive
 from pkgdoctor.elf import ELFError, ELFFile, read_elf_bytes, read_elf_from
 from pkgdoctor.inventory import RecordEntry, parse_record, record_hash
@@ -26,8 +26,8 @@ WEAK_HASHES = frozenset({"md5", "sha1"})
 _DATA_DIR = re.compile(r"^[^/]+\.data/(purelib|platlib)/(.+)$")
 
 
-@dataclass(frozen=True, repr=False)
-class ElfMember(FieldRepr):
+@fact
+class ElfMember(Fact):
     """An ELF file in the wheel."""
 
     name: str  # the member's name in the archive
@@ -70,8 +70,8 @@ class InstalledMembers:
         return member.elf
 
 
-@dataclass(frozen=True, repr=False)
-class WheelFacts(FieldRepr):
+@fact
+class WheelFacts(Fact):
     """Everything the wheel checks need, read in one pass over the archive."""
 
     path: str

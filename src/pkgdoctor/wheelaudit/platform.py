@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, FieldRepr, fact
 from pkgdoctor.elf import DynamicSymbol, ELFFile
 from pkgdoctor.extmodules import ExtensionTag, parse_extension_filename
 from pkgdoctor.findings import Finding
@@ -173,8 +173,8 @@ def describe_blockers(blockers: Mapping[str, Any], limit: int = 6) -> str:
     return ", ".join(parts)
 
 
-@dataclass(frozen=True, repr=False)
-class Verdict(FieldRepr):
+@fact
+class Verdict(Fact):
     """The policies of one (libc, architecture) checked against a wheel's ELF files."""
 
     libc: str
@@ -365,8 +365,8 @@ def _anywhere(res: Resolution) -> bool:
 # --- findings ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, repr=False)
-class PlatformResult(FieldRepr):
+@fact
+class PlatformResult(Fact):
     """The platform part of one wheel's audit."""
 
     claims: tuple[PlatformTag, ...]

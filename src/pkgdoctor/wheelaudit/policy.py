@@ -17,10 +17,9 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.errors import PkgdoctorError
 from pkgdoctor.platforms import musl_libc_soname
 
@@ -29,8 +28,8 @@ class PolicyDataError(PkgdoctorError):
     """auditwheel's policy data cannot be found or read."""
 
 
-@dataclass(frozen=True, repr=False)
-class Policy(FieldRepr):
+@fact
+class Policy(Fact):
     """One platform policy for one architecture, e.g. ``manylinux_2_17_x86_64``."""
 
     name: str

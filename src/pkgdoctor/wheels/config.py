@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, FieldRepr, fact
 from pkgdoctor.errors import PkgdoctorError
 
 PYPI = "https://pypi.org/simple"
@@ -61,8 +61,8 @@ class ConfigError(PkgdoctorError):
     """pip's configuration cannot be read (pip itself would refuse to run)."""
 
 
-@dataclass(frozen=True, repr=False)
-class Located(FieldRepr):
+@fact
+class Located(Fact):
     """A value and where it came from: a file and section, a variable, the command line."""
 
     value: str

@@ -44,7 +44,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, FieldRepr, fact
 from pkgdoctor.wheels.platforms import Platform, WheelTarget, parse_platform
 
 if TYPE_CHECKING:
@@ -76,8 +76,8 @@ UNCLASSIFIED = "tags"  # a wheel whose tags miss the target, not yet told why
 KINDS = ("os", "architecture", "libc", "glibc", "musl", "platform", "python", "abi")
 
 
-@dataclass(frozen=True, repr=False)
-class Candidate(FieldRepr):
+@fact
+class Candidate(Fact):
     """A file pip could install: it fits the target and its Requires-Python."""
 
     file: File
@@ -102,8 +102,8 @@ class Candidate(FieldRepr):
         )
 
 
-@dataclass(frozen=True, repr=False)
-class Rejected(FieldRepr):
+@fact
+class Rejected(Fact):
     """A file of the project that does not fit, with the first reason in :data:`KINDS`
     order (or ``requires-python``, ``format``, ``yanked``) and what it was built for."""
 

@@ -15,7 +15,6 @@ import json
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from packaging.utils import (
@@ -27,7 +26,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.snapshot.model import Distribution
 from pkgdoctor.wheels.http import ACCEPT_SIMPLE, FetchError, NotFound, Response, Session
 from pkgdoctor.wheels.simple import MalformedPage, parse_html_page, redact
@@ -35,8 +34,8 @@ from pkgdoctor.wheels.simple import MalformedPage, parse_html_page, redact
 PYPI = "https://pypi.org/simple/"
 
 
-@dataclass(frozen=True, repr=False)
-class LockedFile(FieldRepr):
+@fact
+class LockedFile(Fact):
     """The file of an index that is an installed distribution."""
 
     kind: Literal["wheel", "sdist"]

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING, Any
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, fact
 from pkgdoctor.errors import TargetError, UsageError
 from pkgdoctor.platforms import (
     LINUX_ARCHITECTURES,
@@ -65,8 +65,8 @@ _OS_LABELS = {
 _WINDOWS_MACHINE = {"win32": "x86", "win_amd64": "AMD64", "win_arm64": "ARM64"}
 
 
-@dataclass(frozen=True, repr=False)
-class Platform(FieldRepr):
+@fact
+class Platform(Fact):
     """What a platform tag says about the system it is for."""
 
     tag: str
@@ -156,8 +156,8 @@ def check_platform_tag(tag: str) -> str:
     return tag
 
 
-@dataclass(frozen=True, repr=False)
-class WheelTarget(FieldRepr):
+@fact
+class WheelTarget(Fact):
     """A Python and a platform: what decides which wheels fit.
 
     ``python_version`` is the full version that ``Requires-Python`` is checked against

@@ -19,7 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, FieldRepr, fact
 from pkgdoctor.errors import UsageError
 from pkgdoctor.wheels.config import PipSettings, apply_requirements_options
 
@@ -30,8 +30,8 @@ _ARCHIVES = (".whl", ".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tar.xz", ".tar")
 _MAX_DEPTH = 20
 
 
-@dataclass(frozen=True, repr=False)
-class RequirementLine(FieldRepr):
+@fact
+class RequirementLine(Fact):
     """One requirement to answer for: a PEP 508 requirement, or a direct reference."""
 
     text: str  # as written, without options and comments

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, FieldRepr, fact
 from pkgdoctor.archive import DAMAGE
 from pkgdoctor.wheels.http import FetchError
 
@@ -117,8 +117,8 @@ _CMAKE_LANGUAGES = re.compile(
 )
 
 
-@dataclass(frozen=True, repr=False)
-class BuildInfo(FieldRepr):
+@fact
+class BuildInfo(Fact):
     """What building one sdist needs; ``error`` says why it could not be read."""
 
     filename: str

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, FieldRepr, fact
 from pkgdoctor.wheels.http import ACCEPT_SIMPLE, FetchError, NotFound, Response, Session
 
 _SIMPLE_TYPES = (
@@ -40,8 +40,8 @@ class MalformedPage(ValueError):
     """A simple-API page that cannot be read (bad JSON, wrong structure, not a page)."""
 
 
-@dataclass(frozen=True, repr=False)
-class File(FieldRepr):
+@fact
+class File(Fact):
     """One downloadable file as an index or find-links location lists it."""
 
     filename: str

@@ -19,7 +19,7 @@ from typing import Any
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
-from pkgdoctor._fields import FieldRepr
+from pkgdoctor._fields import Fact, FieldRepr, fact
 from pkgdoctor.wheels.evaluate import KINDS, Candidate, Rejected, Selection, allowed_versions
 from pkgdoctor.wheels.platforms import WheelTarget, parse_platform
 from pkgdoctor.wheels.requirements import RequirementLine
@@ -30,8 +30,8 @@ ACTIONS = ("wheel", "build", "unavailable", "unknown", "skipped")
 _ORDER = (*KINDS, "requires-python", "yanked", "format")
 
 
-@dataclass(frozen=True, repr=False)
-class Reason(FieldRepr):
+@fact
+class Reason(Fact):
     kind: str
     message: str
     files: tuple[str, ...] = ()
