@@ -897,7 +897,18 @@ def bench(args: argparse.Namespace, params: Params) -> int:
         environ,
         ok_status=(0, 1),
     )
+    # Floors: what any Python command line pays before it does anything, on pkgdoctor's own
+    # interpreter; `check --from` must at least parse options and read gzipped JSON.
+    own_python = script_interpreter(pkgdoctor)
+    startup_tool = Tool("floor_startup", "PYTHON -c pass", [own_python, "-c", "pass"], environ)
+    floor_tool = Tool(
+        "floor_imports",
+        "PYTHON -c 'import argparse, gzip, json'",
+        [own_python, "-c", "import argparse, gzip, json"],
+        environ,
+    )
     tools = [pkgdoctor_tool, cold_tool, pip_tool, snapshot_tool, from_tool]
+    tools += [startup_tool, floor_tool]
     skipped: list[Tool] = []
     uv = shutil.which("uv")
     uv_tool = Tool("uv", "uv pip check --python ENV/bin/python", [], environ)
@@ -972,7 +983,31 @@ def bench(args: argparse.Namespace, params: Params) -> int:
         for what, value, limit in targets:
             verdict = "met" if value <= limit else "NOT met"
             print(f"  {what:44} {value:8.3f}  (target <= {limit}: {verdict})")
+        pip_ms = statistics.median(pip_tool.times) * 1000
+        print("\nfloors on this machine (medians), against what the targets allow:")
+        for what, tool in (
+            ("interpreter start-up (PYTHON -c pass)", startup_tool),
+            ("import argparse, gzip, json", floor_tool),
+        ):
+            print(f"  {what:44} {statistics.median(tool.times) * 1000:8.1f} ms")
+        print(f"  {'warm check allowed (0.1x pip check)':44} {pip_ms * 0.1:8.1f} ms")
+        print(f"  {'check --from allowed (0.5x that)':44} {pip_ms * 0.05:8.1f} ms")
+        print(f"  {'cold check allowed (0.3x pip check)':44} {pip_ms * 0.3:8.1f} ms")
     return 0
+
+
+def script_interpreter(script: str) -> str:
+    """The interpreter a console script runs on (its ``#!`` line), else this one."""
+    try:
+        with open(script, "rb") as f:
+            first = f.readline(4096)
+    except OSError:
+        return sys.executable
+    if first.startswith(b"#!"):
+        command = first[2:].decode("utf-8", "replace").split()
+        if command and os.path.isfile(command[0]):
+            return command[0]
+    return sys.executable
 
 
 def snapshot_targets(
