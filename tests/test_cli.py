@@ -54,6 +54,35 @@ def test_every_command_has_help(command: tuple[str, ...]) -> None:
         assert "--python PY" in proc.stdout and "--json" in proc.stdout
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "--prefix", "/x", "--json", "--select", "ext-"],
+        ["snapshot", "-o", "out.json.gz", "--deep", "--redact"],
+        ["why", "numpy", "--python", "python3"],
+        ["export", "--format", "pylock", "--from", "s.json"],
+        ["wheels", "numpy", "--json"],
+        ["audit-wheel", "a.whl"],
+        ["diff", "a.json", "b.json", "--json"],
+        ["--list-checks"],
+    ],
+)
+def test_parser_built_for_one_command_parses_it_as_the_whole_parser(argv: list[str]) -> None:
+    from pkgdoctor.cli import _command_word, build_parser
+
+    assert vars(build_parser(_command_word(argv)).parse_args(argv)) == vars(
+        build_parser().parse_args(argv)
+    )
+
+
+def test_help_lists_every_command_whichever_was_named() -> None:
+    from pkgdoctor.cli import build_parser
+
+    whole = build_parser().format_help()
+    assert build_parser("check").format_help() == whole
+    assert "audit-wheel" in whole and "diff" in whole
+
+
 def test_no_command_prints_help_and_fails() -> None:
     proc = run_cli()
     assert proc.returncode == 2

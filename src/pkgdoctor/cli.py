@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from pkgdoctor.snapshot.model import ExtensionFacts, Snapshot
     from pkgdoctor.target import Target
 
+    _Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
 EXIT_OK, EXIT_FOUND, EXIT_FAILED = 0, 1, 2
 
 _DESCRIPTION = """\
@@ -181,7 +183,9 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with ``command`` (one of :data:`_COMMANDS`), only that
+    command's options are built and the others are listed by name and help alone."""
     parser = argparse.ArgumentParser(
         prog="pkgdoctor",
         description=_DESCRIPTION,
@@ -194,10 +198,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="list every finding code with its area, severity and meaning",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, add in _COMMANDS.items():
+        if command in _COMMANDS and name != command:
+            # Another command: listed with its help, never parsed (each command's options
+            # take ~1 ms to build, paid by every run).
+            sub.add_parser(name, help=_HELP[name])
+        else:
+            add(sub)
+    return parser
 
+
+def _add_check(sub: _Subparsers) -> None:
     check = sub.add_parser(
         "check",
-        help="health check of one environment",
+        help=_HELP["check"],
         description="Check one environment: every finding, worst first, with evidence and fix.",
         epilog=_CHECK_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -234,9 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--list-checks", action="store_true", help=argparse.SUPPRESS)
     _output_options(check)
 
+
+def _add_snapshot(sub: _Subparsers) -> None:
     snapshot = sub.add_parser(
         "snapshot",
-        help="write every fact about an environment as one JSON document",
+        help=_HELP["snapshot"],
         description=(
             "Look at one environment and write what pkgdoctor saw as one versioned JSON\n"
             "document (schema: pkgdoctor/schema/snapshot-v1.json): the interpreter, sys.path\n"
@@ -282,9 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not use or update pkgdoctor's cache of parsed files",
     )
 
+
+def _add_why(sub: _Subparsers) -> None:
     why = sub.add_parser(
         "why",
-        help="import a module in the target and explain why it fails",
+        help=_HELP["why"],
         description="Import MODULE in the target interpreter and explain the real cause.",
         epilog=_WHY_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -299,11 +317,31 @@ def build_parser() -> argparse.ArgumentParser:
         "(pkgdoctor snapshot -o FILE), e.g. from a machine you cannot run code on",
     )
     _output_options(why)
-    _add_export(sub)
-    _add_wheels(sub)
-    _add_audit_wheel(sub)
-    _add_diff(sub)
-    return parser
+
+
+#: Each command's line in ``pkgdoctor --help``.
+_HELP = {
+    "check": "health check of one environment",
+    "snapshot": "write every fact about an environment as one JSON document",
+    "why": "import a module in the target and explain why it fails",
+    "export": "write a file that recreates an environment (requirements, pylock, environment.yml)",
+    "wheels": "which file pip would install on a target, or what a build needs",
+    "audit-wheel": (
+        "is a wheel what its name claims: manylinux/musllinux policy, ABI, RECORD, metadata"
+    ),
+    "diff": "what differs that matters between two environments or snapshots",
+}
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names: its first word that is not an option (no top-level option
+    takes a value)."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
 
 
 def run() -> None:
@@ -325,8 +363,9 @@ def run() -> None:
 def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
     """Run the command line ``argv``; ``parallel`` lets ``check`` use a second process
     (the console script does; a host process that embeds pkgdoctor should not fork)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_command_word(words))
+    args = parser.parse_args(words)
     try:
         if args.list_checks:
             return _list_checks()
@@ -510,10 +549,10 @@ def _snapshot(args: argparse.Namespace, *, parallel: bool = False) -> int:
     return EXIT_OK
 
 
-def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_export(sub: _Subparsers) -> None:
     export = sub.add_parser(
         "export",
-        help="write a file that recreates an environment (requirements, pylock, environment.yml)",
+        help=_HELP["export"],
         description="Write a file that recreates one environment: every distribution pinned\n"
         "to its installed version, with the source it came from.",
         epilog=_EXPORT_EPILOG,
@@ -795,10 +834,10 @@ answered (bad arguments, every source unreachable).
 """
 
 
-def _add_wheels(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_wheels(sub: _Subparsers) -> None:
     wheels = sub.add_parser(
         "wheels",
-        help="which file pip would install on a target, or what a build needs",
+        help=_HELP["wheels"],
         description=_WHEELS_DESCRIPTION,
         epilog=_WHEELS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -908,10 +947,10 @@ def _wheels(args: argparse.Namespace) -> int:
     return EXIT_OK if done else EXIT_FOUND
 
 
-def _add_audit_wheel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_audit_wheel(sub: _Subparsers) -> None:
     audit = sub.add_parser(
         "audit-wheel",
-        help="is a wheel what its name claims: manylinux/musllinux policy, ABI, RECORD, metadata",
+        help=_HELP["audit-wheel"],
         description="Audit wheels: the platform tag their ELF files satisfy, and every problem\n"
         "with their tags, extension modules, RECORD, METADATA and classifiers.",
         epilog=_AUDIT_WHEEL_EPILOG,
@@ -946,10 +985,10 @@ def _audit_wheel(args: argparse.Namespace) -> int:
     return EXIT_FOUND if failed else EXIT_OK
 
 
-def _add_diff(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_diff(sub: _Subparsers) -> None:
     diff = sub.add_parser(
         "diff",
-        help="what differs that matters between two environments or snapshots",
+        help=_HELP["diff"],
         description="Compare two environments or snapshots: what differs that matters,\n"
         "most important first (works here, broken there).",
         epilog=_DIFF_EPILOG,
@@ -1055,3 +1094,15 @@ def _diff(args: argparse.Namespace) -> int:
             width = shutil.get_terminal_size().columns
         _print_lines(render_text(diff, side_a, side_b, width), to_plain)
     return EXIT_FOUND if diff else EXIT_OK
+
+
+#: Every command, in the order ``pkgdoctor --help`` lists them, with what adds its parser.
+_COMMANDS: dict[str, Callable[[_Subparsers], None]] = {
+    "check": _add_check,
+    "snapshot": _add_snapshot,
+    "why": _add_why,
+    "export": _add_export,
+    "wheels": _add_wheels,
+    "audit-wheel": _add_audit_wheel,
+    "diff": _add_diff,
+}
