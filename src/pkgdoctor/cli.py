@@ -345,12 +345,19 @@ def _command_word(argv: Sequence[str]) -> str | None:
 
 
 def run() -> None:
-    """The console script: ``main``, then leave without tearing down the heap.
+    """The console script: ``main`` with fewer garbage collections, then leave without
+    tearing down the heap.
 
     A check of a large environment leaves hundreds of thousands of objects behind; the
     interpreter's orderly teardown of them costs tens of milliseconds that nobody waits for.
     Output is flushed first; nothing else needs cleaning up (``main`` closes what it opens).
     """
+    # A run builds hundreds of thousands of objects that live until it ends and form almost
+    # no reference cycles; at the default thresholds the cycle collector walks them again
+    # and again (~8 ms of a warm check of 239 distributions). It stays on, less often.
+    import gc
+
+    gc.set_threshold(100_000, 50, 100)
     status = main(parallel=True)
     try:
         sys.stdout.flush()
