@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import marshal
 import os
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ from artefacts import (
     write_dist_info,
 )
 from conftest import Runner
-from pkgdoctor.cache import Cache
+from pkgdoctor.cache import Cache, pack, unpack
 from pkgdoctor.cache import stamp as cache_stamp
 from pkgdoctor.checks import run_checks
 from pkgdoctor.checks.context import Context
@@ -89,6 +88,50 @@ def test_a_corrupt_cache_is_ignored(tmp_path: Path, pkgdoctor: Runner, private_c
     assert pkgdoctor(*args).status == 0
 
 
+def test_flipped_bytes_in_the_cache_never_change_a_verdict(tmp_path: Path) -> None:
+    """A cache file damaged after it was written (one flipped byte anywhere in the payload,
+    or cut short) is ignored whole: the findings are those of a run without a cache."""
+    venv = make_venv(tmp_path / "env")
+    ext = compile_extension(venv.site_packages, "fast")
+    write_dist_info(venv.site_packages, "fast", "1.0", [ext.name])
+    age(venv.prefix)
+    target = find_target(prefix=str(venv.prefix))
+    cache_path = tmp_path / "cache.marshal"
+    first = Cache(str(cache_path))
+    found = run_checks(Context(collect(target, cache=first), first))
+    first.save()
+    good = cache_path.read_bytes()
+    assert Cache(str(cache_path)).cold is False
+    # Flip one bit in each of a spread of bytes (a glibc version in an ELF entry, a version
+    # string, a path: wherever they land); every such file is a miss.
+    for offset in range(len(good) // 2, len(good), max(1, len(good) // 97)):
+        damaged = bytearray(good)
+        damaged[offset] ^= 0x04
+        cache_path.write_bytes(bytes(damaged))
+        cache = Cache(str(cache_path))
+        assert cache.cold, offset
+        assert run_checks(Context(collect(target, cache=cache), cache)) == found
+    cache_path.write_bytes(good[: len(good) - 7])
+    assert Cache(str(cache_path)).cold
+    with pytest.raises(ValueError, match="checksum"):
+        unpack(good[:-1] + bytes([good[-1] ^ 1]))
+
+
+def test_a_fifo_in_place_of_the_cache_file_does_not_block(tmp_path: Path) -> None:
+    """A FIFO where the cache file should be is not opened for a blocking read: the run goes
+    on without a cache (in a child with a hard timeout, so a regression fails, not hangs)."""
+    venv = make_venv(tmp_path / "env")
+    args = [sys.executable, "-m", "pkgdoctor", "check", "--prefix", str(venv.prefix), "--json"]
+    env = {**os.environ, "PKGDOCTOR_CACHE_DIR": str(tmp_path / "cache")}
+    assert subprocess.run(args, env=env, capture_output=True, timeout=120).returncode == 0
+    (written,) = cache_files(tmp_path / "cache")
+    written.unlink()
+    os.mkfifo(written)
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["findings"] == []
+
+
 def test_no_cache_writes_nothing(
     tmp_path: Path, pkgdoctor: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -134,7 +177,7 @@ def test_record_verdicts_follow_directory_changes(tmp_path: Path) -> None:
 
     assert check() == []
     [cache_file] = cache_files(tmp_path / "cache")
-    _, sections = marshal.loads(cache_file.read_bytes())
+    _, sections = unpack(cache_file.read_bytes())
     record = str(venv.site_packages / "pkg-1.0.dist-info" / "RECORD")
     assert record in sections["record-presence"]
     assert record in sections["record"]  # the parsed rows
@@ -197,7 +240,7 @@ def test_directories_changed_just_now_are_not_trusted(tmp_path: Path) -> None:
         cache = Cache(str(cache_path))
         run_checks(Context(collect(target, cache=cache), cache))
         cache.save()
-        _, sections = marshal.loads(cache_path.read_bytes())
+        _, sections = unpack(cache_path.read_bytes())
         return dict(sections)
 
     sections = cached_sections()
@@ -221,17 +264,17 @@ def test_a_cache_of_another_version_or_damaged_entries_are_misses(tmp_path: Path
     first = Cache(str(cache_path))
     found = run_checks(Context(collect(target, cache=first), first))
     first.save()
-    stamp, sections = marshal.loads(cache_path.read_bytes())
+    stamp, sections = unpack(cache_path.read_bytes())
     assert stamp == cache_stamp()
     # Another release wrote it: nothing is used.
-    cache_path.write_bytes(marshal.dumps(((*stamp[:2], "0.0.1", stamp[3]), sections)))
+    cache_path.write_bytes(pack(((*stamp[:2], "0.0.1", stamp[3]), sections)))
     other = Cache(str(cache_path))
     assert run_checks(Context(collect(target, cache=other), other)) == found
     assert other.hits == 0
     # Every entry replaced by something of the wrong shape: all misses, same findings.
     broken = {name: {k: (v[0], {1: 2}) for k, v in entries.items()}
               for name, entries in sections.items()}  # fmt: skip
-    cache_path.write_bytes(marshal.dumps((stamp, broken)))
+    cache_path.write_bytes(pack((stamp, broken)))
     damaged = Cache(str(cache_path))
     assert run_checks(Context(collect(target, cache=damaged), damaged)) == found
 
@@ -256,7 +299,7 @@ def test_cached_links_follow_the_searched_directories(
     stored = []
     for cache_file in cache_files(private_cache):
         try:  # other tests of this worker leave corrupt files behind on purpose
-            _, sections = marshal.loads(cache_file.read_bytes())
+            _, sections = unpack(cache_file.read_bytes())
         except (ValueError, EOFError, TypeError):
             continue
         stored += list(sections.get("extension-links", {}))
