@@ -150,9 +150,10 @@ def _which(name: str) -> str | None:
 def _elf_identity(path: str) -> tuple[int, int, bytes] | None:
     """(ELF class, data encoding, e_machine bytes) from the first 20 bytes of ``path``:
     enough to tell whether it can run here, without parsing the file."""
+    from pkgdoctor.files import read_regular
+
     try:
-        with open(path, "rb") as f:
-            head = f.read(20)
+        head = read_regular(path, 20)  # a FIFO named python is no interpreter: never blocks
     except OSError:
         return None
     if len(head) < 20 or head[:4] != b"\x7fELF":

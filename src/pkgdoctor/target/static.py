@@ -26,14 +26,19 @@ from pkgdoctor.target.prefix import find_interpreter
 # lib/python3.10, lib/python3.13t (free-threaded), lib/pypy3.10
 _LIBDIR = re.compile(r"^(python|pypy)(\d+)\.(\d+)(t?)$")
 _RELEVANT_ENV = ("LD_LIBRARY_PATH", "LD_PRELOAD")
+#: pyvenv.cfg is a handful of lines (venv and uv write ~200 bytes); more is not a pyvenv.cfg.
+PYVENV_CFG_LIMIT = 64 << 10
+#: CPython's _sysconfigdata_*.py is ~30-60 KB; a file cut at this limit fails to parse.
+SYSCONFIGDATA_LIMIT = 4 << 20
 
 
 def read_pyvenv_cfg(prefix: Path) -> dict[str, str]:
     """``key = value`` lines of ``pyvenv.cfg`` (as ``site.venv()`` reads them)."""
     try:
-        text = (prefix / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        raw = read_regular(str(prefix / "pyvenv.cfg"), PYVENV_CFG_LIMIT)
+    except OSError:  # missing, or a FIFO/device/directory: no configuration
         return {}
+    text = raw.decode("utf-8", "replace")
     config = {}
     for line in text.splitlines():
         key, sep, value = line.partition("=")
@@ -68,7 +73,7 @@ def read_sysconfigdata(libdir: Path) -> dict[str, Any] | None:
         return None
     for candidate in candidates:
         try:
-            tree = ast.parse(candidate.read_bytes(), filename=str(candidate))
+            tree = ast.parse(read_regular(str(candidate), SYSCONFIGDATA_LIMIT), str(candidate))
         except (OSError, SyntaxError, ValueError):
             continue
         for node in tree.body:

@@ -29,6 +29,7 @@ from typing import Any
 
 from pkgdoctor._fields import Fact, FieldRepr, fact
 from pkgdoctor.errors import PkgdoctorError
+from pkgdoctor.files import NotRegularFile, read_regular
 
 PYPI = "https://pypi.org/simple"
 _BASENAME = "pip.conf"
@@ -201,17 +202,22 @@ def read_pip_config(
     return settings
 
 
+#: pip configuration files are a few lines; more than this is not one.
+CONFIG_LIMIT = 1 << 20
+
+
 def _read_file(path: str) -> list[tuple[str, str, str]]:
     parser = configparser.RawConfigParser()
     parser.optionxform = _normalize  # type: ignore[assignment,method-assign]
     try:
-        with open(path, encoding="utf-8") as f:
-            parser.read_file(f)
+        parser.read_string(read_regular(path, CONFIG_LIMIT).decode("utf-8"), path)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"pip cannot read {path}: it is not valid UTF-8 ({exc.reason})") from exc
     except configparser.Error as exc:
         first = str(exc).splitlines()[0]
         raise ConfigError(f"pip cannot read {path}: {first}") from exc
+    except NotRegularFile as exc:  # pip would block on a FIFO there
+        raise ConfigError(f"pip cannot read {path}: it is not a regular file") from exc
     except OSError:
         return []
     return [(s, k, v) for s in parser.sections() for k, v in parser.items(s)]

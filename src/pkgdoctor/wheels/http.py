@@ -37,6 +37,7 @@ from typing import IO, Any, TypeVar
 
 from pkgdoctor import __version__
 from pkgdoctor._fields import FieldRepr
+from pkgdoctor.files import NotRegularFile, read_regular
 
 T = TypeVar("T")
 
@@ -433,8 +434,14 @@ class Session:
         if path is None:
             return None
         try:
-            with open(path, "rb") as f:
-                entry = json.loads(zlib.decompress(f.read()))
+            # Not a regular file (a FIFO must not block), or damaged: a miss. Entries are
+            # decoded file lists, at most MAX_PAGE_BYTES once inflated.
+            raw = read_regular(path, MAX_PAGE_BYTES)
+            inflater = zlib.decompressobj()
+            text = inflater.decompress(raw, MAX_PAGE_BYTES)
+            if inflater.unconsumed_tail:
+                return None
+            entry = json.loads(text)
         except (OSError, ValueError, zlib.error):
             return None
         if not isinstance(entry, dict) or not {"stored", "ttl", "value"} <= entry.keys():
@@ -469,10 +476,11 @@ def read_file_url(url: str) -> Response:
         path = os.path.join(path, "index.html")
         url = url.rstrip("/") + "/index.html"
     try:
-        with open(path, "rb") as f:
-            body = f.read(MAX_PAGE_BYTES + 1)
+        body = read_regular(path, MAX_PAGE_BYTES + 1)
     except (FileNotFoundError, NotADirectoryError) as exc:
         raise NotFound(f"no such file: {path}") from exc
+    except NotRegularFile as exc:  # a FIFO index.html would block a plain open() forever
+        raise FetchError(f"cannot read {path}: not a regular file") from exc
     except OSError as exc:
         raise FetchError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if len(body) > MAX_PAGE_BYTES:

@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 
 from pkgdoctor._fields import Fact, FieldRepr, fact
 from pkgdoctor.errors import UsageError
+from pkgdoctor.files import NotRegularFile, read_regular
 from pkgdoctor.wheels.config import PipSettings, apply_requirements_options
 
 _COMMENT = re.compile(r"(^|\s+)#.*$")
@@ -28,6 +29,9 @@ _ENV_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _ARCHIVES = (".whl", ".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tar.xz", ".tar")
 _MAX_DEPTH = 20
+#: A requirements file of a real project is kilobytes (pip's own test data stays under
+#: 1 MiB); /dev/zero or a runaway generator is not one.
+REQUIREMENTS_LIMIT = 16 << 20
 
 
 @fact
@@ -90,10 +94,16 @@ class _Reader(FieldRepr):
         if depth > _MAX_DEPTH:
             raise UsageError(f"{path}: requirements files include each other too deeply")
         try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
+            raw = read_regular(path, REQUIREMENTS_LIMIT + 1)
+            if len(raw) > REQUIREMENTS_LIMIT:
+                raise UsageError(
+                    f"requirements file {path} is larger than {REQUIREMENTS_LIMIT >> 20} MiB"
+                )
+            text = raw.decode("utf-8")
         except FileNotFoundError as exc:
             raise UsageError(f"no such requirements file: {path}") from exc
+        except NotRegularFile as exc:
+            raise UsageError(f"requirements file {path} is not a regular file") from exc
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"cannot read requirements file {path}: {exc}") from exc
         here = os.path.dirname(os.path.abspath(path))

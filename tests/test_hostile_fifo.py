@@ -1,0 +1,99 @@
+"""A FIFO, a device or an endless file wherever pkgdoctor expects a small regular file: the
+run ends with findings or one clean error line, never blocks, never balloons (issue 9,
+items 1 and 4). Every run is a child process with a hard timeout and an address-space limit,
+so that a regression fails its test instead of hanging the suite or taking the machine down.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+from artefacts import make_venv
+
+LIMIT_S = 60
+MEMORY = 2 << 30  # 2 GiB of address space: far above a run's needs, far below a runaway's
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pkgdoctor", *args],
+        capture_output=True,
+        text=True,
+        timeout=LIMIT_S,
+        env={**os.environ, **(env or {})},
+        preexec_fn=_limit_memory,
+        check=False,
+    )
+
+
+def assert_clean(proc: subprocess.CompletedProcess[str], statuses: tuple[int, ...]) -> None:
+    assert proc.returncode in statuses, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_static_check_with_a_fifo_pyvenv_cfg_ends(tmp_path: Path) -> None:
+    venv = make_venv(tmp_path / "env")
+    cfg = venv.prefix / "pyvenv.cfg"
+    cfg.unlink()
+    os.mkfifo(cfg)
+    proc = run("check", "--prefix", str(venv.prefix), "--static", "--json", "--no-cache")
+    assert_clean(proc, (0, 1, 2))
+
+
+def test_a_fifo_named_python_is_not_run_nor_read(tmp_path: Path) -> None:
+    prefix = tmp_path / "env"
+    (prefix / "bin").mkdir(parents=True)
+    os.mkfifo(prefix / "bin" / "python")
+    (prefix / "pyvenv.cfg").write_text("home = /nowhere\n")
+    proc = run("check", "--prefix", str(prefix), "--json", "--no-cache")
+    assert_clean(proc, (0, 1, 2))
+
+
+def test_requirements_file_that_is_a_fifo_or_a_device(tmp_path: Path) -> None:
+    fifo = tmp_path / "requirements.txt"
+    os.mkfifo(fifo)
+    for source in (str(fifo), "/dev/zero"):
+        proc = run("wheels", "-r", source, "--no-index", "--isolated")
+        assert_clean(proc, (2,))
+        assert (
+            proc.stderr == f"pkgdoctor: error: requirements file {source} is not a regular file\n"
+        )
+    # Nested: a real file that includes /dev/zero.
+    nested = tmp_path / "nested.txt"
+    nested.write_text("-r /dev/zero\n")
+    proc = run("wheels", "-r", str(nested), "--no-index", "--isolated")
+    assert_clean(proc, (2,))
+    assert "/dev/zero is not a regular file" in proc.stderr
+
+
+def test_oversized_requirements_file_is_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as f:  # sparse: 64 MiB of zeros that take no disk
+        f.truncate(64 << 20)
+    proc = run("wheels", "-r", str(big), "--no-index", "--isolated")
+    assert_clean(proc, (2,))
+    assert "larger than 16 MiB" in proc.stderr
+
+
+def test_pip_config_that_is_a_fifo(tmp_path: Path) -> None:
+    fifo = tmp_path / "pip.conf"
+    os.mkfifo(fifo)
+    proc = run("wheels", "six", "--no-index", env={"PIP_CONFIG_FILE": str(fifo)})
+    assert_clean(proc, (0, 1, 2))  # read as no file at all: never opened, never blocks
+
+
+def test_file_index_with_a_fifo_index_html(tmp_path: Path) -> None:
+    index = tmp_path / "simple" / "six"
+    index.mkdir(parents=True)
+    os.mkfifo(index / "index.html")
+    url = (tmp_path / "simple").as_uri() + "/"
+    proc = run("wheels", "six", "--isolated", "--index-url", url, "--json")
+    assert_clean(proc, (0, 1, 2))
