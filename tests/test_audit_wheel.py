@@ -500,6 +500,16 @@ def _ratio_bomb(path: Path) -> Path:
     return path
 
 
+def _many_small_bombs(path: Path) -> Path:
+    """Members just under the per-member ratio floor, each within every per-member limit:
+    20 x 16 MiB of zeros, ~320 MiB from ~0.3 MiB."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        zeros = bytes(RATIO_FLOOR)
+        for i in range(20):
+            archive.writestr(f"pkg/zeros{i}.bin", zeros)
+    return path
+
+
 UNSAFE: dict[str, tuple[Callable[[Path], object], str]] = {
     "path-traversal": (lambda p: _zip(p, {"../evil.py": b"import os"}), "'..' component"),
     "absolute-path": (lambda p: _zip(p, {"/etc/evil": b""}), "absolute path"),
@@ -511,6 +521,7 @@ UNSAFE: dict[str, tuple[Callable[[Path], object], str]] = {
     "overlapping-entries": (_overlapping, "overlaps"),
     "huge-member": (lambda p: _declared_size(p, 0xFFFFFFF0), "to 4294967280"),
     "compression-ratio": (_ratio_bomb, "zip bomb"),
+    "compression-ratio-in-all": (_many_small_bombs, "in all (more than 200:1): a zip bomb"),
     "non-utf8-name": (_utf8_flag_with_invalid_name, "not a readable zip archive"),
     "bad-crc": (_bad_crc, "damaged"),
     "not-a-zip": (lambda p: p.write_bytes(b"#!/bin/sh\necho hi\n") and p, "not a readable zip"),

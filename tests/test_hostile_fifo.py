@@ -10,7 +10,13 @@ import os
 import resource
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import pytest
 
 from artefacts import make_venv
 
@@ -97,3 +103,50 @@ def test_file_index_with_a_fifo_index_html(tmp_path: Path) -> None:
     url = (tmp_path / "simple").as_uri() + "/"
     proc = run("wheels", "six", "--isolated", "--index-url", url, "--json")
     assert_clean(proc, (0, 1, 2))
+
+
+# --- Servers that never finish --------------------------------------------------------------
+
+
+class _Drip(BaseHTTPRequestHandler):
+    """Answers 200 with a promised megabyte, then sends one byte every 0.2 s: every read
+    returns before the per-read timeout, so only an overall deadline ends the request."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
+        self.send_header("Content-Length", str(1 << 20))
+        self.end_headers()
+        try:
+            for _ in range(1 << 20):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def drip_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Drip)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_dripping_server_is_cut_off_by_the_deadline(drip_url: str) -> None:
+    from pkgdoctor.wheels.http import ACCEPT_SIMPLE, FetchError, Session
+
+    start = time.monotonic()
+    with Session(timeout=5, retries=0, deadline=1.5) as session, pytest.raises(FetchError) as exc:
+        session.get(drip_url + "six/", accept=ACCEPT_SIMPLE, decode=lambda r: len(r.body))
+    assert "no complete answer within 1.5 s" in str(exc.value)
+    assert time.monotonic() - start < 10

@@ -29,6 +29,9 @@ MAX_MEMBER_SIZE = 4 * 1024**3
 MAX_TOTAL_SIZE = 16 * 1024**3
 MAX_RATIO = 200
 RATIO_FLOOR = 16 * 1024**2  # smaller members cannot do harm whatever their ratio
+# The same ratio for the archive as a whole, above this many declared bytes: many members
+# just under RATIO_FLOOR (200 of 16 MiB of zeros, 3.2 GB from 3 MB) pass every member's check.
+TOTAL_RATIO_FLOOR = 256 * 1024**2
 MAX_TEXT_SIZE = 16 * 1024**2  # METADATA, WHEEL, RECORD
 _CHUNK = 1024 * 1024
 # The fixed part of a local file header (APPNOTE.TXT 4.3.7): 30 bytes, then name and extra.
@@ -161,6 +164,12 @@ class WheelArchive:
         if total > MAX_TOTAL_SIZE:
             raise ArchiveError(
                 f"members declare {total} bytes in all, more than the limit of {MAX_TOTAL_SIZE}"
+            )
+        compressed = sum(m.compressed_size for m in members)
+        if total > TOTAL_RATIO_FLOOR and total > MAX_RATIO * max(compressed, 1):
+            raise ArchiveError(
+                f"members would expand {compressed} bytes to {total} in all (more than "
+                f"{MAX_RATIO}:1): a zip bomb"
             )
         self._check_overlap(infos)
         return members

@@ -17,6 +17,7 @@ cache), never inside an environment. ``file:`` URLs are read directly and never 
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.utils
 import hashlib
 import http.client
@@ -48,8 +49,16 @@ ACCEPT_SIMPLE = (
     "text/html; q=0.01"
 )
 CACHE_FORMAT = 1
-MAX_PAGE_BYTES = 128 * 1024 * 1024  # a simple page larger than this is refused
+# A simple page larger than this is refused. The largest real ones are ~2 MB (numpy's and
+# botocore's PEP 691 JSON on pypi.org, 2026); parsing 100 MB of HTML took 2 GB and 65 s.
+MAX_PAGE_BYTES = 32 * 1024 * 1024
+# No answer may take longer than this in all, however steadily bytes arrive (the per-read
+# timeout alone never cuts off a server that drips a byte every few seconds). 256 MiB sdists
+# (wheels/sdist.py) at 2 MB/s take ~130 s; a page takes a second.
+DEADLINE = 300.0
 _MAX_REDIRECTS = 10
+# The server closed the connection (an idle keep-alive one is tried once more).
+_DROPPED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 _RETRY_STATUSES = {500, 502, 503, 504, 520, 527}  # as pip's urllib3 Retry
 
 
@@ -118,6 +127,7 @@ class Session:
         proxy: str | None = None,
         heuristic_ttl: float = 600.0,
         clock: Callable[[], float] = time.time,
+        deadline: float = DEADLINE,
     ) -> None:
         self.cache_dir = cache_dir
         self.timeout = timeout
@@ -128,6 +138,7 @@ class Session:
         self.proxy = proxy
         self.heuristic_ttl = heuristic_ttl
         self.clock = clock
+        self.deadline = deadline
         self.stats = Stats()
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -299,48 +310,67 @@ class Session:
                 request_headers["Proxy-Authorization"] = f"Basic {token}"
         lane = self._lane()
         key = (scheme, host, port, proxy or "")
-        for fresh in (False, True):
-            conn = lane.connections.get(key)
-            reused = conn is not None and not fresh
-            if conn is None or fresh:
-                if conn is not None:
+        deadline = _Deadline(self.deadline)
+        try:
+            for fresh in (False, True):
+                conn = lane.connections.get(key)
+                reused = conn is not None and not fresh
+                if conn is None or fresh:
+                    if conn is not None:
+                        conn.close()
+                    conn = self._connect(scheme, host, port, proxy)
+                    lane.connections[key] = conn
+                try:
+                    with self._lock:
+                        self.stats.requests += 1
+                    conn.request("GET", path, headers=request_headers)
+                    # Kept here: getresponse() drops conn.sock when the server will close
+                    # (the response reads on through its own file object).
+                    deadline.sock = conn.sock
+                    if deadline.fired:  # before the socket was known
+                        raise deadline.error()
+                    raw = conn.getresponse()
+                    body = _read_body(raw, sink, max_bytes)
+                    if deadline.fired:  # cut off: what was read is not the whole body
+                        raise deadline.error()
+                    if raw.will_close:
+                        conn.close()
+                        del lane.connections[key]
+                    return Response(url, raw.status, raw.headers, body)
+                except (
+                    http.client.RemoteDisconnected,
+                    ConnectionResetError,
+                    BrokenPipeError,
+                ) as exc:
                     conn.close()
-                conn = self._connect(scheme, host, port, proxy)
-                lane.connections[key] = conn
-            try:
-                with self._lock:
-                    self.stats.requests += 1
-                conn.request("GET", path, headers=request_headers)
-                raw = conn.getresponse()
-                body = _read_body(raw, sink, max_bytes)
-                if raw.will_close:
+                    lane.connections.pop(key, None)
+                    if reused and not deadline.fired:
+                        continue  # the server closed an idle keep-alive connection: once more
+                    raise FetchError(f"connection closed by {host}: {exc}") from exc
+                except FetchError:
                     conn.close()
-                    del lane.connections[key]
-                return Response(url, raw.status, raw.headers, body)
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
-                conn.close()
-                lane.connections.pop(key, None)
-                if reused:
-                    continue  # the server closed an idle keep-alive connection: once more
-                raise FetchError(f"connection closed by {host}: {exc}") from exc
-            except FetchError:
-                conn.close()
-                lane.connections.pop(key, None)
-                raise
-            except socket.timeout as exc:
-                conn.close()
-                lane.connections.pop(key, None)
-                # Not retried: with pip's timeout (15 s, often more) retries would hang.
-                raise FetchError(f"timed out after {self.timeout:g} s", retry=False) from exc
-            except ssl.SSLError as exc:
-                conn.close()
-                lane.connections.pop(key, None)
-                reason = exc.reason or exc
-                raise FetchError(f"TLS error with {host}: {reason}", retry=False) from exc
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                lane.connections.pop(key, None)
-                raise FetchError(f"cannot connect to {host}: {_os_reason(exc)}") from exc
+                    lane.connections.pop(key, None)
+                    raise
+                except socket.timeout as exc:
+                    conn.close()
+                    lane.connections.pop(key, None)
+                    # Not retried: with pip's timeout (15 s, often more) retries would hang.
+                    raise FetchError(f"timed out after {self.timeout:g} s", retry=False) from exc
+                except ssl.SSLError as exc:
+                    conn.close()
+                    lane.connections.pop(key, None)
+                    reason = exc.reason or exc
+                    raise FetchError(f"TLS error with {host}: {reason}", retry=False) from exc
+                except (OSError, http.client.HTTPException) as exc:
+                    conn.close()
+                    lane.connections.pop(key, None)
+                    raise FetchError(f"cannot connect to {host}: {_os_reason(exc)}") from exc
+        except FetchError as exc:
+            if deadline.fired:
+                raise deadline.error() from exc
+            raise
+        finally:
+            deadline.cancel()
         raise FetchError(f"connection to {host} keeps closing")  # pragma: no cover
 
     def _lane(self) -> _Lane:
@@ -517,6 +547,32 @@ def _netrc_credentials(host: str) -> str | None:
         return None
     login, _, password = found
     return f"{login}:{password or ''}"
+
+
+class _Deadline:
+    """Cuts off one request (the connection it uses is shut down) once it has run for
+    ``seconds``, whatever the server sends meanwhile."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self.sock: socket.socket | None = None
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = self.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # wakes the blocked read; close() would not
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def error(self) -> FetchError:
+        return FetchError(f"no complete answer within {self.seconds:g} s", retry=False)
 
 
 def _read_body(raw: http.client.HTTPResponse, sink: IO[bytes] | None, max_bytes: int) -> bytes:
