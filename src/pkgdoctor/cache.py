@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 #: The layout of the cache file and of its entries. Bump it when an entry's shape changes.
-FORMAT = 2
+FORMAT = 3
 Validator = tuple[int, int, int, int]  # size, mtime_ns, inode, device
 
 
