@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-#: The layout of the cache file and of its entries. Bump it when an entry's shape changes.
+#: The layout of the cache file and of its entries. Bump it when an entry's shape changes, or
+#: when the ELF reader starts refusing files it used to accept (3: truncated PT_LOAD, PN_XNUM).
 FORMAT = 3
 Validator = tuple[int, int, int, int]  # size, mtime_ns, inode, device
 
