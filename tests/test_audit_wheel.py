@@ -297,7 +297,10 @@ def test_isa_level_above_baseline_rules_out_every_policy(pkgdoctor: Runner, tmp_
 
 # --- ELF files the loader cannot load ---------------------------------------------------------
 
-DAMAGES = {"truncated": truncate_last_segment, "pn_xnum": set_phnum}
+DAMAGES: dict[str, Callable[[Path], object]] = {
+    "truncated": truncate_last_segment,
+    "pn_xnum": set_phnum,
+}
 CP = f"cp{sys.version_info[0]}{sys.version_info[1]}"
 
 
