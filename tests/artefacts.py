@@ -240,6 +240,50 @@ def patch_machine(path: Path, machine: int) -> None:
         f.write(struct.pack("<H", machine))
 
 
+# 64 KiB of initialized data, placed after the dynamic section in the data segment (and a use
+# of its last byte): an object with it can be cut inside its last PT_LOAD segment and still
+# have every table the loader reads before mapping.
+BIG_DATA = "char pkgd_blob[1 << 16] = {1};"
+USE_BIG_DATA = "if (pkgd_blob[sizeof pkgd_blob - 1] == 7) return NULL;"
+_PT_LOAD, _PT_DYNAMIC = 1, 2
+
+
+def _program_headers(data: bytes) -> list[tuple[int, int, int]]:
+    """(p_type, p_offset, p_filesz) of each program header of a 64-bit little-endian ELF file."""
+    (phoff,) = struct.unpack_from("<Q", data, 32)  # e_phoff (gABI Elf64_Ehdr)
+    phentsize, phnum = struct.unpack_from("<HH", data, 54)  # e_phentsize, e_phnum
+    result = []
+    for index in range(phnum):
+        # Elf64_Phdr: p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align
+        p_type, _, offset, _, _, filesz, _, _ = struct.unpack_from(
+            "<IIQQQQQQ", data, phoff + index * phentsize
+        )
+        result.append((p_type, offset, filesz))
+    return result
+
+
+def truncate_last_segment(path: Path) -> int:
+    """Cut a 64-bit little-endian ELF file at the last page boundary inside its last PT_LOAD
+    segment, as an interrupted copy leaves it: the program headers and the dynamic section
+    stay whole, but a page the loader maps is gone (touching it raises SIGBUS). The new size."""
+    data = path.read_bytes()
+    headers = _program_headers(data)
+    end = max(offset + filesz for p_type, offset, filesz in headers if p_type == _PT_LOAD)
+    cut = (end - 1) // 4096 * 4096
+    dynamic = [offset + filesz for p_type, offset, filesz in headers if p_type == _PT_DYNAMIC]
+    assert max(dynamic) <= cut < end, "link the object with BIG_DATA"
+    path.write_bytes(data[:cut])
+    return cut
+
+
+def set_phnum(path: Path, value: int = 0xFFFF) -> None:
+    """Rewrite e_phnum (offset 56 of an Elf64_Ehdr, gABI) of a little-endian ELF file; 0xFFFF
+    is PN_XNUM (extended numbering: the count would be in section header 0's sh_info)."""
+    with path.open("r+b") as f:
+        f.seek(56)
+        f.write(struct.pack("<H", value))
+
+
 def raise_glibc_need(path: Path, prefix: bytes = b"GLIBC_2.") -> None:
     """Make every ``GLIBC_2.x`` version the file needs read ``GLIBC_9.x``: same length, so the
     string table stays valid, and no glibc defines it (ld.so refuses to load the file)."""

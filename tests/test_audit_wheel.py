@@ -18,14 +18,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from artefacts import (
+    BIG_DATA,
     EM_AARCH64,
     RPATH,
     RUNPATH,
+    USE_BIG_DATA,
     Wheelhouse,
     compile_bundle,
     compile_extension,
+    compile_library,
     patch_machine,
     retag_wheel,
+    set_phnum,
+    truncate_last_segment,
     write_wheel,
 )
 from conftest import Runner, validated
@@ -288,6 +293,65 @@ def test_isa_level_above_baseline_rules_out_every_policy(pkgdoctor: Runner, tmp_
     assert evidence["isa"] == [{"file": module.name, "level": "x86_64_v3"}]
     theirs = auditwheel_show(wheel_path)
     assert (theirs["overall_tag"], theirs["unsupported_isa"]) == ("linux_x86_64", True)
+
+
+# --- ELF files the loader cannot load ---------------------------------------------------------
+
+DAMAGES: dict[str, Callable[[Path], object]] = {
+    "truncated": truncate_last_segment,
+    "pn_xnum": set_phnum,
+}
+CP = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+
+
+@needs_x86_64
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_damaged_module_satisfies_no_policy(pkgdoctor: Runner, tmp_path: Path, damage: str) -> None:
+    # The same damage that makes `import` die of SIGBUS or dlopen fail (test_check_extensions).
+    module = compile_extension(tmp_path / "build", "_cut", extra=BIG_DATA, body=USE_BIG_DATA)
+    name = f"cut-1.0-{CP}-{CP}-manylinux_2_17_x86_64.whl"
+    (tmp_path / "ok").mkdir()
+    healthy = write_wheel(tmp_path / "ok" / name, {module.name: module.read_bytes()})
+    assert one(audit_json(pkgdoctor, healthy))["satisfied_tags"]
+    DAMAGES[damage](module)
+    wheel_path = write_wheel(tmp_path / name, {module.name: module.read_bytes()})
+    wheel = one(audit_json(pkgdoctor, wheel_path, status=1))
+    assert codes(wheel) == ["ext-invalid-elf"]
+    (file,) = finding(wheel, "ext-invalid-elf")["evidence"]["files"]
+    assert file["path"] == module.name
+    assert ("PT_LOAD segment" if damage == "truncated" else "PN_XNUM") in file["reason"]
+    assert (wheel["overall_tag"], wheel["satisfied_tags"], wheel["elf_files"]) == (None, [], 1)
+    text = pkgdoctor("audit-wheel", str(wheel_path)).out
+    assert "      no ELF file that can be loaded\n" in text
+    assert "satisfies" not in text
+
+
+@needs_x86_64
+def test_damaged_bundled_library_rules_out_every_policy(pkgdoctor: Runner, tmp_path: Path) -> None:
+    libs = tmp_path / "build" / "pkg.libs"
+    lib = compile_library(
+        libs, "libbundled.so.1", f"{BIG_DATA} int pkgd_answer(void) {{ return 1; }}"
+    )
+    module = compile_extension(
+        tmp_path / "build" / "pkg",
+        "_ext",
+        link=[str(lib), "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../pkg.libs"],
+    )
+    truncate_last_segment(lib)
+    wheel_path = write_wheel(
+        tmp_path / f"pkg-1.0-{CP}-{CP}-manylinux_2_17_x86_64.whl",
+        {f"pkg/{module.name}": module.read_bytes(), "pkg.libs/libbundled.so.1": lib.read_bytes()},
+    )
+    wheel = one(audit_json(pkgdoctor, wheel_path, status=1))
+    # One finding for the one cause: no wheel-tag-overclaims about the claim it cannot keep.
+    assert codes(wheel) == ["ext-invalid-elf"]
+    assert wheel["overall_tag"] == "linux_x86_64"
+    assert wheel["satisfied_tags"] == []
+    assert wheel["limited_by"]["unloadable"] == ["pkg.libs/libbundled.so.1"]
+    assert wheel["elf_files"] == 2
+    text = pkgdoctor("audit-wheel", str(wheel_path)).out
+    assert "      satisfies linux_x86_64 (glibc, x86_64; 2 ELF files)\n" in text
+    assert "pkg.libs/libbundled.so.1 (not a loadable ELF file)" in text
 
 
 # --- Extension modules against the tags ------------------------------------------------------

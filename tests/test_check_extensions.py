@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from artefacts import (
+    BIG_DATA,
     EM_AARCH64,
     EM_LOONGARCH,
     EXT_SUFFIX,
@@ -22,6 +24,7 @@ from artefacts import (
     OTHER_PY,
     PY,
     SYSCONFIGDATA_NO_TRIPLET,
+    USE_BIG_DATA,
     Venv,
     Wheelhouse,
     compile_cxx_extension,
@@ -33,6 +36,8 @@ from artefacts import (
     pip,
     raise_glibc_need,
     run,
+    set_phnum,
+    truncate_last_segment,
     write_dist_info,
 )
 from conftest import Runner
@@ -332,6 +337,86 @@ def test_truncated_and_non_elf_extensions(tmp_path: Path, pkgdoctor: Runner) -> 
     assert all(f["code"] == "ext-invalid-elf" for f in result.json["findings"])
     assert "No such file" in reasons["dangling"]
     assert result.status == 1
+
+
+def _python(venv: Venv, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(venv.python), "-c", code], capture_output=True, text=True, check=False, cwd=cwd
+    )
+
+
+def test_extension_cut_inside_a_load_segment(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """Issue 9: the tables the loader reads are intact, so the file looked fine; ld.so maps
+    the segment anyway and the import dies of SIGBUS on the page the file lacks."""
+    venv = make_venv(tmp_path / "env")
+    ext = compile_extension(venv.site_packages, "_cut", extra=BIG_DATA, body=USE_BIG_DATA)
+    assert _python(venv, "import _cut", tmp_path).returncode == 0
+    assert pkgdoctor("check", "--prefix", str(venv.prefix), "--json").json["findings"] == []
+    size = truncate_last_segment(ext)
+    crashed = _python(venv, "import _cut", tmp_path)
+    assert crashed.returncode == -signal.SIGBUS, crashed.stderr
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert result.status == 1
+    reason = only(result, "ext-invalid-elf")["evidence"]["files"][0]["reason"]
+    assert reason.startswith("not a valid ELF file: PT_LOAD segment ")
+    assert reason.endswith(f"past the end of the file ({size} bytes): the file is truncated")
+
+
+def test_extension_with_pn_xnum(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """e_phnum = PN_XNUM: glibc reads 65535 program headers, not sh_info's count."""
+    venv = make_venv(tmp_path / "env")
+    ext = compile_extension(venv.site_packages, "_xnum")
+    set_phnum(ext)
+    failed = _python(venv, f"import ctypes; ctypes.CDLL({str(ext)!r})", tmp_path)
+    assert failed.returncode == 1
+    assert f"OSError: {ext}: cannot read file data" in failed.stderr
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    reason = only(result, "ext-invalid-elf")["evidence"]["files"][0]["reason"]
+    assert "e_phnum is PN_XNUM" in reason
+    assert result.status == 1
+
+
+@pytest.mark.parametrize("damage", ["truncated", "pn_xnum"])
+def test_bundled_library_the_loader_cannot_load(
+    tmp_path: Path, pkgdoctor: Runner, damage: str
+) -> None:
+    """The loader's search ends at a damaged library (glibc passes over only another class or
+    machine): the module cannot be imported, and the library is the finding's subject."""
+    venv = make_venv(tmp_path / "env")
+    site = venv.site_packages
+    lib = compile_library(
+        site / "pkg.libs", "libbundled.so.1", f"{BIG_DATA} int pkgd_answer(void) {{ return 1; }}"
+    )
+    ext = compile_extension(
+        site / "pkg", "_ext", link=[str(lib), "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../pkg.libs"]
+    )
+    (site / "pkg" / "__init__.py").write_text("")
+    files = ["pkg/__init__.py", f"pkg/{ext.name}", "pkg.libs/libbundled.so.1"]
+    write_dist_info(site, "pkg", "1.0", files)
+    assert _python(venv, "import pkg._ext", tmp_path).returncode == 0
+    if damage == "truncated":
+        truncate_last_segment(lib)
+        assert _python(venv, "import pkg._ext", tmp_path).returncode == -signal.SIGBUS
+    else:
+        set_phnum(lib)
+        failed = _python(venv, "import pkg._ext", tmp_path)
+        assert "ImportError: " in failed.stderr
+        assert "/pkg.libs/libbundled.so.1: cannot read file data" in failed.stderr
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert result.codes() == ["ext-invalid-elf"]  # not ext-missing-library: it is found
+    finding = result.json["findings"][0]
+    library = finding["evidence"]["library"]
+    assert (library["name"], library["path"], library["needed_by"]) == (
+        "libbundled.so.1",
+        str(lib),
+        str(ext),
+    )
+    assert ("PT_LOAD segment" if damage == "truncated" else "PN_XNUM") in library["reason"]
+    assert finding["evidence"]["files"] == [{"path": str(ext)}]
+    assert finding["message"].startswith(
+        f"1 extension module of pkg cannot be loaded: the library {lib} it loads: not a valid"
+    )
+    assert finding["fix"].endswith("-m pip install --force-reinstall --no-deps pkg==1.0")
 
 
 def test_select_and_ignore(tmp_path: Path, pkgdoctor: Runner) -> None:

@@ -837,6 +837,42 @@ def test_bad_phentsize(built: Built, tmp_path: Path) -> None:
     )
 
 
+def _load_segment_ends(path: Path) -> list[int]:
+    """p_offset + p_filesz of every PT_LOAD segment, as pyelftools reads them."""
+    with path.open("rb") as stream:
+        return [
+            s["p_offset"] + s["p_filesz"]
+            for s in OracleELFFile(stream).iter_segments()
+            if s["p_type"] == "PT_LOAD" and s["p_filesz"]
+        ]
+
+
+def test_load_segment_past_eof(built: Built, tmp_path: Path) -> None:
+    # A file cut inside its last PT_LOAD segment: its program headers and dynamic section are
+    # intact, but ld.so would map pages the file does not have (SIGBUS on first touch).
+    end = max(_load_segment_ends(built.demo))
+    data = built.demo.read_bytes()
+    path = tmp_path / "cut.so"
+    path.write_bytes(data[: end - 1])
+    error = assert_elf_error(path, "PT_LOAD segment")
+    assert f"the end of the file ({end - 1} bytes): the file is truncated" in error.reason
+    # Cut right at the end of the last segment (only section headers and non-loaded sections
+    # lost, as some stripping tools leave files): what the loader maps is all there.
+    path.write_bytes(data[:end])
+    assert read_elf(path).needed == read_elf(built.demo).needed
+
+
+def test_pn_xnum_is_refused_like_the_loader_does(built: Built, tmp_path: Path) -> None:
+    # glibc reads e_phnum entries as they are (no extended numbering): dlopen says "cannot
+    # read file data". The section header 0 of a linked object has sh_info 0, which read as
+    # the gABI count would make a valid-looking file without any segment.
+    elf = read_elf(built.demo)
+    order = "<" if elf.little_endian else ">"
+    offset = 56 if elf.elf_class == 64 else 44  # e_phnum
+    path = patched(built.demo, tmp_path / "p.so", {offset: struct.pack(order + "H", 0xFFFF)})
+    assert_elf_error(path, "PN_XNUM")
+
+
 def _dynamic_entry_offset(path: Path, tag_name: str) -> tuple[int, int]:
     """(file offset of the d_val of the first *tag_name* entry, d_val size), via pyelftools."""
     with open(path, "rb") as stream:

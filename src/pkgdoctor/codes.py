@@ -191,7 +191,8 @@ EXT_INVALID_ELF = _register(
     "ext-invalid-elf",
     "Extension modules",
     Severity.ERROR,
-    "An extension module file is not a loadable ELF file (truncated, corrupt or unreadable).",
+    "An extension module, or a library it loads, is not a loadable ELF file (truncated, corrupt, "
+    "unreadable).",
 )
 EXT_WRONG_ARCH = _register(
     "ext-wrong-arch",

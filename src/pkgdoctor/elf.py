@@ -168,8 +168,11 @@ _PT_NOTE = 4
 # GNU extension (binutils include/elf/common.h): the segment holding .note.gnu.property.
 _PT_GNU_PROPERTY = 0x6474E553
 
-# gABI "Sections", extended numbering: if e_phnum is PN_XNUM the real count is in sh_info
-# of section header 0.  sh_info sits at byte 28 of an Elf32_Shdr and 44 of an Elf64_Shdr.
+# gABI "Sections", extended numbering: e_phnum == PN_XNUM means the real count is in sh_info
+# of section header 0.  glibc's loader does not implement it: open_verify (elf/dl-load.c)
+# takes e_phnum as the count, reads e_phnum * sizeof (ElfW(Phdr)) bytes at e_phoff and fails
+# with "cannot read file data" when the file is shorter; linkers never emit it for a loadable
+# object (core dumps use it).  So an object with PN_XNUM is one the loader cannot load.
 _PN_XNUM = 0xFFFF
 
 # gABI "Dynamic Section": d_tag values.  The DT_VER* tags are the GNU/Sun symbol
@@ -235,7 +238,6 @@ class _Formats:
         "phdr",
         "phdr_fields",
         "prop",
-        "shdr_info_offset",
         "sym",
         "sym_fields",
         "u32",
@@ -258,7 +260,6 @@ class _Formats:
             self.phdr_fields = (0, 2, 3, 5, 7)  # p_type, p_offset, p_vaddr, p_filesz, p_align
             # Elf64_Dyn: d_tag (Sxword, read unsigned: every tag we use is positive), d_val.
             self.dyn = struct.Struct(order + "QQ")
-            self.shdr_info_offset = 44
             self.addr_mask = (1 << 64) - 1
             # Elf64_Sym: st_name, st_info, st_other, st_shndx, st_value, st_size.
             self.sym = struct.Struct(order + "IBBHQQ")
@@ -269,7 +270,6 @@ class _Formats:
             self.phdr = struct.Struct(order + "IIIIIIII")
             self.phdr_fields = (0, 1, 2, 4, 7)
             self.dyn = struct.Struct(order + "II")
-            self.shdr_info_offset = 28
             self.addr_mask = (1 << 32) - 1
             # Elf32_Sym: st_name, st_value, st_size, st_info, st_other, st_shndx.
             self.sym = struct.Struct(order + "IIIBBH")
@@ -531,7 +531,7 @@ def _parse(reader: _Reader, path: str, symbols: bool = False, properties: bool =
         e_version,
         _e_entry,
         e_phoff,
-        e_shoff,
+        _e_shoff,
         e_flags,
         _e_ehsize,
         e_phentsize,
@@ -543,7 +543,8 @@ def _parse(reader: _Reader, path: str, symbols: bool = False, properties: bool =
     if e_version != _EV_CURRENT:
         raise ELFError(f"unsupported e_version {e_version}")
 
-    segments = _read_program_headers(reader, fmt, e_phoff, e_phentsize, e_phnum, e_shoff)
+    segments = _read_program_headers(reader, fmt, e_phoff, e_phentsize, e_phnum)
+    _check_load_segments(reader, segments)
     interpreter = _read_interpreter(reader, segments)
 
     dynamic = [s for s in segments if s.p_type == _PT_DYNAMIC]
@@ -583,13 +584,12 @@ def _parse(reader: _Reader, path: str, symbols: bool = False, properties: bool =
 
 
 def _read_program_headers(
-    reader: _Reader, fmt: _Formats, phoff: int, phentsize: int, phnum: int, shoff: int
+    reader: _Reader, fmt: _Formats, phoff: int, phentsize: int, phnum: int
 ) -> list[_Segment]:
     if phnum == _PN_XNUM:
-        if shoff == 0:
-            raise ELFError("e_phnum is PN_XNUM but there is no section header table")
-        (phnum,) = fmt.u32.unpack(
-            reader.read(shoff + fmt.shdr_info_offset, 4, "section header 0 (extended e_phnum)")
+        raise ELFError(
+            "e_phnum is PN_XNUM (0xffff, extended program header numbering), which the "
+            "dynamic loader does not support"
         )
     if phnum == 0:
         return []
@@ -605,6 +605,26 @@ def _read_program_headers(
         _Segment(entry[i_type], entry[i_offset], entry[i_vaddr], entry[i_filesz], entry[i_align])
         for entry in fmt.phdr.iter_unpack(table)
     ]
+
+
+def _check_load_segments(reader: _Reader, segments: list[_Segment]) -> None:
+    """Every PT_LOAD segment's file image must lie inside the file.
+
+    glibc's loader does not check this (_dl_map_object_from_fd in elf/dl-load.c only checks
+    that p_vaddr and p_offset are congruent modulo the page size): it mmaps the segment, and
+    the first touch of a page that lies wholly past the end of the file kills the process with
+    SIGBUS (mmap(2)); bytes past the end in the last partial page read as zeros.  Either way
+    the file is truncated.  A segment with p_filesz 0 (all .bss) maps no file bytes at all.
+    """
+    for number, segment in enumerate(segments):
+        if segment.p_type == _PT_LOAD and segment.filesz:
+            end = segment.offset + segment.filesz
+            if end > reader.size:
+                raise ELFError(
+                    f"PT_LOAD segment {number} (offset {segment.offset:#x}, {segment.filesz} "
+                    f"bytes) extends past the end of the file ({reader.size} bytes): "
+                    "the file is truncated"
+                )
 
 
 def _read_interpreter(reader: _Reader, segments: list[_Segment]) -> str | None:

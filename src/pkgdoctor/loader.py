@@ -334,7 +334,8 @@ class Loader:
         return result
 
     def accepts(self, path: str) -> tuple[str | None, list[Candidate]]:
-        """Whether the loader would accept ``path``: it exists and matches our machine."""
+        """Whether the loader would take ``path``: it exists and, if it is a valid ELF
+        file, matches our machine (a damaged file is taken, and fails to load)."""
         if not self.source.exists(path):
             return None, []
         elf = self.read(path)
@@ -342,7 +343,12 @@ class Loader:
             reason = elf.strerror or str(elf)
             return None, [Candidate(path, reason)]
         if isinstance(elf, ELFError):
-            return None, [Candidate(path, str(elf))]
+            # glibc passes over a file only for another ELF class or machine (open_verify in
+            # elf/dl-load.c returns -1 with ENOENT); any other file it opens ends the search:
+            # a damaged one fails dlopen ("invalid ELF header", "cannot read file data") or is
+            # mapped and crashes (a truncated PT_LOAD). So the lookup finds it, and ``check``
+            # reports the library as not loadable (``ext-invalid-elf``).
+            return path, []
         cfg = self.config
         if (elf.machine, elf.elf_class, elf.little_endian) != (
             cfg.machine,

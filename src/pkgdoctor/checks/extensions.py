@@ -223,13 +223,33 @@ def _link_problems(ctx: Context, module: Extension) -> list[Problem]:
                 }
             )
     ext = module.file
-    problems = []
+    problems = [
+        Problem(EXT_INVALID_ELF.code, ext, (path,), {"library": library})
+        for path, library in _damaged_libraries(ctx, module).items()
+    ]
     if missing:
         details = [_missing_detail(link.requester, link.resolution) for link in missing]
         problems.append(Problem(EXT_MISSING_LIBRARY.code, ext, (), {"missing": details}))
     if versions:
         problems.append(Problem(EXT_GLIBC_TOO_NEW.code, ext, (), {"needs": versions}))
     return problems
+
+
+def _damaged_libraries(ctx: Context, module: Extension) -> dict[str, dict[str, Any]]:
+    """The libraries the loader would take for ``module`` that are not loadable ELF files
+    (truncated, corrupt): the lookup ends at such a file and dlopen fails or crashes."""
+    elf = ctx.snapshot.extensions.elf
+    found: dict[str, dict[str, Any]] = {}
+    for requester, res in module.links:
+        reason = elf.get(res.path) if res.path is not None else None
+        if res.path is not None and isinstance(reason, str) and res.path not in found:
+            found[res.path] = {
+                "name": res.name,
+                "path": res.path,
+                "needed_by": requester,
+                "reason": reason,
+            }
+    return found
 
 
 def _missing_detail(requester: str, res: Resolution) -> dict[str, Any]:
@@ -765,8 +785,10 @@ def _recorded_but_missing(
 def _invalid_elf(
     ctx: Context, members: list[Problem], dist: Distribution | None, _: Any
 ) -> Finding:
-    evidence = _base_evidence(members)
     first = members[0]
+    if "library" in first.detail:
+        return _invalid_library(ctx, members, dist)
+    evidence = _base_evidence(members)
     return EXT_INVALID_ELF.finding(
         f"{_count(len(members), 'extension module')} of {_subject(members, dist)} cannot be "
         f"loaded: {first.file.filename}: {first.detail['reason']}.",
@@ -774,6 +796,29 @@ def _invalid_elf(
         path=_common_path(members, dist),
         evidence=evidence,
         fix=_fix_reinstall(ctx, dist, members),
+    )
+
+
+def _invalid_library(ctx: Context, members: list[Problem], dist: Distribution | None) -> Finding:
+    """Modules that load a damaged library: one finding per library (the root cause)."""
+    library = members[0].detail["library"]
+    evidence = _base_evidence(members, shared=("library",))
+    evidence["library"] = library
+    owner = ctx.owner(library["path"])
+    if owner is not None:
+        fix = ctx.pip_reinstall(owner)
+    else:
+        fix = (
+            f"Restore {_quote(library['path'])} (reinstall whatever installed it); no "
+            "distribution owns it."
+        )
+    return EXT_INVALID_ELF.finding(
+        f"{_count(len(members), 'extension module')} of {_subject(members, dist)} cannot be "
+        f"loaded: the library {library['path']} it loads: {library['reason']}.",
+        distribution=dist.name if dist else None,
+        path=library["path"],
+        evidence=evidence,
+        fix=fix,
     )
 
 

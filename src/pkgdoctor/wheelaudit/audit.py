@@ -81,7 +81,7 @@ def audit_wheel(path: str) -> WheelAudit:
         path=path,
         pure=facts.pure,
         claimed_tags=tuple(c.tag for c in platform.claims),
-        elf_files=len(facts.elf_files),
+        elf_files=len(facts.elf_files) + len(facts.bad_elf),
         findings=tuple(sort_findings(findings)),
     )
     if verdict is None:

@@ -99,6 +99,9 @@ class Blockers(FieldRepr):
     isa: dict[str, str] = field(default_factory=dict)
     pyfpe: list[str] = field(default_factory=list)
     ucs2: list[str] = field(default_factory=list)
+    # Members that are not loadable ELF files (ext-invalid-elf): no policy holds for a wheel
+    # the loader cannot load, whatever its other files need.
+    unloadable: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
@@ -108,6 +111,7 @@ class Blockers(FieldRepr):
             or self.isa
             or self.pyfpe
             or self.ucs2
+            or self.unloadable
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -139,6 +143,8 @@ class Blockers(FieldRepr):
             result["pyfpe"] = self.pyfpe
         if self.ucs2:
             result["ucs2"] = self.ucs2
+        if self.unloadable:
+            result["unloadable"] = self.unloadable[:_MAX_FILES_SHOWN]
         return result
 
     def summary(self, limit: int = 6) -> str:
@@ -168,6 +174,7 @@ def describe_blockers(blockers: Mapping[str, Any], limit: int = 6) -> str:
     parts += [f"{r['level']} instructions ({r['file']})" for r in blockers.get("isa") or []]
     parts += [f"PyFPE_jbuf ({f})" for f in blockers.get("pyfpe") or []]
     parts += [f"UCS-2 symbols ({f})" for f in blockers.get("ucs2") or []]
+    parts += [f"{f} (not a loadable ELF file)" for f in blockers.get("unloadable") or []]
     if len(parts) > limit:
         parts = [*parts[:limit], f"{len(parts) - limit} more"]
     return ", ".join(parts)
@@ -213,10 +220,15 @@ def _version_key(version: str) -> tuple[str, tuple[int, ...]]:
 
 
 def evaluate(
-    files: Sequence[ElfMember], libc: str, arch: str, only: tuple[int, int] | None = None
+    files: Sequence[ElfMember],
+    libc: str,
+    arch: str,
+    only: tuple[int, int] | None = None,
+    unloadable: Sequence[str] = (),
 ) -> Verdict:
     """Check ``files`` (one libc and architecture) against every policy of that platform,
-    or only against the policy of version ``only`` (and "linux")."""
+    or only against the policy of version ``only`` (and "linux"). ``unloadable`` names the
+    wheel's members that are not loadable ELF files: they rule out every policy."""
     table = policies(libc, arch)
     if only is not None:
         table = tuple(p for p in table if p.version in (only, None))
@@ -238,7 +250,7 @@ def evaluate(
         for version in versions:
             required.setdefault(version.partition("_")[0], set()).add(version)
 
-    common = Blockers()  # what rules out every policy but "linux"
+    common = Blockers(unloadable=list(unloadable))  # what rules out every policy but "linux"
     for member in files:
         isa = member.elf.x86_isa_needed
         if arch == "x86_64" and isa:
@@ -260,7 +272,9 @@ def evaluate(
     for policy in table:
         if policy.is_linux:
             continue
-        found = Blockers(isa=common.isa, pyfpe=common.pyfpe, ucs2=common.ucs2)
+        found = Blockers(
+            isa=common.isa, pyfpe=common.pyfpe, ucs2=common.ucs2, unloadable=common.unloadable
+        )
         for prefix, versions in required.items():
             allowed = policy.symbol_versions.get(prefix)
             if allowed is None:
@@ -385,7 +399,8 @@ def audit_platform(facts: WheelFacts) -> PlatformResult:
     findings: list[Finding] = []
     wheel = facts.path
     dist = facts.project
-    findings += _invalid_elf(facts)
+    unloadable = _unloadable(facts)
+    findings += _invalid_elf(facts, unloadable)
     files = list(facts.elf_files)
     if not files:
         return PlatformResult(claims, None, tuple(findings + _abi_findings(facts, claims)))
@@ -415,8 +430,13 @@ def audit_platform(facts: WheelFacts) -> PlatformResult:
     judged = [f for f in files if arch_of[f.name] == arch and libc_of[f.name][0] in (None, libc)]
     verdict = None
     if arch in known_architectures(libc) and judged:
-        verdict = evaluate(judged, libc, arch, _musl_version(libc, arch, claims))
-        findings += _tag_findings(facts, claims, verdict, covered=bool(wrong_arch or wrong_libc))
+        names = [name for name, _ in unloadable]
+        verdict = evaluate(judged, libc, arch, _musl_version(libc, arch, claims), names)
+        # With a file that cannot be loaded the wheel satisfies no policy, and its tags cannot
+        # be judged until it is rebuilt: ext-invalid-elf is the one finding about that.
+        if not unloadable:
+            covered = bool(wrong_arch or wrong_libc)
+            findings += _tag_findings(facts, claims, verdict, covered=covered)
     if facts.pure:
         findings.append(_pure_with_extensions(facts, files, verdict))
     elif any(f.name.split("/", 1)[0].endswith(".data") and "/purelib/" in f.name for f in files):
@@ -460,13 +480,19 @@ def _majority(values: Sequence[str], prefer: Iterable[str | None]) -> str:
     return max(counts, key=lambda v: (counts[v], v in preferred, v))
 
 
-def _invalid_elf(facts: WheelFacts) -> list[Finding]:
+def _unloadable(facts: WheelFacts) -> list[tuple[str, str]]:
+    """(member, reason) for every ELF member the loader cannot load (truncated, corrupt) and
+    every file named like an extension module that is not ELF at all."""
     bad = list(facts.bad_elf)
     seen = {f.name for f in facts.elf_files} | {name for name, _ in bad}
     for member in facts.members:
         parsed = parse_extension_filename(member.name.rsplit("/", 1)[-1])
         if parsed is not None and parsed[1].tag and member.name not in seen:
             bad.append((member.name, "not an ELF file"))
+    return bad
+
+
+def _invalid_elf(facts: WheelFacts, bad: Sequence[tuple[str, str]]) -> list[Finding]:
     if not bad:
         return []
     return [

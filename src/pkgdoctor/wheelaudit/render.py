@@ -74,8 +74,9 @@ def _wheel_lines(audit: WheelAudit) -> list[Line]:
 
 def _facts(audit: WheelAudit) -> list[str]:
     if audit.overall_tag is None:
-        kind = "pure Python (any platform)" if audit.pure else "no ELF files"
-        return [kind]
+        if audit.pure:
+            return ["pure Python (any platform)"]
+        return ["no ELF file that can be loaded" if audit.elf_files else "no ELF files"]
     facts = [f"satisfies {audit.overall_tag} ({audit.libc}, {audit.architecture}; "
              f"{audit.elf_files} ELF file{'s' if audit.elf_files != 1 else ''})"]  # fmt: skip
     if audit.claimed_tags:
