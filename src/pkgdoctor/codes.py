@@ -103,6 +103,12 @@ PATH_UNREADABLE = _register(
     Severity.WARNING,
     "A directory on sys.path (or inside a package) cannot be read.",
 )
+PATH_TOO_DEEP = _register(
+    "path-too-deep",
+    "Interpreter",
+    Severity.WARNING,
+    "Directories nest deeper below a sys.path entry than pkgdoctor looks; below is unchecked.",
+)
 
 # --- sys.path (checks/paths.py) ---------------------------------------------------------------
 
