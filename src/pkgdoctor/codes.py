@@ -184,6 +184,12 @@ RECORD_MISSING_FILE = _register(
     Severity.ERROR,
     "Files that a distribution's RECORD lists are missing from disk.",
 )
+RECORD_PATH_OUTSIDE = _register(
+    "record-path-outside",
+    "Integrity",
+    Severity.WARNING,
+    "A RECORD lists files outside every directory an installer writes to; they are not read.",
+)
 RECORD_HASH_MISMATCH = _register(
     "record-hash-mismatch",
     "Integrity",
