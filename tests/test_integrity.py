@@ -708,6 +708,10 @@ def test_record_rows_outside_the_environment_are_never_touched(
     with (dist_info / "RECORD").open("a", newline="") as f:
         csv.writer(f, lineterminator="\n").writerows([row, digest, "14"] for row in rows)
 
+    # The console script pip installed is a row outside site-packages too, but inside the
+    # venv: it gives no finding (the only one below is urllib3's).
+    charset = record_rows(site / "charset_normalizer-3.4.0.dist-info")
+    assert "../../../bin/normalizer" in charset
     result = check(pkgdoctor, broken, "--deep")
     assert result.status == 0  # a warning
     assert result.json["findings"] == [
