@@ -10,6 +10,7 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from artefacts import (
 )
 from conftest import Runner
 from pkgdoctor import __version__ as pkgdoctor_version
+from pkgdoctor.extmodules import MAX_DEPTH, TOO_DEEP, ScanProblem, iter_extensions
 
 NUMPY = "numpy==2.1.3"
 ORJSON = "orjson==3.10.7"
@@ -631,3 +633,98 @@ def test_optional_module_fix_names_the_wheel_but_never_pip_into_a_system_python(
     assert finding["fix"].startswith(
         "To use it, install the system package that provides libtbb.so.12 "
     )
+
+
+# --- deep trees (issue 9, item 8) ----------------------------------------------------------
+
+
+def _nest(base: Path, depth: int, name: str = "d") -> Path:
+    """``base/d/d/.../d``, ``depth`` directories below ``base``, made one by one
+    (``mkdir(parents=True)`` recurses once per level)."""
+    deepest = base
+    for _ in range(depth):
+        deepest = deepest / name
+        deepest.mkdir()
+    return deepest
+
+
+def _unnest(deepest: Path, depth: int) -> None:
+    """Remove what :func:`_nest` made, deepest first (``shutil.rmtree`` recurses too, and
+    pytest's clean-up of old temporary directories would fail on it)."""
+    for _ in range(depth):
+        deepest.rmdir()
+        deepest = deepest.parent
+
+
+@pytest.fixture
+def thousand_deep(tmp_path: Path) -> Iterator[Venv]:
+    """A venv with 1000 nested directories in its site-packages."""
+    venv = make_venv(tmp_path / "env")
+    deepest = _nest(venv.site_packages, 1000)
+    yield venv
+    _unnest(deepest, 1000)
+
+
+def test_a_thousand_nested_directories_end_in_a_warning(
+    thousand_deep: Venv, pkgdoctor: Runner
+) -> None:
+    venv = thousand_deep
+    cut = venv.site_packages.joinpath(*["d"] * MAX_DEPTH)
+    # In process (and replayed from its snapshot by the fixture): the scan problem's kind
+    # survives the snapshot.
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert result.status == 0, result.err  # a warning: below the default --fail-on error
+    assert result.json["findings"] == [
+        {
+            "code": "path-too-deep",
+            "severity": "warning",
+            "message": f"{cut} lies 64 levels below its sys.path entry, deeper than pkgdoctor "
+            "looks: nothing in it was searched for extension modules.",
+            "distribution": None,
+            "path": str(cut),
+            "evidence": {"max_depth": 64, "directory_count": 1},
+            "fix": "No real package nests this deep: find what created the tree, and remove it "
+            "if nothing needs it.",
+        }
+    ]
+    # As a user runs it, under a hard time limit: it ends, without a traceback.
+    for extra in ((), ("--static",)):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pkgdoctor", "check", "--prefix", str(venv.prefix), *extra],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert (proc.returncode, proc.stderr) == (0, "")
+        assert "[path-too-deep]" in proc.stdout and "Traceback" not in proc.stdout
+
+
+def test_deep_but_real_trees_are_walked_whole(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """A package 63 levels down is still found and checked: no path-too-deep."""
+    venv = make_venv(tmp_path / "env")
+    deepest = _nest(venv.site_packages, MAX_DEPTH - 1, "p")
+    compile_extension(deepest, "_fast")
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert (result.status, result.json["findings"]) == (0, [])
+    assert result.json["examined"]["Extension modules"] == 1
+
+
+def test_the_walk_order_links_and_depth(tmp_path: Path) -> None:
+    """Depth first, each directory's files before its subdirectories, names in order; a
+    link back up is not followed; a directory at the limit is a problem, not entered."""
+    root = tmp_path / "site"
+    for directory in ("a/b", "a/c", "z", "a/b/x/y"):
+        (root / directory).mkdir(parents=True, exist_ok=True)
+    for name in ("a/b/m", "a/m", "a/c/m", "z/m", "m", "a/b/x/y/m"):
+        (root / f"{name}{EXT_SUFFIX}").write_bytes(b"")
+    (root / "a" / "loop").symlink_to(root / "a")
+    problems: list[ScanProblem] = []
+    visited: list[tuple[str, os.stat_result | None]] = []
+    found = list(iter_extensions([str(root)], problems, visited=visited, max_depth=3))
+    assert [f.module for f in found] == ["m", "a.m", "a.b.m", "a.c.m", "z.m"]
+    reason = f"3 levels below {root}: deeper than pkgdoctor looks"
+    assert problems == [ScanProblem(str(root / "a/b/x"), reason, TOO_DEEP)]
+    assert [os.path.relpath(p, root) for p, _ in visited] == [
+        ".", "a", "a/b", "a/b/x", "a/c", "a/loop", "z",
+    ]  # fmt: skip

@@ -11,8 +11,10 @@ import csv
 import glob
 import hashlib
 import io
+import json
 import os
 import shutil
+import subprocess
 import sys
 import zipfile
 import zlib
@@ -37,6 +39,7 @@ from pkgdoctor.inventory import (
     read_distribution,
 )
 from pkgdoctor.look.records import HashJob, hash_files, record_digest, terminal_progress
+from pkgdoctor.snapshot.model import record_locations
 
 # The versions test_check_extensions.py pins, numpy left out (it adds nothing here but time).
 HEALTHY = (
@@ -650,3 +653,183 @@ def test_a_damaged_wheel_cannot_tell(tmp_path: Path, pkgdoctor: Runner) -> None:
         assert finding["severity"] == "error", kind
         assert "note" not in finding["evidence"]["files"][0], kind
         assert finding["fix"] == fix_for(venv, "wrongrec==1.0"), kind
+
+
+# --- record-path-outside (issue 9, item 6) --------------------------------------------------
+
+# Run in a child, under a hard time limit: pkgdoctor's check, with every path it opens, lists
+# or stats recorded (audit hooks for open/listdir/scandir; os.stat and os.lstat, which have
+# no audit event, are wrapped, still calling the real ones), written to argv[1] as JSON.
+_WATCHED = """
+import json, os, sys
+touched = []
+def hook(event, args):
+    if event in ("open", "os.listdir", "os.scandir") and args and args[0] is not None:
+        touched.append([event, os.fsdecode(args[0]) if not isinstance(args[0], int) else ""])
+sys.addaudithook(hook)
+for name in ("stat", "lstat"):
+    real = getattr(os, name)
+    def spy(path, *a, _real=real, _name=name, **k):
+        if not isinstance(path, int):
+            touched.append([_name, os.fsdecode(path)])
+        return _real(path, *a, **k)
+    setattr(os, name, spy)
+from pkgdoctor.cli import main
+status = main(sys.argv[2:])
+with open(sys.argv[1], "w") as f:
+    json.dump(touched, f)
+sys.exit(status)
+"""
+
+
+def test_record_rows_outside_the_environment_are_never_touched(
+    broken: Venv, tmp_path: Path, pkgdoctor: Runner
+) -> None:
+    site = broken.site_packages
+    dist_info = site / "urllib3-2.2.3.dist-info"
+    # A secret beside the environment, a FIFO (opening it would wait for a writer forever),
+    # and a file of the system: reached by a relative escape and by absolute paths.
+    beside = tmp_path / "beside"
+    beside.mkdir()
+    secret = beside / "secret.txt"
+    data = b"not for pkgdoctor\n" * 7000
+    secret.write_bytes(data)
+    fifo = beside / "fifo"
+    os.mkfifo(fifo)
+    digest = "sha256=" + b64(hashlib.sha256(b"something else").digest())
+    rows = [
+        os.path.relpath(secret, site),  # ../../../../beside/secret.txt
+        str(fifo),
+        os.path.relpath(fifo, site),
+        "/proc/self/environ",
+        "../../../../../../../../etc/shadow",
+    ]
+    assert rows[0].startswith("../../../../") and "/env/" not in rows[0]
+    with (dist_info / "RECORD").open("a", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows([row, digest, "14"] for row in rows)
+
+    # The console script pip installed is a row outside site-packages too, but inside the
+    # venv: it gives no finding (the only one below is urllib3's).
+    charset = record_rows(site / "charset_normalizer-3.4.0.dist-info")
+    assert "../../../bin/normalizer" in charset
+    result = check(pkgdoctor, broken, "--deep")
+    assert result.status == 0  # a warning
+    assert result.json["findings"] == [
+        {
+            "code": "record-path-outside",
+            "severity": "warning",
+            "message": (
+                f"The RECORD of urllib3 2.2.3 lists 5 files ({rows[0]} …) outside "
+                f"{broken.prefix}, where its installer writes; pip refuses to install such a "
+                "row, and pkgdoctor did not look at them."
+            ),
+            "distribution": "urllib3",
+            "path": str(dist_info),
+            "evidence": {
+                "outside": rows,
+                "outside_count": 5,
+                "install_base": str(broken.prefix),
+                "record": str(dist_info / "RECORD"),
+            },
+            "fix": (
+                f"Find out what wrote these rows, and delete them from {dist_info / 'RECORD'} "
+                "before pip uninstalls or upgrades urllib3: outside a virtual environment pip "
+                "removes every file a RECORD lists"
+            ),
+        }
+    ]
+    assert result.json["examined"]["Integrity"] == examined(broken) - len(rows)
+    secret_digest = b64(hashlib.sha256(data).digest())
+    for out in (result.out, pkgdoctor("check", "--prefix", str(broken.prefix), "--deep").out):
+        assert secret_digest not in out and str(len(data)) not in out
+
+    # As a user runs it: it ends, and nothing outside was opened, listed or stat'ed.
+    log = tmp_path / "touched.json"
+    argv = ["check", "--prefix", str(broken.prefix), "--deep", "--json", "--no-cache"]
+    proc = subprocess.run(
+        [sys.executable, "-c", _WATCHED, str(log), *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert [f["code"] for f in json.loads(proc.stdout)["findings"]] == ["record-path-outside"]
+    touched = json.loads(log.read_text())
+    assert any(path == str(site / "urllib3/util/retry.py") for _, path in touched)  # it works
+    outside = (str(secret), str(fifo), "/proc/self/environ", "/etc/shadow", str(beside))
+    assert [t for t in touched if t[1] in outside] == []
+
+
+def test_pip_target_directory_off_any_scheme_has_no_outside_rows(
+    tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pip install --target DIR``, DIR on PYTHONPATH: RECORD's ``../../bin/normalizer``
+    is DIR/bin/normalizer (pypa/pip#7658), inside; its literal place is never looked at."""
+    venv = make_venv(tmp_path / "env")
+    libs = tmp_path / "libs"
+    wheels = wheelhouse.fetch("charset-normalizer==3.4.0", python=PY)
+    pip(
+        "install", "--no-index", "--no-deps", "--target", str(libs), *map(str, wheels.glob("*.whl"))
+    )
+    rows = record_rows(libs / "charset_normalizer-3.4.0.dist-info")
+    assert "../../bin/normalizer" in rows and (libs / "bin/normalizer").is_file()
+    monkeypatch.setenv("PYTHONPATH", str(libs))
+    result = check(pkgdoctor, venv, "--deep")
+    assert [f for f in result.json["findings"] if f["code"].startswith("record-")] == []
+
+
+@pytest.mark.parametrize(
+    ("site", "row", "expected"),
+    [
+        # Scripts, headers and data of the install schemes: within the scheme's base.
+        ("/venv/lib/python3.12/site-packages", "../../../bin/x", ("/venv/bin/x",)),
+        (
+            "/venv/lib64/python3.13t/site-packages",
+            "../../../include/site/a.h",
+            ("/venv/include/site/a.h",),
+        ),
+        (
+            "/venv/lib/python3.12/site-packages",
+            "../../../share/jupyter/k.json",
+            ("/venv/share/jupyter/k.json",),
+        ),
+        ("/usr/lib/python3/dist-packages", "../../../bin/x", ("/usr/bin/x",)),
+        ("/usr/local/lib/python3.11/dist-packages", "../../../bin/x", ("/usr/local/bin/x",)),
+        (
+            "/home/u/.local/lib/python3.12/site-packages",
+            "../../../bin/x",
+            ("/home/u/.local/bin/x",),
+        ),
+        ("/pypy/lib/pypy3.10/site-packages", "../../../bin/x", ("/pypy/bin/x",)),
+        (
+            "/home/u/py/lib/python",
+            "../../bin/x",
+            ("/home/u/py/bin/x", "/home/u/py/lib/python/bin/x"),
+        ),
+        ("/venv/lib/python3.12/site-packages", "/venv/bin/x", ("/venv/bin/x",)),
+        (
+            "/venv/lib/python3.12/site-packages",
+            "pkg/../pkg/a.py",
+            ("/venv/lib/python3.12/site-packages/pkg/a.py",),
+        ),
+        # pip install --target: the literal place is outside, the moved one inside.
+        ("/opt/libs", "../../bin/x", ("/opt/libs/bin/x",)),
+        ("/opt/libs", "../python/pkg/a.py", ("/opt/libs/pkg/a.py",)),
+        (
+            "/venv/lib/python3.12/site-packages",
+            "../../bin/x",
+            ("/venv/lib/bin/x", "/venv/lib/python3.12/site-packages/bin/x"),
+        ),
+        # Outside.
+        ("/venv/lib/python3.12/site-packages", "../../../../etc/shadow", ()),
+        ("/venv/lib/python3.12/site-packages", "/proc/self/environ", ()),
+        ("/venv/lib/python3.12/site-packages", "/venvx/bin/x", ()),
+        ("/venv/lib/python3.12/site-packages", "pkg/../../../../../etc/x", ()),
+        ("/opt/libs", "../../../etc/x", ()),
+        ("/opt/libs", "/opt/libs2/x", ()),
+        ("/lib/python3/dist-packages", "../../../etc/x", ()),  # no base: only the site
+    ],
+)
+def test_record_locations(site: str, row: str, expected: tuple[str, ...]) -> None:
+    assert record_locations(site, row) == expected

@@ -227,3 +227,19 @@ def test_read_importers_reads_only_candidates(tmp_path: Path) -> None:
     sources = read_importers(listed, [MODULE], max_bytes=500)
     assert [(s.module, s.is_package) for s in sources] == [("pkg.sub", True)]
     assert judge(MODULE, sources).optional
+
+
+@pytest.mark.parametrize("terms", [2000, 100_000])
+def test_deeply_nested_sources_do_not_exhaust_the_stack(terms: int) -> None:
+    """``a + a + ... + a`` nests one node per ``+``: 2000 parse (and used to exhaust the
+    walk's recursion), 100,000 are deeper than the parser goes (so Python cannot import
+    the file either): nothing is known from it, and nothing raises."""
+    deep = "x = " + " + ".join(["a"] * terms)
+    handler = "    if " + " + ".join(["a"] * terms) + ":\n        raise\n"
+    text = f"try:\n    from pkg.sub import _fast\nexcept ImportError:\n{handler}\n{deep}\n"
+    source = Source("/site/pkg/sub/user.py", "pkg.sub.user", False, text)
+    found = judge(MODULE, [source]).sites
+    if terms == 2000:
+        assert [(s.line, s.guarded) for s in found] == [(2, False)]  # the handler raises again
+    else:
+        assert found == ()

@@ -103,6 +103,12 @@ PATH_UNREADABLE = _register(
     Severity.WARNING,
     "A directory on sys.path (or inside a package) cannot be read.",
 )
+PATH_TOO_DEEP = _register(
+    "path-too-deep",
+    "Interpreter",
+    Severity.WARNING,
+    "Directories nest deeper below a sys.path entry than pkgdoctor looks; below is unchecked.",
+)
 
 # --- sys.path (checks/paths.py) ---------------------------------------------------------------
 
@@ -177,6 +183,12 @@ RECORD_MISSING_FILE = _register(
     "Integrity",
     Severity.ERROR,
     "Files that a distribution's RECORD lists are missing from disk.",
+)
+RECORD_PATH_OUTSIDE = _register(
+    "record-path-outside",
+    "Integrity",
+    Severity.WARNING,
+    "A RECORD lists files outside every directory an installer writes to; they are not read.",
 )
 RECORD_HASH_MISMATCH = _register(
     "record-hash-mismatch",

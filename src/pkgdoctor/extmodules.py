@@ -96,12 +96,28 @@ def parse_extension_filename(filename: str) -> tuple[str, ExtensionTag] | None:
     return stem, ExtensionTag(rest)
 
 
+# How deep below a ``sys.path`` entry the walk goes: a directory this many levels down is
+# not entered (a ``too-deep`` scan problem, reported as ``path-too-deep``). Real packages nest
+# far less: the deepest package in the environments we measured is moto's
+# ``moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.
+# resource_output_transformer``, 11 levels. 64 leaves more than five times that room, and
+# keeps a runaway tree (1000 nested directories) from costing a ``stat`` and a listing per
+# level without bound, and its paths well below PATH_MAX.
+MAX_DEPTH = 64
+
+UNREADABLE = "unreadable"
+TOO_DEEP = "too-deep"
+
+
 @fact
 class ScanProblem(Fact):
-    """A directory that could not be read while looking for extension modules."""
+    """A directory the walk for extension modules did not look into: it could not be read
+    (``kind`` ``unreadable``), or it lies :data:`MAX_DEPTH` levels below its ``sys.path``
+    entry (``too-deep``)."""
 
     path: str
     reason: str
+    kind: str = UNREADABLE
 
 
 def iter_extensions(
@@ -109,47 +125,80 @@ def iter_extensions(
     problems: list[ScanProblem] | None = None,
     listings: Listings | None = None,
     visited: list[tuple[str, os.stat_result | None]] | None = None,
+    max_depth: int = MAX_DEPTH,
 ) -> Iterator[ExtensionFile]:
     """Every extension module file importable from the ``sys.path`` entries ``roots``.
 
     Only directories that could be packages are entered (their names are identifiers), the
     way the import system walks them; ``numpy.libs`` or ``foo-1.0.dist-info`` are not. Each
     real directory is visited once, even when reachable twice through links or nested
-    ``sys.path`` entries. Unreadable directories are recorded in ``problems``; every path
-    looked at, with its ``stat`` (None if there is nothing), in ``visited``.
+    ``sys.path`` entries. Unreadable directories, and directories ``max_depth`` levels below
+    a root (not entered), are recorded in ``problems``; every path looked at, with its
+    ``stat`` (None if there is nothing), in ``visited``.
+
+    The walk is depth first, a directory's own files before its subdirectories, each in
+    name order; it keeps its own stack, so that no tree can exhaust Python's.
     """
     seen: set[tuple[int, int]] = set()
     listings = listings or Listings()
     for root in roots:
-        yield from _walk(root, root, "", seen, problems, listings, visited)
+        # (directory, dotted package name, levels below the root), popped from the end.
+        stack: list[tuple[str, str, int]] = [(root, "", 0)]
+        while stack:
+            directory, package, depth = stack.pop()
+            if not _first_visit(directory, seen, visited):
+                continue
+            if depth >= max_depth:
+                if problems is not None:
+                    reason = f"{depth} levels below {root}: deeper than pkgdoctor looks"
+                    problems.append(ScanProblem(directory, reason, TOO_DEEP))
+                continue
+            listed = _directory(directory, problems, listings)
+            if listed is None:
+                continue
+            found, by_stem, subdirs = listed
+            for path, stem, tag in sorted(found):
+                module = f"{package}.{stem}" if package else stem
+                name = os.path.basename(path)
+                siblings = tuple(sorted(n for n in by_stem[stem] if n != name))
+                yield ExtensionFile(path, module, tag, root, siblings)
+            for name in sorted(subdirs, reverse=True):  # reversed: the first is popped first
+                module = f"{package}.{name}" if package else name
+                stack.append((os.path.join(directory, name), module, depth + 1))
 
 
-def _walk(
-    root: str,
+def _first_visit(
     directory: str,
-    package: str,
     seen: set[tuple[int, int]],
-    problems: list[ScanProblem] | None,
-    listings: Listings,
     visited: list[tuple[str, os.stat_result | None]] | None,
-) -> Iterator[ExtensionFile]:
+) -> bool:
+    """Whether ``directory`` is a directory not seen before (not a second way into it, as a
+    link loop would be); it is then seen. Its ``stat`` goes to ``visited``."""
     try:
         st = os.stat(directory)
     except OSError:
         if visited is not None:
             visited.append((directory, None))
-        return
+        return False
     if visited is not None:
         visited.append((directory, st))
     key = (st.st_dev, st.st_ino)
     if key in seen or not stat.S_ISDIR(st.st_mode):
-        return
+        return False
     seen.add(key)
+    return True
+
+
+def _directory(
+    directory: str, problems: list[ScanProblem] | None, listings: Listings
+) -> tuple[list[tuple[str, str, ExtensionTag]], dict[str, list[str]], list[str]] | None:
+    """(extension files, names by stem, package subdirectories) of one directory; None
+    when it cannot be listed (a problem)."""
     entries = listings.entries(directory)
     if isinstance(entries, OSError):
         if problems is not None:
             problems.append(ScanProblem(directory, entries.strerror or str(entries)))
-        return
+        return None
     subdirs = []
     found: list[tuple[str, str, ExtensionTag]] = []
     by_stem: dict[str, list[str]] = {}
@@ -163,12 +212,4 @@ def _walk(
         parsed = parse_extension_filename(name)
         if parsed is not None:
             found.append((os.path.join(directory, name), *parsed))
-    for path, stem, tag in sorted(found):
-        module = f"{package}.{stem}" if package else stem
-        name = os.path.basename(path)
-        siblings = tuple(sorted(n for n in by_stem[stem] if n != name))
-        yield ExtensionFile(path, module, tag, root, siblings)
-    for name in sorted(subdirs):
-        sub = os.path.join(directory, name)
-        module = f"{package}.{name}" if package else name
-        yield from _walk(root, sub, module, seen, problems, listings, visited)
+    return found, by_stem, subdirs

@@ -142,6 +142,8 @@ def judge_all(modules: Iterable[str], sources: Sequence[Source]) -> dict[str, Mo
             tree = ast.parse(source.text, filename=source.path)
         except (SyntaxError, ValueError):
             continue  # Python 2 leftovers, templates: such a file imports nothing at run time
+        except (RecursionError, MemoryError):
+            continue  # nested deeper than the parser goes: Python cannot import it either
         lines = source.text.splitlines()
         for node, guard, top in _imports(tree.body, None, True):
             for module in wanted:
@@ -166,27 +168,41 @@ def _imports(
 ) -> Iterator[tuple[_Node, str | None, bool]]:
     """Import statements and calls with whether an enclosing ``try`` guards them and whether
     they run at module level. A function body runs later, wherever it is called from: the
-    ``try`` around its definition guards nothing, one inside it does."""
-    for node in body:
+    ``try`` around its definition guards nothing, one inside it does.
+
+    In source order (each node before the nodes inside it), with a stack of its own rather
+    than recursion: ``x = a + a + ... + a`` nests one node per ``+``, and a target's file
+    with a few thousand of them must not exhaust Python's stack.
+    """
+    # Node lists still to go through, each with its guard and whether it runs at module
+    # level; the last is the one being gone through.
+    stack: list[tuple[Iterator[ast.AST], str | None, bool]] = [(iter(body), guard, top)]
+    while stack:
+        nodes, guard, top = stack[-1]
+        node = next(nodes, None)
+        if node is None:
+            stack.pop()
+            continue
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             yield node, guard, top
             continue
         if isinstance(node, _TRY):
             block = cast(ast.Try, node)  # ast.TryStar has the same fields
             catches = [c for c in map(_handler_guard, block.handlers) if c is not None]
-            yield from _imports(block.body, catches[0] if catches else guard, top)
-            for handler in block.handlers:
-                yield from _imports(handler.body, guard, top)
-            yield from _imports(block.orelse, guard, top)
-            yield from _imports(block.finalbody, guard, top)
+            parts = [
+                (block.body, catches[0] if catches else guard),
+                *((handler.body, guard) for handler in block.handlers),
+                (block.orelse, guard),
+                (block.finalbody, guard),
+            ]
+            stack += [(iter(part), part_guard, top) for part, part_guard in reversed(parts)]
             continue
         if isinstance(node, _FUNCTION):
-            children: Iterable[ast.AST] = ast.iter_child_nodes(node)
-            yield from _imports(children, None, False)
+            stack.append((ast.iter_child_nodes(node), None, False))
             continue
         if isinstance(node, ast.Call):
             yield node, guard, top
-        yield from _imports(ast.iter_child_nodes(node), guard, top)
+        stack.append((ast.iter_child_nodes(node), guard, top))
 
 
 def _handler_guard(handler: ast.ExceptHandler) -> str | None:
@@ -203,12 +219,16 @@ def _handler_guard(handler: ast.ExceptHandler) -> str | None:
 
 
 def _raises(node: ast.AST) -> bool:
-    """Whether a ``raise`` runs as part of ``node`` (not inside a function it defines)."""
-    if isinstance(node, ast.Raise):
-        return True
-    if isinstance(node, (*_FUNCTION, ast.ClassDef)):
-        return False
-    return any(_raises(child) for child in ast.iter_child_nodes(node))
+    """Whether a ``raise`` runs as part of ``node`` (not inside a function it defines).
+    A stack of its own, as in :func:`_imports`: the tree may be as deep as the file makes it."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Raise):
+            return True
+        if not isinstance(node, (*_FUNCTION, ast.ClassDef)):
+            stack.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def _name(node: ast.expr) -> str | None:

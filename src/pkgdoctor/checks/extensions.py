@@ -24,7 +24,7 @@ from pkgdoctor._fields import Fact, fact
 from pkgdoctor.checks.context import Context
 from pkgdoctor.codes import Code
 from pkgdoctor.elf import ELFFile
-from pkgdoctor.extmodules import ExtensionFile
+from pkgdoctor.extmodules import MAX_DEPTH, TOO_DEEP, UNREADABLE, ExtensionFile
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.library_wheels import WHEEL_LIBRARY_DIR, distribution_for
 from pkgdoctor.optional_imports import ModuleImports
@@ -43,6 +43,7 @@ NO_TRIPLET = codes.INTERPRETER_NO_TRIPLET
 EXT_GLIBC_TOO_NEW = codes.EXT_GLIBC_TOO_NEW
 EXT_MISSING_LIBRARY = codes.EXT_MISSING_LIBRARY
 PATH_UNREADABLE = codes.PATH_UNREADABLE
+PATH_TOO_DEEP = codes.PATH_TOO_DEEP
 
 # Symbol versions of the C/C++ toolchain runtime: glibc, libstdc++ and libgcc_s.
 _TOOLCHAIN_VERSION = re.compile(r"^(GLIBC|GLIBCXX|CXXABI|GCC)_(\d+(?:\.\d+)*)$")
@@ -74,8 +75,40 @@ def check(ctx: Context) -> list[Finding]:
             fix=f"Make it readable for the user who runs Python: chmod a+rx {_quote(p.path)}",
         )
         for p in facts.scan_problems
+        if p.kind == UNREADABLE
     ]
+    too_deep = [p.path for p in facts.scan_problems if p.kind == TOO_DEEP]
+    if too_deep:
+        findings.append(_too_deep(too_deep))
     return findings
+
+
+def _too_deep(paths: list[str]) -> Finding:
+    """One finding for every directory the walk did not enter because of its depth."""
+    count = len(paths)
+    if count == 1:
+        message = (
+            f"{paths[0]} lies {MAX_DEPTH} levels below its sys.path entry, deeper than "
+            "pkgdoctor looks: nothing in it was searched for extension modules."
+        )
+    else:
+        message = (
+            f"{count} directories lie {MAX_DEPTH} levels below their sys.path entry, deeper "
+            f"than pkgdoctor looks: nothing in them was searched for extension modules "
+            f"({paths[0]} …)."
+        )
+    return PATH_TOO_DEEP.finding(
+        message,
+        path=paths[0],
+        # The first is the finding's path; the others, when there are, as evidence.
+        evidence={
+            "max_depth": MAX_DEPTH,
+            "directory_count": count,
+            **({"directories": paths[:_MAX_FILES_IN_EVIDENCE]} if count > 1 else {}),
+        },
+        fix="No real package nests this deep: find what created the tree, and remove it "
+        "if nothing needs it.",
+    )
 
 
 def analyse(ctx: Context, modules: Iterable[Extension]) -> list[Finding]:

@@ -23,13 +23,20 @@ from typing import Any
 from pkgdoctor import codes
 from pkgdoctor.checks.context import Context
 from pkgdoctor.findings import Finding, Severity
-from pkgdoctor.snapshot.model import Distribution, HashedFile, RecordEntry, normal_hash
+from pkgdoctor.snapshot.model import (
+    Distribution,
+    HashedFile,
+    RecordEntry,
+    install_base,
+    normal_hash,
+)
 
 AREA = "Integrity"
 
 # This family's finding codes, defined in pkgdoctor.codes.
 MISSING_FILE = codes.RECORD_MISSING_FILE
 HASH_MISMATCH = codes.RECORD_HASH_MISMATCH
+PATH_OUTSIDE = codes.RECORD_PATH_OUTSIDE
 
 MAX_LISTED = 20  # files named in one finding's evidence; the count says how many in all
 SHEBANG_NOTE = "shebang rewritten?"
@@ -58,6 +65,8 @@ def check(ctx: Context) -> list[Finding]:
     for dist in ctx.inventory.distributions:
         integrity = dist.integrity
         examined += integrity.checked
+        if dist.outside:
+            findings.append(_outside(dist))
         if integrity.missing:
             findings.append(_missing(ctx, dist, dist.record_path, list(integrity.missing)))
         differing += [(dist, h) for h in integrity.differing]
@@ -160,6 +169,38 @@ def _missing(ctx: Context, dist: Distribution, record: str, missing: list[str]) 
         path=dist.metadata_dir,
         evidence=evidence,
         fix=ctx.pip_reinstall(dist),
+    )
+
+
+def _outside(dist: Distribution) -> Finding:
+    """RECORD rows that :func:`pkgdoctor.snapshot.model.record_locations` puts outside: the
+    look layer never touched their files, so nothing is said about them but their names."""
+    rows = [entry.path for entry in dist.outside]
+    count = len(rows)
+    base = install_base(dist.site_dir)
+    what = f"{rows[0]}, a file" if count == 1 else f"{count} files ({rows[0]} …)"
+    message = (
+        f"The RECORD of {dist} lists {what} outside {base or dist.site_dir}, where its "
+        "installer writes; pip refuses to install such a row, and pkgdoctor did not look at "
+        f"{'it' if count == 1 else 'them'}."
+    )
+    return PATH_OUTSIDE.finding(
+        message,
+        distribution=dist.name,
+        path=dist.metadata_dir,
+        evidence={
+            "outside": rows[:MAX_LISTED],
+            "outside_count": count,
+            "install_base": base,
+            "record": dist.record_path,
+        },
+        # Outside a virtual environment pip removes every file a RECORD lists when it
+        # uninstalls or upgrades (``is_local`` in pip/_internal/utils/misc.py).
+        fix=(
+            f"Find out what wrote these rows, and delete them from {dist.record_path} before "
+            f"pip uninstalls or upgrades {dist.name}: outside a virtual environment pip "
+            "removes every file a RECORD lists"
+        ),
     )
 
 

@@ -37,6 +37,7 @@ from pkgdoctor.snapshot.model import (
     RecordEntry,
     normal_hash,
     record_algorithm,
+    record_locations,
 )
 
 CHUNK = 1 << 20  # read size for large files (1 MiB)
@@ -209,9 +210,8 @@ def _listed(
     ):
         return True, True  # a garbage row, not a file name: nothing to say (stat refuses it)
     answered = True
-    for candidate in (
-        (path, _target_layout(dist, entry)) if entry.path.startswith("..") else (path,)
-    ):
+    # Only where the row may be (record_locations): a row outside was never given here.
+    for candidate in _candidates(dist, entry, path):
         consulted.add(candidate.rpartition("/")[0])
         listed = listings.exists(candidate)
         if listed is None:  # the directory cannot be listed: ask for the file itself
@@ -230,28 +230,24 @@ def _listed(
 
 def _locate(dist: Distribution, entry: RecordEntry, path: str) -> tuple[str, os.stat_result]:
     """The file of a RECORD entry and its ``stat``; raises ``OSError`` as ``os.stat`` does."""
-    try:
-        return path, os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        if not entry.path.startswith(".."):
-            raise
-    moved = _target_layout(dist, entry)
-    if moved == path:
-        raise FileNotFoundError(path)
-    return moved, os.stat(moved)
+    candidates = _candidates(dist, entry, path)
+    if not candidates:  # outside: Distribution.files() never gives such a row
+        raise ValueError(entry.path)
+    for candidate in candidates[:-1]:
+        try:
+            return candidate, os.stat(candidate)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+    return candidates[-1], os.stat(candidates[-1])
 
 
-def _target_layout(dist: Distribution, entry: RecordEntry) -> str:
-    """Where ``pip install --target`` really put a file that RECORD places outside the site.
-
-    pip installs into a staging ``--home`` (``lib/python``, ``bin``...) and then moves all of
-    it into the target directory, without rewriting RECORD: ``../../bin/f2py`` is in fact
-    ``TARGET/bin/f2py`` (https://github.com/pypa/pip/issues/7658).
-    """
-    parts = entry.path.replace("\\", "/").split("/")
-    while parts and parts[0] == "..":
-        parts.pop(0)
-    return os.path.normpath(os.path.join(dist.site_dir, *parts))
+def _candidates(dist: Distribution, entry: RecordEntry, path: str) -> tuple[str, ...]:
+    """Where a RECORD entry's file may be, ``path`` (from :meth:`Distribution.files`) first:
+    also where ``pip install --target`` moved it, for a row starting with ``..``
+    (:func:`pkgdoctor.snapshot.model.record_locations` decides both)."""
+    if not entry.path.startswith(".."):
+        return (path,)
+    return record_locations(dist.site_dir, entry.path)
 
 
 # --- hashing --------------------------------------------------------------------------------
@@ -380,8 +376,12 @@ def _hash_one(job: HashJob, progress: Progress | None) -> HashResult:
     try:
         # os.open/os.read, not open(): no file object per file. Most files are small, and
         # their per-file overhead (which holds the GIL) is what limits the threads.
-        fd = os.open(job.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        # O_NONBLOCK and the fstat: the file was a regular one when it was listed, but a
+        # FIFO put there since would block the open, a device be read without end.
+        fd = os.open(job.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return HashResult(job, None, 0, False)
             if job.size < CHUNK:
                 # One read of the size stat gave, plus one byte to see whether it grew.
                 data = os.read(fd, job.size + 1)

@@ -19,7 +19,13 @@ from typing import Any, TypeVar
 from pkgdoctor import __version__
 from pkgdoctor.elf import ELFFile, VersionNeed
 from pkgdoctor.errors import PkgdoctorError
-from pkgdoctor.extmodules import ExtensionFile, ScanProblem, parse_extension_filename
+from pkgdoctor.extmodules import (
+    TOO_DEEP,
+    UNREADABLE,
+    ExtensionFile,
+    ScanProblem,
+    parse_extension_filename,
+)
 from pkgdoctor.files import read_regular
 from pkgdoctor.optional_imports import ImportSite, ModuleImports
 from pkgdoctor.snapshot.model import (
@@ -257,7 +263,11 @@ def _extensions(facts: ExtensionFacts) -> dict[str, Any]:
     return {
         "executable": facts.executable,
         "system_known": facts.system_known,
-        "scan_problems": [[p.path, p.reason] for p in facts.scan_problems],
+        # [path, reason], and the kind when it is not "unreadable" (the only kind before).
+        "scan_problems": [
+            [p.path, p.reason] + ([] if p.kind == UNREADABLE else [p.kind])
+            for p in facts.scan_problems
+        ],
         "modules": [_extension(m) for m in facts.modules],
         "elf": {path: _elf(elf) for path, elf in sorted(facts.elf.items())},
     }
@@ -625,8 +635,10 @@ def _read_paths(doc: Mapping[str, Any]) -> PathFacts:
 
 def _read_extensions(doc: Mapping[str, Any]) -> ExtensionFacts:
     def problem(item: Any) -> ScanProblem:
-        path, reason = item
-        return ScanProblem(_str(path), _str(reason))
+        path, reason, *kind = item
+        if len(kind) > 1 or (kind and kind[0] not in (UNREADABLE, TOO_DEEP)):
+            raise ValueError(f"unknown scan problem {item!r}")
+        return ScanProblem(_str(path), _str(reason), *map(_str, kind))
 
     elf = doc["elf"]
     if not isinstance(elf, dict):

@@ -93,6 +93,79 @@ def normal_hash(recorded: str) -> str:
     return f"{name.strip().lower()}={digest.strip().rstrip('=')}"
 
 
+# --- where a RECORD row may point -----------------------------------------------------------
+
+# The site directories of sysconfig's install schemes, and the scheme's base:
+# "{base}/{lib,lib64}/python{X.Y}[t]/site-packages" (posix_prefix and posix_user: venvs, conda,
+# --prefix, --user; PyPy's "pypy{X.Y}"), Debian's "{base}/lib/python3/dist-packages" and
+# "{base}/local/lib/python{X.Y}/dist-packages" (base /usr/local then), "{home}/lib/python"
+# (posix_home) and "{base}/Lib/site-packages" (nt). Every directory of such a scheme
+# (purelib, platlib, scripts, headers) lies within its ``data`` directory, which is the base.
+# A base of "/" is not taken (``.+``): every path would be inside it.
+_SCHEME_SITE = re.compile(
+    r"^(?P<base>.+)/(?:"
+    r"(?:lib|lib64)/(?:python\d+(?:\.\d+)?t?|pypy\d+(?:\.\d+)?)/(?:site|dist)-packages"
+    r"|lib/python|Lib/site-packages)$"
+)
+# ``pip install --target T`` installs into the home scheme of a temporary directory H, then
+# moves H/lib/python/* and H/* (bin, include, share) into T, and keeps RECORD's rows
+# relative to H/lib/python (``../../bin/f2py`` is T/bin/f2py; pypa/pip#7658). H stands here.
+_HOME = "/\0home"
+_HOME_SITE = _HOME + "/lib/python"
+
+
+def install_base(site_dir: str) -> str | None:
+    """The base of the install scheme whose site directory ``site_dir`` is: the directory
+    an installer writes every file of a distribution found there into; None when its
+    layout is no scheme's (a ``--target`` or ``PYTHONPATH`` directory).
+
+    >>> install_base("/venv/lib/python3.12/site-packages"), install_base("/opt/libs")
+    ('/venv', None)
+    """
+    match = _SCHEME_SITE.match(os.path.normpath(site_dir))
+    return match["base"] if match else None
+
+
+def record_locations(site_dir: str, row: str) -> tuple[str, ...]:
+    """Where the file of RECORD row ``row`` of a distribution found in ``site_dir`` can be,
+    in the order to look; empty when the row lies outside every directory its installer
+    could have written to. Pure (no file is looked at), and the one place this is decided:
+    the look layer never opens, hashes or ``stat``s a row outside, the integrity check
+    reports it (``record-path-outside``).
+
+    Inside is what pip allows when it installs a wheel (``is_within_directory`` in
+    ``pip/_internal/operations/install/wheel.py`` refuses "a file ... trying to install
+    outside the target directory"): within the site directory or its scheme's base
+    (scripts ``../../../bin/x`` of a venv), compared by normalized path as pip does. The
+    second place, for rows starting with ``..``: where ``pip install --target`` moved it.
+
+    >>> record_locations("/venv/lib/python3.12/site-packages", "../../../bin/x")
+    ('/venv/bin/x',)
+    >>> record_locations("/venv/lib/python3.12/site-packages", "../../../../etc/shadow")
+    ()
+    >>> record_locations("/opt/libs", "../../bin/x")
+    ('/opt/libs/bin/x',)
+    """
+    site = os.path.normpath(site_dir)
+    literal = os.path.normpath(os.path.join(site, row))
+    base = install_base(site)
+    found = [literal] if _within(literal, base or site) else []
+    if row.startswith(".."):
+        home = os.path.normpath(os.path.join(_HOME_SITE, row))
+        for root in (_HOME_SITE, _HOME):
+            if _within(home, root):
+                moved = site + home[len(root) :]
+                if moved not in found:
+                    found.append(moved)
+                break
+    return tuple(found)
+
+
+def _within(path: str, directory: str) -> bool:
+    """Whether the normalized ``path`` is ``directory`` or below it."""
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
 class RecordEntry(NamedTuple):
     """One row of a RECORD file (PEP 376): the path as written, its hash and size if given.
 
@@ -183,23 +256,36 @@ class Distribution(Fact):
         return os.path.normpath(os.path.join(self.metadata_dir, name))
 
     def files(self) -> tuple[tuple[RecordEntry, str], ...]:
-        """Each RECORD entry with its absolute, normalized path."""
-        return self._files
+        """Each RECORD entry with its absolute, normalized path (the first of
+        :func:`record_locations`), except the rows outside (:attr:`outside`)."""
+        return self._files[0]
+
+    @property
+    def outside(self) -> tuple[RecordEntry, ...]:
+        """The RECORD rows outside every directory the installer could write to
+        (:func:`record_locations`): never looked at."""
+        return self._files[1]
 
     @functools.cached_property
-    def _files(self) -> tuple[tuple[RecordEntry, str], ...]:
+    def _files(self) -> tuple[tuple[tuple[RecordEntry, str], ...], tuple[RecordEntry, ...]]:
         base = os.path.normpath(self.site_dir)
         result = []
+        outside = []
         for entry in self.record or ():
             rel = entry.path
-            # Most rows are plain relative paths ("numpy/core/x.py"): join them by hand;
-            # normpath only what could need it (tens of thousands of rows per run).
+            # Most rows are plain relative paths ("numpy/core/x.py"): join them by hand, they
+            # cannot leave the site directory; the others go through the rule (tens of
+            # thousands of rows per run).
             if rel[:1] in ("/", ".") or "/." in rel or "//" in rel or "\\" in rel:
-                path = os.path.normpath(os.path.join(base, rel))
+                found = record_locations(base, rel)
+                if not found:
+                    outside.append(entry)
+                    continue
+                path = found[0]
             else:
                 path = f"{base}/{rel}".rstrip("/")
             result.append((entry, path))
-        return tuple(result)
+        return tuple(result), tuple(outside)
 
     @functools.cached_property
     def top_level_names(self) -> frozenset[str]:
