@@ -22,9 +22,9 @@ IMPORT_TIMEOUT = 300.0
 #: (what .pth imports import) and environ, whose values the kernel bounds to 128 KiB each
 #: (MAX_ARG_STRLEN) and to ~2 MiB in all (a quarter of the 8 MiB stack limit; execve(2)).
 #: Even that, escaped to ASCII (up to 6 bytes a character), stays under 16 MiB. ``why``'s
-#: result (every module spec the import found) is ~0.4 MB for the largest packages measured
-#: (see docs/design.md). A child that prints more is stopped (the probe) or has only its
-#: last 16 MiB read (``why``, whose result comes last).
+#: result holds every module spec the import found, ~140 bytes each (measured: importing
+#: hypothesis finds 204, 29 KB): 100,000 modules would still fit. A child that prints more
+#: is stopped (the probe), or only its last 16 MiB are read (``why``: the result comes last).
 OUTPUT_LIMIT = 16 * MiB
 
 #: stderr is only shown (its last lines) and searched for ``why``'s spec marks: its first
