@@ -134,17 +134,25 @@ def test_check_goes_on_when_a_pth_daemon_holds_the_pipes(tmp_path: Path, daemons
     assert not alive(daemon_pid(pidfile))
 
 
-@pytest.mark.parametrize("command", ["check", "snapshot"])
+@pytest.mark.parametrize(
+    "command", [["check"], ["snapshot", "-o", "-"], ["export"], ["why", "json"], ["diff"]]
+)
 def test_a_pth_that_hangs_with_a_daemon_is_stopped_at_the_timeout(
-    tmp_path: Path, daemons: Path, command: str
+    tmp_path: Path, daemons: Path, command: list[str]
 ) -> None:
+    """Every command that runs the probe; ``why``'s --timeout bounds its probe too."""
     pidfile = daemons / "daemon"
     venv = hostile_venv(tmp_path, DAEMON.format(pidfile=str(pidfile)) + HANG, pth=True)
-    proc, took = run_bounded(command, "--prefix", str(venv.prefix), "--timeout", TIMEOUT)
+    if command == ["diff"]:
+        healthy = make_venv(tmp_path / "healthy")
+        args = ["diff", str(healthy.prefix), str(venv.prefix)]
+    else:
+        args = [*command, "--prefix", str(venv.prefix)]
+    proc, took = run_bounded(*args, "--timeout", TIMEOUT)
     assert_error(
         proc,
-        f"{interpreter(venv)} did not finish within {TIMEOUT} s (a .pth file or the imported code "
-        "hangs?); see --timeout",
+        f"{interpreter(venv)} did not finish within {TIMEOUT} s (a .pth file or the imported "
+        "code hangs?); see --timeout",
     )
     assert took < float(TIMEOUT) + 10, took
     assert not alive(daemon_pid(pidfile))

@@ -43,8 +43,10 @@ class Finished(NamedTuple):
 class Running:
     """A child started by ``start_in_target``; ``wait`` for its output or ``cancel`` it.
 
-    The child's whole run, from its start, is bounded by ``timeout`` seconds; stopping it
-    kills every process it started (see ``pkgdoctor.target.process``).
+    ``wait`` gives it ``timeout`` seconds more (counted from the wait, not the start: ``diff``
+    starts both probes, then looks at one environment, however long that takes, before it
+    reads the other's answer); stopping it kills every process it started (see
+    ``pkgdoctor.target.process``).
     """
 
     def __init__(
@@ -54,7 +56,6 @@ class Running:
         self.timeout = timeout
         self._process = process
         self._cwd = cwd
-        self._deadline = time.monotonic() + timeout
         self._done = False
 
     def wait(self, stdout: Kept | None = None) -> Finished:
@@ -67,7 +68,11 @@ class Running:
         self._done = True
         try:
             ended = collect(
-                self._process, self._deadline, kept, stderr, stop_on_overflow=stop_on_overflow
+                self._process,
+                time.monotonic() + self.timeout,
+                kept,
+                stderr,
+                stop_on_overflow=stop_on_overflow,
             )
         finally:
             _remove_private_directory(self._cwd)
@@ -133,7 +138,7 @@ def start_in_target(
     timeout: float = PROBE_TIMEOUT,
 ) -> Running:
     """Start ``source`` with ``executable -B -c`` from an empty private working directory;
-    its run is bounded by ``timeout`` seconds from now.
+    ``Running.wait`` waits for it at most ``timeout`` seconds.
 
     The empty directory keeps the user's working directory (which may hold a ``json.py``)
     out of the child's ``sys.path``; ``-B`` keeps ``__pycache__`` out of the target.

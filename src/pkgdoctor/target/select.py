@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 class Plan:
     """How to look at the target: run the probe in ``executable`` (live), or read the tree
     at ``prefix`` (static: for ``static_reason``, because ``foreign`` is an interpreter for
-    another machine, or when the probe cannot run). The probe's run is bounded by
-    ``timeout`` seconds from its start (None: ``limits.PROBE_TIMEOUT``)."""
+    another machine, or when the probe cannot run). ``look`` waits for the probe at
+    most ``timeout`` seconds (None: ``limits.PROBE_TIMEOUT``)."""
 
     def __init__(
         self,
