@@ -104,7 +104,7 @@ def start(args: list[str], *, cwd: str, env: dict[str, str]) -> subprocess.Popen
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         # Its own session and process group: stopping it can kill every process it started
-        # (os.killpg), and a Ctrl-C meant for pkgdoctor does not reach it first.
+        # (os.killpg); a Ctrl-C at the terminal reaches pkgdoctor alone, which then stops it.
         start_new_session=True,
     )
 
