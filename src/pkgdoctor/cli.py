@@ -152,6 +152,36 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _timeout_option(parser: argparse.ArgumentParser, *, why: bool = False) -> None:
+    from pkgdoctor.target.limits import IMPORT_TIMEOUT, PROBE_TIMEOUT
+
+    """``--timeout``: how long the target interpreter may run (the user's .pth files and
+    sitecustomize run in it first; ``why`` also runs the module's import code)."""
+    if why:
+        text = (
+            f"stop each import after SECONDS, with every process it started, and fail (exit "
+            f"status 2) (default: {IMPORT_TIMEOUT:g}; the probe before it: at most "
+            f"{PROBE_TIMEOUT:g})"
+        )
+    else:
+        text = (
+            "stop the probe in the target interpreter after SECONDS, with every process it "
+            f"started, and fail (exit status 2) (default: {PROBE_TIMEOUT:g})"
+        )
+    default = IMPORT_TIMEOUT if why else PROBE_TIMEOUT
+    parser.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=default, help=text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
 def _output_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output")
     group.add_argument(
@@ -246,6 +276,7 @@ def _add_check(sub: _Subparsers) -> None:
         "of looking at an environment; gives exactly the findings a check gave there",
     )
     check.add_argument("--list-checks", action="store_true", help=argparse.SUPPRESS)
+    _timeout_option(check)
     _output_options(check)
 
 
@@ -297,6 +328,7 @@ def _add_snapshot(sub: _Subparsers) -> None:
         action="store_true",
         help="do not use or update pkgdoctor's cache of parsed files",
     )
+    _timeout_option(snapshot)
 
 
 def _add_why(sub: _Subparsers) -> None:
@@ -316,6 +348,7 @@ def _add_why(sub: _Subparsers) -> None:
         help="no import: judge MODULE's extension modules as a snapshot recorded them "
         "(pkgdoctor snapshot -o FILE), e.g. from a machine you cannot run code on",
     )
+    _timeout_option(why, why=True)
     _output_options(why)
 
 
@@ -594,6 +627,7 @@ def _add_export(sub: _Subparsers) -> None:
         help="look nothing up: index installs are listed as not locked",
     )
     export.add_argument("--no-cache", action="store_true", help="do not use pkgdoctor's caches")
+    _timeout_option(export)
     export.set_defaults(cwd=None, deep=False, stdlib=False)
 
 
@@ -644,7 +678,7 @@ def _look_while_importing(args: argparse.Namespace, *, use_cache: bool) -> tuple
     meanwhile (start-up time is part of our speed)."""
     from pkgdoctor.target.select import plan_target
 
-    plan = plan_target(args.python, args.prefix, static=args.static)
+    plan = plan_target(args.python, args.prefix, static=args.static, timeout=args.timeout)
     plan.start()
     try:
         import importlib
@@ -692,13 +726,16 @@ def _why(args: argparse.Namespace) -> int:
     for module in args.modules:
         if not valid_module_name(module):
             raise UsageError(f"{module!r} is not a module name (expected e.g. numpy or torch._C)")
-    target = find_target(args.python, args.prefix, static=args.static)
+    from pkgdoctor.target.limits import PROBE_TIMEOUT
+
+    probe_timeout = min(args.timeout, PROBE_TIMEOUT)
+    target = find_target(args.python, args.prefix, static=args.static, timeout=probe_timeout)
     # Look: run each import, then read the facts of the files the failures involve.
     cache, listings = Cache(None), Listings()
     looker: ExtensionLooker | None = None
     looked: list[tuple[ImportOutcome, list[Extension]]] = []
     for module in args.modules:
-        outcome = run_import(target, module)
+        outcome = run_import(target, module, args.timeout)
         modules: list[Extension] = []
         if not outcome.ok:
             looker = looker or ExtensionLooker(target, cache, listings)
@@ -1020,6 +1057,7 @@ def _add_diff(sub: _Subparsers) -> None:
     diff.add_argument(
         "--json", action="store_true", help="print one JSON document (schema: diff-v1.json)"
     )
+    _timeout_option(diff)
 
 
 def _side_kind(source: str) -> str:
@@ -1062,7 +1100,9 @@ def _diff(args: argparse.Namespace) -> int:
         try:
             for i, source in live:
                 python, prefix = (source, None) if kinds[i] == "python" else (None, source)
-                plan = plan_target(python, prefix, static=args.static and prefix is not None)
+                plan = plan_target(
+                    python, prefix, static=args.static and prefix is not None, timeout=args.timeout
+                )
                 plan.start()  # both probes run at once
                 plans.append((i, plan))
             for i, plan in plans:

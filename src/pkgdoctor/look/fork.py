@@ -6,6 +6,10 @@ still right, and sending them costs time). The parent takes those into its own c
 it saves. If the child cannot be forked, fails or sends nothing usable, ``result()`` is None
 and the caller does the work itself: the answer is the same either way, only the time differs.
 A caller that embeds pkgdoctor (``main()`` without ``parallel``) never forks.
+
+Unlike the target's processes (``target/process.py``), this child runs only pkgdoctor's own
+code: it reads files and starts nothing, so no other process can hold its pipe, and it has
+no time limit of its own (the parent doing the same work would take as long).
 """
 
 from __future__ import annotations

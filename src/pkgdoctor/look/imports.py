@@ -24,14 +24,15 @@ from pkgdoctor.errors import ProbeError
 from pkgdoctor.extmodules import ExtensionFile, parse_extension_filename
 from pkgdoctor.look.extensions import extension_file, extension_roots
 from pkgdoctor.target.facts import Target
+from pkgdoctor.target.limits import IMPORT_TIMEOUT, OUTPUT_LIMIT
 from pkgdoctor.target.live import run_in_target
+from pkgdoctor.target.process import Kept
 
 IMPORT_PROBE = (Path(__file__).parent.parent / "target" / "_import_probe.py").read_text("utf-8")
 _RESULT_MARK = "\x1epkgdoctor-result\t"
 _SPEC_MARK = "\x1epkgdoctor-spec\t"
 _SO_PATH = re.compile(r"(/[^\s:'\"]+\.so(?:\.[0-9.]+)?)")
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-IMPORT_TIMEOUT = 300.0
 
 
 @fact
@@ -62,16 +63,25 @@ def valid_module_name(name: str) -> bool:
     return bool(_MODULE_NAME.match(name))
 
 
-def run_import(target: Target, module: str) -> ImportOutcome:
-    """Import ``module`` in a child of the target interpreter and report what happened."""
+def run_import(target: Target, module: str, timeout: float = IMPORT_TIMEOUT) -> ImportOutcome:
+    """Import ``module`` in a child of the target interpreter and report what happened;
+    ``ProbeError`` when the import runs past ``timeout`` seconds."""
     exe = target.interpreter.executable
     if target.mode != "live" or not exe:
         raise ProbeError(
             f"cannot import {module}: the target is read statically "
             f"({target.static_reason}); use 'pkgdoctor check'"
         )
+    # The result is the last line of stdout, after what the module printed itself: the
+    # last OUTPUT_LIMIT bytes are kept, whatever came before is dropped.
+    stdout = Kept(head=0, tail=OUTPUT_LIMIT)
     proc = run_in_target(
-        exe, IMPORT_PROBE, args=(module,), timeout=IMPORT_TIMEOUT, flags=("-X", "faulthandler")
+        exe,
+        IMPORT_PROBE,
+        args=(module,),
+        timeout=timeout,
+        flags=("-X", "faulthandler"),
+        stdout=stdout,
     )
     # Not splitlines(): it also splits at "\x1e", the marker.
     stderr = proc.stderr.split("\n")
@@ -90,6 +100,11 @@ def run_import(target: Target, module: str) -> ImportOutcome:
             )
         except (ValueError, KeyError, IndexError, TypeError):
             pass
+    if proc.stdout_overflowed:
+        raise ProbeError(
+            f"importing {module} in {exe} printed more than {OUTPUT_LIMIT >> 20} MiB on "
+            "standard output, and no result after it"
+        )
     return ImportOutcome(module, False, [], found, _describe_exit(proc.returncode), tail)
 
 

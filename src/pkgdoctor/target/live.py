@@ -5,16 +5,18 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
-from typing import TYPE_CHECKING, Any
+import time
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pkgdoctor.errors import ProbeError, TargetError
+from pkgdoctor.target.limits import OUTPUT_LIMIT, PROBE_TIMEOUT, STDERR_KEPT, MiB
+from pkgdoctor.target.process import Kept, collect, start, stop
 
 if TYPE_CHECKING:
     from pkgdoctor.target.facts import Target
 
 with open(os.path.join(os.path.dirname(__file__), "_probe.py"), encoding="utf-8") as _source:
     PROBE_SOURCE = _source.read()
-PROBE_TIMEOUT = 60.0
 
 
 class ExecFormatError(TargetError):
@@ -28,30 +30,74 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-class Running:
-    """A child started by ``start_in_target``; ``wait`` for its output or ``cancel`` it."""
+class Finished(NamedTuple):
+    """A child's run: its exit status and what it printed, decoded, as far as it was kept
+    (``stdout_overflowed``: the child printed more; see ``process.Kept``)."""
 
-    def __init__(self, executable: str, process: subprocess.Popen[str], cwd: str) -> None:
+    returncode: int
+    stdout: str
+    stderr: str
+    stdout_overflowed: bool
+
+
+class Running:
+    """A child started by ``start_in_target``; ``wait`` for its output or ``cancel`` it.
+
+    ``wait`` gives it ``timeout`` seconds more (counted from the wait, not the start: ``diff``
+    starts both probes, then looks at one environment, however long that takes, before it
+    reads the other's answer); stopping it kills every process it started (see
+    ``pkgdoctor.target.process``).
+    """
+
+    def __init__(
+        self, executable: str, process: subprocess.Popen[bytes], cwd: str, timeout: float
+    ) -> None:
         self.executable = executable
+        self.timeout = timeout
         self._process = process
         self._cwd = cwd
+        self._done = False
 
-    def wait(self, timeout: float = PROBE_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    def wait(self, stdout: Kept | None = None) -> Finished:
+        """Read the child's output into ``stdout`` (default: the first ``OUTPUT_LIMIT``
+        bytes, and the run stops when it prints more) until it exits. Raises ``ProbeError``
+        when it runs past its time or prints past the limit."""
+        stop_on_overflow = stdout is None
+        kept = stdout if stdout is not None else Kept(OUTPUT_LIMIT)
+        stderr = Kept(STDERR_KEPT, STDERR_KEPT)
+        self._done = True
         try:
-            stdout, stderr = self._process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            self.cancel()
-            raise ProbeError(f"{self.executable} did not answer within {timeout:.0f} s") from exc
+            ended = collect(
+                self._process,
+                time.monotonic() + self.timeout,
+                kept,
+                stderr,
+                stop_on_overflow=stop_on_overflow,
+            )
         finally:
             _remove_private_directory(self._cwd)
-        return subprocess.CompletedProcess(
-            self._process.args, self._process.returncode, stdout, stderr
-        )
+        if ended.how == "timeout":
+            raise ProbeError(
+                f"{self.executable} did not finish within {self.timeout:g} s "
+                "(a .pth file or the imported code hangs?); see --timeout"
+            )
+        if ended.how == "overflow":
+            raise ProbeError(
+                f"{self.executable} printed more than {kept.limit // MiB} MiB on standard "
+                "output (a .pth file or sitecustomize writing to it?)"
+            )
+        assert ended.returncode is not None
+        return Finished(ended.returncode, kept.text(), stderr.text(), kept.overflowed)
 
     def cancel(self) -> None:
-        self._process.kill()
-        self._process.communicate()
-        _remove_private_directory(self._cwd)
+        """Stop the child and everything it started; its output is dropped."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            stop(self._process)
+        finally:
+            _remove_private_directory(self._cwd)
 
 
 def _private_directory() -> str:
@@ -84,24 +130,23 @@ def _remove_private_directory(path: str) -> None:
 
 
 def start_in_target(
-    executable: str, source: str, *, args: tuple[str, ...] = (), flags: tuple[str, ...] = ()
+    executable: str,
+    source: str,
+    *,
+    args: tuple[str, ...] = (),
+    flags: tuple[str, ...] = (),
+    timeout: float = PROBE_TIMEOUT,
 ) -> Running:
-    """Start ``source`` with ``executable -B -c`` from an empty private working directory.
+    """Start ``source`` with ``executable -B -c`` from an empty private working directory;
+    ``Running.wait`` waits for it at most ``timeout`` seconds.
 
     The empty directory keeps the user's working directory (which may hold a ``json.py``)
     out of the child's ``sys.path``; ``-B`` keeps ``__pycache__`` out of the target.
     """
     cwd = _private_directory()
     try:
-        process = subprocess.Popen(
-            [executable, "-B", *flags, "-c", source, *args],
-            cwd=cwd,
-            env=child_environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
+        process = start(
+            [executable, "-B", *flags, "-c", source, *args], cwd=cwd, env=child_environment()
         )
     except BaseException as exc:
         _remove_private_directory(cwd)
@@ -114,7 +159,7 @@ def start_in_target(
         if isinstance(exc, OSError):
             raise TargetError(f"cannot run {executable}: {exc.strerror}") from exc
         raise
-    return Running(executable, process, cwd)
+    return Running(executable, process, cwd, timeout)
 
 
 def run_in_target(
@@ -124,16 +169,22 @@ def run_in_target(
     timeout: float = PROBE_TIMEOUT,
     args: tuple[str, ...] = (),
     flags: tuple[str, ...] = (),
-) -> subprocess.CompletedProcess[str]:
-    """Run ``source`` in the target (see ``start_in_target``) and wait for it."""
-    return start_in_target(executable, source, args=args, flags=flags).wait(timeout)
+    stdout: Kept | None = None,
+) -> Finished:
+    """Run ``source`` in the target (see ``start_in_target``) and wait for it (see
+    ``Running.wait``)."""
+    running = start_in_target(executable, source, args=args, flags=flags, timeout=timeout)
+    return running.wait(stdout)
 
 
-def probe(executable: str, running: Running | None = None) -> Target:
-    """The target's facts from the probe in ``executable`` (``running``: already started)."""
+def probe(
+    executable: str, running: Running | None = None, *, timeout: float = PROBE_TIMEOUT
+) -> Target:
+    """The target's facts from the probe in ``executable`` (``running``: already started,
+    with its own time limit; else it starts now, limited to ``timeout`` seconds)."""
     import json
 
-    proc = (running or start_in_target(executable, PROBE_SOURCE)).wait()
+    proc = (running or start_in_target(executable, PROBE_SOURCE, timeout=timeout)).wait()
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"]
         raise ProbeError(f"the probe failed in {executable}: {lines[-1]}")

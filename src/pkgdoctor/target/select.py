@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 class Plan:
     """How to look at the target: run the probe in ``executable`` (live), or read the tree
     at ``prefix`` (static: for ``static_reason``, because ``foreign`` is an interpreter for
-    another machine, or when the probe cannot run)."""
+    another machine, or when the probe cannot run). ``look`` waits for the probe at
+    most ``timeout`` seconds (None: ``limits.PROBE_TIMEOUT``)."""
 
     def __init__(
         self,
@@ -36,15 +37,19 @@ class Plan:
         self.prefix = prefix
         self.static_reason = static_reason
         self.foreign = foreign
+        self.timeout: float | None = None
         self._running: Running | None = None
 
     def start(self) -> None:
         """Launch the probe (live plans only); ``look`` collects it."""
         if self.executable is not None and self._running is None:
+            from pkgdoctor.target.limits import PROBE_TIMEOUT
             from pkgdoctor.target.live import PROBE_SOURCE, start_in_target
 
             try:
-                self._running = start_in_target(self.executable, PROBE_SOURCE)
+                self._running = start_in_target(
+                    self.executable, PROBE_SOURCE, timeout=self.timeout or PROBE_TIMEOUT
+                )
             except TargetError:
                 self._running = None  # ``look`` runs it again and reports the error
 
@@ -56,6 +61,7 @@ class Plan:
 
     def look(self) -> Target:
         """The target's facts: the probe's answer, or the static reading of the tree."""
+        from pkgdoctor.target.limits import PROBE_TIMEOUT
         from pkgdoctor.target.live import ExecFormatError, probe
 
         if self.executable is None:
@@ -66,7 +72,7 @@ class Plan:
             return read_static(self.prefix, reason)
         running, self._running = self._running, None
         try:
-            return probe(self.executable, running)
+            return probe(self.executable, running, timeout=self.timeout or PROBE_TIMEOUT)
         except ExecFormatError:
             from pkgdoctor.target.static import read_static
 
@@ -75,20 +81,35 @@ class Plan:
 
 
 def find_target(
-    python: str | None = None, prefix: str | None = None, *, static: bool = False
+    python: str | None = None,
+    prefix: str | None = None,
+    *,
+    static: bool = False,
+    timeout: float | None = None,
 ) -> Target:
     """Look at the target the options name (``plan_target``, then ``Plan.look``)."""
-    return plan_target(python, prefix, static=static).look()
+    return plan_target(python, prefix, static=static, timeout=timeout).look()
 
 
 def plan_target(
-    python: str | None = None, prefix: str | None = None, *, static: bool = False
+    python: str | None = None,
+    prefix: str | None = None,
+    *,
+    static: bool = False,
+    timeout: float | None = None,
 ) -> Plan:
-    """Decide how to look at the target the options name.
+    """Decide how to look at the target the options name; the probe, when there is one, is
+    bounded by ``timeout`` seconds (None: ``limits.PROBE_TIMEOUT``).
 
     Without options the target is the environment the user would get: ``$VIRTUAL_ENV``,
     else ``$CONDA_PREFIX``, else the first ``python3`` on ``PATH``.
     """
+    plan = _plan(python, prefix, static=static)
+    plan.timeout = timeout
+    return plan
+
+
+def _plan(python: str | None, prefix: str | None, *, static: bool) -> Plan:
     if python is not None and prefix is not None:
         raise TargetError("choose either --python or --prefix, not both")
     if static and prefix is None:
