@@ -274,7 +274,7 @@ def _direct_url(path: str, problems: list[str]) -> Mapping[str, Any] | None:
         return None
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the stack
         problems.append("direct_url.json is not JSON")
         return None
     if not isinstance(data, dict) or not isinstance(data.get("url"), str):
