@@ -529,3 +529,21 @@ def test_direct_url_nested_past_the_recursion_limit(pkgdoctor: Runner, tmp_path:
             "dist-metadata-invalid",
             ["direct_url.json is not JSON"],
         )
+
+
+def test_pth_lines_with_a_nul_or_a_symlink_loop(pkgdoctor: Runner, tmp_path: Path) -> None:
+    """The static reader of .pth files raised ValueError on a NUL in a line and
+    RuntimeError (Path.resolve) on a line naming a symlink loop; site.py skips both lines,
+    and the static sys.path is now the live one."""
+    venv = make_venv(tmp_path / "env")
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (venv.site_packages / "loop").symlink_to("loop")
+    (venv.site_packages / "x.pth").write_bytes(b"a\0b\nloop\n" + os.fsencode(extra) + b"\n")
+    paths = []
+    for mode in ("--static", "--deep"):
+        result = pkgdoctor("check", "--prefix", str(venv.prefix), mode, "--json", "--no-cache")
+        assert (result.status, result.err) == (0, "")
+        paths.append(result.json["target"]["sys_path"])
+    assert paths[0] == paths[1]
+    assert paths[0][-1] == str(extra)

@@ -105,9 +105,14 @@ def _pth_entries(site_dir: Path) -> list[str]:
         except OSError:
             continue
         for line in parse_pth(text):
-            if line.executes:
+            # site.addpackage adds a line only if os.path.exists(), which is False for a
+            # path with a NUL (where realpath and resolve raise ValueError).
+            if line.executes or "\0" in line.text:
                 continue
-            path = (site_dir / line.text).resolve(strict=False)
+            # realpath, not Path.resolve: resolve raises RuntimeError on a symlink loop
+            # (Python 3.11, 3.12); realpath leaves the looping part as is, and is_dir() of
+            # it is False.
+            path = Path(os.path.realpath(site_dir / line.text))
             if path.is_dir():
                 entries.append(str(path))
     return entries
