@@ -148,6 +148,26 @@ pth_garbage = st.one_of(
     ),
 )
 
+# Code a .pth file runs in the live target, before the probe: it may print, exit, hang,
+# or lie in what the probe reports. The probe's answer is data from the target, not trusted.
+PTH_CODE = (
+    "import sys; sys.stdout.write('{garbage')",
+    "import sys; sys.stdout.write('x' * (20 << 20))",
+    "import sys; sys.stderr.write('e\\n' * 100000)",
+    "import sys; sys.path.append(b'/bytes')",
+    "import sys; sys.path.insert(0, '/nowhere/\\udcff')",
+    "import os; os.close(1)",
+    "import sys; sys.exit(3)",
+    "import os; os._exit(0)",
+    "import sys; sys.prefix = 7",
+    "import sys; sys.version_info = (9,)",
+    "import sys; sys.implementation.name = None",
+    "import os; os.environ['PKGDOCTOR_HOSTILE'] = '\\udcff' * 1000",
+    "import sys; sys.argv[:] = []",
+    "import time; time.sleep(30)",
+)
+EGG_INFO = ("fifo-pkg-info", "no-pkg-info", "garbage", "requires", "installed-files", "file")
+
 elements = st.one_of(
     st.tuples(st.just("fifo-dist"), st.sampled_from(DIST_FILES)),
     st.tuples(st.just("fifo-site"), st.sampled_from(SITE_FILES)),
@@ -188,6 +208,8 @@ elements = st.one_of(
     ),
     st.tuples(st.just("duplicate"), st.booleans()),
     st.tuples(st.just("outside-link"), st.sampled_from(("module", "so", "METADATA", "pth"))),
+    st.tuples(st.just("pth-code"), st.sampled_from(PTH_CODE)),
+    st.tuples(st.just("egg-info"), st.sampled_from(EGG_INFO), st.binary(max_size=128)),
 )
 
 
@@ -406,6 +428,29 @@ def build(tree: Tree, index: int, element: tuple[Any, ...]) -> None:
             _replace(_dist(tree, n) / "METADATA", lambda p: p.symlink_to(target))
         else:
             _site_path(tree, n, which).symlink_to(target)
+    elif kind == "pth-code":
+        (site / f"{n}.pth").write_text(args[0] + "\n")
+    elif kind == "egg-info":
+        which, data = args
+        egg = site / f"{n}-1.0-py3.11.egg-info"
+        if which == "file":
+            egg.write_bytes(data)
+            return
+        egg.mkdir()
+        pkg_info = egg / "PKG-INFO"
+        pkg_info.write_text(f"Metadata-Version: 1.1\nName: {n}\nVersion: 1.0\n")
+        if which == "fifo-pkg-info":
+            _replace(pkg_info, os.mkfifo)
+        elif which == "no-pkg-info":
+            pkg_info.unlink()
+        elif which == "garbage":
+            pkg_info.write_bytes(data)
+        elif which == "requires":
+            (egg / "requires.txt").write_bytes(b"a\n[:python_version <\n" + data + b"\n[x\n")
+        else:
+            (egg / "installed-files.txt").write_bytes(
+                b"../../../../outside/secret.txt\n/etc/passwd\n\0\n" + data
+            )
     else:  # pragma: no cover - a new kind without a builder
         raise AssertionError(kind)
 
@@ -547,3 +592,15 @@ def test_pth_lines_with_a_nul_or_a_symlink_loop(pkgdoctor: Runner, tmp_path: Pat
         paths.append(result.json["target"]["sys_path"])
     assert paths[0] == paths[1]
     assert paths[0][-1] == str(extra)
+
+
+def test_sys_path_entries_that_are_not_str(pkgdoctor: Runner, tmp_path: Path) -> None:
+    """A .pth file's code can put bytes or an int on sys.path; the import system skips them
+    (PathFinder), the probe reported them and the look layer died on bytes.endswith."""
+    venv = make_venv(tmp_path / "env")
+    argv = ("check", "--prefix", str(venv.prefix), "--json", "--no-cache")
+    healthy = pkgdoctor(*argv).json["target"]["sys_path"]
+    (venv.site_packages / "x.pth").write_text("import sys; sys.path += [b'/b', 7]\n")
+    result = pkgdoctor(*argv)
+    assert (result.status, result.err) == (0, "")
+    assert result.json["target"]["sys_path"] == healthy

@@ -122,7 +122,9 @@ def _frozen_modules():
 # empty private directory and evaluates the user's working directory itself.
 # Only sys.path[0] ("" for -c) is the working directory itself; a PYTHONPATH entry "." was
 # made absolute (the probe's directory, reported as probe_cwd) and is the user's.
-path = [entry for entry in sys.path if entry != ""]
+# An entry that is not a str (a .pth file's code can append anything) is skipped by the
+# import system (importlib._bootstrap_external.PathFinder._get_spec), and so here.
+path = [entry for entry in sys.path if isinstance(entry, str) and entry != ""]
 paths = sysconfig.get_paths()
 
 
