@@ -31,7 +31,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from artefacts import EXT_SUFFIX, compile_extension, make_venv, snapshot, write_dist_info
+from artefacts import EXT_SUFFIX, PY, compile_extension, make_venv, snapshot, write_dist_info
 from conftest import Runner, validated
 
 LIMIT_S = 60  # a run that takes longer has hung: no example needs a tenth of it
@@ -432,7 +432,7 @@ def build(tree: Tree, index: int, element: tuple[Any, ...]) -> None:
         (site / f"{n}.pth").write_text(args[0] + "\n")
     elif kind == "egg-info":
         which, data = args
-        egg = site / f"{n}-1.0-py3.11.egg-info"
+        egg = site / f"{n}-1.0-py{PY}.egg-info"
         if which == "file":
             egg.write_bytes(data)
             return
@@ -577,14 +577,16 @@ def test_direct_url_nested_past_the_recursion_limit(pkgdoctor: Runner, tmp_path:
 
 
 def test_pth_lines_with_a_nul_or_a_symlink_loop(pkgdoctor: Runner, tmp_path: Path) -> None:
-    """The static reader of .pth files raised ValueError on a NUL in a line and
-    RuntimeError (Path.resolve) on a line naming a symlink loop; site.py skips both lines,
-    and the static sys.path is now the live one."""
+    """The static reader of .pth files raised ValueError on a NUL in a line, RuntimeError
+    (Path.resolve) on a line naming a symlink loop and OSError (Path.is_dir) on a name too
+    long; site.py skips such lines, and the static sys.path is now the live one."""
     venv = make_venv(tmp_path / "env")
     extra = tmp_path / "extra"
     extra.mkdir()
     (venv.site_packages / "loop").symlink_to("loop")
-    (venv.site_packages / "x.pth").write_bytes(b"a\0b\nloop\n" + os.fsencode(extra) + b"\n")
+    (venv.site_packages / "x.pth").write_bytes(
+        b"a\0b\nloop\n" + b"x" * 5000 + b"\n" + os.fsencode(extra) + b"\n"
+    )
     paths = []
     for mode in ("--static", "--deep"):
         result = pkgdoctor("check", "--prefix", str(venv.prefix), mode, "--json", "--no-cache")

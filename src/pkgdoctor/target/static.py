@@ -110,11 +110,11 @@ def _pth_entries(site_dir: Path) -> list[str]:
             if line.executes or "\0" in line.text:
                 continue
             # realpath, not Path.resolve: resolve raises RuntimeError on a symlink loop
-            # (Python 3.11, 3.12); realpath leaves the looping part as is, and is_dir() of
-            # it is False.
-            path = Path(os.path.realpath(site_dir / line.text))
-            if path.is_dir():
-                entries.append(str(path))
+            # (Python 3.11, 3.12); realpath leaves the looping part as is. os.path.isdir,
+            # not Path.is_dir: False for whatever stat refuses (a loop, a name too long).
+            path = os.path.realpath(site_dir / line.text)
+            if os.path.isdir(path):
+                entries.append(path)
     return entries
 
 
