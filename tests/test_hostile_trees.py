@@ -606,3 +606,19 @@ def test_sys_path_entries_that_are_not_str(pkgdoctor: Runner, tmp_path: Path) ->
     result = pkgdoctor(*argv)
     assert (result.status, result.err) == (0, "")
     assert result.json["target"]["sys_path"] == healthy
+
+
+@pytest.mark.parametrize(
+    "code", ["sys.implementation.name = None", "sys.stdlib_module_names = frozenset([1])"]
+)
+def test_a_probe_answer_of_the_wrong_type(pkgdoctor: Runner, tmp_path: Path, code: str) -> None:
+    """.pth code can make the probe report anything; a value of the wrong type went into the
+    report (which its schema then refused). Now the probe's answer is read like a snapshot
+    file, every value typed: the target is one that pkgdoctor does not understand."""
+    venv = make_venv(tmp_path / "env")
+    (venv.site_packages / "x.pth").write_text(f"import sys; {code}\n")
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json", "--no-cache")
+    assert (result.status, result.out) == (2, "")
+    assert result.err == (
+        f"pkgdoctor: error: {venv.prefix}/bin/python3 is not a Python this pkgdoctor understands\n"
+    )

@@ -13,10 +13,18 @@ import gzip
 import json
 import re
 import zlib
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pkgdoctor import __version__
+from pkgdoctor._typed import as_bool as _bool
+from pkgdoctor._typed import as_int as _int
+from pkgdoctor._typed import as_list as _list
+from pkgdoctor._typed import as_opt_int as _opt_int
+from pkgdoctor._typed import as_opt_str as _opt_str
+from pkgdoctor._typed import as_str as _str
+from pkgdoctor._typed import as_str_map as _str_map
+from pkgdoctor._typed import as_strs as _strs
 from pkgdoctor.elf import ELFFile, VersionNeed
 from pkgdoctor.errors import PkgdoctorError
 from pkgdoctor.extmodules import (
@@ -50,8 +58,6 @@ from pkgdoctor.snapshot.model import (
     Tool,
 )
 from pkgdoctor.target.facts import Binary, Interpreter, Libc, Target
-
-T = TypeVar("T")
 
 # A snapshot file larger than this is refused rather than read (a 10,000-distribution
 # environment with --deep hashes is about 60 MB of JSON).
@@ -413,50 +419,6 @@ def _snapshot(doc: Mapping[str, Any]) -> Snapshot:
         created=_opt_str(doc.get("created")),
         schema_version=SCHEMA_VERSION,
     )
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else _str(value)
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {type(value).__name__}")
-    return value
-
-
-def _int(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return value
-
-
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else _int(value)
-
-
-def _strs(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise TypeError(f"expected a list, got {type(value).__name__}")
-    return tuple(_str(v) for v in value)
-
-
-def _list(value: Any, item: Callable[[Any], T]) -> tuple[T, ...]:
-    if not isinstance(value, list):
-        raise TypeError(f"expected a list, got {type(value).__name__}")
-    return tuple(item(v) for v in value)
-
-
-def _str_map(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise TypeError(f"expected an object, got {type(value).__name__}")
-    return {_str(k): _str(v) for k, v in value.items()}
 
 
 def target_from_json(doc: Mapping[str, Any]) -> Target:

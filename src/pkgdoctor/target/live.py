@@ -196,48 +196,52 @@ def probe(
 
 
 def _target_from_probe(data: dict[str, Any]) -> Target:
+    """The Target the probe describes. Its answer comes from the target's interpreter, after
+    the target's ``.pth`` code ran: every value is checked for its type (``TypeError``)."""
+    from pkgdoctor._typed import as_bool, as_int, as_opt_str, as_str, as_str_map, as_strs
     from pkgdoctor.target.binary import libc_from_binary, read_binary
     from pkgdoctor.target.facts import Interpreter, Libc, Target
 
-    real = data["real_executable"]
+    real = as_opt_str(data["real_executable"])
     binary = read_binary(real) if real else None
     libc: Libc | None = None
     if data["libc"]:
-        libc = Libc(data["libc"]["family"], data["libc"]["version"])
+        libc = Libc(as_str(data["libc"]["family"]), as_opt_str(data["libc"]["version"]))
     elif binary is not None:
         libc = libc_from_binary(binary)
-    multiarch = data["multiarch"] or data["sysconfig_multiarch"] or None
+    multiarch = as_opt_str(data["multiarch"]) or as_opt_str(data["sysconfig_multiarch"])
+    version = data["version"]
     interpreter = Interpreter(
-        implementation=data["implementation"],
-        version=(data["version"][0], data["version"][1], data["version"][2]),
-        executable=data["executable"],
+        implementation=as_str(data["implementation"]),
+        version=(as_int(version[0]), as_int(version[1]), as_int(version[2])),
+        executable=as_opt_str(data["executable"]),
         real_executable=real,
-        extension_suffixes=tuple(data["extension_suffixes"]),
-        ext_suffix=data["ext_suffix"],
-        soabi=data["soabi"],
-        multiarch=multiarch,
-        gil_disabled=data["gil_disabled"],
-        debug=data["debug"],
+        extension_suffixes=as_strs(data["extension_suffixes"]),
+        ext_suffix=as_opt_str(data["ext_suffix"]),
+        soabi=as_opt_str(data["soabi"]),
+        multiarch=multiarch or None,
+        gil_disabled=as_bool(data["gil_disabled"]),
+        debug=as_bool(data["debug"]),
         binary=binary,
         libc=libc,
     )
-    stdlib = tuple(dict.fromkeys(p for p in data["stdlib"] if p))
+    stdlib = tuple(dict.fromkeys(as_str(p) for p in data["stdlib"] if p))
     return Target(
         mode="live",
-        prefix=data["prefix"],
-        base_prefix=data["base_prefix"],
+        prefix=as_str(data["prefix"]),
+        base_prefix=as_str(data["base_prefix"]),
         interpreter=interpreter,
-        sys_path=tuple(data["sys_path"]),
-        site_packages=tuple(data["site_packages"]),
+        sys_path=as_strs(data["sys_path"]),
+        site_packages=as_strs(data["site_packages"]),
         stdlib=stdlib,
-        user_site=data["user_site"],
-        user_site_enabled=data["user_site_enabled"],
-        environ=dict(data["environ"]),
-        markers=dict(data["markers"]),
-        stdlib_module_names=frozenset(data["stdlib_module_names"]),
-        builtin_module_names=frozenset(data["builtin_module_names"]),
-        frozen_module_names=frozenset(data["frozen_module_names"]),
-        startup_modules=frozenset(data["startup_modules"]),
-        no_user_site=data["no_user_site"],
-        probe_cwd=data["probe_cwd"],
+        user_site=as_opt_str(data["user_site"]),
+        user_site_enabled=as_bool(data["user_site_enabled"]),
+        environ=as_str_map(data["environ"]),
+        markers=as_str_map(data["markers"]),
+        stdlib_module_names=frozenset(as_strs(data["stdlib_module_names"])),
+        builtin_module_names=frozenset(as_strs(data["builtin_module_names"])),
+        frozen_module_names=frozenset(as_strs(data["frozen_module_names"])),
+        startup_modules=frozenset(as_strs(data["startup_modules"])),
+        no_user_site=as_bool(data["no_user_site"]),
+        probe_cwd=as_opt_str(data["probe_cwd"]),
     )
