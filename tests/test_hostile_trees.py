@@ -622,3 +622,18 @@ def test_a_probe_answer_of_the_wrong_type(pkgdoctor: Runner, tmp_path: Path, cod
     assert result.err == (
         f"pkgdoctor: error: {venv.prefix}/bin/python3 is not a Python this pkgdoctor understands\n"
     )
+
+
+def test_record_rows_with_a_nul_in_a_directory(pkgdoctor: Runner, tmp_path: Path) -> None:
+    """A RECORD (or installed-files.txt) row with a NUL before a "/" made os.scandir raise
+    ValueError while listing its directory; such a row is garbage, not a file: no finding,
+    as for a NUL in the file's own name."""
+    venv = make_venv(tmp_path / "env")
+    dist = write_dist_info(venv.site_packages, "nulrow", "1.0", ["nulrow/__init__.py"])
+    (venv.site_packages / "nulrow").mkdir()
+    (venv.site_packages / "nulrow" / "__init__.py").write_text("")
+    with open(dist / "RECORD", "a") as record:
+        record.write("a\0b/c.py,,\nnulrow/\0/x.py,,\n")
+    for mode in ("--static", "--deep"):
+        result = pkgdoctor("check", "--prefix", str(venv.prefix), mode, "--json", "--no-cache")
+        assert (result.status, result.err, result.json["findings"]) == (0, "", [])

@@ -8,6 +8,7 @@ lists its name, as ``os.path.lexists`` would say).
 
 from __future__ import annotations
 
+import errno
 import os
 
 
@@ -31,6 +32,8 @@ class Listings:
                             found[entry.name] = False
             except OSError as exc:
                 found = exc
+            except ValueError:  # a NUL in the name (a garbage RECORD row): no such directory
+                found = FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), directory)
             self._dirs[directory] = found
         return found
 
