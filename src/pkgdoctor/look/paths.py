@@ -25,7 +25,9 @@ from pkgdoctor.snapshot.model import (
 )
 from pkgdoctor.target.facts import Target
 
-_MAX_PTH_BYTES = 1 << 20
+#: The most of one .pth file read: real ones are a line or two (a distutils-precedence.pth,
+#: an editable install's path); 1 MiB is ~10,000 path lines.
+MAX_PTH_BYTES = 1 << 20
 _MAX_MARKER_BYTES = 1 << 16
 
 
@@ -245,7 +247,7 @@ def read_pth_files(target: Target) -> list[PthFile]:
                 continue  # 3.13 skips hidden .pth files (python/cpython#113659)
             path = os.path.join(site_dir, name)
             try:
-                data = read_regular(path, _MAX_PTH_BYTES)
+                data = read_regular(path, MAX_PTH_BYTES)
             except OSError:
                 continue  # gone, unreadable, or not a regular file (site.py would hang too)
             lines = tuple(parse_pth(decode_pth(data), version=version))
