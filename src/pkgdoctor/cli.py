@@ -1069,9 +1069,10 @@ def _side_kind(source: str) -> str:
     if os.path.isfile(source):
         if not os.access(source, os.X_OK):
             return "snapshot"
+        from pkgdoctor.files import read_regular
+
         try:
-            with open(source, "rb") as f:
-                magic = f.read(4)
+            magic = read_regular(source, 4)
         except OSError:
             return "snapshot"  # reading it as a snapshot says why it cannot be read
         # A snapshot copied from a file system without permissions (a USB stick) may carry
