@@ -251,8 +251,12 @@ def _inspect(executable: str, *, launchers: bool) -> tuple[str, str]:
         ours = None
     if ours is None:
         return "unknown", ""
+    from pkgdoctor.files import NotRegularFile
+
     try:
         head = _head(executable, _HEAD_SIZE)
+    except NotRegularFile:
+        return "refused", "is not a regular file"
     except OSError as exc:
         return "refused", f"cannot be read ({exc.strerror or exc})"
     theirs = _elf_identity(head)
