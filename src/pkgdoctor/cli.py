@@ -41,14 +41,17 @@ examples:
   pkgdoctor check --select ext- --fail-on warning
   pkgdoctor check --from env.json.gz       judge a snapshot (pkgdoctor snapshot -o FILE)
 
+live mode runs the target's start-up code (site, .pth files); --prefix DIR --static runs
+nothing.
+
 exit status: 0 nothing at or above --fail-on, 1 something was found, 2 pkgdoctor could not
 do its job (bad arguments, target not found).
 """
 
 _WHY_EPILOG = """\
-The module is imported in a child process of the target interpreter (no bytecode is
-written); the whole exception chain is read and the extension modules involved are checked,
-so the real cause comes first, not the misleading outer message.
+The module is imported, so its code runs, in a child process of the target interpreter
+(no bytecode is written); the whole exception chain is read and the extension modules
+involved are checked, so the real cause comes first, not the misleading outer message.
 
 examples:
   pkgdoctor why numpy
