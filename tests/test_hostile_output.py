@@ -109,8 +109,25 @@ def test_wheels_requirements_file_lines(
         "pure                 ✓ wheel        2.0      pure-2.0-py3-none-any.whl",
         f"hostile              ! build        1.0      evil{SHOWN}: needs {NOTHING}",
     ]
-    assert table[3].startswith(f"{SHOWN}bad  ? unknown               not a valid requirement: ")
+    assert table[3] == (
+        f"{SHOWN}bad  ? unknown               not a valid requirement: "
+        "Expected package name at the start of dependency specifier"
+    )
     assert len(table) == 4
+
+
+def test_wheels_one_requirement_in_words(pkgdoctor: Runner) -> None:
+    result = ask(pkgdoctor, f"{TITLE}bad", "--no-index")
+    assert result.status == 2, result.err
+    assert_clean(result.out, result.err)
+    # packaging's pointer at the fault keeps its own lines, each escaped.
+    assert result.out.split("\n\n")[1] == (
+        f"? {SHOWN}bad: cannot tell\n"
+        "    · not a valid requirement: Expected package name at the start of dependency "
+        "specifier\n"
+        f"    {SHOWN}bad\n"
+        "    ^"
+    )
 
 
 def test_wheels_index_url_in_a_message(pkgdoctor: Runner) -> None:

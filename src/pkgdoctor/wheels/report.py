@@ -124,7 +124,11 @@ def _detail(result: Result) -> list[Line]:
         head.append((f"  ({result.line.text})", "dim"))
     lines.append(head)
     for reason in result.reasons:
-        lines.append([("    · ", "dim"), (reason.message, "")])
+        # packaging's InvalidRequirement points at the fault on lines of its own: each line is
+        # a line here (one span is never more than one line of the terminal).
+        first, *rest = reason.message.split("\n")
+        lines.append([("    · ", "dim"), (first, "")])
+        lines += [[(line, "")] for line in rest]
     build = result.build
     if build is not None:
         backend = build.backend_name or "unknown backend"
@@ -198,5 +202,5 @@ def _table_detail(result: Result) -> str:
             return build.error
         return f"{build.backend_name}: needs {needs_text(build)}"
     if result.reasons:
-        return result.reasons[0].message
+        return result.reasons[0].message.split("\n")[0]  # a row is one line
     return ""
