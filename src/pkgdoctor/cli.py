@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from pkgdoctor import __version__
 from pkgdoctor.errors import PkgdoctorError, UsageError
@@ -216,10 +216,22 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, its error escaped like all terminal text: it quotes the words of the
+    command line as they are ("unrecognized arguments: ..."), file names from a glob among
+    them. Subcommands' parsers are of the same class (``add_subparsers``' default)."""
+
+    def error(self, message: str) -> NoReturn:
+        from pkgdoctor.render import terminal_text
+
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {terminal_text(message)}\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; with ``command`` (one of :data:`_COMMANDS`), only that
     command's options are built and the others are listed by name and help alone."""
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="pkgdoctor",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -429,10 +441,10 @@ def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
             return _export(args)
         return _why(args)
     except PkgdoctorError as exc:
-        print(f"pkgdoctor: error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("pkgdoctor: interrupted", file=sys.stderr)
+        _say("interrupted")
         return 130
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); nothing more to say.
@@ -443,9 +455,53 @@ def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
 def _list_checks() -> int:
     from pkgdoctor.codes import all_codes
 
-    for check in all_codes():
-        print(f"{check.code:34} {check.severity.label:8} {check.area:18} {check.summary}")
+    _write(
+        "".join(
+            f"{check.code:34} {check.severity.label:8} {check.area:18} {check.summary}\n"
+            for check in all_codes()
+        )
+    )
     return EXIT_OK
+
+
+# --- the one way out to the terminal ---------------------------------------------------------
+# Everything a command writes as text passes through pkgdoctor.render.terminal_text: names,
+# paths, URLs, build backends and servers' replies come from outside, and a control character
+# among them (ESC ] 0 ; ... BEL sets the terminal's title) must not reach the terminal raw.
+
+
+def _say(message: str) -> None:
+    """``pkgdoctor: message`` on standard error, as one escaped line (messages name files,
+    URLs and what servers replied)."""
+    from pkgdoctor.render import terminal_text
+
+    print(f"pkgdoctor: {terminal_text(message)}", file=sys.stderr)
+
+
+def _write(text: str) -> None:
+    """Text of several lines on standard output, each line escaped; the newlines stay."""
+    from pkgdoctor.render import terminal_text
+
+    sys.stdout.write("\n".join(terminal_text(line) for line in text.split("\n")))
+
+
+def _print_lines(
+    lines: list[list[tuple[str, str]]], to_plain: Callable[[list[list[tuple[str, str]]]], str]
+) -> None:
+    """Styled lines in colour on a terminal (never with NO_COLOR), plain text elsewhere;
+    every span escaped (the renderers escape too, where widths depend on it)."""
+    from pkgdoctor.render import terminal_lines
+
+    lines = terminal_lines(lines)
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb":
+        from rich.console import Console
+        from rich.text import Text
+
+        console = Console(highlight=False, soft_wrap=True)
+        for line in lines:
+            console.print(Text.assemble(*line))
+    else:
+        sys.stdout.write(to_plain(lines))
 
 
 def _codes(values: Sequence[str]) -> list[str]:
@@ -588,7 +644,7 @@ def _snapshot(args: argparse.Namespace, *, parallel: bool = False) -> int:
         sys.stdout.buffer.write(data + b"\n")
     else:
         write_bytes(data, args.output)
-        print(f"pkgdoctor: wrote {args.output}", file=sys.stderr)
+        _say(f"wrote {args.output}")
     return EXIT_OK
 
 
@@ -664,14 +720,14 @@ def _export(args: argparse.Namespace) -> int:
             located = locate(wanted, session, args.index_url or PYPI)
     text = render(snapshot, args.format, located=located, gone=gone)
     if args.output in (None, "-"):
-        sys.stdout.write(text)
+        _write(text)  # the same lines for well-formed names (a requirement has no controls)
         return EXIT_OK
     try:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as exc:
         raise UsageError(f"-o {args.output}: {exc.strerror or exc}") from exc
-    print(f"pkgdoctor: wrote {args.output}", file=sys.stderr)
+    _say(f"wrote {args.output}")
     return EXIT_OK
 
 
@@ -798,10 +854,9 @@ def _why_recorded(args: argparse.Namespace) -> int:
     ctx = Context(snapshot)
     findings = sort_findings(extensions.analyse(ctx, modules))
     if not modules:
-        print(
-            f"pkgdoctor: {args.from_file} records no extension module of "
-            f"{', '.join(args.modules)}: nothing to judge without importing it",
-            file=sys.stderr,
+        _say(
+            f"{args.from_file} records no extension module of "
+            f"{', '.join(args.modules)}: nothing to judge without importing it"
         )
     report = Report(
         "why", snapshot.target, _filter(findings, args), recorded=_recorded(args, snapshot)
@@ -835,21 +890,6 @@ def _print_text(report: Report) -> None:
     from pkgdoctor.render.text import render_text, to_plain
 
     _print_lines(render_text(report), to_plain)
-
-
-def _print_lines(
-    lines: list[list[tuple[str, str]]], to_plain: Callable[[list[list[tuple[str, str]]]], str]
-) -> None:
-    """Styled lines in colour on a terminal (never with NO_COLOR), plain text elsewhere."""
-    if sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb":
-        from rich.console import Console
-        from rich.text import Text
-
-        console = Console(highlight=False, soft_wrap=True)
-        for line in lines:
-            console.print(Text.assemble(*line))
-    else:
-        sys.stdout.write(to_plain(lines))
 
 
 _WHEELS_DESCRIPTION = """\
@@ -1024,7 +1064,7 @@ def _audit_wheel(args: argparse.Namespace) -> int:
         _print_lines(render_text(audits), to_plain)
     unreadable = [audit for audit in audits if audit.error is not None]
     for audit in unreadable:
-        print(f"pkgdoctor: error: {audit.path}: {audit.error}", file=sys.stderr)
+        _say(f"error: {audit.path}: {audit.error}")
     if unreadable:
         return EXIT_FAILED
     threshold = Severity.parse(args.fail_on)
