@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from artefacts import Venv, make_venv
+from artefacts import EXT_SUFFIX, Venv, make_venv
 from pkgdoctor.cache import Cache
 from pkgdoctor.look.fork import fork_look
 
@@ -77,7 +78,7 @@ def in_session(sid: int) -> list[int]:
 def left_running(sid: int, started: dict[int, str]) -> list[int]:
     """What is still alive of the session and of the descendants seen before the signal,
     after giving the dying a moment (a SIGKILLed process is reaped by its parent or init)."""
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + 1.0
     while True:
         alive = in_session(sid) + [
             pid for pid, start in started.items() if (f := _stat(pid)) and f[19] == start
@@ -179,6 +180,52 @@ def test_deep_check_interrupted_while_hashing_stops_at_once(
         status, out, err, took, before = interrupt(proc, signum, group=group)
         assert (status, out, err) == (128 + signum, "", "pkgdoctor: interrupted\n")
         assert took < LIMIT, f"{took:.1f} s after the signal"
+        assert left_running(proc.pid, before) == []
+
+
+@pytest.fixture(scope="module")
+def many_extensions(tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    """A venv with 30,000 extension modules (hard links to one of the stdlib's): on a cold
+    cache the forked child takes a second or more to look at them all."""
+    dynload = Path(os.__file__).parent / "lib-dynload"  # the base interpreter's stdlib
+    sources = sorted(dynload.glob(f"*{EXT_SUFFIX}"))
+    if not sources:
+        pytest.fail(f"no extension module in {dynload} to link to")
+    venv = make_venv(tmp_path_factory.mktemp("interrupt") / "venv")
+    source = shutil.copy(sources[0], venv.prefix)  # links cannot cross file systems
+    for d in range(150):
+        directory = venv.site_packages / "many" / f"d{d}"
+        directory.mkdir(parents=True)
+        for i in range(200):
+            os.link(source, directory / f"m{i}{EXT_SUFFIX}")
+    return venv
+
+
+def forked_look(pid: int) -> int | None:
+    """The child pkgdoctor forked to look at the extension modules (it runs pkgdoctor's own
+    command line; the probe runs the target's interpreter), if it is running."""
+    command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    for child in descendants(pid):
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{child}/cmdline").read_bytes() == command:
+                return child
+    return None
+
+
+@pytest.mark.parametrize(
+    ("signum", "group"), [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["ctrl-c", "sigterm"]
+)
+def test_cold_check_interrupted_while_the_look_forks_stops_the_child(
+    many_extensions: Venv, tmp_path: Path, signum: int, group: bool
+) -> None:
+    prefix = str(many_extensions.prefix)
+    with started("check", "--prefix", prefix, cache=tmp_path) as proc:
+        wait_for(lambda: forked_look(proc.pid), "the forked look")
+        child = forked_look(proc.pid)
+        status, out, err, took, before = interrupt(proc, signum, group=group)
+        assert child in before
+        assert (status, out, err) == (128 + signum, "", "pkgdoctor: interrupted\n")
+        assert took < LIMIT
         assert left_running(proc.pid, before) == []
 
 
