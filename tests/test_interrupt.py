@@ -229,25 +229,41 @@ def test_cold_check_interrupted_while_the_look_forks_stops_the_child(
         assert left_running(proc.pid, before) == []
 
 
-def test_cold_check_interrupted_while_the_probe_hangs_stops_the_probe(tmp_path: Path) -> None:
-    """The probe leads a session of its own: the terminal's Ctrl-C never reaches it, so
-    pkgdoctor must stop it (here a ``.pth`` line hangs in it, forking a grandchild)."""
+@pytest.mark.parametrize("command", ["check", "why"])
+@pytest.mark.parametrize(
+    ("signum", "group"), [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["ctrl-c", "sigterm"]
+)
+def test_a_hanging_target_child_is_stopped(
+    tmp_path: Path, command: str, signum: int, group: bool
+) -> None:
+    """The probe (``check``: a ``.pth`` line hangs in it) and ``why``'s import (the module
+    hangs) lead sessions of their own: the terminal's Ctrl-C never reaches them, so
+    pkgdoctor must stop them, with the grandchild each forked."""
     venv = make_venv(tmp_path / "venv")
-    marker = tmp_path / "probe.pid"
-    code = textwrap.dedent(f"""\
-        import os, time
-        if os.fork() == 0:
-            time.sleep(600); os._exit(0)
-        open({str(marker)!r}, "w").write(str(os.getpid())); time.sleep(600)
-    """)
-    (venv.site_packages / "hang.pth").write_text(f"import os; exec({code!r})\n")
-    with started("check", "--prefix", str(venv.prefix), cache=tmp_path / "cache") as proc:
-        wait_for(lambda: marker.exists() and marker.read_text(), "the probe hanging")
-        probe = int(marker.read_text())
-        status, out, err, took, before = interrupt(proc, signal.SIGINT, group=True)
-        assert probe in before
-        assert len(before) >= 2  # the probe and its grandchild
-        assert (status, out, err) == (130, "", "pkgdoctor: interrupted\n")
+    marker = tmp_path / "hanging.pid"
+    (venv.site_packages / "hang.py").write_text(
+        textwrap.dedent(f"""\
+            import os, time
+            if os.fork() == 0:
+                time.sleep(600)
+                os._exit(0)
+            with open({str(marker)!r}, "w") as out:
+                out.write(str(os.getpid()))
+            time.sleep(600)
+        """)
+    )
+    if command == "check":
+        (venv.site_packages / "hang.pth").write_text("import hang\n")
+        args = ["check", "--prefix", str(venv.prefix)]
+    else:
+        args = ["why", "hang", "--prefix", str(venv.prefix)]
+    with started(*args, cache=tmp_path / "cache") as proc:
+        wait_for(lambda: marker.exists() and marker.read_text(), "the child hanging")
+        hanging = int(marker.read_text())
+        status, out, err, took, before = interrupt(proc, signum, group=group)
+        assert hanging in before
+        assert len(before) >= 2  # and its grandchild
+        assert (status, out, err) == (128 + signum, "", "pkgdoctor: interrupted\n")
         assert took < LIMIT
         assert left_running(proc.pid, before) == []
 
