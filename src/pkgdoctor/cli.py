@@ -4,6 +4,7 @@ until the command that needs them runs (start-up time is part of the product).""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -406,7 +407,11 @@ def run() -> None:
     import gc
 
     gc.set_threshold(100_000, 50, 100)
-    status = main(parallel=True)
+    _end_on_signals()
+    try:
+        status = main(parallel=True)
+    except KeyboardInterrupt as exc:  # outside main's own handler (parsing the options)
+        status = _interrupted(exc)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -443,13 +448,65 @@ def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
     except PkgdoctorError as exc:
         _say(f"error: {exc}")
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        _say("interrupted")
-        return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); nothing more to say.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal that ends the run (SIGINT, SIGTERM, SIGHUP), raised as KeyboardInterrupt so
+    that every ``finally`` and ``except BaseException`` that stops a child runs for it too."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _end_on_signals() -> None:
+    """The console script ends on SIGINT (Ctrl-C), SIGTERM (``kill``, a supervisor) and
+    SIGHUP (the terminal went away) alike: it stops every process it started and exits with
+    128 + the signal number (the shell's convention: 130, 143, 129). Without this, SIGTERM
+    and SIGHUP would end pkgdoctor at once and leave its children (the target's probe, in a
+    session of its own, never sees the terminal's signals) running.
+
+    Only the first signal raises: cleaning up takes a bounded time (process.KILL_GRACE), and
+    a second Ctrl-C inside a ``finally`` would cut the cleanup short. A signal that is
+    ignored (``nohup``, a background job) stays ignored. An embedding host (``main``) keeps
+    its own handlers; Python's turns SIGINT into KeyboardInterrupt there.
+    """
+    import signal
+
+    ending = [getattr(signal, name) for name in _ENDING_SIGNALS if hasattr(signal, name)]
+
+    def ended(signum: int, frame: object) -> None:
+        for other in ending:
+            signal.signal(other, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    for signum in ending:
+        if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler):
+            signal.signal(signum, ended)
+
+
+_ENDING_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """Say so in one line and give the exit status: 128 + the signal number."""
+    import signal
+
+    # A child started an instant before the signal, not yet in the hands of a ``finally``
+    # (none when the module was never imported).
+    process = sys.modules.get("pkgdoctor.target.process")
+    if process is not None:
+        process.stop_all()
+    signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+    with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+        print("pkgdoctor: interrupted", file=sys.stderr)  # constant: nothing to escape
+    return 128 + signum
 
 
 def _list_checks() -> int:
