@@ -161,6 +161,24 @@ def record_locations(site_dir: str, row: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+def pycache_prefix_row(site_dir: str, row: str) -> bool:
+    """Whether RECORD row ``row`` is bytecode that pip compiled under ``sys.pycache_prefix``
+    (``PYTHONPYCACHEPREFIX``, PEP 3147's "prefix" variant): CPython writes the ``.pyc`` of
+    ``SITE/pkg/m.py`` to ``PREFIX/SITE/pkg/m.<tag>.pyc``, outside the environment, and pip
+    lists it in RECORD like any file it wrote. Such a row is legitimate (``pip uninstall``
+    removes the file); it is not reported as outside, and not looked at either.
+
+    >>> site = "/venv/lib/python3.12/site-packages"
+    >>> pycache_prefix_row(site, "../../../../tmp/pyc" + site + "/a.cpython-312.pyc")
+    True
+    >>> pycache_prefix_row(site, "../../../../etc/shadow")
+    False
+    """
+    site = os.path.normpath(site_dir)
+    path = os.path.normpath(os.path.join(site, row))
+    return path.endswith(".pyc") and path.find(site + "/", 1) > 0
+
+
 def _within(path: str, directory: str) -> bool:
     """Whether the normalized ``path`` is ``directory`` or below it."""
     return path == directory or path.startswith(directory.rstrip("/") + "/")
@@ -257,7 +275,8 @@ class Distribution(Fact):
 
     def files(self) -> tuple[tuple[RecordEntry, str], ...]:
         """Each RECORD entry with its absolute, normalized path (the first of
-        :func:`record_locations`), except the rows outside (:attr:`outside`)."""
+        :func:`record_locations`), except the rows outside (:attr:`outside`) and bytecode
+        under a pycache prefix (:func:`pycache_prefix_row`)."""
         return self._files[0]
 
     @property
@@ -279,7 +298,8 @@ class Distribution(Fact):
             if rel[:1] in ("/", ".") or "/." in rel or "//" in rel or "\\" in rel:
                 found = record_locations(base, rel)
                 if not found:
-                    outside.append(entry)
+                    if not pycache_prefix_row(base, rel):
+                        outside.append(entry)
                     continue
                 path = found[0]
             else:
