@@ -146,6 +146,7 @@ def _distribution_to_tuple(dist: Distribution) -> tuple[Any, ...]:
         None if dist.direct_url is None else json.dumps(dist.direct_url),
         None if dist.record is None else tuple(tuple(row) for row in dist.record),
         tuple(sorted(dist.top_level_names)),
+        tuple(tuple(row) for row in dist.outside),
     )
 
 
@@ -168,6 +169,7 @@ def _distribution_from_tuple(
         direct_url,
         record,
         top_level,
+        outside,
     ) = data
     return restore(
         Distribution,
@@ -189,8 +191,9 @@ def _distribution_from_tuple(
         record=None if record is None else _record_rows(record),
         site_real=site_real,
         integrity=Integrity(),
-        # A pure function of the rows, computed when they were read: kept with them.
+        # Pure functions of the rows, computed when they were read: kept with them.
         top_level_names=frozenset(top_level),
+        outside=_record_rows(outside),
     )
 
 
