@@ -16,6 +16,23 @@ class NotRegularFile(OSError):
     """The path names a FIFO, a device, a socket or a directory."""
 
 
+def blocking_kind(path: str) -> str | None:
+    """What ``path`` is, as a phrase, when opening and reading it would block or never end
+    (a FIFO waits for a writer, a device streams forever); None for anything else.
+    Symbolic links are followed, as ``open()`` follows them. Nothing is opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    return None
+
+
 def read_regular(path: str, limit: int) -> bytes:
     """At most ``limit`` bytes of the regular file ``path``.
 

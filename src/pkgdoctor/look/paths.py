@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 
-from pkgdoctor.files import read_regular
+from pkgdoctor.files import blocking_kind, read_regular
 from pkgdoctor.snapshot.model import (
     ExternallyManaged,
     PathEntry,
@@ -246,10 +246,14 @@ def read_pth_files(target: Target) -> list[PthFile]:
             if name.startswith(".") and version >= (3, 13):
                 continue  # 3.13 skips hidden .pth files (python/cpython#113659)
             path = os.path.join(site_dir, name)
+            blocking = blocking_kind(path)
+            if blocking is not None:  # site.py blocks on it at every start: a fact to report
+                files.append(PthFile(path, site_dir, (), blocking))
+                continue
             try:
                 data = read_regular(path, MAX_PTH_BYTES)
             except OSError:
-                continue  # gone, unreadable, or not a regular file (site.py would hang too)
+                continue  # gone, unreadable, or a directory (site.py skips those too)
             lines = tuple(parse_pth(decode_pth(data), version=version))
             files.append(PthFile(path, site_dir, lines))
     return files

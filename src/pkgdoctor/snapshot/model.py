@@ -440,6 +440,9 @@ class PthFile(Fact):
     path: str
     site_dir: str  # as on sys.path
     lines: tuple[PthLine, ...]
+    # "a FIFO", "a character device", ...: site.py would block on it at every start (and
+    # nothing was read from it); None for a regular file.
+    blocking: str | None = None
 
 
 @fact

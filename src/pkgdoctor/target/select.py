@@ -183,6 +183,14 @@ def _from_python(python: str) -> Plan:
             "machine) and pyenv shims: name the interpreter it runs with --python, or read "
             "an environment without running anything with --prefix DIR --static"
         )
+    home = os.path.dirname(os.path.dirname(executable))
+    blocking = _blocking_pth(home) if kind != "pyenv" else None
+    if blocking is not None:
+        path, what = blocking
+        raise TargetError(
+            f"{executable} would block at start-up: {path} is {what} (site.py reads every "
+            f".pth file); read the environment without running it: --prefix {home} --static"
+        )
     return Plan(executable, None, launcher=kind if kind == "pyenv" else None)
 
 
@@ -207,7 +215,45 @@ def _from_prefix(prefix_arg: str, *, static: bool) -> Plan:
         return Plan(None, prefix, foreign=exe)
     if kind == "refused":
         return Plan(None, prefix, f"{os.path.relpath(exe, prefix)} {why}: not run")
+    blocking = _blocking_pth(prefix)
+    if blocking is not None:
+        # Running it would only wait out the probe's time limit: read the tree instead,
+        # where pth-blocks-startup says which file and what to do.
+        path, what = blocking
+        return Plan(
+            None, prefix, f"{os.path.relpath(path, prefix)} is {what}: the interpreter would block"
+        )
     return Plan(exe, prefix)
+
+
+def _blocking_pth(prefix: str) -> tuple[str, str] | None:
+    """A ``.pth`` file in the environment's site directories that site.py would block on at
+    start-up (a FIFO, a device: ``files.blocking_kind``), and what it is; None if none.
+    The site directories of the install schemes under ``prefix``:
+    ``lib*/python3*/{site,dist}-packages`` and Debian's ``lib/python3/dist-packages``."""
+    from pkgdoctor.files import blocking_kind
+
+    for lib in ("lib", "lib64"):
+        try:
+            versions = [e.name for e in os.scandir(os.path.join(prefix, lib))]
+        except OSError:
+            continue
+        for version in sorted(versions):
+            if not version.startswith("python3"):
+                continue
+            for site in ("site-packages", "dist-packages"):
+                directory = os.path.join(prefix, lib, version, site)
+                try:
+                    names = sorted(e.name for e in os.scandir(directory))
+                except OSError:
+                    continue
+                for name in names:
+                    if name.endswith(".pth"):
+                        path = os.path.join(directory, name)
+                        what = blocking_kind(path)
+                        if what is not None:
+                            return path, what
+    return None
 
 
 def _which(name: str) -> str | None:
