@@ -92,3 +92,22 @@ def test_a_fifo_metadata_is_invalid_metadata(tmp_path: Path, pkgdoctor: Runner) 
     [finding] = result.json["findings"]
     assert finding["code"] == "dist-metadata-invalid"
     assert finding["evidence"]["problems"] == ["METADATA cannot be read (not a regular file)"]
+
+
+def test_fifos_among_the_metadata_files_are_named(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """RECORD, WHEEL, INSTALLER, REQUESTED or direct_url.json that are no regular files are
+    never opened (pip would block on them too) and each is named in dist-metadata-invalid."""
+    from artefacts import make_venv, write_dist_info
+
+    venv = make_venv(tmp_path / "env")
+    meta = write_dist_info(venv.site_packages, "odd", "1.0", [])
+    for name in ("RECORD", "WHEEL", "INSTALLER", "REQUESTED", "direct_url.json"):
+        (meta / name).unlink(missing_ok=True)
+        os.mkfifo(meta / name)
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json", "--select", "dist-")
+    [finding] = result.json["findings"]
+    assert finding["code"] == "dist-metadata-invalid"
+    assert finding["evidence"]["problems"] == [
+        f"{name} is a FIFO, not a regular file"
+        for name in ("RECORD", "WHEEL", "INSTALLER", "REQUESTED", "direct_url.json")
+    ]
