@@ -186,8 +186,12 @@ def tail(text: str, lines: int = 25) -> str:
 
 def run(cmd: Sequence[str], what: str) -> subprocess.CompletedProcess[str]:
     """Run ``cmd``; on failure raise with ``what`` and the tail of the command's own message."""
+    # Without PYTHONPYCACHEPREFIX: pip would compile the environment's bytecode under that
+    # prefix and list it in RECORD as files outside the environment (a real layout, but not
+    # the self-contained environment this benchmark describes).
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=environ)
     except FileNotFoundError:
         raise BenchError(f"{what} failed: {cmd[0]} not found") from None
     except subprocess.TimeoutExpired:

@@ -181,8 +181,8 @@ def hash_path(path: str) -> str:
 
 def executors(files: list[HashedFile], rounds: int) -> dict[str, dict[str, Any]]:
     """Hash the files in this process: pkgdoctor's threads (all cores, one) vs processes."""
-    from pkgdoctor.checks.integrity import HashJob, hash_files
     from pkgdoctor.inventory import Distribution, RecordEntry
+    from pkgdoctor.look.records import HashJob, hash_files
 
     dist = Distribution("bench", "0", "/nonexistent.dist-info", "/")
     jobs = [HashJob(dist, RecordEntry(f.path, f.recorded, f.size), f.path, f.size) for f in files]

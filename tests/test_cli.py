@@ -117,15 +117,20 @@ def test_non_executable_interpreter(tmp_path: Path) -> None:
 
 def test_interpreter_that_is_not_python(tmp_path: Path) -> None:
     fake = tmp_path / "python3"
-    fake.write_text("#!/bin/sh\necho not json\n")
-    fake.chmod(0o755)
+    shutil.copy("/bin/echo", fake)  # an ELF executable that prints its arguments
     assert_clean_error(
         run_cli("check", "--python", str(fake)),
         f"{fake} is not a Python this pkgdoctor understands",
     )
-    fake.write_text("#!/bin/sh\necho 'SyntaxError: boom' >&2\nexit 1\n")
+    # A .pth line that exits: site is imported before the probe, which never starts.
+    venv = make_venv(tmp_path / "env")
+    (venv.site_packages / "exit.pth").write_text(
+        "import os; os.write(2, b'SyntaxError: boom\\n'); os._exit(1)\n"
+    )
+    python = venv.prefix / "bin" / "python3"
     assert_clean_error(
-        run_cli("check", "--python", str(fake)), f"the probe failed in {fake}: SyntaxError: boom"
+        run_cli("check", "--python", str(python)),
+        f"the probe failed in {python}: SyntaxError: boom",
     )
 
 

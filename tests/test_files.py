@@ -67,7 +67,8 @@ def test_a_fifo_where_a_module_should_be_is_skipped(tmp_path: Path) -> None:
 
 
 def test_a_fifo_pth_file_is_not_read(tmp_path: Path, pkgdoctor: Runner) -> None:
-    """--static: a FIFO named like a .pth file is skipped, the check ends."""
+    """--static: a FIFO named like a .pth file is not read, the check ends, and the FIFO is
+    reported as what it is (every start of the interpreter would hang on it)."""
     from artefacts import make_venv
 
     venv = make_venv(tmp_path / "env")
@@ -75,9 +76,9 @@ def test_a_fifo_pth_file_is_not_read(tmp_path: Path, pkgdoctor: Runner) -> None:
     (venv.site_packages / "hook.pth").write_text("import os\n")
     result = pkgdoctor("check", "--prefix", str(venv.prefix), "--static", "--json")
     assert result.status in (0, 1)
-    files = [f["evidence"].get("file") for f in result.json["findings"]]
-    assert str(venv.site_packages / "hook.pth") in files
-    assert str(venv.site_packages / "hostile.pth") not in files
+    by_file = {f["evidence"].get("file"): f["code"] for f in result.json["findings"]}
+    assert by_file[str(venv.site_packages / "hook.pth")] == "pth-executes-code"
+    assert by_file[str(venv.site_packages / "hostile.pth")] == "pth-blocks-startup"
 
 
 def test_a_fifo_metadata_is_invalid_metadata(tmp_path: Path, pkgdoctor: Runner) -> None:
@@ -91,3 +92,22 @@ def test_a_fifo_metadata_is_invalid_metadata(tmp_path: Path, pkgdoctor: Runner) 
     [finding] = result.json["findings"]
     assert finding["code"] == "dist-metadata-invalid"
     assert finding["evidence"]["problems"] == ["METADATA cannot be read (not a regular file)"]
+
+
+def test_fifos_among_the_metadata_files_are_named(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """RECORD, WHEEL, INSTALLER, REQUESTED or direct_url.json that are no regular files are
+    never opened (pip would block on them too) and each is named in dist-metadata-invalid."""
+    from artefacts import make_venv, write_dist_info
+
+    venv = make_venv(tmp_path / "env")
+    meta = write_dist_info(venv.site_packages, "odd", "1.0", [])
+    for name in ("RECORD", "WHEEL", "INSTALLER", "REQUESTED", "direct_url.json"):
+        (meta / name).unlink(missing_ok=True)
+        os.mkfifo(meta / name)
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json", "--select", "dist-")
+    [finding] = result.json["findings"]
+    assert finding["code"] == "dist-metadata-invalid"
+    assert finding["evidence"]["problems"] == [
+        f"{name} is a FIFO, not a regular file"
+        for name in ("RECORD", "WHEEL", "INSTALLER", "REQUESTED", "direct_url.json")
+    ]

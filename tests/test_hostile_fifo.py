@@ -6,6 +6,7 @@ so that a regression fails its test instead of hanging the suite or taking the m
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -150,3 +151,31 @@ def test_a_dripping_server_is_cut_off_by_the_deadline(drip_url: str) -> None:
         session.get(drip_url + "six/", accept=ACCEPT_SIMPLE, decode=lambda r: len(r.body))
     assert "no complete answer within 1.5 s" in str(exc.value)
     assert time.monotonic() - start < 10
+
+
+def test_a_fifo_pth_file_is_reported_not_waited_for(tmp_path: Path) -> None:
+    """site.py reads every .pth file at start-up: a FIFO there makes the interpreter itself
+    hang. pkgdoctor does not run it (live: static with the reason), reports the file, and the
+    fix it prints works."""
+    venv = make_venv(tmp_path / "env")
+    fifo = venv.site_packages / "evil.pth"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    proc = run("check", "--prefix", str(venv.prefix), "--json", "--no-cache")
+    assert time.monotonic() - start < 20
+    assert_clean(proc, (1,))
+    document = json.loads(proc.stdout)
+    assert "evil.pth is a FIFO" in document["target"]["static_reason"]
+    (finding,) = [f for f in document["findings"] if f["code"] == "pth-blocks-startup"]
+    assert finding["severity"] == "error" and finding["path"] == str(fifo)
+    # Named with --python, it is refused with the way out.
+    proc = run("check", "--python", str(venv.python), "--json", "--no-cache")
+    assert_clean(proc, (2,))
+    assert f"--prefix {venv.prefix} --static" in proc.stderr
+    # The fix, as printed, run by a shell: afterwards the check is live and clean.
+    command = finding["fix"].rpartition(": ")[2]
+    assert command.startswith("rm ")
+    subprocess.run(command, shell=True, check=True, timeout=10)
+    proc = run("check", "--prefix", str(venv.prefix), "--json", "--no-cache")
+    assert_clean(proc, (0,))
+    assert json.loads(proc.stdout)["target"]["static_reason"] is None

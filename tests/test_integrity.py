@@ -779,6 +779,28 @@ def test_pip_target_directory_off_any_scheme_has_no_outside_rows(
     assert [f for f in result.json["findings"] if f["code"].startswith("record-")] == []
 
 
+def test_bytecode_under_a_pycache_prefix_is_not_outside(
+    tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pip run with ``PYTHONPYCACHEPREFIX`` compiles the ``.pyc`` files under that prefix and
+    lists them in RECORD as ``../../../../PREFIX/...``: legitimate, no finding."""
+    venv = make_venv(tmp_path / "env")
+    prefix = tmp_path / "pycache"
+    wheels = wheelhouse.fetch("charset-normalizer==3.4.0", python=PY)
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(prefix))
+    pip(
+        "--python", str(venv.python), "install", "--no-index", "--no-deps",
+        *map(str, wheels.glob("*.whl")),
+    )  # fmt: skip
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX")
+    rows = record_rows(venv.site_packages / "charset_normalizer-3.4.0.dist-info")
+    compiled = [r for r in rows if r.endswith(".pyc")]
+    located = [os.path.normpath(venv.site_packages / r) for r in compiled]
+    assert compiled and all(p.startswith(f"{prefix}/") for p in located), located[:3]
+    result = check(pkgdoctor, venv, "--deep")
+    assert [f for f in result.json["findings"] if f["code"].startswith("record-")] == []
+
+
 @pytest.mark.parametrize(
     ("site", "row", "expected"),
     [

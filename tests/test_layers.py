@@ -177,7 +177,7 @@ LAYERS = (
     ("look", "target", "inventory", "loader"),
     # judging: pure functions of the facts (wheelaudit and wheels look at wheels and indexes)
     ("checks", "wheelaudit", "wheels", "diff"),
-    ("render", "wheelaudit.render", "export"),
+    ("render", "wheelaudit.render", "wheels.report", "export"),
     ("cli", "__main__"),
 )
 
@@ -203,3 +203,4 @@ def test_imports_go_down_the_layers() -> None:
     ]
     assert upward == []
     assert layer_of("pkgdoctor.wheelaudit.render") == 6 > layer_of("pkgdoctor.wheelaudit.audit")
+    assert layer_of("pkgdoctor.wheels.report") == 6 > layer_of("pkgdoctor.wheels.command")

@@ -250,3 +250,120 @@ def test_probe_reports_installer_variables_without_secrets(
     assert environ["CUDA_VISIBLE_DEVICES"] == "1"
     assert "UNRELATED_SETTING" not in environ
     assert "s3cret" not in repr(environ) and "pw@" not in repr(environ)
+
+
+def _wrap(python: Path, marker: Path, real: str) -> None:
+    """Replace ``python`` (a venv's link) with a shell script that leaves ``marker`` and
+    execs ``real``: what a tampered or hand-made environment may hold."""
+    python.unlink()
+    python.write_text(f'#!/bin/sh\ntouch "{marker}"\nexec "{real}" "$@"\n')
+    python.chmod(0o755)
+
+
+def _debian_or_own_python() -> str:
+    """A real interpreter other than the venv's own: Debian's if there is one."""
+    for candidate in ("/usr/bin/python3.11", "/usr/bin/python3"):
+        if os.path.isfile(candidate) and os.path.realpath(candidate) != os.path.realpath(
+            sys.executable
+        ):
+            return candidate
+    return os.path.realpath(sys.executable)
+
+
+@pytest.mark.parametrize("execs", ["own", "other"])
+def test_prefix_whose_python_is_a_script_is_read_not_run(
+    tmp_path: Path, pkgdoctor: Runner, monkeypatch: pytest.MonkeyPatch, execs: str
+) -> None:
+    venv = make_venv(tmp_path / "env")
+    marker = tmp_path / "executed"
+    real = os.path.realpath(venv.prefix / "bin" / "python3")
+    if execs == "other":  # a wrapper that runs another environment's interpreter
+        real = _debian_or_own_python()
+    for name in ("python3", "python"):
+        _wrap(venv.prefix / "bin" / name, marker, real)
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert result.status == 0, result.err
+    target = result.json["target"]
+    assert target["mode"] == "static"
+    assert target["static_reason"] == "bin/python3 is a script (#!/bin/sh): not run"
+    assert result.json["findings"] == []
+    text = pkgdoctor("check", "--prefix", str(venv.prefix)).out
+    assert text.splitlines()[0].endswith(
+        f"check {venv.prefix}  (static: bin/python3 is a script (#!/bin/sh): not run)"
+    )
+    # The environment the user would get ($VIRTUAL_ENV), and why: read, never run.
+    monkeypatch.setenv("VIRTUAL_ENV", str(venv.prefix))
+    assert pkgdoctor("check", "--json").json["target"]["mode"] == "static"
+    why = pkgdoctor("why", "json", "--prefix", str(venv.prefix))
+    assert why.status == 2 and "bin/python3 is a script (#!/bin/sh): not run" in why.err
+    # Named with --python: refused, with what to do instead.
+    named = pkgdoctor("check", "--python", str(venv.prefix / "bin" / "python3"))
+    assert named.status == 2
+    assert f"{venv.prefix}/bin/python3 is a script (#!/bin/sh); pkgdoctor runs only" in named.err
+    assert "--prefix DIR --static" in named.err
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("real", ["own", "debian"])
+def test_prefix_whose_python_runs_another_environment(
+    tmp_path: Path, pkgdoctor: Runner, real: str
+) -> None:
+    """An ELF interpreter in bin/ that is not this environment's: a venv copied without its
+    pyvenv.cfg, or a tree whose bin/python3 links to a system interpreter."""
+    venv = make_venv(tmp_path / "env")
+    (venv.prefix / "pyvenv.cfg").unlink()
+    if real == "debian":
+        other = _debian_or_own_python()
+        (venv.prefix / "bin" / "python3").unlink()
+        (venv.prefix / "bin" / "python3").symlink_to(other)
+    ran = subprocess.run(
+        [venv.prefix / "bin" / "python3", "-c", "import sys; print(sys.prefix)"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    base_prefix = ran.stdout.strip()
+    target = pkgdoctor("check", "--prefix", str(venv.prefix), "--json").json["target"]
+    assert target["mode"] == "static"
+    assert target["static_reason"].startswith("bin/python3 runs another environment: ")
+    assert target["static_reason"].endswith(f" with sys.prefix {base_prefix}")
+    assert target["prefix"] == str(venv.prefix)
+
+
+def test_healthy_environments_stay_live(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    uv_env = tmp_path / "uv-env"
+    subprocess.run(
+        [sys.executable, "-m", "uv", "venv", "--no-config", "--python", sys.executable,
+         str(uv_env)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    for prefix in (venv.prefix, uv_env):
+        result = pkgdoctor("check", "--prefix", str(prefix), "--json")
+        assert result.json["target"]["mode"] == "live", prefix
+        assert result.json["target"]["static_reason"] is None
+        assert result.codes() == []
+    live = pkgdoctor("check", "--python", sys.executable, "--json").json["target"]
+    assert live["mode"] == "live"
+    # / holds bin/python3 where bin links to usr/bin: the same environment as /usr.
+    if os.path.realpath("/bin") == "/usr/bin" and os.path.exists("/usr/bin/python3"):
+        assert find_target(prefix="/").mode == "live"
+
+
+_SHIMS = os.path.expanduser("~/.pyenv/shims")
+
+
+@pytest.mark.skipif(not os.path.isdir(_SHIMS), reason="no pyenv here")
+def test_pyenv_shim_runs_the_version_chosen_where_the_user_is(tmp_path: Path) -> None:
+    """A pyenv shim named with --python runs ``pyenv exec``, which reads .python-version
+    from the user's directory (not the probe's private one)."""
+    versions = sorted(os.listdir(os.path.expanduser("~/.pyenv/versions")))
+    version = next(v for v in reversed(versions) if v.startswith("3.12."))
+    (tmp_path / ".python-version").write_text(f"{version}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYENV_VERSION", "PYENV_DIR")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pkgdoctor", "check", "--python", f"{_SHIMS}/python3", "--json"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, check=False,
+    )  # fmt: skip
+    target = json.loads(proc.stdout)["target"]
+    assert target["mode"] == "live"
+    assert target["python"]["version"] == version
+    assert target["prefix"] == os.path.expanduser(f"~/.pyenv/versions/{version}")

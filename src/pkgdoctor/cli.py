@@ -4,10 +4,11 @@ until the command that needs them runs (start-up time is part of the product).""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from pkgdoctor import __version__
 from pkgdoctor.errors import PkgdoctorError, UsageError
@@ -41,14 +42,17 @@ examples:
   pkgdoctor check --select ext- --fail-on warning
   pkgdoctor check --from env.json.gz       judge a snapshot (pkgdoctor snapshot -o FILE)
 
+live mode runs the target's start-up code (site, .pth files); --prefix DIR --static runs
+nothing.
+
 exit status: 0 nothing at or above --fail-on, 1 something was found, 2 pkgdoctor could not
 do its job (bad arguments, target not found).
 """
 
 _WHY_EPILOG = """\
-The module is imported in a child process of the target interpreter (no bytecode is
-written); the whole exception chain is read and the extension modules involved are checked,
-so the real cause comes first, not the misleading outer message.
+The module is imported, so its code runs, in a child process of the target interpreter
+(no bytecode is written); the whole exception chain is read and the extension modules
+involved are checked, so the real cause comes first, not the misleading outer message.
 
 examples:
   pkgdoctor why numpy
@@ -213,10 +217,22 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, its error escaped like all terminal text: it quotes the words of the
+    command line as they are ("unrecognized arguments: ..."), file names from a glob among
+    them. Subcommands' parsers are of the same class (``add_subparsers``' default)."""
+
+    def error(self, message: str) -> NoReturn:
+        from pkgdoctor.render import terminal_text
+
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {terminal_text(message)}\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; with ``command`` (one of :data:`_COMMANDS`), only that
     command's options are built and the others are listed by name and help alone."""
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="pkgdoctor",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -391,7 +407,11 @@ def run() -> None:
     import gc
 
     gc.set_threshold(100_000, 50, 100)
-    status = main(parallel=True)
+    _end_on_signals()
+    try:
+        status = main(parallel=True)
+    except KeyboardInterrupt as exc:  # outside main's own handler (parsing the options)
+        status = _interrupted(exc)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -426,23 +446,119 @@ def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
             return _export(args)
         return _why(args)
     except PkgdoctorError as exc:
-        print(f"pkgdoctor: error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("pkgdoctor: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); nothing more to say.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
 
 
+class Interrupted(KeyboardInterrupt):
+    """A signal that ends the run (SIGINT, SIGTERM, SIGHUP), raised as KeyboardInterrupt so
+    that every ``finally`` and ``except BaseException`` that stops a child runs for it too."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _end_on_signals() -> None:
+    """The console script ends on SIGINT (Ctrl-C), SIGTERM (``kill``, a supervisor) and
+    SIGHUP (the terminal went away) alike: it stops every process it started and exits with
+    128 + the signal number (the shell's convention: 130, 143, 129). Without this, SIGTERM
+    and SIGHUP would end pkgdoctor at once and leave its children (the target's probe, in a
+    session of its own, never sees the terminal's signals) running.
+
+    Only the first signal raises: cleaning up takes a bounded time (process.KILL_GRACE), and
+    a second Ctrl-C inside a ``finally`` would cut the cleanup short. A signal that is
+    ignored (``nohup``, a background job) stays ignored. An embedding host (``main``) keeps
+    its own handlers; Python's turns SIGINT into KeyboardInterrupt there.
+    """
+    import signal
+
+    ending = [getattr(signal, name) for name in _ENDING_SIGNALS if hasattr(signal, name)]
+
+    def ended(signum: int, frame: object) -> None:
+        for other in ending:
+            signal.signal(other, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    for signum in ending:
+        if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler):
+            signal.signal(signum, ended)
+
+
+_ENDING_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """Say so in one line and give the exit status: 128 + the signal number."""
+    import signal
+
+    # A child started an instant before the signal, not yet in the hands of a ``finally``
+    # (none when the module was never imported).
+    process = sys.modules.get("pkgdoctor.target.process")
+    if process is not None:
+        process.stop_all()
+    signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+    with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+        print("pkgdoctor: interrupted", file=sys.stderr)  # constant: nothing to escape
+    return 128 + signum
+
+
 def _list_checks() -> int:
     from pkgdoctor.codes import all_codes
 
-    for check in all_codes():
-        print(f"{check.code:34} {check.severity.label:8} {check.area:18} {check.summary}")
+    _write(
+        "".join(
+            f"{check.code:34} {check.severity.label:8} {check.area:18} {check.summary}\n"
+            for check in all_codes()
+        )
+    )
     return EXIT_OK
+
+
+# --- the one way out to the terminal ---------------------------------------------------------
+# Everything a command writes as text passes through pkgdoctor.render.terminal_text: names,
+# paths, URLs, build backends and servers' replies come from outside, and a control character
+# among them (ESC ] 0 ; ... BEL sets the terminal's title) must not reach the terminal raw.
+
+
+def _say(message: str) -> None:
+    """``pkgdoctor: message`` on standard error, as one escaped line (messages name files,
+    URLs and what servers replied)."""
+    from pkgdoctor.render import terminal_text
+
+    print(f"pkgdoctor: {terminal_text(message)}", file=sys.stderr)
+
+
+def _write(text: str) -> None:
+    """Text of several lines on standard output, each line escaped; the newlines stay."""
+    from pkgdoctor.render import terminal_text
+
+    sys.stdout.write("\n".join(terminal_text(line) for line in text.split("\n")))
+
+
+def _print_lines(
+    lines: list[list[tuple[str, str]]], to_plain: Callable[[list[list[tuple[str, str]]]], str]
+) -> None:
+    """Styled lines in colour on a terminal (never with NO_COLOR), plain text elsewhere;
+    every span escaped (the renderers escape too, where widths depend on it)."""
+    from pkgdoctor.render import terminal_lines
+
+    lines = terminal_lines(lines)
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb":
+        from rich.console import Console
+        from rich.text import Text
+
+        console = Console(highlight=False, soft_wrap=True)
+        for line in lines:
+            console.print(Text.assemble(*line))
+    else:
+        sys.stdout.write(to_plain(lines))
 
 
 def _codes(values: Sequence[str]) -> list[str]:
@@ -585,7 +701,7 @@ def _snapshot(args: argparse.Namespace, *, parallel: bool = False) -> int:
         sys.stdout.buffer.write(data + b"\n")
     else:
         write_bytes(data, args.output)
-        print(f"pkgdoctor: wrote {args.output}", file=sys.stderr)
+        _say(f"wrote {args.output}")
     return EXIT_OK
 
 
@@ -661,14 +777,14 @@ def _export(args: argparse.Namespace) -> int:
             located = locate(wanted, session, args.index_url or PYPI)
     text = render(snapshot, args.format, located=located, gone=gone)
     if args.output in (None, "-"):
-        sys.stdout.write(text)
+        _write(text)  # the same lines for well-formed names (a requirement has no controls)
         return EXIT_OK
     try:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as exc:
         raise UsageError(f"-o {args.output}: {exc.strerror or exc}") from exc
-    print(f"pkgdoctor: wrote {args.output}", file=sys.stderr)
+    _say(f"wrote {args.output}")
     return EXIT_OK
 
 
@@ -795,10 +911,9 @@ def _why_recorded(args: argparse.Namespace) -> int:
     ctx = Context(snapshot)
     findings = sort_findings(extensions.analyse(ctx, modules))
     if not modules:
-        print(
-            f"pkgdoctor: {args.from_file} records no extension module of "
-            f"{', '.join(args.modules)}: nothing to judge without importing it",
-            file=sys.stderr,
+        _say(
+            f"{args.from_file} records no extension module of "
+            f"{', '.join(args.modules)}: nothing to judge without importing it"
         )
     report = Report(
         "why", snapshot.target, _filter(findings, args), recorded=_recorded(args, snapshot)
@@ -832,21 +947,6 @@ def _print_text(report: Report) -> None:
     from pkgdoctor.render.text import render_text, to_plain
 
     _print_lines(render_text(report), to_plain)
-
-
-def _print_lines(
-    lines: list[list[tuple[str, str]]], to_plain: Callable[[list[list[tuple[str, str]]]], str]
-) -> None:
-    """Styled lines in colour on a terminal (never with NO_COLOR), plain text elsewhere."""
-    if sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb":
-        from rich.console import Console
-        from rich.text import Text
-
-        console = Console(highlight=False, soft_wrap=True)
-        for line in lines:
-            console.print(Text.assemble(*line))
-    else:
-        sys.stdout.write(to_plain(lines))
 
 
 _WHEELS_DESCRIPTION = """\
@@ -1021,7 +1121,7 @@ def _audit_wheel(args: argparse.Namespace) -> int:
         _print_lines(render_text(audits), to_plain)
     unreadable = [audit for audit in audits if audit.error is not None]
     for audit in unreadable:
-        print(f"pkgdoctor: error: {audit.path}: {audit.error}", file=sys.stderr)
+        _say(f"error: {audit.path}: {audit.error}")
     if unreadable:
         return EXIT_FAILED
     threshold = Severity.parse(args.fail_on)
@@ -1069,9 +1169,10 @@ def _side_kind(source: str) -> str:
     if os.path.isfile(source):
         if not os.access(source, os.X_OK):
             return "snapshot"
+        from pkgdoctor.files import read_regular
+
         try:
-            with open(source, "rb") as f:
-                magic = f.read(4)
+            magic = read_regular(source, 4)
         except OSError:
             return "snapshot"  # reading it as a snapshot says why it cannot be read
         # A snapshot copied from a file system without permissions (a USB stick) may carry

@@ -130,6 +130,13 @@ MODULE_SHADOWED = _register(
     Severity.ERROR,
     "A module of the stdlib or of an installed distribution is found first somewhere else.",
 )
+PTH_BLOCKS_STARTUP = _register(
+    "pth-blocks-startup",
+    "sys.path",
+    Severity.ERROR,
+    "A .pth file is a FIFO or a device: every start of the interpreter blocks reading it.",
+)
+
 PTH_EXECUTES_CODE = _register(
     "pth-executes-code",
     "sys.path",

@@ -16,6 +16,33 @@ class NotRegularFile(OSError):
     """The path names a FIFO, a device, a socket or a directory."""
 
 
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def irregular_kind(path: str) -> str | None:
+    """What ``path`` is, as a phrase ("a FIFO", "a directory", ...), when it exists and is
+    not a regular file; None for a regular file or nothing. Symbolic links are followed, as
+    ``open()`` follows them. Nothing is opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    return next((phrase for test, phrase in _KINDS if test(mode)), None)
+
+
+def blocking_kind(path: str) -> str | None:
+    """:func:`irregular_kind` when opening and reading ``path`` would block or never end (a
+    FIFO waits for a writer, a device streams forever); None for anything else."""
+    kind = irregular_kind(path)
+    return kind if kind in ("a FIFO", "a character device", "a block device") else None
+
+
 def read_regular(path: str, limit: int) -> bytes:
     """At most ``limit`` bytes of the regular file ``path``.
 

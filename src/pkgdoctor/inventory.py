@@ -21,13 +21,14 @@ from typing import Any, Protocol
 
 from pkgdoctor._fields import restore
 from pkgdoctor.cache import Cache, validator
-from pkgdoctor.files import read_regular
+from pkgdoctor.files import irregular_kind, read_regular
 from pkgdoctor.snapshot.model import Distribution, Integrity, Inventory, RecordEntry, normalize
 
 _METADATA_DIR = re.compile(
     r"^(?P<name>[^-]+)-(?P<version>[^-]+?)(?:-py\d[^-]*)?(?:-[^-]+)?\.(dist|egg)-info$"
 )
 _MAX_METADATA_BYTES = 16 * 1024 * 1024  # a METADATA file larger than this is not read
+_SMALL_FILES = ("WHEEL", "INSTALLER", "REQUESTED", "direct_url.json")
 _MAX_SMALL_FILE = 1 << 20  # WHEEL, INSTALLER, direct_url.json: larger is not what a tool wrote
 # email.feedparser's line ends (NLCRE_crack) and header lines (headerRE): a field name is
 # printable ASCII without space or colon, followed by a colon.
@@ -146,6 +147,7 @@ def _distribution_to_tuple(dist: Distribution) -> tuple[Any, ...]:
         None if dist.direct_url is None else json.dumps(dist.direct_url),
         None if dist.record is None else tuple(tuple(row) for row in dist.record),
         tuple(sorted(dist.top_level_names)),
+        tuple(tuple(row) for row in dist.outside),
     )
 
 
@@ -168,6 +170,7 @@ def _distribution_from_tuple(
         direct_url,
         record,
         top_level,
+        outside,
     ) = data
     return restore(
         Distribution,
@@ -189,8 +192,9 @@ def _distribution_from_tuple(
         record=None if record is None else _record_rows(record),
         site_real=site_real,
         integrity=Integrity(),
-        # A pure function of the rows, computed when they were read: kept with them.
+        # Pure functions of the rows, computed when they were read: kept with them.
         top_level_names=frozenset(top_level),
+        outside=_record_rows(outside),
     )
 
 
@@ -245,6 +249,12 @@ def _metadata_files(
         names = set(os.listdir(metadata_dir))
     except OSError:
         names = set()
+    for name in ("RECORD" if dist_info else "installed-files.txt", *_SMALL_FILES):
+        if name in names:
+            # Never opened (a FIFO would block pip too, at `pip uninstall` or `pip show -f`).
+            kind = irregular_kind(os.path.join(metadata_dir, name))
+            if kind is not None:
+                problems.append(f"{name} is {kind}, not a regular file")
     fields: dict[str, Any] = {"record": _record(metadata_dir, dist_info, names, cache)}
     if "WHEEL" in names:
         wheel = _small(os.path.join(metadata_dir, "WHEEL")) or ""

@@ -51,6 +51,7 @@ FOREIGN_SITE = codes.PATH_FOREIGN_SITE
 USER_SITE_LEAK = codes.PATH_USER_SITE_LEAK
 MODULE_SHADOWED = codes.MODULE_SHADOWED
 PTH_EXECUTES_CODE = codes.PTH_EXECUTES_CODE
+PTH_BLOCKS_STARTUP = codes.PTH_BLOCKS_STARTUP
 EXTERNALLY_MANAGED = codes.ENV_EXTERNALLY_MANAGED
 
 # --- facts about the import system ----------------------------------------------------------
@@ -276,6 +277,7 @@ def check(ctx: Context) -> list[Finding]:
     reported = {f.path for f in [*foreign, *leak] if f.path}
     findings += _shadowed(ctx, model, stdlib_names, reported)
     findings += _pth_findings(ctx, model, hooks)
+    findings += _blocking_pth(ctx, facts)
     return findings
 
 
@@ -777,6 +779,38 @@ def _pth_findings(
                     "lines": lines[:_MAX_LISTED],
                 },
                 fix=_pth_fix(ctx, path, owner, severity),
+            )
+        )
+    return findings
+
+
+def _blocking_pth(ctx: Context, facts: PathFacts) -> list[Finding]:
+    """pth-blocks-startup: site.py opens and reads every ``.pth`` file of a site directory
+    (``site.addpackage``); a FIFO there waits for a writer, a device never ends."""
+    findings = []
+    for pth in facts.pth_files:
+        if pth.blocking is None:
+            continue
+        owner = ctx.owner(pth.path)
+        waits = "waits for a writer" if pth.blocking == "a FIFO" else "reads it without end"
+        if owner is not None:
+            fix = (
+                f"It belongs to {owner}, damaged: {ctx.python} -m pip install "
+                f"--force-reinstall --no-deps {shlex.quote(f'{owner.name}=={owner.version}')}"
+            )
+        else:
+            fix = (
+                "No installed distribution records this file, and no installer writes a "
+                f".pth file that is not a regular file; remove it: rm {shlex.quote(pth.path)}"
+            )
+        findings.append(
+            PTH_BLOCKS_STARTUP.finding(
+                f"{_basename(pth.path)} is {pth.blocking}: site.py reads every .pth file at "
+                f"start-up, so every start of this interpreter {waits}.",
+                distribution=owner.name if owner else None,
+                path=pth.path,
+                evidence={"file": pth.path, "is": pth.blocking, "site_dir": pth.site_dir},
+                fix=fix,
             )
         )
     return findings

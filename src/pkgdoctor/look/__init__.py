@@ -65,8 +65,10 @@ def collect(
     # A second process pays when the extension modules must really be read (a cold cache:
     # ~60 ms of ELF parsing and lookups beside the distributions); on a warm cache it would
     # cost more to send their facts back (~15 ms of unpickling) than it saves.
-    child = fork_look(look_at_extensions, cache) if parallel and cache.cold else None
+    child = None
     try:
+        if parallel and cache.cold:
+            child = fork_look(look_at_extensions, cache)
         inventory = discover(site_entries(target.sys_path, target.stdlib), cache)
         inventory = records.collect(
             inventory,

@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 
-from pkgdoctor.files import read_regular
+from pkgdoctor.files import blocking_kind, read_regular
 from pkgdoctor.snapshot.model import (
     ExternallyManaged,
     PathEntry,
@@ -25,7 +25,9 @@ from pkgdoctor.snapshot.model import (
 )
 from pkgdoctor.target.facts import Target
 
-_MAX_PTH_BYTES = 1 << 20
+#: The most of one .pth file read: real ones are a line or two (a distutils-precedence.pth,
+#: an editable install's path); 1 MiB is ~10,000 path lines.
+MAX_PTH_BYTES = 1 << 20
 _MAX_MARKER_BYTES = 1 << 16
 
 
@@ -244,10 +246,14 @@ def read_pth_files(target: Target) -> list[PthFile]:
             if name.startswith(".") and version >= (3, 13):
                 continue  # 3.13 skips hidden .pth files (python/cpython#113659)
             path = os.path.join(site_dir, name)
+            blocking = blocking_kind(path)
+            if blocking is not None:  # site.py blocks on it at every start: a fact to report
+                files.append(PthFile(path, site_dir, (), blocking))
+                continue
             try:
-                data = read_regular(path, _MAX_PTH_BYTES)
+                data = read_regular(path, MAX_PTH_BYTES)
             except OSError:
-                continue  # gone, unreadable, or not a regular file (site.py would hang too)
+                continue  # gone, unreadable, or a directory (site.py skips those too)
             lines = tuple(parse_pth(decode_pth(data), version=version))
             files.append(PthFile(path, site_dir, lines))
     return files

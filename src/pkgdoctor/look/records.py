@@ -363,7 +363,11 @@ def record_digest(algorithm: str, data: bytes) -> str:
 _buffers = threading.local()
 
 
-def _hash_one(job: HashJob, progress: Progress | None) -> HashResult:
+class Stopped(Exception):
+    """Hashing was told to stop (the run is interrupted): the file is left half read."""
+
+
+def _hash_one(job: HashJob, progress: Progress | None, stop: threading.Event) -> HashResult:
     import hashlib
 
     entry = job.entry
@@ -387,6 +391,8 @@ def _hash_one(job: HashJob, progress: Progress | None) -> HashResult:
                 data = os.read(fd, job.size + 1)
                 head = data[:2]
                 while data:
+                    if stop.is_set():  # it grew since (see below)
+                        raise Stopped(job.path)
                     hasher.update(data)
                     size += len(data)
                     data = os.read(fd, CHUNK)
@@ -398,6 +404,10 @@ def _hash_one(job: HashJob, progress: Progress | None) -> HashResult:
                     buffer = _buffers.buffer = bytearray(CHUNK)
                 view = memoryview(buffer)
                 while n := os.readv(fd, [buffer]):
+                    # Between chunks: an interrupted run does not wait for the rest of a
+                    # 400 MB file (a thread cannot be stopped from outside).
+                    if stop.is_set():
+                        raise Stopped(job.path)
                     if not size:
                         head = bytes(view[:2])
                     hasher.update(view[:n])  # releases the GIL (> 2 KiB)
@@ -426,16 +436,21 @@ def hash_files(
     results: list[HashResult] = []
     queue: Iterator[HashJob] = iter(ordered)
     lock = threading.Lock()
+    stop = threading.Event()
 
     def work() -> None:
         # Each thread takes the next job; one future per thread, not per file, keeps the
-        # overhead off the many small files.
-        while True:
+        # overhead off the many small files. ``stop`` (set when the run is interrupted) is
+        # looked at between files and, in _hash_one, between chunks of a large one.
+        while not stop.is_set():
             with lock:
                 job = next(queue, None)
             if job is None:
                 return
-            result = _hash_one(job, bar)
+            try:
+                result = _hash_one(job, bar, stop)
+            except Stopped:
+                return
             results.append(result)  # list.append is atomic
 
     count = max(1, min(workers or os.cpu_count() or 1, len(ordered)))
@@ -445,9 +460,17 @@ def hash_files(
         else:
             from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(max_workers=count, thread_name_prefix="hash") as pool:
+            pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="hash")
+            try:
                 for future in [pool.submit(work) for _ in range(count)]:
                     future.result()
+            except BaseException:
+                # Interrupted (Ctrl-C, SIGTERM): not ``with pool``, whose exit would wait for
+                # every queued file. The threads stop within one chunk; nothing waits.
+                stop.set()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
     finally:
         if bar is not None:
             bar.close()

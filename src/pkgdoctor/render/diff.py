@@ -13,8 +13,9 @@ from typing import Any
 
 from pkgdoctor import __version__
 from pkgdoctor.diff import CHANGED, ONLY_A, TIER_NAMES, Change, Diff, Side
+from pkgdoctor.render import terminal_lines, terminal_text
 from pkgdoctor.render.json import _printable
-from pkgdoctor.render.text import Line, printable
+from pkgdoctor.render.text import Line
 
 SCHEMA_VERSION = 1
 
@@ -86,8 +87,10 @@ def render_text(diff: Diff, a: Side, b: Side, width: int | None = None) -> list[
     if tiers:
         lines.append([])
     for note in diff.notes:
-        lines.append([("note: ", "bold"), (printable(note), "dim")])
+        lines.append([("note: ", "bold"), (terminal_text(note), "dim")])
     lines.append(_summary(diff))
+    # Escaped before they are cut: a control character shown as \\xNN takes four columns.
+    lines = terminal_lines(lines)
     return [_fit(line, width) for line in lines] if width else lines
 
 
@@ -113,8 +116,8 @@ def _side_line(name: str, side: Side) -> Line:
         how = target.mode
     return [
         (f"  {name}  ", "bold"),
-        (printable(side.source), ""),
-        (f"  ({printable(how)})", "dim"),
+        (terminal_text(side.source), ""),
+        (f"  ({terminal_text(how)})", "dim"),
         (f"  {' · '.join(facts)}", "dim"),
     ]
 
@@ -124,13 +127,13 @@ def _change_lines(change: Change) -> list[Line]:
     line: Line = [(f"  {mark}", style)]
     if change.severity:
         line.append((f"{change.severity}: ", _SEVERITY_STYLE.get(change.severity, "")))
-    line.append((printable(change.summary), ""))
+    line.append((terminal_text(change.summary), ""))
     if change.tier == 5:
         line.append((f"  [{change.subject}]", "dim"))
     lines = [line]
     shown = change.items[:MAX_ITEMS]
     for item in shown:
-        lines.append([("      ", ""), (printable(item), "dim")])
+        lines.append([("      ", ""), (terminal_text(item), "dim")])
     if len(change.items) > len(shown):
         more = len(change.items) - len(shown)
         lines.append([(f"      … and {more} more (--json shows all)", "dim")])

@@ -7,15 +7,13 @@ tests, and the CLI hands them to rich only when it writes colour to a terminal.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pkgdoctor import __version__
 from pkgdoctor.codes import AREAS, area_of
 from pkgdoctor.findings import Finding, Severity, summarize
-from pkgdoctor.render import Report
-from pkgdoctor.render import printable as _printable
+from pkgdoctor.render import Report, terminal_lines, terminal_text
 
 if TYPE_CHECKING:
     from pkgdoctor.look.imports import ImportOutcome
@@ -57,7 +55,7 @@ def render_text(report: Report) -> list[Line]:
         for finding in found:
             lines += finding_lines(finding)
     lines += [[], _summary_line(report.findings)]
-    return lines
+    return terminal_lines(lines)
 
 
 def to_plain(lines: Iterable[Line]) -> str:
@@ -83,7 +81,7 @@ def _header(report: Report) -> list[Line]:
             ("pkgdoctor ", "bold"),
             (__version__, ""),
             (f" {report.command} ", "bold"),
-            (printable(where), ""),
+            (terminal_text(where), ""),
             (f"  ({mode})", "dim"),
         ],
         [(" · ".join(facts), "dim")],
@@ -106,15 +104,6 @@ def _summary_line(findings: Sequence[Finding]) -> Line:
         return [("No problems found.", "bold green")]
     text = f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} note(s)."
     return [(text, "bold red" if counts["error"] else "bold")]
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def printable(text: str) -> str:
-    """One line of terminal text: undecodable bytes and control characters (a newline in a
-    file name from a hostile RECORD) shown as ``\\xNN``."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", _printable(text))
 
 
 def _import_lines(outcome: ImportOutcome) -> list[Line]:
@@ -142,7 +131,7 @@ def _gist(message: str, limit: int = 160) -> str:
 
     numpy's messages span paragraphs and start mid-sentence or with a blank line.
     """
-    words = printable(" ".join(line.strip() for line in message.splitlines() if line.strip()))
+    words = terminal_text(" ".join(line.strip() for line in message.splitlines() if line.strip()))
     return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"
 
 
@@ -150,17 +139,21 @@ def finding_lines(finding: Finding) -> list[Line]:
     """One finding as lines: message and code, evidence, fix (``audit-wheel`` uses it too)."""
     mark, style = MARKS[finding.severity]
     lines: list[Line] = [
-        [(f"    {mark} ", style), (printable(finding.message), ""), (f"  [{finding.code}]", "dim")]
+        [
+            (f"    {mark} ", style),
+            (terminal_text(finding.message), ""),
+            (f"  [{finding.code}]", "dim"),
+        ]
     ]
     evidence = list(_evidence_lines(finding.evidence, finding.path))
     shown = evidence[:_MAX_EVIDENCE_LINES]
     for text in shown:
-        lines.append([("        ", ""), (printable(text), "dim")])
+        lines.append([("        ", ""), (terminal_text(text), "dim")])
     if len(evidence) > len(shown):
         more = len(evidence) - len(shown)
         lines.append([(f"        … {more} more line(s) of evidence (--json shows all)", "dim")])
     if finding.fix:
-        lines.append([("      fix: ", "bold"), (printable(finding.fix), "")])
+        lines.append([("      fix: ", "bold"), (terminal_text(finding.fix), "")])
     return lines
 
 

@@ -259,6 +259,7 @@ def _paths(paths: PathFacts) -> dict[str, Any]:
                 "path": p.path,
                 "site_dir": p.site_dir,
                 "lines": [[line.number, line.text, line.executes] for line in p.lines],
+                "blocking": p.blocking,
             }
             for p in paths.pth_files
         ],
@@ -578,7 +579,12 @@ def _read_paths(doc: Mapping[str, Any]) -> PathFacts:
         return PthLine(_int(number), _str(text), _bool(executes))
 
     def pth(p: Mapping[str, Any]) -> PthFile:
-        return PthFile(_str(p["path"]), _str(p["site_dir"]), _list(p["lines"], line))
+        return PthFile(
+            _str(p["path"]),
+            _str(p["site_dir"]),
+            _list(p["lines"], line),
+            _opt_str(p.get("blocking")),
+        )
 
     marker = doc["externally_managed"]
     pythonpath = doc["pythonpath"]

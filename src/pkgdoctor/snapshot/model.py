@@ -114,6 +114,7 @@ _HOME = "/\0home"
 _HOME_SITE = _HOME + "/lib/python"
 
 
+@functools.lru_cache(maxsize=256)
 def install_base(site_dir: str) -> str | None:
     """The base of the install scheme whose site directory ``site_dir`` is: the directory
     an installer writes every file of a distribution found there into; None when its
@@ -159,6 +160,31 @@ def record_locations(site_dir: str, row: str) -> tuple[str, ...]:
                     found.append(moved)
                 break
     return tuple(found)
+
+
+def pycache_prefix_row(site_dir: str, row: str) -> bool:
+    """Whether RECORD row ``row`` is bytecode that pip compiled under ``sys.pycache_prefix``
+    (``PYTHONPYCACHEPREFIX``, PEP 3147's "prefix" variant): CPython writes the ``.pyc`` of
+    ``SITE/pkg/m.py`` to ``PREFIX/SITE/pkg/m.<tag>.pyc``, outside the environment, and pip
+    lists it in RECORD like any file it wrote. Such a row is legitimate (``pip uninstall``
+    removes the file); it is not reported as outside, and not looked at either.
+
+    >>> site = "/venv/lib/python3.12/site-packages"
+    >>> pycache_prefix_row(site, "../../../../tmp/pyc" + site + "/a.cpython-312.pyc")
+    True
+    >>> pycache_prefix_row(site, "../../../../etc/shadow")
+    False
+    """
+    if not row.endswith(".pyc"):
+        return False
+    site = os.path.normpath(site_dir)
+    return os.path.normpath(os.path.join(site, row)).find(site + "/", 1) > 0
+
+
+def _unusual(row: str) -> bool:
+    """Whether RECORD row ``row`` may leave the site directory (anything but a plain relative
+    path): only those go through :func:`record_locations`."""
+    return row[:1] in ("/", ".") or "/." in row or "//" in row or "\\" in row
 
 
 def _within(path: str, directory: str) -> bool:
@@ -257,35 +283,42 @@ class Distribution(Fact):
 
     def files(self) -> tuple[tuple[RecordEntry, str], ...]:
         """Each RECORD entry with its absolute, normalized path (the first of
-        :func:`record_locations`), except the rows outside (:attr:`outside`)."""
-        return self._files[0]
-
-    @property
-    def outside(self) -> tuple[RecordEntry, ...]:
-        """The RECORD rows outside every directory the installer could write to
-        (:func:`record_locations`): never looked at."""
-        return self._files[1]
+        :func:`record_locations`), except the rows outside (:attr:`outside`) and bytecode
+        under a pycache prefix (:func:`pycache_prefix_row`)."""
+        return self._files
 
     @functools.cached_property
-    def _files(self) -> tuple[tuple[tuple[RecordEntry, str], ...], tuple[RecordEntry, ...]]:
+    def outside(self) -> tuple[RecordEntry, ...]:
+        """The RECORD rows outside every directory the installer could write to
+        (:func:`record_locations`): never looked at. Only the unusual rows are judged (a
+        check asks this of every distribution, warm runs included)."""
+        base = os.path.normpath(self.site_dir)
+        return tuple(
+            entry
+            for entry in self.record or ()
+            if _unusual(entry.path)
+            and not record_locations(base, entry.path)
+            and not pycache_prefix_row(base, entry.path)
+        )
+
+    @functools.cached_property
+    def _files(self) -> tuple[tuple[RecordEntry, str], ...]:
         base = os.path.normpath(self.site_dir)
         result = []
-        outside = []
         for entry in self.record or ():
             rel = entry.path
             # Most rows are plain relative paths ("numpy/core/x.py"): join them by hand, they
             # cannot leave the site directory; the others go through the rule (tens of
             # thousands of rows per run).
-            if rel[:1] in ("/", ".") or "/." in rel or "//" in rel or "\\" in rel:
+            if _unusual(rel):
                 found = record_locations(base, rel)
                 if not found:
-                    outside.append(entry)
-                    continue
+                    continue  # outside, or bytecode under a pycache prefix: never looked at
                 path = found[0]
             else:
                 path = f"{base}/{rel}".rstrip("/")
             result.append((entry, path))
-        return tuple(result), tuple(outside)
+        return tuple(result)
 
     @functools.cached_property
     def top_level_names(self) -> frozenset[str]:
@@ -322,7 +355,7 @@ class Distribution(Fact):
         return frozenset(path for entry, path in self.files() if entry.path in missing)
 
 
-_DERIVED_FROM_RECORD = ("_files", "top_level_names")
+_DERIVED_FROM_RECORD = ("_files", "outside", "top_level_names")
 
 
 @fact
@@ -407,6 +440,9 @@ class PthFile(Fact):
     path: str
     site_dir: str  # as on sys.path
     lines: tuple[PthLine, ...]
+    # "a FIFO", "a character device", ...: site.py would block on it at every start (and
+    # nothing was read from it); None for a regular file.
+    blocking: str | None = None
 
 
 @fact

@@ -13,6 +13,8 @@ from pkgdoctor.target.limits import OUTPUT_LIMIT, PROBE_TIMEOUT, STDERR_KEPT, Mi
 from pkgdoctor.target.process import Kept, collect, start, stop
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pkgdoctor.target.facts import Target
 
 with open(os.path.join(os.path.dirname(__file__), "_probe.py"), encoding="utf-8") as _source:
@@ -23,9 +25,11 @@ class ExecFormatError(TargetError):
     """The interpreter exists but cannot run on this machine (another architecture)."""
 
 
-def child_environment() -> dict[str, str]:
-    """The user's environment, plus the promise not to write bytecode into the target."""
+def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The user's environment and ``extra``, plus the promise not to write bytecode into
+    the target."""
     env = dict(os.environ)
+    env.update(extra or {})
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
@@ -136,9 +140,11 @@ def start_in_target(
     args: tuple[str, ...] = (),
     flags: tuple[str, ...] = (),
     timeout: float = PROBE_TIMEOUT,
+    env: Mapping[str, str] | None = None,
 ) -> Running:
-    """Start ``source`` with ``executable -B -c`` from an empty private working directory;
-    ``Running.wait`` waits for it at most ``timeout`` seconds.
+    """Start ``source`` with ``executable -B -c`` from an empty private working directory,
+    with the user's environment and ``env``; ``Running.wait`` waits for it at most
+    ``timeout`` seconds.
 
     The empty directory keeps the user's working directory (which may hold a ``json.py``)
     out of the child's ``sys.path``; ``-B`` keeps ``__pycache__`` out of the target.
@@ -146,7 +152,7 @@ def start_in_target(
     cwd = _private_directory()
     try:
         process = start(
-            [executable, "-B", *flags, "-c", source, *args], cwd=cwd, env=child_environment()
+            [executable, "-B", *flags, "-c", source, *args], cwd=cwd, env=child_environment(env)
         )
     except BaseException as exc:
         _remove_private_directory(cwd)
@@ -178,13 +184,19 @@ def run_in_target(
 
 
 def probe(
-    executable: str, running: Running | None = None, *, timeout: float = PROBE_TIMEOUT
+    executable: str,
+    running: Running | None = None,
+    *,
+    timeout: float = PROBE_TIMEOUT,
+    env: Mapping[str, str] | None = None,
 ) -> Target:
     """The target's facts from the probe in ``executable`` (``running``: already started,
-    with its own time limit; else it starts now, limited to ``timeout`` seconds)."""
+    with its own time limit; else it starts now, limited to ``timeout`` seconds, with
+    ``env`` added to the user's environment)."""
     import json
 
-    proc = (running or start_in_target(executable, PROBE_SOURCE, timeout=timeout)).wait()
+    started = running or start_in_target(executable, PROBE_SOURCE, timeout=timeout, env=env)
+    proc = started.wait()
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"]
         raise ProbeError(f"the probe failed in {executable}: {lines[-1]}")

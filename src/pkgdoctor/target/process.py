@@ -96,7 +96,7 @@ class Ended(NamedTuple):
 
 def start(args: list[str], *, cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start ``args`` leading a new session, stdin from /dev/null, stdout and stderr piped."""
-    return subprocess.Popen(
+    process = subprocess.Popen(
         args,
         cwd=cwd,
         env=env,
@@ -107,6 +107,21 @@ def start(args: list[str], *, cwd: str, env: dict[str, str]) -> subprocess.Popen
         # (os.killpg); a Ctrl-C at the terminal reaches pkgdoctor alone, which then stops it.
         start_new_session=True,
     )
+    _started.add(process)
+    return process
+
+
+#: Children started and not yet stopped and reaped: ``stop_all`` ends them when the run is
+#: interrupted between ``start`` and the ``finally`` of ``collect`` (or of a caller's cancel).
+#: Their session is not the terminal's, so nothing else would: a Ctrl-C never reaches them.
+_started: set[subprocess.Popen[bytes]] = set()
+
+
+def stop_all() -> None:
+    """Stop every child ``start`` started that is still running (see ``stop``)."""
+    for process in list(_started):
+        streams = (process.stdout, process.stderr)
+        _stop(process, [s.fileno() for s in streams if s is not None and not s.closed])
 
 
 def collect(
@@ -190,6 +205,7 @@ def _stop(process: subprocess.Popen[bytes], fds: list[int]) -> None:
     for stream in (process.stdout, process.stderr):
         if stream is not None:
             stream.close()
+    _started.discard(process)
 
 
 def _exited(process: subprocess.Popen[bytes]) -> bool:

@@ -24,7 +24,12 @@ class Plan:
     """How to look at the target: run the probe in ``executable`` (live), or read the tree
     at ``prefix`` (static: for ``static_reason``, because ``foreign`` is an interpreter for
     another machine, or when the probe cannot run). ``look`` waits for the probe at
-    most ``timeout`` seconds (None: ``limits.PROBE_TIMEOUT``)."""
+    most ``timeout`` seconds (None: ``limits.PROBE_TIMEOUT``).
+
+    A live plan with a ``prefix`` is checked after the probe: when the interpreter in its
+    ``bin/`` turns out to run another environment, the tree is read instead (static), with
+    that reason. ``launcher`` names the kind of launcher ``executable`` is ("pyenv"), if any.
+    """
 
     def __init__(
         self,
@@ -32,11 +37,13 @@ class Plan:
         prefix: str | None,
         static_reason: str | None = None,
         foreign: str | None = None,
+        launcher: str | None = None,
     ) -> None:
         self.executable = executable
         self.prefix = prefix
         self.static_reason = static_reason
         self.foreign = foreign
+        self.launcher = launcher
         self.timeout: float | None = None
         self._running: Running | None = None
 
@@ -48,7 +55,10 @@ class Plan:
 
             try:
                 self._running = start_in_target(
-                    self.executable, PROBE_SOURCE, timeout=self.timeout or PROBE_TIMEOUT
+                    self.executable,
+                    PROBE_SOURCE,
+                    timeout=self.timeout or PROBE_TIMEOUT,
+                    env=self._launcher_environment(),
                 )
             except TargetError:
                 self._running = None  # ``look`` runs it again and reports the error
@@ -72,12 +82,33 @@ class Plan:
             return read_static(self.prefix, reason)
         running, self._running = self._running, None
         try:
-            return probe(self.executable, running, timeout=self.timeout or PROBE_TIMEOUT)
+            target = probe(
+                self.executable,
+                running,
+                timeout=self.timeout or PROBE_TIMEOUT,
+                env=self._launcher_environment(),
+            )
         except ExecFormatError:
             from pkgdoctor.target.static import read_static
 
             prefix = self.prefix or os.path.dirname(os.path.dirname(self.executable))
             return read_static(prefix, f"{self.executable} cannot run on this machine")
+        elsewhere = _runs_elsewhere(target, self.executable, self.prefix)
+        if elsewhere is not None:
+            from pkgdoctor.target.static import read_static
+
+            assert self.prefix is not None
+            return read_static(self.prefix, elsewhere)
+        return target
+
+    def _launcher_environment(self) -> dict[str, str]:
+        """What the launcher needs on top of the user's environment: the probe runs in an
+        empty private directory, and pyenv picks the version from the ``.python-version``
+        file above its working directory, or above ``$PYENV_DIR`` when set (pyenv's README,
+        "Environment variables"): point it at the user's directory, as their shell would."""
+        if self.launcher == "pyenv" and "PYENV_DIR" not in os.environ:
+            return {"PYENV_DIR": os.getcwd()}
+        return {}
 
 
 def find_target(
@@ -139,9 +170,28 @@ def _from_python(python: str) -> Plan:
         raise TargetError(f"{executable} is a directory; to read an environment use --prefix")
     if not os.path.exists(executable):
         raise TargetError(f"{executable} is a broken symbolic link")
-    if _foreign(executable):
+    if not os.access(executable, os.X_OK):
+        raise TargetError(f"{executable} is not executable")
+    kind, why = _inspect(executable, launchers=True)
+    if kind == "foreign":
         return Plan(None, os.path.dirname(os.path.dirname(executable)), foreign=executable)
-    return Plan(executable, None)
+    if kind == "refused":
+        # Named by the user, but not run: a wrapper script would make the report describe
+        # whatever it runs, in an environment it changed, and nothing would say so.
+        raise TargetError(
+            f"{executable} {why}; pkgdoctor runs only interpreters (ELF executables for this "
+            "machine) and pyenv shims: name the interpreter it runs with --python, or read "
+            "an environment without running anything with --prefix DIR --static"
+        )
+    home = os.path.dirname(os.path.dirname(executable))
+    blocking = _blocking_pth(home) if kind != "pyenv" else None
+    if blocking is not None:
+        path, what = blocking
+        raise TargetError(
+            f"{executable} would block at start-up: {path} is {what} (site.py reads every "
+            f".pth file); read the environment without running it: --prefix {home} --static"
+        )
+    return Plan(executable, None, launcher=kind if kind == "pyenv" else None)
 
 
 def _from_prefix(prefix_arg: str, *, static: bool) -> Plan:
@@ -157,9 +207,53 @@ def _from_prefix(prefix_arg: str, *, static: bool) -> Plan:
         return Plan(None, prefix, "no interpreter in bin/")
     if not os.path.exists(exe):
         return Plan(None, prefix, f"{exe} is a broken link to {os.readlink(exe)}")
-    if _foreign(exe):
+    # An environment's interpreter is an ELF executable (venv, virtualenv, uv and conda link
+    # or copy one; so do distributions). Anything else found in a tree is never run: a
+    # script there would run with the user's environment and could run anything.
+    kind, why = _inspect(exe, launchers=False)
+    if kind == "foreign":
         return Plan(None, prefix, foreign=exe)
+    if kind == "refused":
+        return Plan(None, prefix, f"{os.path.relpath(exe, prefix)} {why}: not run")
+    blocking = _blocking_pth(prefix)
+    if blocking is not None:
+        # Running it would only wait out the probe's time limit: read the tree instead,
+        # where pth-blocks-startup says which file and what to do.
+        path, what = blocking
+        return Plan(
+            None, prefix, f"{os.path.relpath(path, prefix)} is {what}: the interpreter would block"
+        )
     return Plan(exe, prefix)
+
+
+def _blocking_pth(prefix: str) -> tuple[str, str] | None:
+    """A ``.pth`` file in the environment's site directories that site.py would block on at
+    start-up (a FIFO, a device: ``files.blocking_kind``), and what it is; None if none.
+    The site directories of the install schemes under ``prefix``:
+    ``lib*/python3*/{site,dist}-packages`` and Debian's ``lib/python3/dist-packages``."""
+    from pkgdoctor.files import blocking_kind
+
+    for lib in ("lib", "lib64"):
+        try:
+            versions = [e.name for e in os.scandir(os.path.join(prefix, lib))]
+        except OSError:
+            continue
+        for version in sorted(versions):
+            if not version.startswith("python3"):
+                continue
+            for site in ("site-packages", "dist-packages"):
+                directory = os.path.join(prefix, lib, version, site)
+                try:
+                    names = sorted(e.name for e in os.scandir(directory))
+                except OSError:
+                    continue
+                for name in names:
+                    if name.endswith(".pth"):
+                        path = os.path.join(directory, name)
+                        what = blocking_kind(path)
+                        if what is not None:
+                            return path, what
+    return None
 
 
 def _which(name: str) -> str | None:
@@ -168,26 +262,84 @@ def _which(name: str) -> str | None:
     return shutil.which(name)
 
 
-def _elf_identity(path: str) -> tuple[int, int, bytes] | None:
-    """(ELF class, data encoding, e_machine bytes) from the first 20 bytes of ``path``:
+def _elf_identity(head: bytes) -> tuple[int, int, bytes] | None:
+    """(ELF class, data encoding, e_machine bytes) from the first 20 bytes of a file:
     enough to tell whether it can run here, without parsing the file."""
-    from pkgdoctor.files import read_regular
-
-    try:
-        head = read_regular(path, 20)  # a FIFO named python is no interpreter: never blocks
-    except OSError:
-        return None
     if len(head) < 20 or head[:4] != b"\x7fELF":
         return None
     return head[4], head[5], head[18:20]
 
 
-def _foreign(executable: str) -> bool:
-    """Whether ``executable`` is built for another architecture than pkgdoctor's own
-    interpreter (running it would fail, or run under emulation: read it instead)."""
-    theirs = _elf_identity(os.path.realpath(executable))
-    ours = _elf_identity(os.path.realpath(sys.executable))
-    return theirs is not None and ours is not None and theirs != ours
+def _head(path: str, size: int) -> bytes:
+    """The first ``size`` bytes of ``path``, symbolic links followed; raises OSError."""
+    from pkgdoctor.files import read_regular
+
+    return read_regular(os.path.realpath(path), size)  # a FIFO never blocks: not regular
+
+
+# How a pyenv shim starts: ``pyenv rehash`` writes every shim from one template, a bash
+# script that ends ``exec "<pyenv>" exec "$program" "$@"`` (pyenv, libexec/pyenv-rehash,
+# create_prototype_shim). ``pyenv exec`` picks the version as the user's shell would
+# ($PYENV_VERSION, .python-version, the global file) and execs that version's python.
+_PYENV_SHIM_START = b'#!/usr/bin/env bash\nset -e\n[ -n "$PYENV_DEBUG" ] && set -x\n'
+_PYENV_SHIM_EXEC = b'" exec "$program" "$@"'
+_HEAD_SIZE = 1024  # a shim is ~300 bytes
+
+
+def _inspect(executable: str, *, launchers: bool) -> tuple[str, str]:
+    """What ``executable`` is, from its first bytes: ("native", "") an ELF file for this
+    machine, ("foreign", "") one for another, ("pyenv", "") a pyenv shim (recognised only
+    with ``launchers``), ("unknown", "") when pkgdoctor's own interpreter is no ELF file
+    (nothing to compare with), or ("refused", why not run)."""
+    try:
+        ours = _elf_identity(_head(sys.executable, 20))
+    except OSError:
+        ours = None
+    if ours is None:
+        return "unknown", ""
+    from pkgdoctor.files import NotRegularFile
+
+    try:
+        head = _head(executable, _HEAD_SIZE)
+    except NotRegularFile:
+        return "refused", "is not a regular file"
+    except OSError as exc:
+        return "refused", f"cannot be read ({exc.strerror or exc})"
+    theirs = _elf_identity(head)
+    if theirs is not None:
+        return ("native", "") if theirs == ours else ("foreign", "")
+    if (
+        launchers
+        and os.path.basename(os.path.dirname(executable)) == "shims"
+        and head.startswith(_PYENV_SHIM_START)
+        and _PYENV_SHIM_EXEC in head
+    ):
+        return "pyenv", ""
+    if head.startswith(b"#!"):
+        line = head[2:].split(b"\n", 1)[0].strip()[:60]
+        return "refused", f"is a script (#!{line.decode('utf-8', 'backslashreplace')})"
+    return "refused", "is not an ELF executable"
+
+
+def _runs_elsewhere(target: Target, executable: str, prefix: str | None) -> str | None:
+    """Why the probe's answer is not the environment at ``prefix`` (None: it is, or no
+    prefix was asked for). The interpreter in an environment's ``bin/`` may still run
+    another one (a copied tree without its ``pyvenv.cfg``, a link into another
+    environment): the report must not describe that one under this name. ``prefix/bin``
+    being the same directory as the probe's counts as the same environment (``/`` and
+    ``/usr`` where ``/bin`` links to ``usr/bin``)."""
+    if prefix is None:
+        return None
+    theirs = target.prefix
+    if os.path.realpath(theirs) == os.path.realpath(prefix) or os.path.realpath(
+        os.path.join(theirs, "bin")
+    ) == os.path.realpath(os.path.join(prefix, "bin")):
+        return None
+    ran = target.interpreter.real_executable or target.interpreter.executable
+    return (
+        f"{os.path.relpath(executable, prefix)} runs another environment: {ran} "
+        f"with sys.prefix {theirs}"
+    )
 
 
 def _foreign_reason(executable: str) -> str:

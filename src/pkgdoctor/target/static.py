@@ -18,7 +18,7 @@ from typing import Any
 
 from pkgdoctor.errors import TargetError
 from pkgdoctor.files import read_regular
-from pkgdoctor.look.paths import decode_pth, parse_pth
+from pkgdoctor.look.paths import MAX_PTH_BYTES, decode_pth, parse_pth
 from pkgdoctor.target.binary import host_binary, host_libc, libc_from_binary, read_binary
 from pkgdoctor.target.facts import Binary, Interpreter, Libc, Target
 from pkgdoctor.target.prefix import find_interpreter
@@ -89,9 +89,6 @@ def read_sysconfigdata(libdir: Path) -> dict[str, Any] | None:
     return None
 
 
-_MAX_PTH_BYTES = 1 << 20
-
-
 def _pth_entries(site_dir: Path) -> list[str]:
     """Directories that ``.pth`` files in ``site_dir`` add (import lines are not executed)."""
     entries: list[str] = []
@@ -101,7 +98,7 @@ def _pth_entries(site_dir: Path) -> list[str]:
         return entries
     for pth in pth_files:
         try:  # never a FIFO: site.py would hang on it, pkgdoctor must not
-            text = decode_pth(read_regular(str(pth), _MAX_PTH_BYTES))
+            text = decode_pth(read_regular(str(pth), MAX_PTH_BYTES))
         except OSError:
             continue
         for line in parse_pth(text):

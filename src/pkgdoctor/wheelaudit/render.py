@@ -9,8 +9,9 @@ from typing import Any
 
 from pkgdoctor import __version__
 from pkgdoctor.findings import summarize
+from pkgdoctor.render import terminal_lines, terminal_text
 from pkgdoctor.render.json import _printable
-from pkgdoctor.render.text import MARKS, Line, finding_lines, printable
+from pkgdoctor.render.text import MARKS, Line, finding_lines
 from pkgdoctor.wheelaudit.audit import WheelAudit
 from pkgdoctor.wheelaudit.platform import describe_blockers
 
@@ -49,13 +50,19 @@ def render_text(audits: Sequence[WheelAudit]) -> list[Line]:
         if failed:
             text += f"; {failed} wheel(s) could not be audited"
         lines += [[], [(text + ".", "bold red" if counts["error"] or failed else "bold")]]
-    return lines
+    return terminal_lines(lines)
 
 
 def _wheel_lines(audit: WheelAudit) -> list[Line]:
-    name = printable(audit.wheel)
+    name = terminal_text(audit.wheel)
     if audit.error is not None:
-        return [[("[✗] ", "bold red"), (name, "bold"), (f"  cannot be audited: {audit.error}", "")]]
+        return [
+            [
+                ("[✗] ", "bold red"),
+                (name, "bold"),
+                (f"  cannot be audited: {terminal_text(audit.error)}", ""),
+            ]
+        ]
     if audit.findings:
         worst = max(f.severity for f in audit.findings)
         mark, style = MARKS[worst]
@@ -66,7 +73,7 @@ def _wheel_lines(audit: WheelAudit) -> list[Line]:
         head = [("[✓] ", "bold green"), (name, "bold")]
     lines = [head]
     for text in _facts(audit):
-        lines.append([("      ", ""), (printable(text), "dim")])
+        lines.append([("      ", ""), (terminal_text(text), "dim")])
     for finding in audit.findings:
         lines += finding_lines(finding)
     return lines

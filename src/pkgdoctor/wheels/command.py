@@ -11,13 +11,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +28,7 @@ from pkgdoctor.wheels.config import (
     read_pip_config,
 )
 from pkgdoctor.wheels.evaluate import Evaluator, belongs_to
-from pkgdoctor.wheels.http import Session
+from pkgdoctor.wheels.http import Session, request_pool
 from pkgdoctor.wheels.platforms import WheelTarget, describe_target, environment_target
 from pkgdoctor.wheels.requirements import (
     RequirementLine,
@@ -333,7 +331,7 @@ def _fetch(
         return project, status, status.source.list(session, project)
 
     workers = max(1, min(INDEX_WORKERS, len(tasks)))
-    with _pool(workers) as pool:
+    with request_pool(workers) as pool:
         for project, status, listing in pool.map(one, tasks):
             if status.source.kind == "find-links":  # index pages are per project already
                 listing.files = [f for f in listing.files if belongs_to(f.filename, project)]
@@ -353,19 +351,6 @@ def _fetch(
     return listings
 
 
-@contextlib.contextmanager
-def _pool(workers: int) -> Iterator[ThreadPoolExecutor]:
-    """Threads that are abandoned, not waited for, when the run is interrupted (Ctrl-C):
-    queued requests are cancelled and running ones end with their timeout."""
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pkgdoctor-wheels")
-    try:
-        yield pool
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-
-
 def _inspect(
     results: list[Result], session: Session, cache: str | None, progress: Progress | None
 ) -> None:
@@ -379,7 +364,7 @@ def _inspect(
         assert result.file is not None
         result.build = inspect_file(session, result.file, cache)
 
-    with _pool(min(SDIST_WORKERS, len(todo))) as pool:
+    with request_pool(min(SDIST_WORKERS, len(todo))) as pool:
         for done, _ in enumerate(pool.map(one, todo), 1):
             if progress:
                 progress("sdist", done, len(todo))

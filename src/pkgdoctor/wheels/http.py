@@ -32,13 +32,16 @@ import time
 import urllib.parse
 import urllib.request
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from pkgdoctor import __version__
 from pkgdoctor._fields import FieldRepr
 from pkgdoctor.files import NotRegularFile, read_regular
+
+if TYPE_CHECKING:
+    import concurrent.futures
 
 T = TypeVar("T")
 
@@ -617,3 +620,19 @@ def _os_reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def request_pool(workers: int) -> Iterator[concurrent.futures.ThreadPoolExecutor]:
+    """Threads for requests, abandoned, not waited for, when the run is interrupted (Ctrl-C,
+    SIGTERM): queued requests are cancelled and running ones end with their deadline (the
+    console script does not wait for them: it leaves with ``os._exit``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pkgdoctor-wheels")
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)

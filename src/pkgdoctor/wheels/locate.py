@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from packaging.utils import (
@@ -28,7 +27,14 @@ from packaging.version import InvalidVersion, Version
 
 from pkgdoctor._fields import Fact, fact
 from pkgdoctor.snapshot.model import Distribution
-from pkgdoctor.wheels.http import ACCEPT_SIMPLE, FetchError, NotFound, Response, Session
+from pkgdoctor.wheels.http import (
+    ACCEPT_SIMPLE,
+    FetchError,
+    NotFound,
+    Response,
+    Session,
+    request_pool,
+)
 from pkgdoctor.wheels.simple import MalformedPage, parse_html_page, redact
 
 PYPI = "https://pypi.org/simple/"
@@ -149,5 +155,5 @@ def locate(
             return f"{redact(url)}: {exc}"
         return match(dist, rows, where)
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with request_pool(8) as pool:
         return dict(zip([d.key for d, _ in wanted], pool.map(one, wanted)))

@@ -9,6 +9,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from pkgdoctor import __version__
+from pkgdoctor.render import terminal_json, terminal_lines, terminal_text
 from pkgdoctor.wheels.verdict import ACTIONS, Result, needs_text
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def to_json(report: WheelsReport) -> dict[str, Any]:
 
 
 def render_json(report: WheelsReport) -> str:
-    return json.dumps(to_json(report), indent=2, ensure_ascii=False) + "\n"
+    return terminal_json(json.dumps(to_json(report), indent=2, ensure_ascii=False)) + "\n"
 
 
 def summary(report: WheelsReport) -> dict[str, int]:
@@ -70,7 +71,8 @@ def render_text(report: WheelsReport, *, table: bool) -> list[Line]:
     total = len(report.results)
     noun = "requirement" if total == 1 else "requirements"
     lines.append([(f"{total} {noun}: ", "bold"), (" · ".join(parts), "")])
-    return lines
+    # Requirement lines, sdists' build backends and servers' replies come from outside.
+    return terminal_lines(lines)
 
 
 def _header(report: WheelsReport) -> list[Line]:
@@ -122,7 +124,11 @@ def _detail(result: Result) -> list[Line]:
         head.append((f"  ({result.line.text})", "dim"))
     lines.append(head)
     for reason in result.reasons:
-        lines.append([("    · ", "dim"), (reason.message, "")])
+        # packaging's InvalidRequirement points at the fault on lines of its own: each line is
+        # a line here (one span is never more than one line of the terminal).
+        first, *rest = reason.message.split("\n")
+        lines.append([("    · ", "dim"), (first, "")])
+        lines += [[(line, "")] for line in rest]
     build = result.build
     if build is not None:
         backend = build.backend_name or "unknown backend"
@@ -162,24 +168,23 @@ def _detail(result: Result) -> list[Line]:
 
 
 def _table(results: list[Result]) -> list[Line]:
-    width = max([len("requirement"), *(len(r.line.text) for r in results)])
+    # Escaped before the columns are measured: a control character shown as \\xNN is 4 wide.
+    texts = [terminal_text(r.line.text) for r in results]
+    versions = [terminal_text(r.version or "") for r in results]
+    width = max([len("requirement"), *(len(text) for text in texts)])
     width = min(width, 40)
-    version_width = max([len("version"), *(len(r.version or "") for r in results)])
+    version_width = max([len("version"), *(len(version) for version in versions)])
     lines: list[Line] = [
         [(f"{'requirement':{width}}  {'action':15}{'version':{version_width}}  detail", "bold")]
     ]
-    for result in results:
+    for result, text, version in zip(results, texts, versions):
         mark, style = _MARK[result.action]
-        text = (
-            result.line.text
-            if len(result.line.text) <= width
-            else result.line.text[: width - 1] + "…"
-        )
+        text = text if len(text) <= width else text[: width - 1] + "…"
         lines.append(
             [
                 (f"{text:{width}}  ", ""),
                 (f"{mark} {result.action:11}  ", style),
-                (f"{result.version or '':{version_width}}  ", ""),
+                (f"{version:{version_width}}  ", ""),
                 (_table_detail(result), "dim" if result.action == "skipped" else ""),
             ]
         )
@@ -197,5 +202,5 @@ def _table_detail(result: Result) -> str:
             return build.error
         return f"{build.backend_name}: needs {needs_text(build)}"
     if result.reasons:
-        return result.reasons[0].message
+        return result.reasons[0].message.split("\n")[0]  # a row is one line
     return ""
