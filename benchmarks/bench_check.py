@@ -184,14 +184,20 @@ def tail(text: str, lines: int = 25) -> str:
     return "\n".join("    " + line for line in kept)
 
 
+def build_environ() -> dict[str, str]:
+    """The environment of the build's commands: without PYTHONPYCACHEPREFIX, with which pip
+    would compile the environment's bytecode under that prefix and list it in RECORD as files
+    outside the environment (a real layout, but not the self-contained environment this
+    benchmark describes)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
+
+
 def run(cmd: Sequence[str], what: str) -> subprocess.CompletedProcess[str]:
     """Run ``cmd``; on failure raise with ``what`` and the tail of the command's own message."""
-    # Without PYTHONPYCACHEPREFIX: pip would compile the environment's bytecode under that
-    # prefix and list it in RECORD as files outside the environment (a real layout, but not
-    # the self-contained environment this benchmark describes).
-    environ = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=environ)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=TIMEOUT, env=build_environ()
+        )
     except FileNotFoundError:
         raise BenchError(f"{what} failed: {cmd[0]} not found") from None
     except subprocess.TimeoutExpired:
@@ -307,7 +313,9 @@ def install_registry_layer(work: Work, params: Params) -> BuildInfo:
     start = time.perf_counter()
     if any(work.wheels.glob("*.whl")):
         say(f"installing {len(packages)} packages from the cached wheels in {work.wheels} ...")
-        cached = subprocess.run(install, capture_output=True, text=True, timeout=TIMEOUT)
+        cached = subprocess.run(
+            install, capture_output=True, text=True, timeout=TIMEOUT, env=build_environ()
+        )
         if cached.returncode == 0:
             say(f"installed in {time.perf_counter() - start:.1f} s")
         else:
