@@ -78,7 +78,7 @@ def test_a_fifo_pth_file_is_not_read(tmp_path: Path, pkgdoctor: Runner) -> None:
     assert result.status in (0, 1)
     by_file = {f["evidence"].get("file"): f["code"] for f in result.json["findings"]}
     assert by_file[str(venv.site_packages / "hook.pth")] == "pth-executes-code"
-    assert by_file[str(venv.site_packages / "hostile.pth")] == "pth-blocks-startup"
+    assert by_file[str(venv.site_packages / "hostile.pth")] == "startup-file-blocks"
 
 
 def test_a_fifo_metadata_is_invalid_metadata(tmp_path: Path, pkgdoctor: Runner) -> None:

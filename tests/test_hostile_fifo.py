@@ -166,7 +166,7 @@ def test_a_fifo_pth_file_is_reported_not_waited_for(tmp_path: Path) -> None:
     assert_clean(proc, (1,))
     document = json.loads(proc.stdout)
     assert "evil.pth is a FIFO" in document["target"]["static_reason"]
-    (finding,) = [f for f in document["findings"] if f["code"] == "pth-blocks-startup"]
+    (finding,) = [f for f in document["findings"] if f["code"] == "startup-file-blocks"]
     assert finding["severity"] == "error" and finding["path"] == str(fifo)
     # Named with --python, it is refused with the way out.
     proc = run("check", "--python", str(venv.python), "--json", "--no-cache")
@@ -179,3 +179,33 @@ def test_a_fifo_pth_file_is_reported_not_waited_for(tmp_path: Path) -> None:
     proc = run("check", "--prefix", str(venv.prefix), "--json", "--no-cache")
     assert_clean(proc, (0,))
     assert json.loads(proc.stdout)["target"]["static_reason"] is None
+
+
+def test_a_fifo_pyvenv_cfg_is_reported_and_the_fix_keeps_the_packages(tmp_path: Path) -> None:
+    """The interpreter reads pyvenv.cfg at every start: a FIFO there hangs it. Live check
+    reads the tree instead, reports it, and the printed fix writes pyvenv.cfg anew without
+    losing what is installed."""
+    venv = make_venv(tmp_path / "env")
+    (venv.site_packages / "kept.py").write_text("VALUE = 42\n")
+    cfg = venv.prefix / "pyvenv.cfg"
+    cfg.unlink()
+    os.mkfifo(cfg)
+    proc = run("check", "--prefix", str(venv.prefix), "--json", "--no-cache")
+    assert_clean(proc, (1,))
+    document = json.loads(proc.stdout)
+    assert (
+        document["target"]["static_reason"] == "pyvenv.cfg is a FIFO: the interpreter would block"
+    )
+    (finding,) = [f for f in document["findings"] if f["code"] == "startup-file-blocks"]
+    assert finding["evidence"] == {"file": str(cfg), "is": "a FIFO"}
+    command = finding["fix"].partition("(installed packages stay): ")[2]
+    assert command.startswith("rm ")
+    subprocess.run(command, shell=True, check=True, timeout=60)
+    proc = run("check", "--prefix", str(venv.prefix), "--json", "--no-cache")
+    assert_clean(proc, (0,))
+    assert json.loads(proc.stdout)["target"]["static_reason"] is None
+    kept = subprocess.run(
+        [str(venv.python), "-c", "import kept; print(kept.VALUE)"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert kept.stdout == "42\n"

@@ -110,6 +110,13 @@ PATH_TOO_DEEP = _register(
     "Directories nest deeper below a sys.path entry than pkgdoctor looks; below is unchecked.",
 )
 
+STARTUP_FILE_BLOCKS = _register(
+    "startup-file-blocks",
+    "Interpreter",
+    Severity.ERROR,
+    "A file the interpreter reads at every start (pyvenv.cfg, a .pth file) is a FIFO or a device.",
+)
+
 # --- sys.path (checks/paths.py) ---------------------------------------------------------------
 
 PATH_FOREIGN_SITE = _register(
@@ -129,12 +136,6 @@ MODULE_SHADOWED = _register(
     "sys.path",
     Severity.ERROR,
     "A module of the stdlib or of an installed distribution is found first somewhere else.",
-)
-PTH_BLOCKS_STARTUP = _register(
-    "pth-blocks-startup",
-    "sys.path",
-    Severity.ERROR,
-    "A .pth file is a FIFO or a device: every start of the interpreter blocks reading it.",
 )
 
 PTH_EXECUTES_CODE = _register(

@@ -51,7 +51,7 @@ FOREIGN_SITE = codes.PATH_FOREIGN_SITE
 USER_SITE_LEAK = codes.PATH_USER_SITE_LEAK
 MODULE_SHADOWED = codes.MODULE_SHADOWED
 PTH_EXECUTES_CODE = codes.PTH_EXECUTES_CODE
-PTH_BLOCKS_STARTUP = codes.PTH_BLOCKS_STARTUP
+STARTUP_FILE_BLOCKS = codes.STARTUP_FILE_BLOCKS
 EXTERNALLY_MANAGED = codes.ENV_EXTERNALLY_MANAGED
 
 # --- facts about the import system ----------------------------------------------------------
@@ -785,9 +785,33 @@ def _pth_findings(
 
 
 def _blocking_pth(ctx: Context, facts: PathFacts) -> list[Finding]:
-    """pth-blocks-startup: site.py opens and reads every ``.pth`` file of a site directory
+    """startup-file-blocks: site.py opens and reads every ``.pth`` file of a site directory
     (``site.addpackage``); a FIFO there waits for a writer, a device never ends."""
     findings = []
+    if facts.venv_cfg_blocking is not None:
+        target = ctx.snapshot.target
+        prefix = target.prefix.rstrip("/")
+        cfg = f"{prefix}/pyvenv.cfg"
+        waits = "waits for a writer" if facts.venv_cfg_blocking == "a FIFO" else "never ends"
+        # `venv` run again on an existing environment writes pyvenv.cfg anew and keeps
+        # site-packages; it must be the real interpreter (a link in the environment would
+        # make the environment its own home).
+        base = (
+            target.interpreter.real_executable or f"$(realpath {shlex.quote(prefix)}/bin/python3)"
+        )
+        findings.append(
+            STARTUP_FILE_BLOCKS.finding(
+                f"pyvenv.cfg is {facts.venv_cfg_blocking}: the interpreter reads it at every "
+                f"start, so every start of this environment's Python {waits}.",
+                path=cfg,
+                evidence={"file": cfg, "is": facts.venv_cfg_blocking},
+                fix=(
+                    "No tool writes a pyvenv.cfg that is not a regular file; write it anew "
+                    "(installed packages stay): "
+                    f"rm {shlex.quote(cfg)} && {base} -m venv --without-pip {shlex.quote(prefix)}"
+                ),
+            )
+        )
     for pth in facts.pth_files:
         if pth.blocking is None:
             continue
@@ -804,7 +828,7 @@ def _blocking_pth(ctx: Context, facts: PathFacts) -> list[Finding]:
                 f".pth file that is not a regular file; remove it: rm {shlex.quote(pth.path)}"
             )
         findings.append(
-            PTH_BLOCKS_STARTUP.finding(
+            STARTUP_FILE_BLOCKS.finding(
                 f"{_basename(pth.path)} is {pth.blocking}: site.py reads every .pth file at "
                 f"start-up, so every start of this interpreter {waits}.",
                 distribution=owner.name if owner else None,

@@ -91,6 +91,7 @@ def collect(target: Target, cwd: str | None) -> PathFacts:
         externally_managed=_externally_managed(target),
         conda=os.path.isdir(os.path.join(target.prefix, "conda-meta")),
         prefix_real=(os.path.realpath(target.prefix), os.path.realpath(target.base_prefix)),
+        venv_cfg_blocking=blocking_kind(os.path.join(target.prefix, "pyvenv.cfg")),
     )
 
 

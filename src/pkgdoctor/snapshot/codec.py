@@ -236,6 +236,7 @@ def _paths(paths: PathFacts) -> dict[str, Any]:
         "pythonpath": None if paths.pythonpath is None else list(paths.pythonpath),
         "conda": paths.conda,
         "prefix_real": list(paths.prefix_real),
+        "venv_cfg_blocking": paths.venv_cfg_blocking,
         "externally_managed": None
         if paths.externally_managed is None
         else {
@@ -598,6 +599,7 @@ def _read_paths(doc: Mapping[str, Any]) -> PathFacts:
         else ExternallyManaged(_str(marker["marker"]), _opt_str(marker["error"])),
         conda=_bool(doc["conda"]),
         prefix_real=_strs(doc["prefix_real"]),
+        venv_cfg_blocking=_opt_str(doc.get("venv_cfg_blocking")),
     )
 
 

@@ -464,6 +464,9 @@ class PathFacts(Fact):
     externally_managed: ExternallyManaged | None = None
     conda: bool = False  # the prefix has conda-meta/
     prefix_real: tuple[str, ...] = ()  # realpath of the prefix and of the base prefix
+    # "a FIFO", "a character device", ...: the prefix's pyvenv.cfg, which the interpreter
+    # reads at every start (getpath), would block it; None when it is not such a file.
+    venv_cfg_blocking: str | None = None
 
     def from_pythonpath(self, raw: str) -> str:
         """A PYTHONPATH entry as the user's Python sees it (relative: below the cwd)."""

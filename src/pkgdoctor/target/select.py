@@ -184,12 +184,12 @@ def _from_python(python: str) -> Plan:
             "an environment without running anything with --prefix DIR --static"
         )
     home = os.path.dirname(os.path.dirname(executable))
-    blocking = _blocking_pth(home) if kind != "pyenv" else None
+    blocking = _blocking_startup_file(home) if kind != "pyenv" else None
     if blocking is not None:
         path, what = blocking
         raise TargetError(
-            f"{executable} would block at start-up: {path} is {what} (site.py reads every "
-            f".pth file); read the environment without running it: --prefix {home} --static"
+            f"{executable} would block at start-up: {path} is {what} (the interpreter reads it "
+            f"at every start); read the environment without running it: --prefix {home} --static"
         )
     return Plan(executable, None, launcher=kind if kind == "pyenv" else None)
 
@@ -215,10 +215,10 @@ def _from_prefix(prefix_arg: str, *, static: bool) -> Plan:
         return Plan(None, prefix, foreign=exe)
     if kind == "refused":
         return Plan(None, prefix, f"{os.path.relpath(exe, prefix)} {why}: not run")
-    blocking = _blocking_pth(prefix)
+    blocking = _blocking_startup_file(prefix)
     if blocking is not None:
         # Running it would only wait out the probe's time limit: read the tree instead,
-        # where pth-blocks-startup says which file and what to do.
+        # where startup-file-blocks says which file and what to do.
         path, what = blocking
         return Plan(
             None, prefix, f"{os.path.relpath(path, prefix)} is {what}: the interpreter would block"
@@ -226,12 +226,18 @@ def _from_prefix(prefix_arg: str, *, static: bool) -> Plan:
     return Plan(exe, prefix)
 
 
-def _blocking_pth(prefix: str) -> tuple[str, str] | None:
-    """A ``.pth`` file in the environment's site directories that site.py would block on at
-    start-up (a FIFO, a device: ``files.blocking_kind``), and what it is; None if none.
-    The site directories of the install schemes under ``prefix``:
-    ``lib*/python3*/{site,dist}-packages`` and Debian's ``lib/python3/dist-packages``."""
+def _blocking_startup_file(prefix: str) -> tuple[str, str] | None:
+    """A file the interpreter of the environment at ``prefix`` reads at every start that
+    would block it (a FIFO, a device: ``files.blocking_kind``), and what it is; None if none:
+    its ``pyvenv.cfg`` (read by getpath), or a ``.pth`` file in the site directories of the
+    install schemes under ``prefix`` (read by site.py): ``lib*/python3*/{site,dist}-packages``.
+    """
     from pkgdoctor.files import blocking_kind
+
+    cfg = os.path.join(prefix, "pyvenv.cfg")
+    what = blocking_kind(cfg)
+    if what is not None:
+        return cfg, what
 
     for lib in ("lib", "lib64"):
         try:
