@@ -26,8 +26,9 @@ from pkgdoctor.cache import Cache, pack, unpack
 from pkgdoctor.cache import stamp as cache_stamp
 from pkgdoctor.checks import run_checks
 from pkgdoctor.checks.context import Context
+from pkgdoctor.findings import Finding
 from pkgdoctor.look import collect
-from pkgdoctor.target import find_target
+from pkgdoctor.target import Target, find_target
 
 
 def cache_files(directory: Path) -> list[Path]:
@@ -88,9 +89,9 @@ def test_a_corrupt_cache_is_ignored(tmp_path: Path, pkgdoctor: Runner, private_c
     assert pkgdoctor(*args).status == 0
 
 
-def test_flipped_bytes_in_the_cache_never_change_a_verdict(tmp_path: Path) -> None:
-    """A cache file damaged after it was written (one flipped byte anywhere in the payload,
-    or cut short) is ignored whole: the findings are those of a run without a cache."""
+def checked_with_a_cache(tmp_path: Path) -> tuple[Target, Path, list[Finding]]:
+    """A venv with one extension module, checked once with a cache file that is then saved:
+    the target, the cache file and the findings."""
     venv = make_venv(tmp_path / "env")
     ext = compile_extension(venv.site_packages, "fast")
     write_dist_info(venv.site_packages, "fast", "1.0", [ext.name])
@@ -100,6 +101,13 @@ def test_flipped_bytes_in_the_cache_never_change_a_verdict(tmp_path: Path) -> No
     first = Cache(str(cache_path))
     found = run_checks(Context(collect(target, cache=first), first))
     first.save()
+    return target, cache_path, found
+
+
+def test_flipped_bytes_in_the_cache_never_change_a_verdict(tmp_path: Path) -> None:
+    """A cache file damaged after it was written (one flipped byte anywhere in the payload,
+    or cut short) is ignored whole: the findings are those of a run without a cache."""
+    target, cache_path, found = checked_with_a_cache(tmp_path)
     good = cache_path.read_bytes()
     assert Cache(str(cache_path)).cold is False
     # Flip one bit in each of a spread of bytes (a glibc version in an ELF entry, a version
@@ -255,15 +263,7 @@ def test_directories_changed_just_now_are_not_trusted(tmp_path: Path) -> None:
 def test_a_cache_of_another_version_or_damaged_entries_are_misses(tmp_path: Path) -> None:
     """A cache written by another pkgdoctor, schema or packaging is ignored whole; an entry
     that does not decode is a miss, never an exception."""
-    venv = make_venv(tmp_path / "env")
-    ext = compile_extension(venv.site_packages, "fast")
-    write_dist_info(venv.site_packages, "fast", "1.0", [ext.name])
-    age(venv.prefix)
-    target = find_target(prefix=str(venv.prefix))
-    cache_path = tmp_path / "cache.marshal"
-    first = Cache(str(cache_path))
-    found = run_checks(Context(collect(target, cache=first), first))
-    first.save()
+    target, cache_path, found = checked_with_a_cache(tmp_path)
     stamp, sections = unpack(cache_path.read_bytes())
     assert stamp == cache_stamp()
     # Another release wrote it: nothing is used.

@@ -26,7 +26,16 @@ from artefacts import Venv, make_venv, write_dist_info
 from conftest import Runner
 from pkgdoctor import __version__
 from pkgdoctor.render import terminal_json, terminal_text
-from wheel_artefacts import Entry, SimpleIndex, ask, make_sdist, make_wheel, serve, validated
+from wheel_artefacts import (
+    Entry,
+    SimpleIndex,
+    ask,
+    forget_pip_config,
+    make_sdist,
+    make_wheel,
+    serve,
+    validated,
+)
 
 TITLE = "\x1b]0;pwned\x07"  # OSC 0: set the window title, ended by BEL
 SHOWN = "\\x1b]0;pwned\\x07"
@@ -48,9 +57,7 @@ def _shown(path: Path) -> str:
 
 @pytest.fixture(autouse=True)
 def no_pip_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [n for n in os.environ if n.startswith("PIP_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    forget_pip_config(monkeypatch)
 
 
 # --- wheels: an sdist's build backend, served over HTTP; requirements lines -----------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -15,16 +14,22 @@ from packaging.tags import sys_tags
 from conftest import Runner
 from pkgdoctor.wheels.command import http_cache_directory
 from pkgdoctor.wheels.progress import terminal_progress
-from wheel_artefacts import Entry, SimpleIndex, ask, make_sdist, make_wheel, validated
+from wheel_artefacts import (
+    Entry,
+    SimpleIndex,
+    ask,
+    forget_pip_config,
+    make_sdist,
+    make_wheel,
+    validated,
+)
 
 MESON = '[build-system]\nrequires = ["meson-python"]\nbuild-backend = "mesonpy"\n'
 
 
 @pytest.fixture(autouse=True)
 def no_pip_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [n for n in os.environ if n.startswith("PIP_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    forget_pip_config(monkeypatch)
 
 
 @pytest.fixture

@@ -329,3 +329,10 @@ def pip_choice(
     report = json.loads((work / "report.json").read_text())
     (install,) = report["install"]
     return str(install["download_info"]["url"])
+
+
+def forget_pip_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No PIP_* variable and no pip configuration file: pkgdoctor's sources are the test's."""
+    for name in [n for n in os.environ if n.startswith("PIP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
