@@ -399,3 +399,26 @@ def test_an_interrupted_look_leaves_no_child(
     [pid] = started
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # already reaped
+
+
+def test_did_you_mean_for_commands_and_codes() -> None:
+    proc = run_cli("chek")
+    assert proc.returncode == 2
+    assert proc.stderr.endswith("pkgdoctor: error: unknown command 'chek'; did you mean 'check'?\n")
+    proc = run_cli("check", "--select", "ext-wrong-ach")
+    assert_clean_error(
+        proc,
+        "unknown finding code 'ext-wrong-ach'; did you mean 'ext-wrong-arch'? "
+        "(see pkgdoctor --list-checks)",
+    )
+    proc = run_cli("frobnicate")
+    assert proc.stderr.endswith("pkgdoctor: error: unknown command 'frobnicate'\n")
+
+
+def test_list_checks_as_json() -> None:
+    proc = run_cli("--list-checks", "--json")
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads(proc.stdout)
+    assert [c["code"] for c in document["checks"]] == [c.code for c in all_codes()]
+    first = document["checks"][0]
+    assert set(first) == {"code", "area", "severity", "summary"}

@@ -7,7 +7,7 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from pkgdoctor import __version__
@@ -243,6 +243,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         action="store_true",
         help="list every finding code with its area, severity and meaning",
     )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="with --list-checks: one JSON document (code, area, severity, summary)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, add in _COMMANDS.items():
         if command in _COMMANDS and name != command:
@@ -424,11 +429,14 @@ def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
     """Run the command line ``argv``; ``parallel`` lets ``check`` use a second process
     (the console script does; a host process that embeds pkgdoctor should not fork)."""
     words = sys.argv[1:] if argv is None else argv
-    parser = build_parser(_command_word(words))
+    command = _command_word(words)
+    parser = build_parser(command)
+    if command is not None and command not in _COMMANDS:
+        parser.error(f"unknown command {command!r}{_did_you_mean(command, _COMMANDS)}")
     args = parser.parse_args(words)
     try:
         if args.list_checks:
-            return _list_checks()
+            return _list_checks(as_json=args.json)
         if args.command is None:
             parser.print_help()
             return EXIT_FAILED
@@ -509,8 +517,34 @@ def _interrupted(exc: KeyboardInterrupt) -> int:
     return 128 + signum
 
 
-def _list_checks() -> int:
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``; did you mean 'x'?`` for the closest of ``choices``, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _list_checks(*, as_json: bool = False) -> int:
     from pkgdoctor.codes import all_codes
+
+    if as_json:
+        import json
+
+        document = {
+            "schema_version": 1,
+            "checks": [
+                {
+                    "code": c.code,
+                    "area": c.area,
+                    "severity": c.severity.label,
+                    "summary": c.summary,
+                }
+                for c in all_codes()
+            ],
+        }
+        _write(json.dumps(document, indent=2) + "\n")
+        return EXIT_OK
 
     _write(
         "".join(
@@ -572,7 +606,10 @@ def _codes(values: Sequence[str]) -> list[str]:
         for item in filter(None, (v.strip() for v in value.split(","))):
             matches = [c for c in known if c == item or (item.endswith("-") and c.startswith(item))]
             if not matches:
-                raise UsageError(f"unknown finding code {item!r} (see pkgdoctor --list-checks)")
+                raise UsageError(
+                    f"unknown finding code {item!r}{_did_you_mean(item, known)} "
+                    "(see pkgdoctor --list-checks)"
+                )
             selected += matches
     return selected
 
