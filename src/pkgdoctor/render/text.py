@@ -165,7 +165,7 @@ def _evidence_lines(evidence: Mapping[str, Any], base: str | None) -> Iterable[s
     """
     base_dir = _base_dir(evidence, base)
     for key, value in evidence.items():
-        if key in _HIDDEN_KEYS:
+        if key in _HIDDEN_KEYS or (key in _SAID_IN_WORDS and _SAID_IN_WORDS[key] in evidence):
             continue
         label = key.replace("_", " ")
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
@@ -186,6 +186,8 @@ def _evidence_lines(evidence: Mapping[str, Any], base: str | None) -> Iterable[s
 
 
 _HIDDEN_KEYS = {"file_count", "files_omitted", "import"}
+# Raw numbers the text leaves to --json when the evidence says the same in words.
+_SAID_IN_WORDS = {"elf_machine": "architecture"}
 
 
 def _base_dir(evidence: Mapping[str, Any], base: str | None) -> str | None:
@@ -210,6 +212,10 @@ def _base_dir(evidence: Mapping[str, Any], base: str | None) -> str | None:
 
 
 def _records(records: Sequence[Mapping[str, Any]], base_dir: str | None) -> Iterable[str]:
+    records = [
+        {k: v for k, v in r.items() if not (k in _SAID_IN_WORDS and _SAID_IN_WORDS[k] in r)}
+        for r in records
+    ]
     paths = [str(r.get("path") or r.get("file") or "") for r in records]
     if len(records) > 1 and all(p.startswith("/") for p in paths):
         common_dir = os.path.commonpath([os.path.dirname(p) for p in paths])
@@ -250,6 +256,8 @@ def _scalar(value: Any, base_dir: str | None) -> str:
         return ", ".join(_scalar(v, base_dir) for v in value) or "(none)"
     if isinstance(value, dict):
         return ", ".join(f"{k} {_scalar(v, base_dir)}" for k, v in value.items())
+    if isinstance(value, bool):  # before int: a bool is one
+        return "yes" if value else "no"
     if isinstance(value, str) and value.startswith("/"):
         return _short(value, base_dir)
     return str(value)
