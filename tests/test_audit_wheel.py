@@ -498,7 +498,7 @@ def test_text_output(pkgdoctor: Runner, tmp_path: Path) -> None:
         "      fix: Use only classifiers from https://pypi.org/classifiers/ (the "
         "trove-classifiers package); fix typos, and remove or replace deprecated ones.\n"
         "\n"
-        "0 error(s), 1 warning(s), 0 note(s).\n"
+        "0 errors, 1 warning, 0 notes.\n"
     )
 
 

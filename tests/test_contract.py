@@ -115,7 +115,7 @@ def test_text_rendering_of_recorded_facts() -> None:
         "        reason: Permission denied\n"
         "[✓] Extension modules  (2 checked)\n"
         "\n"
-        "1 error(s), 1 warning(s), 0 note(s).\n"
+        "1 error, 1 warning, 0 notes.\n"
     )
 
 

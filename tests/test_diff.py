@@ -107,7 +107,7 @@ def test_an_environment_and_its_own_snapshot(
     created = read(str(saved)).created
     glibc = result.json["a"]["libc"]
     version = result.json["a"]["python"]
-    facts = f"CPython {version} · x86_64 · {glibc} · {len(HEALTHY)} distribution(s)"
+    facts = f"CPython {version} · x86_64 · {glibc} · {len(HEALTHY)} distributions"
     assert text.out == (
         f"pkgdoctor {__version__} diff\n"
         f"  A  {healthy.prefix}  (live)  {facts}\n"
@@ -299,7 +299,7 @@ def test_long_lists_are_folded(healthy: Venv, tmp_path: Path, pkgdoctor: Runner)
         for i in range(MAX_CHANGES + 5)
     )
     files = Change(
-        3, 0, ONLY_B, "pkg00", "files missing in A", "pkg00 1.0: 10 file(s) missing in A",
+        3, 0, ONLY_B, "pkg00", "files missing in A", "pkg00 1.0: 10 files missing in A",
         items=tuple(f"pkg00/m{i}.py" for i in range(10)),
     )  # fmt: skip
     diff = Diff((*many, files))
@@ -308,7 +308,7 @@ def test_long_lists_are_folded(healthy: Venv, tmp_path: Path, pkgdoctor: Runner)
     assert lines[4] == f"Distributions  ({MAX_CHANGES + 5})"
     assert lines[5 + MAX_CHANGES] == "  … and 5 more in Distributions (--json shows all)"
     assert lines[-7:] == [
-        "  + pkg00 1.0: 10 file(s) missing in A",
+        "  + pkg00 1.0: 10 files missing in A",
         "      pkg00/m0.py",
         "      pkg00/m1.py",
         "      pkg00/m2.py",

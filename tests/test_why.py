@@ -200,5 +200,5 @@ def test_why_text_output_as_a_whole(tmp_path: Path, pkgdoctor: Runner) -> None:
         "    ✗ import brittle fails: KeyError: 'key'  [import-failed]\n"
         "        checked files: (none)\n"
         "\n"
-        "1 error(s), 0 warning(s), 0 note(s).\n"
+        "1 error, 0 warnings, 0 notes.\n"
     )

@@ -44,6 +44,7 @@ from pkgdoctor.elf import ELFFile
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.platforms import PlatformTag, parse_platform_tag
 from pkgdoctor.snapshot.model import Distribution, Snapshot, normal_hash
+from pkgdoctor.words import plural
 
 if TYPE_CHECKING:
     from pkgdoctor.checks.context import Memo
@@ -590,7 +591,7 @@ def _dist_files(da: Distribution, db: Distribution, *, deep: bool, moved: bool) 
                     kind,
                     db.name,
                     aspect,
-                    summary.format(n=len(listed), dist=db),
+                    summary.format(files=plural(len(listed), "file"), dist=db),
                     str(len(listed)),
                     None,
                     distribution=db.name,
@@ -599,12 +600,8 @@ def _dist_files(da: Distribution, db: Distribution, *, deep: bool, moved: bool) 
             )
 
     missing_a, missing_b = set(da.integrity.missing), set(db.integrity.missing)
-    change(
-        0, ONLY_A, "files missing in B", missing_b - missing_a, "{dist}: {n} file(s) missing in B"
-    )
-    change(
-        0, ONLY_B, "files missing in A", missing_a - missing_b, "{dist}: {n} file(s) missing in A"
-    )
+    change(0, ONLY_A, "files missing in B", missing_b - missing_a, "{dist}: {files} missing in B")
+    change(0, ONLY_B, "files missing in A", missing_a - missing_b, "{dist}: {files} missing in A")
     if deep:
         diff_a = {h.path: h for h in da.integrity.differing}
         diff_b = {h.path: h for h in db.integrity.differing}
@@ -619,7 +616,7 @@ def _dist_files(da: Distribution, db: Distribution, *, deep: bool, moved: bool) 
             CHANGED,
             "file contents",
             changed,
-            "{dist}: {n} file(s) with other contents (hashed with --deep)",
+            "{dist}: {files} with other contents (hashed with --deep)",
         )
     if da.record is None or db.record is None:
         return changes
@@ -647,7 +644,7 @@ def _dist_files(da: Distribution, db: Distribution, *, deep: bool, moved: bool) 
                     CHANGED,
                     db.name,
                     "files of another wheel",
-                    f"{db}: another wheel, {len(hashed)} file(s) with other hashes, "
+                    f"{db}: another wheel, {plural(len(hashed), 'file')} with other hashes, "
                     f"{len(only_a)} only in A, {len(only_b)} only in B",
                     str(len(rows_a)),
                     str(len(rows_b)),
@@ -656,14 +653,14 @@ def _dist_files(da: Distribution, db: Distribution, *, deep: bool, moved: bool) 
                 )
             )
         return changes
-    change(3, ONLY_A, "files only in A", only_a, "{dist}: {n} file(s) only in A's RECORD")
-    change(3, ONLY_B, "files only in B", only_b, "{dist}: {n} file(s) only in B's RECORD")
+    change(3, ONLY_A, "files only in A", only_a, "{dist}: {files} only in A's RECORD")
+    change(3, ONLY_B, "files only in B", only_b, "{dist}: {files} only in B's RECORD")
     change(
         2,
         CHANGED,
         "RECORD hashes",
         hashed,
-        "{dist}: {n} file(s) with other hashes in RECORD (another build of the same version)",
+        "{dist}: {files} with other hashes in RECORD (another build of the same version)",
     )
     return changes
 

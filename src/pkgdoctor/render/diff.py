@@ -16,6 +16,7 @@ from pkgdoctor.diff import CHANGED, ONLY_A, TIER_NAMES, Change, Diff, Side
 from pkgdoctor.render import terminal_lines, terminal_text
 from pkgdoctor.render.json import _printable
 from pkgdoctor.render.text import Line
+from pkgdoctor.words import plural
 
 SCHEMA_VERSION = 1
 
@@ -107,7 +108,7 @@ def _side_line(name: str, side: Side) -> Line:
         facts[0] += " (free-threaded)"
     facts.append(interp.architecture or "unknown architecture")
     facts.append(str(interp.libc) if interp.libc else "unknown libc")
-    facts.append(f"{len(side.snapshot.inventory.distributions)} distribution(s)")
+    facts.append(plural(len(side.snapshot.inventory.distributions), "distribution"))
     if side.kind == "snapshot":
         how = f"snapshot of {target.prefix}" + (
             f", {side.snapshot.created}" if side.snapshot.created else ""

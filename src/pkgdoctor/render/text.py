@@ -14,6 +14,7 @@ from pkgdoctor import __version__
 from pkgdoctor.codes import AREAS, area_of
 from pkgdoctor.findings import Finding, Severity, summarize
 from pkgdoctor.render import Report, terminal_lines, terminal_text
+from pkgdoctor.words import plural
 
 if TYPE_CHECKING:
     from pkgdoctor.look.imports import ImportOutcome
@@ -102,7 +103,10 @@ def _summary_line(findings: Sequence[Finding]) -> Line:
     counts = summarize(findings)
     if not findings:
         return [("No problems found.", "bold green")]
-    text = f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} note(s)."
+    text = (
+        f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')}, "
+        f"{plural(counts['info'], 'note')}."
+    )
     return [(text, "bold red" if counts["error"] else "bold")]
 
 
@@ -151,7 +155,8 @@ def finding_lines(finding: Finding) -> list[Line]:
         lines.append([("        ", ""), (terminal_text(text), "dim")])
     if len(evidence) > len(shown):
         more = len(evidence) - len(shown)
-        lines.append([(f"        … {more} more line(s) of evidence (--json shows all)", "dim")])
+        more_lines = plural(more, "more line")
+        lines.append([(f"        … {more_lines} of evidence (--json shows all)", "dim")])
     if finding.fix:
         lines.append([("      fix: ", "bold"), (terminal_text(finding.fix), "")])
     return lines
@@ -171,7 +176,7 @@ def _evidence_lines(evidence: Mapping[str, Any], base: str | None) -> Iterable[s
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             yield from _records(value, base_dir)
             if key == "files" and "files_omitted" in evidence:
-                yield f"… and {evidence['files_omitted']} more file(s)"
+                yield f"… and {plural(evidence['files_omitted'], 'more file')}"
         elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             for sub, subvalue in value.items():
                 yield f"{label}: {_scalar(sub, base_dir)}"

@@ -20,6 +20,7 @@ from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.inventory import parse_headers
 from pkgdoctor.wheelaudit import codes
 from pkgdoctor.wheelaudit.facts import WEAK_HASHES, WheelFacts
+from pkgdoctor.words import plural
 
 _MAX_LISTED = 20
 # Problems that packaging's validation reports but installers and PyPI accept, so that they
@@ -154,7 +155,11 @@ def metadata_findings(facts: WheelFacts) -> tuple[list[Finding], dict[str, Any] 
         findings.append(
             codes.METADATA_INVALID.finding(
                 f"{facts.filename}: {first['file'].rsplit('/', 1)[-1]} {first['problem']}"
-                + (f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else "")
+                + (
+                    f" (and {plural(len(problems) - 1, 'more problem')})"
+                    if len(problems) > 1
+                    else ""
+                )
                 + f"{tolerated}.",
                 distribution=facts.project,
                 path=facts.path,

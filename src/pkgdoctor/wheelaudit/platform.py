@@ -37,6 +37,7 @@ from pkgdoctor.snapshot.model import Resolution
 from pkgdoctor.wheelaudit import codes
 from pkgdoctor.wheelaudit.facts import ElfMember, InstalledMembers, WheelFacts
 from pkgdoctor.wheelaudit.policy import Policy, known_architectures, policies
+from pkgdoctor.words import plural
 
 _STB_WEAK = 2
 _STT_NOTYPE, _STT_FUNC = 0, 2
@@ -161,7 +162,7 @@ def describe_blockers(blockers: Mapping[str, Any], limit: int = 6) -> str:
     for version, records in by_version.items():
         symbols = records[0]["symbols"]
         what = f"{', '.join(symbols[:3])} in " if symbols else ""
-        more = f" and {len(records) - 1} more file(s)" if len(records) > 1 else ""
+        more = f" and {plural(len(records) - 1, 'more file')}" if len(records) > 1 else ""
         parts.append(f"{version} ({what}{records[0]['file']}{more})")
     parts += [
         f"{r['library']} (external, needed by {r['needed_by'][0]})"

@@ -14,6 +14,7 @@ from pkgdoctor.render.json import _printable
 from pkgdoctor.render.text import MARKS, Line, finding_lines
 from pkgdoctor.wheelaudit.audit import WheelAudit
 from pkgdoctor.wheelaudit.platform import describe_blockers
+from pkgdoctor.words import plural
 
 SCHEMA_VERSION = 1
 
@@ -45,10 +46,11 @@ def render_text(audits: Sequence[WheelAudit]) -> list[Line]:
         lines += [[], [("No problems found.", "bold green")]]
     else:
         text = (
-            f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} note(s)"
+            f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')}, "
+            f"{plural(counts['info'], 'note')}"
         )
         if failed:
-            text += f"; {failed} wheel(s) could not be audited"
+            text += f"; {plural(failed, 'wheel')} could not be audited"
         lines += [[], [(text + ".", "bold red" if counts["error"] or failed else "bold")]]
     return terminal_lines(lines)
 
