@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -422,3 +423,35 @@ def test_list_checks_as_json() -> None:
     assert [c["code"] for c in document["checks"]] == [c.code for c in all_codes()]
     first = document["checks"][0]
     assert set(first) == {"code", "area", "severity", "summary"}
+
+
+def test_explain_prints_the_reference_section_of_every_code() -> None:
+    from pkgdoctor.explain import reference, section
+
+    text = reference()
+    assert text is not None
+    for code in all_codes():
+        found = section(text, code.code)
+        assert found is not None and found.startswith(f"### `{code.code}`\n")
+        assert "**Fix:**" in found and "\n### " not in found
+    proc = run_cli("explain", "ext-wrong-arch")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("### `ext-wrong-arch`\n") and "**Evidence:**" in proc.stdout
+    assert_clean_error(
+        run_cli("explain", "ext-wrong-ach"),
+        "unknown finding code 'ext-wrong-ach'; did you mean 'ext-wrong-arch'? "
+        "(see pkgdoctor --list-checks)",
+    )
+
+
+def test_the_wheel_carries_the_reference(tmp_path: Path) -> None:
+    """`explain` works from an installed wheel, not only from a checkout."""
+    root = Path(__file__).parent.parent
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(root)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("pkgdoctor-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = archive.read("pkgdoctor/docs/checks.md").decode()
+    assert shipped == (root / "docs" / "checks.md").read_text()

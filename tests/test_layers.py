@@ -177,7 +177,7 @@ LAYERS = (
     ("look", "target", "inventory", "loader"),
     # judging: pure functions of the facts (wheelaudit and wheels look at wheels and indexes)
     ("checks", "wheelaudit", "wheels", "diff"),
-    ("render", "wheelaudit.render", "wheels.report", "export"),
+    ("render", "wheelaudit.render", "wheels.report", "export", "explain"),
     ("cli", "__main__"),
 )
 

@@ -384,6 +384,7 @@ _HELP = {
         "is a wheel what its name claims: manylinux/musllinux policy, ABI, RECORD, metadata"
     ),
     "diff": "what differs that matters between two environments or snapshots",
+    "explain": "what a finding code means, its evidence and its fix",
 }
 
 
@@ -452,6 +453,8 @@ def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
             return _diff(args)
         if args.command == "export":
             return _export(args)
+        if args.command == "explain":
+            return _explain(args)
         return _why(args)
     except PkgdoctorError as exc:
         _say(f"error: {exc}")
@@ -1281,6 +1284,37 @@ def _diff(args: argparse.Namespace) -> int:
     return EXIT_FOUND if diff else EXIT_OK
 
 
+def _add_explain(sub: _Subparsers) -> None:
+    explain = sub.add_parser(
+        "explain",
+        help=_HELP["explain"],
+        description="Print what a finding code means, the evidence it carries and how to fix "
+        "it\n(its section of docs/checks.md).",
+        epilog="examples:\n  pkgdoctor explain ext-wrong-arch\n  pkgdoctor --list-checks",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    explain.add_argument("code", metavar="CODE", help="a finding code (pkgdoctor --list-checks)")
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from pkgdoctor.codes import all_codes
+    from pkgdoctor.explain import reference, section
+
+    codes = {c.code: c for c in all_codes()}
+    known = codes.get(args.code)
+    if known is None:
+        raise UsageError(
+            f"unknown finding code {args.code!r}{_did_you_mean(args.code, codes)} "
+            "(see pkgdoctor --list-checks)"
+        )
+    text = reference()
+    found = section(text, known.code) if text is not None else None
+    if found is None:  # an installation without the reference: what the code says of itself
+        found = f"{known.code} ({known.severity.label}, {known.area}): {known.summary}"
+    _write(found + "\n")
+    return EXIT_OK
+
+
 #: Every command, in the order ``pkgdoctor --help`` lists them, with what adds its parser.
 _COMMANDS: dict[str, Callable[[_Subparsers], None]] = {
     "check": _add_check,
@@ -1290,4 +1324,5 @@ _COMMANDS: dict[str, Callable[[_Subparsers], None]] = {
     "wheels": _add_wheels,
     "audit-wheel": _add_audit_wheel,
     "diff": _add_diff,
+    "explain": _add_explain,
 }
