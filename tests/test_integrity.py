@@ -281,7 +281,7 @@ def test_text_output_of_a_rewritten_shebang(broken: Venv, pkgdoctor: Runner) -> 
     dist_info = broken.site_packages / "charset_normalizer-3.4.0.dist-info"
     _, recorded, size = record_rows(dist_info)["../../../bin/normalizer"]
     actual = record_digest("sha256", data)
-    out = pkgdoctor("check", "--prefix", str(broken.prefix), "--deep").out
+    out = pkgdoctor("check", "--prefix", str(broken.prefix), "--deep", "-v").out
     block = out[out.index("[i] Integrity") : out.index("[✓] Extension modules")]
     assert block == (
         f"[i] Integrity  ({examined(broken)} checked)  1 info\n"

@@ -194,6 +194,12 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
         help="print one JSON document (schema_version 1) instead of the checklist",
     )
     group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show notes (info findings) in full; without it each area folds them into a line",
+    )
+    group.add_argument(
         "--fail-on",
         metavar="SEV",
         default="error",
@@ -975,7 +981,7 @@ def _finish(report: Report, args: argparse.Namespace) -> int:
 
         sys.stdout.write(render_json(report))
     else:
-        _print_text(report)
+        _print_text(report, verbose=getattr(args, "verbose", False))
     threshold = Severity.parse(args.fail_on)
     failed = any(f.severity >= threshold for f in report.findings)
     if report.command == "why" and any(not o.ok for o in report.imports) and not report.findings:
@@ -983,10 +989,10 @@ def _finish(report: Report, args: argparse.Namespace) -> int:
     return EXIT_FOUND if failed else EXIT_OK
 
 
-def _print_text(report: Report) -> None:
+def _print_text(report: Report, *, verbose: bool = False) -> None:
     from pkgdoctor.render.text import render_text, to_plain
 
-    _print_lines(render_text(report), to_plain)
+    _print_lines(render_text(report, verbose=verbose), to_plain)
 
 
 _WHEELS_DESCRIPTION = """\

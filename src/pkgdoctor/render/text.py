@@ -30,7 +30,9 @@ MARKS = {
 _MAX_EVIDENCE_LINES = 10
 
 
-def render_text(report: Report) -> list[Line]:
+def render_text(report: Report, *, verbose: bool = False) -> list[Line]:
+    """The checklist: one line per area, each finding under its area, worst first. Notes
+    (info) are folded into one line per area unless ``verbose``; ``--json`` has them all."""
     by_area: dict[str, list[Finding]] = {}
     for finding in report.findings:
         by_area.setdefault(area_of(finding.code) or "Imports", []).append(finding)
@@ -53,10 +55,23 @@ def render_text(report: Report) -> list[Line]:
         lines.append(
             [(f"[{mark}] ", style), (area, "bold"), (examined, "dim"), (f"  {_counts(found)}", "")]
         )
+        notes = [] if verbose else [f for f in found if f.severity is Severity.INFO]
         for finding in found:
-            lines += finding_lines(finding)
+            if finding not in notes:
+                lines += finding_lines(finding)
+        if notes:
+            lines.append(_folded(notes))
     lines += [[], _summary_line(report.findings)]
     return terminal_lines(lines)
+
+
+def _folded(notes: Sequence[Finding]) -> Line:
+    """One line for an area's notes: their codes, and how to see them."""
+    codes = sorted({f.code for f in notes})
+    return [
+        ("    i ", MARKS[Severity.INFO][1]),
+        (f"{plural(len(notes), 'note')} ({', '.join(codes)}); -v shows them", "dim"),
+    ]
 
 
 def to_plain(lines: Iterable[Line]) -> str:
