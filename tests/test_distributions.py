@@ -434,3 +434,19 @@ def test_shared_namespace_and_bytecode_are_not_clobbers(tmp_path: Path, pkgdocto
     result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
     (finding,) = [f for f in result.json["findings"] if f["code"] == "dist-clobber"]
     assert finding["evidence"]["files"] == ["backports/__init__.py"]
+
+
+def test_two_projects_with_one_script_name_is_a_warning(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """Shared files outside site-packages only (``bin/NAME``): a command breaks, no import."""
+    venv = make_venv(tmp_path / "env")
+    site = venv.site_packages
+    (venv.prefix / "bin" / "tool").write_text("#!/bin/sh\n")
+    for name in ("toola", "toolb"):
+        dist_info = fake_dist(site, name, "1.0")
+        with (dist_info / "RECORD").open("a") as record:
+            record.write("../../../bin/tool,,\n")
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    (finding,) = [f for f in result.json["findings"] if f["code"] == "dist-clobber"]
+    assert finding["severity"] == "warning"
+    assert finding["path"] == str(venv.prefix / "bin" / "tool")
+    assert finding["evidence"]["files"] == [str(venv.prefix / "bin" / "tool")]

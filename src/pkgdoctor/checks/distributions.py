@@ -355,7 +355,7 @@ def _same_content(rows: Iterable[tuple[Distribution, RecordEntry]]) -> bool:
 
 
 def _clobber(ctx: Context, owners: tuple[Distribution, ...], paths: list[str]) -> Finding:
-    site = owners[0].site_dir
+    site = posixpath.normpath(owners[0].site_dir)
     shown = [posixpath.relpath(p, site) if p.startswith(site + "/") else p for p in paths]
     # The fix keeps the one the user asked for by name (PEP 376 REQUESTED), else the first.
     keep = next((d for d in owners if d.requested), owners[0])
@@ -375,8 +375,12 @@ def _clobber(ctx: Context, owners: tuple[Distribution, ...], paths: list[str]) -
         f"{python} -m pip uninstall -y {' '.join(shlex.quote(n) for n in names)} && "
         f"{python} -m pip install {shlex.quote(keep.requirement)}"
     )
+    # Only scripts or data outside the site directory (two projects' ``bin/NAME``): a command
+    # breaks, no import; PRODUCT.md keeps ``error`` for what breaks an import or an install.
+    inside = any(p.startswith(site + "/") for p in paths)
     return CLOBBER.finding(
         message,
+        severity=Severity.ERROR if inside else Severity.WARNING,
         distribution=keep.name,
         path=paths[0],
         evidence={
