@@ -20,6 +20,7 @@ from artefacts import (
     loongarch_interpreter,
     make_venv,
     pip,
+    record_line,
 )
 from conftest import Runner
 from pkgdoctor.inventory import egg_info_requirements
@@ -341,3 +342,111 @@ def test_wheel_tag_and_wrong_arch_are_one_finding(
     assert result.codes() == ["ext-wrong-arch"]
     tags = result.json["findings"][0]["evidence"]["wheel_tags"]
     assert any(t.endswith("aarch64") for t in tags)
+
+
+# Two real projects whose wheels both install the package ``jwt/``: PyJWT and jwt (their
+# RECORDs share jwt/__init__.py, exceptions.py, py.typed and utils.py) — the light-weight
+# stand-in for opencv-python and opencv-python-headless (cv2/, ~60 MB each).
+PYJWT = "PyJWT==2.10.1"
+JWT = "jwt==1.4.0"
+
+
+def test_two_distributions_owning_the_same_files(
+    tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner
+) -> None:
+    """Reported as one error naming both; the printed fix, run as printed, leaves only the
+    one kept, whole and importable, and the finding gone."""
+    prefix = tmp_path / "env"
+    subprocess.run(
+        [sys.executable, "-m", "venv", str(prefix)], check=True
+    )  # with pip: the fix uses it
+    venv = Venv(prefix)
+    wheelhouse.install(venv, JWT)
+    wheelhouse.install(venv, PYJWT)
+    # pip writes REQUESTED only for what the user named (PEP 376): as if jwt had come in as a
+    # dependency; the fix keeps the one the user asked for.
+    (venv.site_packages / "jwt-1.4.0.dist-info" / "REQUESTED").unlink()
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert result.status == 1
+    (finding,) = [f for f in result.json["findings"] if f["code"] == "dist-clobber"]
+    assert finding["severity"] == "error"
+    assert finding["message"] == (
+        "jwt 1.4.0 and PyJWT 2.10.1 install the same 4 files (jwt/__init__.py …): each install "
+        "overwrote the other's copy, and uninstalling either one removes them for both."
+    )
+    assert finding["distribution"] == "PyJWT"
+    assert finding["evidence"]["files"] == [
+        "jwt/__init__.py", "jwt/exceptions.py", "jwt/py.typed", "jwt/utils.py"
+    ]  # fmt: skip
+    assert finding["evidence"]["distributions"] == ["jwt 1.4.0", "PyJWT 2.10.1"]
+    python = f"{venv.prefix}/bin/python3"
+    command = finding["fix"].partition(", e.g. ")[2]
+    assert command == (
+        f"{python} -m pip uninstall -y jwt PyJWT && {python} -m pip install PyJWT==2.10.1"
+    )
+    subprocess.run(command, shell=True, check=True, timeout=300)
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert result.status == 0, result.json["findings"]
+    # setuptools' distutils shim (venv's own setuptools on 3.11) is a note, nothing else.
+    assert {f["severity"] for f in result.json["findings"]} <= {"info"}
+    assert not (venv.site_packages / "jwt-1.4.0.dist-info").exists()
+    kept = subprocess.run(
+        [str(venv.python), "-c", "import jwt; print(jwt.encode({'a': 1}, 'k'))"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert kept.stdout.startswith("eyJ")
+
+
+def test_shared_namespace_and_bytecode_are_not_clobbers(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """What distributions legitimately share: a namespace package's directory, the bytecode
+    and the same pkgutil-style ``__init__.py`` in it; one project's metadata listed twice."""
+    venv = make_venv(tmp_path / "env")
+    site = venv.site_packages
+    init = b"__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
+    for name in ("backports.one", "backports.two"):
+        module = name.split(".")[1]
+        (site / "backports" / module).mkdir(parents=True)
+        (site / "backports" / "__init__.py").write_bytes(init)
+        (site / "backports" / module / "__init__.py").write_text("")
+        info = site / f"{name}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        rows = [
+            record_line("backports/__init__.py", init).rstrip(),
+            "backports/__pycache__/__init__.cpython-311.pyc,,",
+            "backports,,",  # a directory row, as some installers write them
+            record_line(f"backports/{module}/__init__.py", b"").rstrip(),
+            f"backports/{module}/__init__.py,,",  # its own row twice
+            f"{info.name}/METADATA,,",
+            f"{info.name}/RECORD,,",
+        ]
+        (info / "RECORD").write_text("\n".join(rows) + "\n")
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert "dist-clobber" not in result.codes()
+    # One byte more in one copy: no longer the same namespace declaration.
+    record = site / "backports.two-1.0.dist-info" / "RECORD"
+    record.write_text(
+        record.read_text().replace(
+            record_line("backports/__init__.py", init),
+            record_line("backports/__init__.py", init + b"\n"),
+        )
+    )
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    (finding,) = [f for f in result.json["findings"] if f["code"] == "dist-clobber"]
+    assert finding["evidence"]["files"] == ["backports/__init__.py"]
+
+
+def test_two_projects_with_one_script_name_is_a_warning(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """Shared files outside site-packages only (``bin/NAME``): a command breaks, no import."""
+    venv = make_venv(tmp_path / "env")
+    site = venv.site_packages
+    (venv.prefix / "bin" / "tool").write_text("#!/bin/sh\n")
+    for name in ("toola", "toolb"):
+        dist_info = fake_dist(site, name, "1.0")
+        with (dist_info / "RECORD").open("a") as record:
+            record.write("../../../bin/tool,,\n")
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    (finding,) = [f for f in result.json["findings"] if f["code"] == "dist-clobber"]
+    assert finding["severity"] == "warning"
+    assert finding["path"] == str(venv.prefix / "bin" / "tool")
+    assert finding["evidence"]["files"] == [str(venv.prefix / "bin" / "tool")]

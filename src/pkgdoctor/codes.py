@@ -165,6 +165,12 @@ DIST_DUPLICATE = _register(
     Severity.WARNING,
     "Two metadata directories for one distribution are on sys.path; only one is used.",
 )
+DIST_CLOBBER = _register(
+    "dist-clobber",
+    "Distributions",
+    Severity.ERROR,
+    "Two distributions install the same files; uninstalling either one breaks the other.",
+)
 DIST_METADATA_INVALID = _register(
     "dist-metadata-invalid",
     "Distributions",

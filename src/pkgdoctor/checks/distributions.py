@@ -7,12 +7,15 @@ included. Markers are evaluated with the *target's* marker environment (from the
 from the files in static mode), never pkgdoctor's own. Like pip 24.2+, installed wheels
 whose ``WHEEL`` tags the target does not support are reported — once: when extension
 modules of the same distribution already show the cause (another architecture, libc or
-Python), the tag becomes evidence of that finding instead.
+Python), the tag becomes evidence of that finding instead. Files that the RECORDs of two
+distributions both list (``opencv-python`` and ``opencv-python-headless``) are reported too:
+pip never notices, it overwrites one's files with the other's and uninstalls them for both.
 """
 
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
 from collections.abc import Iterable
 from dataclasses import replace
@@ -22,7 +25,13 @@ from pkgdoctor import codes
 from pkgdoctor.checks.context import Context
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.platforms import accepted_tags, cpython_abis, linux_platforms
-from pkgdoctor.snapshot.model import Distribution, Inventory, normalize
+from pkgdoctor.snapshot.model import (
+    Distribution,
+    Inventory,
+    RecordEntry,
+    normal_hash,
+    normalize,
+)
 
 AREA = "Distributions"
 
@@ -30,6 +39,7 @@ AREA = "Distributions"
 REQUIREMENT_MISSING = codes.DIST_REQUIREMENT_MISSING
 REQUIREMENT_CONFLICT = codes.DIST_REQUIREMENT_CONFLICT
 DUPLICATE = codes.DIST_DUPLICATE
+CLOBBER = codes.DIST_CLOBBER
 METADATA_INVALID = codes.DIST_METADATA_INVALID
 PARTIAL_UNINSTALL = codes.DIST_PARTIAL_UNINSTALL
 WHEEL_TAG_MISMATCH = codes.DIST_WHEEL_TAG_MISMATCH
@@ -43,6 +53,7 @@ def check(ctx: Context) -> list[Finding]:
     ctx.examined[AREA] = len(inventory.distributions)
     findings = _leftovers(ctx, inventory)
     findings += _duplicates(ctx, inventory)
+    findings += _clobbers(ctx, inventory)
     findings += _dependencies(ctx, inventory)
     findings += _wheel_tags(ctx, inventory)
     return findings
@@ -298,6 +309,88 @@ def _duplicates(ctx: Context, inventory: Inventory) -> list[Finding]:
             )
         )
     return findings
+
+
+MAX_LISTED = 20  # shared files named in one finding's evidence; the count says how many
+# Metadata directories (PEP 376 / PEP 627 ``.dist-info``, setuptools' ``.egg-info``): each
+# distribution has its own; rows of another's are dist-duplicate's business.
+_METADATA_DIR = re.compile(r"\.(dist|egg)-info(/|$)")
+
+
+def _clobbers(ctx: Context, inventory: Inventory) -> list[Finding]:
+    """Files that the RECORDs of distributions of different projects both list.
+
+    From the file → owners index (:attr:`Inventory.shared`, built with ``Inventory.owners`` in
+    one pass). Not counted: bytecode (``__pycache__``, ``.pyc``: each compiles its own copy of
+    whatever is shared), metadata directories, directory rows (a namespace package's directory
+    is shared by design; only files count), two metadata directories of one project
+    (``dist-duplicate``), and an ``__init__.py`` that every owner lists with the same hash
+    (the pkgutil-style namespace declaration ``backports.*`` and ``zope.*`` all ship: once one
+    uninstall removes it, the others' portions still import as a PEP 420 namespace).
+    """
+    groups: dict[tuple[str, ...], tuple[tuple[Distribution, ...], list[str]]] = {}
+    directories: set[str] | None = None
+    for path, rows in inventory.shared.items():
+        owners = tuple(dist for dist, _ in rows)
+        if len({d.key for d in owners}) < 2:
+            continue
+        if path.endswith(".pyc") or "/__pycache__/" in path or _METADATA_DIR.search(path):
+            continue
+        if path.endswith("/__init__.py") and _same_content(rows):
+            continue
+        if directories is None:  # only when an overlap is left: a pass over every path
+            directories = {posixpath.dirname(p) for p in inventory.owners}
+        if path in directories:
+            continue
+        owners = tuple(sorted(owners, key=lambda d: (d.key, d.metadata_dir)))
+        group = groups.setdefault(tuple(d.metadata_dir for d in owners), (owners, []))
+        group[1].append(path)
+    return [_clobber(ctx, owners, sorted(paths)) for owners, paths in groups.values()]
+
+
+def _same_content(rows: Iterable[tuple[Distribution, RecordEntry]]) -> bool:
+    """Every row has a hash, and it is the same (an egg-info's rows have none: unknown)."""
+    hashes = {normal_hash(e.hash) if e.hash else None for _, e in rows}
+    return len(hashes) == 1 and None not in hashes
+
+
+def _clobber(ctx: Context, owners: tuple[Distribution, ...], paths: list[str]) -> Finding:
+    site = posixpath.normpath(owners[0].site_dir)
+    shown = [posixpath.relpath(p, site) if p.startswith(site + "/") else p for p in paths]
+    # The fix keeps the one the user asked for by name (PEP 376 REQUESTED), else the first.
+    keep = next((d for d in owners if d.requested), owners[0])
+    names = [d.name for d in owners]
+    count = len(paths)
+    what = f"the same file {shown[0]}" if count == 1 else f"the same {count} files ({shown[0]} …)"
+    others = ", ".join(str(d) for d in owners[:-1])
+    message = (
+        f"{others} and {owners[-1]} install {what}: each install overwrote the other's copy, "
+        "and uninstalling either one removes them for both."
+    )
+    python = ctx.python
+    # ``pip uninstall`` of one removes the shared files, so the kept one must be installed
+    # again after both are gone (tested: tests/test_distributions.py, PyJWT and jwt).
+    fix = (
+        "Keep one of them: uninstall all and install again the one you want, e.g. "
+        f"{python} -m pip uninstall -y {' '.join(shlex.quote(n) for n in names)} && "
+        f"{python} -m pip install {shlex.quote(keep.requirement)}"
+    )
+    # Only scripts or data outside the site directory (two projects' ``bin/NAME``): a command
+    # breaks, no import; PRODUCT.md keeps ``error`` for what breaks an import or an install.
+    inside = any(p.startswith(site + "/") for p in paths)
+    return CLOBBER.finding(
+        message,
+        severity=Severity.ERROR if inside else Severity.WARNING,
+        distribution=keep.name,
+        path=paths[0],
+        evidence={
+            "distributions": [str(d) for d in owners],
+            "metadata": [d.metadata_dir for d in owners],
+            "files": shown[:MAX_LISTED],
+            "file_count": count,
+        },
+        fix=fix,
+    )
 
 
 def _leftovers(ctx: Context, inventory: Inventory) -> list[Finding]:

@@ -224,14 +224,14 @@ def _mismatches(ctx: Context, differing: list[tuple[Distribution, HashedFile]]) 
 def _other_owners(
     ctx: Context, results: Iterable[tuple[Distribution, HashedFile]]
 ) -> dict[str, list[tuple[Distribution, RecordEntry]]]:
-    """For each mismatched file, the other distributions whose RECORD lists it too."""
-    wanted = {r.located: dist for dist, r in results}
+    """For each mismatched file, the other distributions whose RECORD lists it too (from the
+    file → owners index, :attr:`pkgdoctor.snapshot.model.Inventory.shared`)."""
+    shared = ctx.inventory.shared
     others: dict[str, list[tuple[Distribution, RecordEntry]]] = {}
-    for dist in [*ctx.inventory.distributions, *ctx.inventory.shadowed]:
-        for entry, path in dist.files():
-            owner = wanted.get(path)
-            if owner is not None and owner is not dist:
-                others.setdefault(path, []).append((dist, entry))
+    for dist, result in results:
+        rows = [(d, e) for d, e in shared.get(result.located, ()) if d is not dist]
+        if rows:
+            others[result.located] = rows
     return others
 
 

@@ -378,14 +378,39 @@ class Inventory(Fact):
     def all(self) -> tuple[Distribution, ...]:
         return (*self.distributions, *self.shadowed)
 
-    @functools.cached_property
+    @property
     def owners(self) -> dict[str, Distribution]:
-        """Absolute path of every RECORDed file → the distribution that installed it."""
+        """Absolute path of every RECORDed file → the (first) distribution that installed it."""
+        return self._ownership[0]
+
+    @property
+    def shared(self) -> dict[str, tuple[tuple[Distribution, RecordEntry], ...]]:
+        """The paths that the RECORDs of two or more distributions list → each of those
+        distributions with its row, the first owner first (rarely more than a few)."""
+        return self._ownership[1]
+
+    @functools.cached_property
+    def _ownership(
+        self,
+    ) -> tuple[dict[str, Distribution], dict[str, tuple[tuple[Distribution, RecordEntry], ...]]]:
+        # One pass over every RECORD row (tens of thousands): the overlaps are collected
+        # while the index is built, at the cost of one identity test per row.
         index: dict[str, Distribution] = {}
+        shared: dict[str, list[tuple[Distribution, RecordEntry]]] = {}
+        rows: dict[int, dict[str, RecordEntry]] = {}  # the first owners' rows, when needed
         for dist in self.all:
-            for _, path in dist.files():
-                index.setdefault(path, dist)
-        return index
+            for entry, path in dist.files():
+                first = index.setdefault(path, dist)
+                if first is dist:
+                    continue  # its own file (or its own row listed twice)
+                owners = shared.get(path)
+                if owners is None:
+                    if id(first) not in rows:
+                        rows[id(first)] = {p: e for e, p in first.files()}
+                    owners = shared[path] = [(first, rows[id(first)][path])]
+                if all(d is not dist for d, _ in owners):
+                    owners.append((dist, entry))
+        return index, {path: tuple(owners) for path, owners in shared.items()}
 
     def owner(self, path: str) -> Distribution | None:
         return self.owners.get(os.path.normpath(path))
