@@ -17,7 +17,7 @@ from pkgdoctor.target.prefix import interpreter_in
 
 if TYPE_CHECKING:
     from pkgdoctor.target.facts import Target
-    from pkgdoctor.target.live import Running
+    from pkgdoctor.target.live import ProbeFailed, Running
 
 
 class Plan:
@@ -72,7 +72,7 @@ class Plan:
     def look(self) -> Target:
         """The target's facts: the probe's answer, or the static reading of the tree."""
         from pkgdoctor.target.limits import PROBE_TIMEOUT
-        from pkgdoctor.target.live import ExecFormatError, probe
+        from pkgdoctor.target.live import ExecFormatError, ProbeFailed, probe
 
         if self.executable is None:
             from pkgdoctor.target.static import read_static
@@ -93,6 +93,8 @@ class Plan:
 
             prefix = self.prefix or os.path.dirname(os.path.dirname(self.executable))
             return read_static(prefix, f"{self.executable} cannot run on this machine")
+        except ProbeFailed as failed:
+            return self._cannot_start(failed)
         elsewhere = _runs_elsewhere(target, self.executable, self.prefix)
         if elsewhere is not None:
             from pkgdoctor.target.static import read_static
@@ -100,6 +102,31 @@ class Plan:
             assert self.prefix is not None
             return read_static(self.prefix, elsewhere)
         return target
+
+    def _cannot_start(self, failed: ProbeFailed) -> Target:
+        """A target whose interpreter exits before the probe runs is a finding
+        (``interpreter-cannot-start``), not an error: read the tree statically, with the
+        facts of the failed start. Anything else that makes the probe fail stays an error."""
+        import dataclasses
+
+        from pkgdoctor.target.live import diagnose_start
+        from pkgdoctor.target.static import read_static
+
+        assert self.executable is not None
+        failure = diagnose_start(self.executable, failed, self._launcher_environment())
+        if failure is None:
+            raise failed
+        prefix = self.prefix or os.path.dirname(os.path.dirname(self.executable))
+        why = f"the interpreter cannot start (exit status {failure.returncode})"
+        try:
+            target = read_static(prefix, why)
+        except TargetError:
+            lines = "\n".join(failure.stderr_tail[-10:])
+            raise TargetError(
+                f"{self.executable} cannot start (exit status {failure.returncode}), and "
+                f"{prefix} cannot be read as an environment:\n{lines}"
+            ) from failed
+        return dataclasses.replace(target, start_failure=failure)
 
     def _launcher_environment(self) -> dict[str, str]:
         """What the launcher needs on top of the user's environment: the probe runs in an
@@ -149,9 +176,20 @@ def _plan(python: str | None, prefix: str | None, *, static: bool) -> Plan:
         return _from_prefix(prefix, static=static)
     if python is not None:
         return _from_python(python)
-    for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
-        if os.environ.get(var):
-            return _from_prefix(os.environ[var], static=False)
+    for var, leave in (("VIRTUAL_ENV", "deactivate"), ("CONDA_PREFIX", "conda deactivate")):
+        value = os.environ.get(var)
+        if not value:
+            continue
+        if not os.path.isdir(value):
+            # The shell still has an environment activated that was deleted (or moved)
+            # since: say where the target came from, and how to leave it.
+            gone = "does not exist" if not os.path.lexists(value) else "is not a directory"
+            raise TargetError(
+                f"${var} points to {value}, which {gone} (an environment deleted or moved "
+                f"while still activated in this shell): run `{leave}`, or name the target "
+                "with --python or --prefix"
+            )
+        return _from_prefix(value, static=False)
     found = _which("python3")
     if found is None:
         raise TargetError("no target: no $VIRTUAL_ENV, no $CONDA_PREFIX and no python3 on PATH")
