@@ -199,3 +199,43 @@ def test_activated_environment_that_is_gone(
         "environment deleted or moved while still activated in this shell): run "
         f"`{leave}`, or name the target with --python or --prefix\n"
     )
+
+
+def test_pyenv_shim_without_the_version_says_what_to_type(
+    pkgdoctor: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--python python3.X`` on a machine whose pyenv selects versions without it: pyenv's
+    whole message, and the --python that names the interpreter (issue 10, "pyenv shims")."""
+    shims = PYENV_VERSIONS.parent / "shims"
+    other = _other_pyenv_python()
+    if other is None or not shims.is_dir():
+        pytest.skip("no pyenv with two Python 3 minor versions on this machine")
+    name = other.name  # python3.12
+    lacking = [v.name for v in PYENV_VERSIONS.iterdir() if not (v / "bin" / name).exists()]
+    providing = sorted(PYENV_VERSIONS.glob(f"*/bin/{name}"))
+    shim = shims / name
+    if not lacking or not shim.exists():
+        pytest.skip(f"pyenv has no shim {name}, or every version provides it")
+    monkeypatch.setenv("PYENV_VERSION", lacking[0])
+    monkeypatch.chdir(tmp_path)
+
+    result = pkgdoctor("check", "--python", str(shim))
+    assert result.status == 2
+    assert result.out == ""
+    lines = result.err.splitlines()
+    assert lines[0] == (
+        f"pkgdoctor: error: {shim} is a pyenv shim, and pyenv runs no {name} here; it said:"
+    )
+    assert f"    pyenv: {name}: command not found" in lines
+    assert any("exists in these Python versions" in line for line in lines)
+    assert any("pyenv help global" in line for line in lines)  # the whole message
+    assert "Traceback" not in result.err
+    if len(providing) == 1:
+        assert lines[-1] == f"  check that Python with: --python {providing[0]}"
+        # What it says to type works: the interpreter behind the shim is checked, live.
+        typed = pkgdoctor("check", *shlex.split(lines[-1].partition(": ")[2]), "--json")
+        assert typed.status in (0, 1), typed.err
+        assert typed.json["target"]["mode"] == "live"
+        assert typed.json["target"]["python"]["executable"] == str(providing[0])
+    else:
+        assert lines[-1].startswith("  check one of them with --python: ")

@@ -113,6 +113,8 @@ class Plan:
         from pkgdoctor.target.static import read_static
 
         assert self.executable is not None
+        if self.launcher == "pyenv" and failed.stderr.lstrip().startswith("pyenv: "):
+            raise TargetError(_pyenv_failed(self.executable, failed.stderr)) from failed
         failure = diagnose_start(self.executable, failed, self._launcher_environment())
         if failure is None:
             raise failed
@@ -136,6 +138,45 @@ class Plan:
         if self.launcher == "pyenv" and "PYENV_DIR" not in os.environ:
             return {"PYENV_DIR": os.getcwd()}
         return {}
+
+
+#: Lines of a launcher's message quoted in the error (pyenv's "command not found" is ~7).
+_LAUNCHER_LINES = 20
+
+
+def _pyenv_failed(shim: str, stderr: str) -> str:
+    """What to say when a pyenv shim found no interpreter for the versions the user's shell
+    selects ("pyenv: python3.12: command not found", then the versions that have it): pyenv's
+    whole message, and the interpreters that provide the command, from the shim's pyenv root
+    (``$PYENV_ROOT/shims/NAME`` runs ``$PYENV_ROOT/versions/VERSION/bin/NAME``: pyenv's
+    README, "Understanding Shims"), so that the user can name one with --python."""
+    import shlex
+
+    name = os.path.basename(shim)
+    root = os.path.dirname(os.path.dirname(shim))
+    versions_dir = os.path.join(root, "versions")
+    try:
+        versions = sorted(os.listdir(versions_dir))
+    except OSError:
+        versions = []
+    found = [
+        path
+        for path in (os.path.join(versions_dir, v, "bin", name) for v in versions)
+        if os.path.isfile(path) and os.access(path, os.X_OK)
+    ]
+    lines = stderr.rstrip().splitlines()
+    quoted = "\n".join("  " + line for line in lines[:_LAUNCHER_LINES])
+    if len(lines) > _LAUNCHER_LINES:
+        quoted += f"\n  [... {len(lines) - _LAUNCHER_LINES} more lines]"
+    message = f"{shim} is a pyenv shim, and pyenv runs no {name} here; it said:\n{quoted}\n"
+    if len(found) == 1:
+        message += f"check that Python with: --python {shlex.quote(found[0])}"
+    elif found:
+        message += "check one of them with --python: " + ", ".join(map(shlex.quote, found))
+    else:
+        message += f"no version under {versions_dir} has {name}: pyenv install it, or name "
+        message += "another interpreter with --python"
+    return message
 
 
 def find_target(
