@@ -6,7 +6,8 @@
   ``PYTHONHOME`` at another Python's home (CPython then finds no ``encodings`` and stops
   with "init_fs_encoding: failed to get the Python codec of the filesystem encoding"), or a
   ``PYTHONPATH`` holding another Python's standard library. The look layer proved which
-  variables are to blame by starting the interpreter without each; this check only words it.
+  variables are to blame by starting the interpreter without each (and whether ``-S``, no
+  ``site``, starts it: a ``.pth`` line that exits); this check only words it.
 """
 
 from __future__ import annotations
@@ -91,6 +92,17 @@ def _cannot_start(failure: StartFailure) -> Finding:
         )
         return CANNOT_START.finding(message, path=exe, evidence=evidence, fix=fix)
     evidence.update(later)
+    if failure.starts_without_site:
+        evidence["starts_with"] = "-S (site not imported: no .pth file, no sitecustomize)"
+        message = (
+            f"{exe} cannot start ({cause}): code that site.py runs at start-up stops it "
+            "(an import line of a .pth file, or sitecustomize); with -S it starts."
+        )
+        fix = (
+            "Find the .pth import line or sitecustomize that exits (the sys.path findings "
+            f"list the .pth files that run code) and remove it; {python} -S works meanwhile."
+        )
+        return CANNOT_START.finding(message, path=exe, evidence=evidence, fix=fix)
     message = (
         f"{exe} cannot start ({cause}), and not because of a PYTHON* variable: "
         "its installation is damaged."

@@ -200,6 +200,7 @@ def _start_failure(failure: StartFailure | None) -> dict[str, Any] | None:
         "variables": dict(failure.variables),
         "culprits": list(failure.culprits),
         "starts_isolated": failure.starts_isolated,
+        "starts_without_site": failure.starts_without_site,
     }
 
 
@@ -213,6 +214,7 @@ def _read_start_failure(doc: Any) -> StartFailure | None:
         variables=_str_map(doc["variables"]),
         culprits=_strs(doc["culprits"]),
         starts_isolated=_bool(doc["starts_isolated"]),
+        starts_without_site=_bool(doc.get("starts_without_site", False)),
     )
 
 

@@ -89,6 +89,8 @@ class StartFailure(Fact):
     the environment the probe inherited, with their values. ``culprits``: those whose
     removal alone lets the interpreter start (each tried: ``python -c pass`` without it).
     ``starts_isolated``: whether it starts with ``-E`` (every ``PYTHON*`` variable ignored).
+    ``starts_without_site``: whether it starts with ``-S`` (no ``site``: no ``.pth`` file,
+    no ``sitecustomize``), tried only when no variable is to blame.
     """
 
     executable: str
@@ -97,6 +99,7 @@ class StartFailure(Fact):
     variables: Mapping[str, str] = field(default_factory=dict)
     culprits: tuple[str, ...] = ()
     starts_isolated: bool = False
+    starts_without_site: bool = False
 
 
 @fact

@@ -316,7 +316,7 @@ def diagnose_start(
 ) -> StartFailure | None:
     """Why the probe failed, when it is because the interpreter cannot start at all (None:
     ``python -c pass`` starts, so the probe itself failed there). Tries each start-up
-    variable removed, then ``-E``: a cause is reported only once a start proved it."""
+    variable removed, then ``-E``, then ``-S``: a cause is reported only once a start proved it."""
     from pkgdoctor.target.facts import StartFailure
 
     if _starts(executable, env, (), ()):
@@ -328,6 +328,7 @@ def diagnose_start(
         if _starts(executable, env, (name,), ())
     )
     isolated = bool(variables) and (bool(culprits) or _starts(executable, env, (), ("-E",)))
+    without_site = not isolated and _starts(executable, env, (), ("-S",))
     lines = failed.stderr.rstrip().splitlines()[-STDERR_LINES:]
     tail = tuple(
         line if len(line) <= STDERR_LINE_CHARS else line[:STDERR_LINE_CHARS] + "…" for line in lines
@@ -339,4 +340,5 @@ def diagnose_start(
         variables=variables,
         culprits=culprits,
         starts_isolated=isolated,
+        starts_without_site=without_site,
     )
