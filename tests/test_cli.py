@@ -129,10 +129,15 @@ def test_interpreter_that_is_not_python(tmp_path: Path) -> None:
         "import os; os.write(2, b'SyntaxError: boom\\n'); os._exit(1)\n"
     )
     python = venv.prefix / "bin" / "python3"
-    assert_clean_error(
-        run_cli("check", "--python", str(python)),
-        f"the probe failed in {python}: SyntaxError: boom",
-    )
+    # An interpreter that cannot start is a finding (issue 10), naming site as the cause.
+    proc = run_cli("check", "--python", str(python), "--json")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    (finding,) = [
+        f for f in json.loads(proc.stdout)["findings"] if f["code"] == "interpreter-cannot-start"
+    ]
+    assert finding["evidence"]["stderr"] == ["SyntaxError: boom"]
+    assert "code that site.py runs at start-up stops it" in finding["message"]
 
 
 def test_prefix_that_is_not_an_environment(tmp_path: Path) -> None:

@@ -463,7 +463,7 @@ def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
             return _explain(args)
         return _why(args)
     except PkgdoctorError as exc:
-        _say(f"error: {exc}")
+        _say_error(str(exc))
         return EXIT_FAILED
     except KeyboardInterrupt as exc:
         return _interrupted(exc)
@@ -576,6 +576,17 @@ def _say(message: str) -> None:
     from pkgdoctor.render import terminal_text
 
     print(f"pkgdoctor: {terminal_text(message)}", file=sys.stderr)
+
+
+def _say_error(message: str) -> None:
+    """``pkgdoctor: error: FIRST LINE``, then any further lines of ``message`` (what a
+    launcher printed, quoted whole) indented below it, each escaped."""
+    from pkgdoctor.render import terminal_text
+
+    first, *rest = message.split("\n")
+    _say(f"error: {first}")
+    for line in rest:
+        print(f"  {terminal_text(line)}".rstrip(), file=sys.stderr)
 
 
 def _write(text: str) -> None:

@@ -110,6 +110,12 @@ PATH_TOO_DEEP = _register(
     "Directories nest deeper below a sys.path entry than pkgdoctor looks; below is unchecked.",
 )
 
+INTERPRETER_CANNOT_START = _register(
+    "interpreter-cannot-start",
+    "Interpreter",
+    Severity.ERROR,
+    "The interpreter exits before running anything (often PYTHONHOME or PYTHONPATH set wrong).",
+)
 STARTUP_FILE_BLOCKS = _register(
     "startup-file-blocks",
     "Interpreter",

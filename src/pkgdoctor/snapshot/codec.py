@@ -57,7 +57,7 @@ from pkgdoctor.snapshot.model import (
     Snapshot,
     Tool,
 )
-from pkgdoctor.target.facts import Binary, Interpreter, Libc, Target
+from pkgdoctor.target.facts import Binary, Interpreter, Libc, StartFailure, Target
 
 # A snapshot file larger than this is refused rather than read (a 10,000-distribution
 # environment with --deep hashes is about 60 MB of JSON).
@@ -186,7 +186,36 @@ def target_to_json(target: Target) -> dict[str, Any]:
         "startup_modules": sorted(target.startup_modules),
         "probe_cwd": target.probe_cwd,
         "system_is_host": target.system_is_host,
+        "start_failure": _start_failure(target.start_failure),
     }
+
+
+def _start_failure(failure: StartFailure | None) -> dict[str, Any] | None:
+    if failure is None:
+        return None
+    return {
+        "executable": failure.executable,
+        "returncode": failure.returncode,
+        "stderr_tail": list(failure.stderr_tail),
+        "variables": dict(failure.variables),
+        "culprits": list(failure.culprits),
+        "starts_isolated": failure.starts_isolated,
+        "starts_without_site": failure.starts_without_site,
+    }
+
+
+def _read_start_failure(doc: Any) -> StartFailure | None:
+    if doc is None:
+        return None
+    return StartFailure(
+        executable=_str(doc["executable"]),
+        returncode=_int(doc["returncode"]),
+        stderr_tail=_strs(doc["stderr_tail"]),
+        variables=_str_map(doc["variables"]),
+        culprits=_strs(doc["culprits"]),
+        starts_isolated=_bool(doc["starts_isolated"]),
+        starts_without_site=_bool(doc.get("starts_without_site", False)),
+    )
 
 
 def _inventory(inventory: Inventory) -> dict[str, Any]:
@@ -474,6 +503,7 @@ def target_from_json(doc: Mapping[str, Any]) -> Target:
         startup_modules=frozenset(_strs(doc["startup_modules"])),
         probe_cwd=_opt_str(doc["probe_cwd"]),
         system_is_host=_bool(doc["system_is_host"]),
+        start_failure=_read_start_failure(doc.get("start_failure")),
     )
 
 

@@ -81,6 +81,28 @@ class Interpreter(Fact):
 
 
 @fact
+class StartFailure(Fact):
+    """The target's interpreter exits before any code of ours runs (live mode could not
+    probe it): how, and which of the user's start-up variables are to blame.
+
+    ``variables``: the ``PYTHON*`` variables (Python's "Environment variables" docs) set in
+    the environment the probe inherited, with their values. ``culprits``: those whose
+    removal alone lets the interpreter start (each tried: ``python -c pass`` without it).
+    ``starts_isolated``: whether it starts with ``-E`` (every ``PYTHON*`` variable ignored).
+    ``starts_without_site``: whether it starts with ``-S`` (no ``site``: no ``.pth`` file,
+    no ``sitecustomize``), tried only when no variable is to blame.
+    """
+
+    executable: str
+    returncode: int
+    stderr_tail: tuple[str, ...]  # its last lines, as kept (see live.STDERR_LINES)
+    variables: Mapping[str, str] = field(default_factory=dict)
+    culprits: tuple[str, ...] = ()
+    starts_isolated: bool = False
+    starts_without_site: bool = False
+
+
+@fact
 class Target(Fact):
     """One environment under inspection."""
 
@@ -109,6 +131,8 @@ class Target(Fact):
     # Whether library lookups in system directories (ld.so cache, /usr/lib...) describe the
     # system this environment runs on. False for a tree copied from another architecture.
     system_is_host: bool = True
+    # Live mode found an interpreter that cannot start: why (the tree was read statically).
+    start_failure: StartFailure | None = None
 
     @property
     def is_venv(self) -> bool:

@@ -15,7 +15,7 @@ from pkgdoctor.target.process import Kept, collect, start, stop
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from pkgdoctor.target.facts import Target
+    from pkgdoctor.target.facts import StartFailure, Target
 
 with open(os.path.join(os.path.dirname(__file__), "_probe.py"), encoding="utf-8") as _source:
     PROBE_SOURCE = _source.read()
@@ -25,13 +25,24 @@ class ExecFormatError(TargetError):
     """The interpreter exists but cannot run on this machine (another architecture)."""
 
 
-def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The user's environment and ``extra``, plus the promise not to write bytecode into
-    the target."""
-    env = dict(os.environ)
+def child_environment(
+    extra: Mapping[str, str] | None = None, unset: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The user's environment without ``unset`` and with ``extra``, plus the promise not to
+    write bytecode into the target."""
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(extra or {})
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
+
+
+class ProbeFailed(ProbeError):
+    """The probe exited with ``returncode`` and printed ``stderr`` (as kept)."""
+
+    def __init__(self, message: str, returncode: int, stderr: str) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.stderr = stderr
 
 
 class Finished(NamedTuple):
@@ -141,6 +152,7 @@ def start_in_target(
     flags: tuple[str, ...] = (),
     timeout: float = PROBE_TIMEOUT,
     env: Mapping[str, str] | None = None,
+    unset: tuple[str, ...] = (),
 ) -> Running:
     """Start ``source`` with ``executable -B -c`` from an empty private working directory,
     with the user's environment and ``env``; ``Running.wait`` waits for it at most
@@ -152,7 +164,9 @@ def start_in_target(
     cwd = _private_directory()
     try:
         process = start(
-            [executable, "-B", *flags, "-c", source, *args], cwd=cwd, env=child_environment(env)
+            [executable, "-B", *flags, "-c", source, *args],
+            cwd=cwd,
+            env=child_environment(env, unset),
         )
     except BaseException as exc:
         _remove_private_directory(cwd)
@@ -199,7 +213,9 @@ def probe(
     proc = started.wait()
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"]
-        raise ProbeError(f"the probe failed in {executable}: {lines[-1]}")
+        raise ProbeFailed(
+            f"the probe failed in {executable}: {lines[-1]}", proc.returncode, proc.stderr
+        )
     try:
         data = json.loads(proc.stdout)
         return _target_from_probe(data)
@@ -256,4 +272,73 @@ def _target_from_probe(data: dict[str, Any]) -> Target:
         startup_modules=frozenset(as_strs(data["startup_modules"])),
         no_user_site=as_bool(data["no_user_site"]),
         probe_cwd=as_opt_str(data["probe_cwd"]),
+    )
+
+
+#: How many of the last lines of a failed start's stderr the Snapshot keeps: CPython's
+#: "Python path configuration" dump, the fatal error and its cause fit (~30 lines).
+STDERR_LINES = 40
+#: Longest line kept of that stderr (a line is cut, with "…", past it).
+STDERR_LINE_CHARS = 500
+#: How long one trial start (``python -c pass``) may take while looking for the cause.
+START_TRIAL_TIMEOUT = 10.0
+#: At most this many variables are tried one by one (each try is one start).
+MAX_TRIED_VARIABLES = 12
+# Set by pkgdoctor itself for every child (child_environment): never the user's culprit.
+_OURS = frozenset({"PYTHONDONTWRITEBYTECODE"})
+
+
+def startup_variables() -> dict[str, str]:
+    """The ``PYTHON*`` variables of pkgdoctor's environment, which every child inherits
+    and which the interpreter reads before running anything (Python's docs, "Command line
+    and environment", "Environment variables": PYTHONHOME, PYTHONPATH, PYTHONPLATLIBDIR,
+    PYTHONIOENCODING, PYTHONUTF8, PYTHONHASHSEED, PYTHONMALLOC, … each can stop it)."""
+    return {
+        k: v for k, v in sorted(os.environ.items()) if k.startswith("PYTHON") and k not in _OURS
+    }
+
+
+def _starts(
+    executable: str, env: Mapping[str, str] | None, unset: tuple[str, ...], flags: tuple[str, ...]
+) -> bool:
+    """Whether ``executable -c pass`` exits 0 in the user's environment without ``unset``."""
+    try:
+        running = start_in_target(
+            executable, "pass", flags=flags, timeout=START_TRIAL_TIMEOUT, env=env, unset=unset
+        )
+        return running.wait().returncode == 0
+    except TargetError:
+        return False
+
+
+def diagnose_start(
+    executable: str, failed: ProbeFailed, env: Mapping[str, str] | None = None
+) -> StartFailure | None:
+    """Why the probe failed, when it is because the interpreter cannot start at all (None:
+    ``python -c pass`` starts, so the probe itself failed there). Tries each start-up
+    variable removed, then ``-E``, then ``-S``: a cause is reported only once a start proved it."""
+    from pkgdoctor.target.facts import StartFailure
+
+    if _starts(executable, env, (), ()):
+        return None
+    variables = startup_variables()
+    culprits = tuple(
+        name
+        for name in list(variables)[:MAX_TRIED_VARIABLES]
+        if _starts(executable, env, (name,), ())
+    )
+    isolated = bool(variables) and (bool(culprits) or _starts(executable, env, (), ("-E",)))
+    without_site = not isolated and _starts(executable, env, (), ("-S",))
+    lines = failed.stderr.rstrip().splitlines()[-STDERR_LINES:]
+    tail = tuple(
+        line if len(line) <= STDERR_LINE_CHARS else line[:STDERR_LINE_CHARS] + "…" for line in lines
+    )
+    return StartFailure(
+        executable=executable,
+        returncode=failed.returncode,
+        stderr_tail=tail,
+        variables=variables,
+        culprits=culprits,
+        starts_isolated=isolated,
+        starts_without_site=without_site,
     )

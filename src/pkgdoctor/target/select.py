@@ -17,7 +17,7 @@ from pkgdoctor.target.prefix import interpreter_in
 
 if TYPE_CHECKING:
     from pkgdoctor.target.facts import Target
-    from pkgdoctor.target.live import Running
+    from pkgdoctor.target.live import ProbeFailed, Running
 
 
 class Plan:
@@ -72,7 +72,7 @@ class Plan:
     def look(self) -> Target:
         """The target's facts: the probe's answer, or the static reading of the tree."""
         from pkgdoctor.target.limits import PROBE_TIMEOUT
-        from pkgdoctor.target.live import ExecFormatError, probe
+        from pkgdoctor.target.live import ExecFormatError, ProbeFailed, probe
 
         if self.executable is None:
             from pkgdoctor.target.static import read_static
@@ -93,6 +93,8 @@ class Plan:
 
             prefix = self.prefix or os.path.dirname(os.path.dirname(self.executable))
             return read_static(prefix, f"{self.executable} cannot run on this machine")
+        except ProbeFailed as failed:
+            return self._cannot_start(failed)
         elsewhere = _runs_elsewhere(target, self.executable, self.prefix)
         if elsewhere is not None:
             from pkgdoctor.target.static import read_static
@@ -100,6 +102,33 @@ class Plan:
             assert self.prefix is not None
             return read_static(self.prefix, elsewhere)
         return target
+
+    def _cannot_start(self, failed: ProbeFailed) -> Target:
+        """A target whose interpreter exits before the probe runs is a finding
+        (``interpreter-cannot-start``), not an error: read the tree statically, with the
+        facts of the failed start. Anything else that makes the probe fail stays an error."""
+        import dataclasses
+
+        from pkgdoctor.target.live import diagnose_start
+        from pkgdoctor.target.static import read_static
+
+        assert self.executable is not None
+        if self.launcher == "pyenv" and failed.stderr.lstrip().startswith("pyenv: "):
+            raise TargetError(_pyenv_failed(self.executable, failed.stderr)) from failed
+        failure = diagnose_start(self.executable, failed, self._launcher_environment())
+        if failure is None:
+            raise failed
+        prefix = self.prefix or os.path.dirname(os.path.dirname(self.executable))
+        why = f"the interpreter cannot start (exit status {failure.returncode})"
+        try:
+            target = read_static(prefix, why)
+        except TargetError:
+            lines = "\n".join(failure.stderr_tail[-10:])
+            raise TargetError(
+                f"{self.executable} cannot start (exit status {failure.returncode}), and "
+                f"{prefix} cannot be read as an environment:\n{lines}"
+            ) from failed
+        return dataclasses.replace(target, start_failure=failure)
 
     def _launcher_environment(self) -> dict[str, str]:
         """What the launcher needs on top of the user's environment: the probe runs in an
@@ -109,6 +138,45 @@ class Plan:
         if self.launcher == "pyenv" and "PYENV_DIR" not in os.environ:
             return {"PYENV_DIR": os.getcwd()}
         return {}
+
+
+#: Lines of a launcher's message quoted in the error (pyenv's "command not found" is ~7).
+_LAUNCHER_LINES = 20
+
+
+def _pyenv_failed(shim: str, stderr: str) -> str:
+    """What to say when a pyenv shim found no interpreter for the versions the user's shell
+    selects ("pyenv: python3.12: command not found", then the versions that have it): pyenv's
+    whole message, and the interpreters that provide the command, from the shim's pyenv root
+    (``$PYENV_ROOT/shims/NAME`` runs ``$PYENV_ROOT/versions/VERSION/bin/NAME``: pyenv's
+    README, "Understanding Shims"), so that the user can name one with --python."""
+    import shlex
+
+    name = os.path.basename(shim)
+    root = os.path.dirname(os.path.dirname(shim))
+    versions_dir = os.path.join(root, "versions")
+    try:
+        versions = sorted(os.listdir(versions_dir))
+    except OSError:
+        versions = []
+    found = [
+        path
+        for path in (os.path.join(versions_dir, v, "bin", name) for v in versions)
+        if os.path.isfile(path) and os.access(path, os.X_OK)
+    ]
+    lines = stderr.rstrip().splitlines()
+    quoted = "\n".join("  " + line for line in lines[:_LAUNCHER_LINES])
+    if len(lines) > _LAUNCHER_LINES:
+        quoted += f"\n  [... {len(lines) - _LAUNCHER_LINES} more lines]"
+    message = f"{shim} is a pyenv shim, and pyenv runs no {name} here; it said:\n{quoted}\n"
+    if len(found) == 1:
+        message += f"check that Python with: --python {shlex.quote(found[0])}"
+    elif found:
+        message += "check one of them with --python: " + ", ".join(map(shlex.quote, found))
+    else:
+        message += f"no version under {versions_dir} has {name}: pyenv install it, or name "
+        message += "another interpreter with --python"
+    return message
 
 
 def find_target(
@@ -149,9 +217,20 @@ def _plan(python: str | None, prefix: str | None, *, static: bool) -> Plan:
         return _from_prefix(prefix, static=static)
     if python is not None:
         return _from_python(python)
-    for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
-        if os.environ.get(var):
-            return _from_prefix(os.environ[var], static=False)
+    for var, leave in (("VIRTUAL_ENV", "deactivate"), ("CONDA_PREFIX", "conda deactivate")):
+        value = os.environ.get(var)
+        if not value:
+            continue
+        if not os.path.isdir(value):
+            # The shell still has an environment activated that was deleted (or moved)
+            # since: say where the target came from, and how to leave it.
+            gone = "does not exist" if not os.path.lexists(value) else "is not a directory"
+            raise TargetError(
+                f"${var} points to {value}, which {gone} (an environment deleted or moved "
+                f"while still activated in this shell): run `{leave}`, or name the target "
+                "with --python or --prefix"
+            )
+        return _from_prefix(value, static=False)
     found = _which("python3")
     if found is None:
         raise TargetError("no target: no $VIRTUAL_ENV, no $CONDA_PREFIX and no python3 on PATH")
