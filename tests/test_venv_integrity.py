@@ -182,3 +182,49 @@ def test_moved_and_copied_venv(tmp_path: Path, pkgdoctor: Runner) -> None:
         assert _venv_findings(after.json) == []
         works = run([str(prefix / "bin/pip"), "--version"])
         assert f"{prefix}/lib/" in works.stdout
+
+
+def test_base_gone_and_no_python_of_that_version(
+    tmp_path: Path, pkgdoctor: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no Python of the venv's minor version on the machine (no pyenv, nothing on
+    PATH), the fix says to install one first and names it in the command."""
+    venv = make_venv(tmp_path / "env")
+    cfg = venv.prefix / "pyvenv.cfg"
+    gone = tmp_path / "uninstalled" / "bin"
+    lines = cfg.read_text().splitlines()
+    cfg.write_text(
+        "\n".join(f"home = {gone}" if line.startswith("home") else line for line in lines) + "\n"
+    )
+    minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    (venv.prefix / "bin" / f"python{minor}").unlink()
+    (venv.prefix / "bin" / f"python{minor}").symlink_to(gone / f"python{minor}")
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json", "--no-cache")
+    (finding,) = _venv_findings(result.json)
+    assert finding["code"] == "venv-base-missing"
+    prefix = venv.prefix
+    assert finding["fix"] == (
+        f"Recreate the venv with a Python {minor}: none was found on this machine "
+        f"(pyvenv.cfg's home, pyenv's versions, PATH), so install one first (pyenv install "
+        f"{minor}, or your package manager's python{minor}); its installed packages are for "
+        f"{minor} and stay: rm -f {prefix}/bin/python {prefix}/bin/python3 "
+        f"{prefix}/bin/python{minor} && python{minor} -m venv --without-pip {prefix}"
+    )
+
+
+def test_static_check_sees_the_other_version(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """--static runs nothing: the version bin/python runs is read from the name of the file
+    it resolves to."""
+    py311, py312 = _pyenv_python("3.11"), _pyenv_python("3.12")
+    prefix = tmp_path / "env"
+    run([py311, "-m", "venv", "--without-pip", str(prefix)])
+    for name in ("python", "python3", "python3.11"):
+        (prefix / "bin" / name).unlink()
+        (prefix / "bin" / name).symlink_to(py312)
+    result = pkgdoctor("check", "--prefix", str(prefix), "--static", "--json", "--no-cache")
+    (finding,) = _venv_findings(result.json)
+    assert finding["code"] == "venv-python-mismatch"
+    assert finding["evidence"]["bin/python runs"] == "3.12"
