@@ -228,3 +228,22 @@ def test_static_check_sees_the_other_version(tmp_path: Path, pkgdoctor: Runner) 
     (finding,) = _venv_findings(result.json)
     assert finding["code"] == "venv-python-mismatch"
     assert finding["evidence"]["bin/python runs"] == "3.12"
+
+
+def test_venv_of_another_machine_is_not_said_to_lack_its_base(
+    tmp_path: Path, pkgdoctor: Runner
+) -> None:
+    """A loongarch64 venv copied here: its home is the other machine's; the interpreter is a
+    real (foreign) executable, so nothing says its base is gone."""
+    from artefacts import loongarch_interpreter
+
+    prefix = tmp_path / "loong"
+    loongarch_interpreter(prefix / "bin" / "python3.10")
+    (prefix / "bin" / "python3").symlink_to("python3.10")
+    (prefix / "lib" / "python3.10" / "site-packages").mkdir(parents=True)
+    (prefix / "pyvenv.cfg").write_text(
+        "home = /opt/loong/python/bin\ninclude-system-site-packages = false\nversion = 3.10.4\n"
+    )
+    result = pkgdoctor("check", "--prefix", str(prefix), "--json", "--no-cache")
+    assert result.json["target"]["mode"] == "static"
+    assert _venv_findings(result.json) == []

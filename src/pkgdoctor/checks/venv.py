@@ -78,6 +78,11 @@ def _base(ctx: Context, facts: VenvFacts) -> list[Finding]:
     home = facts.cfg.get("home")
     if not home or facts.home_exists:
         return []
+    interpreter = ctx.target.interpreter
+    if interpreter.binary is not None and not ctx.target.system_is_host:
+        # A tree copied from another machine (a loongarch64 venv looked at here): its home
+        # is that machine's, whether it exists here says nothing.
+        return []
     cfg = f"{_prefix(ctx)}/pyvenv.cfg"
     made_with = f"Python {facts.cfg.get('version') or facts.cfg.get('version_info') or '?'}"
     return [
