@@ -64,11 +64,20 @@ def healthy(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Wheelhouse) ->
 
 
 @pytest.fixture
-def broken(healthy: Venv, tmp_path: Path) -> Venv:
-    """A copy of the healthy venv, to break."""
+def broken(healthy: Venv, tmp_path: Path, wheelhouse: Wheelhouse) -> Venv:
+    """A copy of the healthy venv, to break. A plain copy's console script (``normalizer``)
+    still runs the original's interpreter (``venv-script-interpreter-foreign``): its
+    distribution is reinstalled into the copy, as that finding's fix does, so the copy starts
+    healthy."""
     copy = tmp_path / "env"
     shutil.copytree(healthy.prefix, copy, symlinks=True)
-    return Venv(copy)
+    venv = Venv(copy)
+    wheels = wheelhouse.fetch(*HEALTHY)
+    pip(
+        "--python", str(venv.python), "install", "--force-reinstall", "--no-deps",
+        "--no-index", "--find-links", str(wheels), "charset-normalizer==3.4.0",
+    )  # fmt: skip
+    return venv
 
 
 def check(pkgdoctor: Runner, venv: Venv, *extra: str) -> Any:
@@ -262,7 +271,10 @@ def test_rewritten_shebang_is_a_note(broken: Venv, pkgdoctor: Runner) -> None:
     script = broken.prefix / "bin" / "normalizer"
     lines = script.read_bytes().split(b"\n", 1)
     assert lines[0].startswith(b"#!")
-    script.write_bytes(b"#!/moved/env/bin/python\n" + lines[1])  # as a relocation rewrites it
+    # As a relocation tool (venv-pack, conda-pack) rewrites it for the environment's new
+    # place; a #! line naming a Python that does not exist would be an error of its own
+    # (venv-script-interpreter-missing).
+    script.write_bytes(f"#!{broken.prefix}/bin/python3\n".encode() + lines[1])
     result = check(pkgdoctor, broken, "--deep")
     assert result.status == 0
     finding = only(result, "record-hash-mismatch")

@@ -123,6 +123,33 @@ STARTUP_FILE_BLOCKS = _register(
     "A file the interpreter reads at every start (pyvenv.cfg, a .pth file) is a FIFO or a device.",
 )
 
+# --- The venv's own integrity (checks/venv.py) ------------------------------------------------
+
+VENV_BASE_MISSING = _register(
+    "venv-base-missing",
+    "Interpreter",
+    Severity.ERROR,
+    "The venv's base interpreter (pyvenv.cfg's home) is gone: its Python cannot start.",
+)
+VENV_PYTHON_MISMATCH = _register(
+    "venv-python-mismatch",
+    "Interpreter",
+    Severity.ERROR,
+    "bin/python runs another Python version than the venv was made for; its packages go unread.",
+)
+VENV_SCRIPT_INTERPRETER_MISSING = _register(
+    "venv-script-interpreter-missing",
+    "Interpreter",
+    Severity.ERROR,
+    "Scripts in the venv's bin/ name an interpreter that does not exist (a moved venv).",
+)
+VENV_SCRIPT_INTERPRETER_FOREIGN = _register(
+    "venv-script-interpreter-foreign",
+    "Interpreter",
+    Severity.ERROR,
+    "Scripts in the venv's bin/ run another environment's interpreter (a copied venv).",
+)
+
 # --- sys.path (checks/paths.py) ---------------------------------------------------------------
 
 PATH_FOREIGN_SITE = _register(

@@ -18,7 +18,7 @@ from pkgdoctor import __version__
 from pkgdoctor.cache import Cache
 from pkgdoctor.inventory import discover, site_entries
 from pkgdoctor.listings import Listings
-from pkgdoctor.look import extensions, paths, records
+from pkgdoctor.look import extensions, paths, records, venv
 from pkgdoctor.look.fork import fork_look
 from pkgdoctor.look.records import ProgressFactory
 from pkgdoctor.snapshot.model import ExtensionFacts, Scope, Snapshot, Tool
@@ -79,6 +79,7 @@ def collect(
             progress=progress,
         )
         path_facts = paths.collect(target, scope.cwd)
+        venv_facts = venv.collect(target)
     except BaseException:  # interrupted: no child process is left behind
         if child is not None:
             child.cancel()
@@ -94,5 +95,6 @@ def collect(
         paths=path_facts,
         extensions=extension_facts,
         tool=Tool("pkgdoctor", __version__),
+        venv=venv_facts,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_ns / 1e9)),
     )

@@ -54,8 +54,10 @@ from pkgdoctor.snapshot.model import (
     RecordEntry,
     Resolution,
     Scope,
+    Shebang,
     Snapshot,
     Tool,
+    VenvFacts,
 )
 from pkgdoctor.target.facts import Binary, Interpreter, Libc, StartFailure, Target
 
@@ -86,6 +88,7 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
         "inventory": _inventory(snapshot.inventory),
         "paths": _paths(snapshot.paths),
         "extensions": _extensions(snapshot.extensions),
+        "venv": _venv(snapshot.venv),
     }
 
 
@@ -296,6 +299,29 @@ def _paths(paths: PathFacts) -> dict[str, Any]:
     }
 
 
+def _venv(facts: VenvFacts | None) -> dict[str, Any] | None:
+    if facts is None:
+        return None
+    return {
+        "cfg": dict(facts.cfg),
+        "home_exists": facts.home_exists,
+        "python_links": list(facts.python_links),
+        "resolved": facts.resolved,
+        "resolved_version": facts.resolved_version,
+        "site_dirs": [[path, count] for path, count in facts.site_dirs],
+        "shebangs": [
+            {
+                "script": s.script,
+                "interpreter": s.interpreter,
+                "exists": s.exists,
+                "real_dir": s.real_dir,
+            }
+            for s in facts.shebangs
+        ],
+        "candidates": list(facts.candidates),
+    }
+
+
 def _extensions(facts: ExtensionFacts) -> dict[str, Any]:
     return {
         "executable": facts.executable,
@@ -449,6 +475,39 @@ def _snapshot(doc: Mapping[str, Any]) -> Snapshot:
         ),
         created=_opt_str(doc.get("created")),
         schema_version=SCHEMA_VERSION,
+        # Optional: snapshots written before the venv facts existed have none.
+        venv=_read_venv(doc.get("venv")),
+    )
+
+
+def _read_venv(doc: Any) -> VenvFacts | None:
+    if doc is None:
+        return None
+
+    def site(item: Any) -> tuple[str, int]:
+        path, count = item
+        return _str(path), _int(count)
+
+    def shebang(item: Mapping[str, Any]) -> Shebang:
+        return Shebang(
+            _str(item["script"]),
+            _str(item["interpreter"]),
+            _bool(item["exists"]),
+            _str(item["real_dir"]),
+        )
+
+    cfg = doc["cfg"]
+    if not isinstance(cfg, dict):
+        raise TypeError("cfg must be an object")
+    return VenvFacts(
+        cfg={_str(k): _str(v) for k, v in cfg.items()},
+        home_exists=_bool(doc["home_exists"]),
+        python_links=_strs(doc["python_links"]),
+        resolved=_opt_str(doc["resolved"]),
+        resolved_version=_opt_str(doc["resolved_version"]),
+        site_dirs=_list(doc["site_dirs"], site),
+        shebangs=_list(doc["shebangs"], shebang),
+        candidates=_strs(doc["candidates"]),
     )
 
 

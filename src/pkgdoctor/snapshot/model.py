@@ -605,6 +605,50 @@ class ExtensionFacts(Fact):
     system_known: bool = True  # lookups in system directories describe the target's system
 
 
+# --- the environment's own integrity -------------------------------------------------------
+
+
+@fact
+class Shebang(Fact):
+    """A script in the environment's ``bin/`` whose ``#!`` line names a Python."""
+
+    script: str  # the file in bin/
+    interpreter: str  # the interpreter it names, as written
+    exists: bool  # that interpreter exists (links followed)
+    real_dir: str  # realpath of the interpreter's directory (normalized path when gone)
+
+
+@fact
+class VenvFacts(Fact):
+    """What a venv's own files say about it (``pyvenv.cfg``, ``bin/``): read for every
+    target with a ``pyvenv.cfg``, None for the others."""
+
+    cfg: Mapping[str, str] = field(default_factory=dict)  # pyvenv.cfg's key = value lines
+    home_exists: bool = True  # pyvenv.cfg's ``home`` directory exists
+    python_links: tuple[str, ...] = ()  # bin/python* names (what a re-run of venv writes)
+    resolved: str | None = None  # realpath of bin/python (or python3)
+    # major.minor of what bin/python runs: the live interpreter's, or read from the name of
+    # the file it resolves to (static); None when unknown.
+    resolved_version: str | None = None
+    # lib/pythonX.Y/site-packages directories of the prefix, with their number of
+    # *.dist-info / *.egg-info directories.
+    site_dirs: tuple[tuple[str, int], ...] = ()
+    shebangs: tuple[Shebang, ...] = ()
+    # Interpreters of pyvenv.cfg's major.minor found on this machine (home, pyenv's
+    # versions, PATH), the first the best: what to recreate the venv with.
+    candidates: tuple[str, ...] = ()
+
+    @property
+    def version(self) -> str | None:
+        """pyvenv.cfg's ``major.minor``: venv writes ``version``, uv and virtualenv
+        ``version_info`` (virtualenv: ``3.11.7.final.0``)."""
+        for key in ("version_info", "version"):
+            match = re.match(r"(\d+)\.(\d+)", self.cfg.get(key, ""))
+            if match:
+                return f"{match[1]}.{match[2]}"
+        return None
+
+
 # --- the whole ------------------------------------------------------------------------------
 
 
@@ -634,5 +678,6 @@ class Snapshot(Fact):
     paths: PathFacts
     extensions: ExtensionFacts
     tool: Tool | None = None
+    venv: VenvFacts | None = None  # the target has a pyvenv.cfg
     created: str | None = None  # ISO 8601, UTC: when it was taken (never used by checks)
     schema_version: int = SCHEMA_VERSION
