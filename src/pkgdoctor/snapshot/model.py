@@ -378,39 +378,50 @@ class Inventory(Fact):
     def all(self) -> tuple[Distribution, ...]:
         return (*self.distributions, *self.shadowed)
 
-    @property
+    @functools.cached_property
     def owners(self) -> dict[str, Distribution]:
         """Absolute path of every RECORDed file → the (first) distribution that installed it."""
-        return self._ownership[0]
-
-    @property
-    def shared(self) -> dict[str, tuple[tuple[Distribution, RecordEntry], ...]]:
-        """The paths that the RECORDs of two or more distributions list → each of those
-        distributions with its row, the first owner first (rarely more than a few)."""
-        return self._ownership[1]
+        index: dict[str, Distribution] = {}
+        for dist in self.all:
+            for _, path in dist.files():
+                index.setdefault(path, dist)
+        return index
 
     @functools.cached_property
-    def _ownership(
-        self,
-    ) -> tuple[dict[str, Distribution], dict[str, tuple[tuple[Distribution, RecordEntry], ...]]]:
-        # One pass over every RECORD row (tens of thousands): the overlaps are collected
-        # while the index is built, at the cost of one identity test per row.
-        index: dict[str, Distribution] = {}
+    def shared(self) -> dict[str, tuple[tuple[Distribution, RecordEntry], ...]]:
+        """The paths that the RECORDs of two or more distributions list → each of those
+        distributions with its row, the first owner first (rarely more than a few).
+
+        Every check run asks this, so it is built from the rows as written, per site
+        directory, without joining tens of thousands of paths: a plain row is its own key;
+        only the unusual rows are resolved (``record_locations``)."""
+        by_site: dict[str, dict[str, tuple[Distribution, RecordEntry]]] = {}
         shared: dict[str, list[tuple[Distribution, RecordEntry]]] = {}
-        rows: dict[int, dict[str, RecordEntry]] = {}  # the first owners' rows, when needed
+        elsewhere = by_site.setdefault("", {})  # resolved rows outside their site directory
         for dist in self.all:
-            for entry, path in dist.files():
-                first = index.setdefault(path, dist)
-                if first is dist:
+            base = os.path.normpath(dist.site_dir)
+            inside = by_site.setdefault(base, {})
+            for entry in dist.record or ():
+                key = entry.path
+                index = inside
+                if _unusual(key):
+                    found = record_locations(base, key)
+                    if not found:
+                        continue
+                    if found[0].startswith(base + "/"):
+                        key = found[0][len(base) + 1 :]
+                    else:
+                        key, index = found[0], elsewhere
+                elif key.endswith("/"):
+                    key = key.rstrip("/")
+                first = index.setdefault(key, (dist, entry))
+                if first[0] is dist:
                     continue  # its own file (or its own row listed twice)
-                owners = shared.get(path)
-                if owners is None:
-                    if id(first) not in rows:
-                        rows[id(first)] = {p: e for e, p in first.files()}
-                    owners = shared[path] = [(first, rows[id(first)][path])]
+                path = key if index is elsewhere else f"{base}/{key}"
+                owners = shared.setdefault(path, [first])
                 if all(d is not dist for d, _ in owners):
                     owners.append((dist, entry))
-        return index, {path: tuple(owners) for path, owners in shared.items()}
+        return {path: tuple(owners) for path, owners in shared.items()}
 
     def owner(self, path: str) -> Distribution | None:
         return self.owners.get(os.path.normpath(path))
