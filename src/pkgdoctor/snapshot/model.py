@@ -446,6 +446,24 @@ class PthFile(Fact):
 
 
 @fact
+class SourceDir(Fact):
+    """A directory an install points ``sys.path`` (or an import hook) at, outside the site
+    directory: an editable install's source, recorded where site.py or the hook reads it.
+
+    ``kind`` is ``pth`` (a directory line of a ``.pth`` file: PEP 660 path-style editables,
+    ``easy-install.pth``, hand-written ones), ``finder`` (a ``MAPPING`` value of setuptools'
+    ``__editable___*_finder.py``; ``name`` is the module it maps) or ``egg-link`` (a legacy
+    ``setup.py develop`` / ``pip install -e`` ``NAME.egg-link``; ``name`` is its stem).
+    """
+
+    path: str  # absolute, normalized
+    recorded_in: str  # the .pth, finder or .egg-link file
+    kind: str
+    exists: bool
+    name: str | None = None
+
+
+@fact
 class ExternallyManaged(Fact):
     """The PEP 668 marker of a non-venv interpreter."""
 
@@ -467,6 +485,9 @@ class PathFacts(Fact):
     # "a FIFO", "a character device", ...: the prefix's pyvenv.cfg, which the interpreter
     # reads at every start (getpath), would block it; None when it is not such a file.
     venv_cfg_blocking: str | None = None
+    # Every directory a .pth line, an editable finder or an .egg-link points at, and whether
+    # it still exists (site.py skips a missing one silently).
+    sources: tuple[SourceDir, ...] = ()
 
     def from_pythonpath(self, raw: str) -> str:
         """A PYTHONPATH entry as the user's Python sees it (relative: below the cwd)."""
