@@ -8,7 +8,7 @@ environment); the caller decides whether it lives in memory or in the persistent
 from __future__ import annotations
 
 import functools
-import os
+import posixpath
 import shlex
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
@@ -73,10 +73,10 @@ class Context:
         at all (``venv --without-pip``, uv) is not broken: it has another installer."""
         inventory = self.inventory
         dist = inventory.get("pip")
-        leftover = any(os.path.basename(p).lower().startswith("~ip") for p in inventory.leftovers)
+        leftover = any(posixpath.basename(p).lower().startswith("~ip") for p in inventory.leftovers)
         if dist is None:
             return leftover
-        init = os.path.join(os.path.normpath(dist.site_dir), "pip", "__init__.py")
+        init = posixpath.join(posixpath.normpath(dist.site_dir), "pip", "__init__.py")
         if init in dist.missing_paths:
             return True
         entries = self.snapshot.paths.entries

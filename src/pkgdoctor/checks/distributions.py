@@ -371,7 +371,7 @@ def _missing_source(ctx: Context, dist: Distribution | None, group: list[SourceD
     if names:
         evidence["modules"] = names
     if dist is not None:
-        project = _project_dir(dist) or dirs[0]
+        project = dist.direct_url_path or dirs[0]
         evidence["project"] = project
         what = f" (import {', '.join(names)})" if names else ""
         return EDITABLE_SOURCE_MISSING.finding(
@@ -410,17 +410,6 @@ def _missing_source(ctx: Context, dist: Distribution | None, group: list[SourceD
         fix=f"Remove the line {dirs[0]} from {pth_file} (delete the file if that is its only "
         f"line: rm {shlex.quote(pth_file)}), or restore the directory",
     )
-
-
-def _project_dir(dist: Distribution) -> str | None:
-    """The project directory an editable install was made from: ``direct_url.json``'s
-    ``file://`` URL (PEP 610)."""
-    url = (dist.direct_url or {}).get("url")
-    if not isinstance(url, str) or not url.startswith("file://"):
-        return None
-    from urllib.parse import unquote, urlsplit
-
-    return unquote(urlsplit(url).path) or None
 
 
 # --- wheel tags -----------------------------------------------------------------------------

@@ -272,6 +272,24 @@ class Distribution(Fact):
         info = (self.direct_url or {}).get("dir_info")
         return isinstance(info, dict) and info.get("editable") is True
 
+    @property
+    def direct_url_path(self) -> str | None:
+        """The local path of ``direct_url.json``'s ``file:`` URL (PEP 610): the project
+        directory of an editable install, a local wheel or directory; None for any other.
+
+        >>> Distribution("x", "1", "", "", direct_url={"url": "file:///src/my%20proj"}).direct_url_path
+        '/src/my proj'
+        """
+        url = (self.direct_url or {}).get("url")
+        if not isinstance(url, str) or not url.startswith("file:"):
+            return None
+        from urllib.parse import unquote, urlsplit  # rarely needed: off the start-up path
+
+        try:
+            return unquote(urlsplit(url).path) or None
+        except ValueError:
+            return None
+
     def __str__(self) -> str:
         return f"{self.name} {self.version}" if self.version else self.name
 
