@@ -73,7 +73,8 @@ class Context:
         at all (``venv --without-pip``, uv) is not broken: it has another installer."""
         inventory = self.inventory
         dist = inventory.get("pip")
-        leftover = any(posixpath.basename(p).lower().startswith("~ip") for p in inventory.leftovers)
+        # pip's stash of itself: "~ip", "~ip-23.2.1.dist-info" (not "~ipp", zipp's).
+        leftover = any(_stem(posixpath.basename(p)[1:]) == "ip" for p in inventory.leftovers)
         if dist is None:
             return leftover
         init = posixpath.join(posixpath.normpath(dist.site_dir), "pip", "__init__.py")
@@ -108,3 +109,7 @@ class Context:
     def owner(self, path: str) -> Distribution | None:
         """The distribution whose RECORD lists ``path``."""
         return self.inventory.owner(path)
+
+
+def _stem(name: str) -> str:
+    return name.split("-", 1)[0].removesuffix(".dist-info").lower()

@@ -281,15 +281,19 @@ def read_sources(target: Target, pth_files: Sequence[PthFile]) -> list[SourceDir
     behind, and site.py skips a missing directory without a word."""
     found: list[SourceDir] = []
     for pth in pth_files:
+        if not _inside(pth.path, pth.site_dir):
+            continue
         for line in pth.lines:
             if not line.executes:
-                path = _norm(os.path.join(pth.site_dir, line.text.strip()))
+                path = _norm(os.path.join(pth.site_dir, line.text))  # as site.addpackage
                 # exists, not isdir: site.py adds a zipped egg (a file) as well
                 found.append(SourceDir(path, pth.path, "pth", os.path.exists(path)))
                 continue
             match = _FINDER_IMPORT.match(line.text)
             if match:
                 finder = os.path.join(pth.site_dir, match[1] + ".py")
+                if not _inside(finder, pth.site_dir):
+                    continue
                 for name, path in _finder_mapping(finder).items():
                     exists = _module_exists(path, target.interpreter.extension_suffixes)
                     found.append(SourceDir(path, finder, "finder", exists, name))
@@ -300,6 +304,8 @@ def read_sources(target: Target, pth_files: Sequence[PthFile]) -> list[SourceDir
             continue
         for name in names:
             link = os.path.join(site_dir, name)
+            if not _inside(link, site_dir):
+                continue
             try:
                 text = decode_pth(read_regular(link, _MAX_EGG_LINK_BYTES))
             except OSError:
@@ -312,6 +318,13 @@ def read_sources(target: Target, pth_files: Sequence[PthFile]) -> list[SourceDir
             path = _norm(os.path.join(site_dir, first))
             found.append(SourceDir(path, link, "egg-link", os.path.isdir(path), name[:-9]))
     return found
+
+
+def _inside(path: str, site_dir: str) -> bool:
+    """Whether ``path`` really lies in ``site_dir``: the content of a file linked from
+    elsewhere is not repeated in a report (it may be anything: a secret)."""
+    real = os.path.realpath(site_dir)
+    return os.path.realpath(path).startswith(real.rstrip("/") + "/")
 
 
 def _module_exists(path: str, extension_suffixes: Sequence[str]) -> bool:
