@@ -216,6 +216,12 @@ DIST_PARTIAL_UNINSTALL = _register(
     Severity.WARNING,
     "pip left '~name' directories behind: an install or uninstall was interrupted.",
 )
+DIST_EDITABLE_SOURCE_MISSING = _register(
+    "dist-editable-source-missing",
+    "Distributions",
+    Severity.ERROR,
+    "An editable install's source directory (or a .pth file's directory) no longer exists.",
+)
 DIST_WHEEL_TAG_MISMATCH = _register(
     "dist-wheel-tag-mismatch",
     "Distributions",

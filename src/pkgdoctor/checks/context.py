@@ -7,6 +7,8 @@ environment); the caller decides whether it lives in memory or in the persistent
 
 from __future__ import annotations
 
+import functools
+import posixpath
 import shlex
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
@@ -63,11 +65,51 @@ class Context:
         exe = self.target.interpreter.executable
         return shlex.quote(exe) if exe else "python"
 
+    @functools.cached_property
+    def pip_broken(self) -> bool:
+        """Whether the target's pip is broken, so that no ``python -m pip`` fix can work: an
+        interrupted ``pip install -U pip`` left ``~ip`` behind and pip is gone or cannot be
+        imported, or pip's metadata is there but its package is not. A target without pip
+        at all (``venv --without-pip``, uv) is not broken: it has another installer."""
+        inventory = self.inventory
+        dist = inventory.get("pip")
+        # pip's stash of itself: "~ip", "~ip-23.2.1.dist-info" (not "~ipp", zipp's).
+        leftover = any(_stem(posixpath.basename(p)[1:]) == "ip" for p in inventory.leftovers)
+        if dist is None:
+            return leftover
+        init = posixpath.join(posixpath.normpath(dist.site_dir), "pip", "__init__.py")
+        if init in dist.missing_paths:
+            return True
+        entries = self.snapshot.paths.entries
+        provided = any((p := e.provides.get("pip")) is not None and p.regular for e in entries)
+        return bool(entries) and not provided
+
+    @property
+    def ensurepip(self) -> str:
+        """The command that repairs pip with the copy bundled in the standard library
+        (``ensurepip``); pip's own metadata goes first when it is still there, or ensurepip
+        would find pip "already satisfied" and do nothing."""
+        dist = self.inventory.get("pip")
+        first = f"rm -rf {shlex.quote(dist.metadata_dir)} && " if dist is not None else ""
+        return f"{first}{self.python} -m ensurepip --upgrade"
+
+    def pip(self, args: str) -> str:
+        """``python -m pip ARGS`` for the target, preceded by :attr:`ensurepip` when its pip
+        is broken: the one place that decides how a fix calls the installer."""
+        command = f"{self.python} -m pip {args}"
+        return f"{self.ensurepip} && {command}" if self.pip_broken else command
+
     def pip_reinstall(self, dist: Distribution | None, *, no_deps: bool = True) -> str:
+        if dist is not None and dist.key == "pip" and self.pip_broken:
+            return self.ensurepip
         what = shlex.quote(dist.requirement) if dist else "PACKAGE"
         deps = " --no-deps" if no_deps else ""
-        return f"{self.python} -m pip install --force-reinstall{deps} {what}"
+        return self.pip(f"install --force-reinstall{deps} {what}")
 
     def owner(self, path: str) -> Distribution | None:
         """The distribution whose RECORD lists ``path``."""
         return self.inventory.owner(path)
+
+
+def _stem(name: str) -> str:
+    return name.split("-", 1)[0].removesuffix(".dist-info").lower()

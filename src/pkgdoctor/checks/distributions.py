@@ -29,6 +29,7 @@ from pkgdoctor.snapshot.model import (
     Distribution,
     Inventory,
     RecordEntry,
+    SourceDir,
     normal_hash,
     normalize,
 )
@@ -42,6 +43,7 @@ DUPLICATE = codes.DIST_DUPLICATE
 CLOBBER = codes.DIST_CLOBBER
 METADATA_INVALID = codes.DIST_METADATA_INVALID
 PARTIAL_UNINSTALL = codes.DIST_PARTIAL_UNINSTALL
+EDITABLE_SOURCE_MISSING = codes.DIST_EDITABLE_SOURCE_MISSING
 WHEEL_TAG_MISMATCH = codes.DIST_WHEEL_TAG_MISMATCH
 
 # Extension findings that explain a wheel built for another platform or Python.
@@ -56,6 +58,7 @@ def check(ctx: Context) -> list[Finding]:
     findings += _clobbers(ctx, inventory)
     findings += _dependencies(ctx, inventory)
     findings += _wheel_tags(ctx, inventory)
+    findings += missing_sources(ctx)
     return findings
 
 
@@ -235,7 +238,7 @@ def _missing(ctx: Context, dist: Distribution, req: Requirement) -> Finding:
         distribution=dist.name,
         path=dist.metadata_dir,
         evidence={**_requirement_evidence(dist, req), "installed": None},
-        fix=f"{ctx.python} -m pip install {shlex.quote(req.spec)}",
+        fix=ctx.pip(f"install {shlex.quote(req.spec)}"),
     )
 
 
@@ -250,7 +253,7 @@ def _conflict(ctx: Context, dist: Distribution, req: Requirement, dep: Distribut
             "installed_metadata": dep.metadata_dir,
         },
         fix=(
-            f"{ctx.python} -m pip install {shlex.quote(req.spec)} (or upgrade {dist.name} to a "
+            f"{ctx.pip(f'install {shlex.quote(req.spec)}')} (or upgrade {dist.name} to a "
             f"release that accepts {dep.name} {dep.version})"
         ),
     )
@@ -412,6 +415,8 @@ def _leftovers(ctx: Context, inventory: Inventory) -> list[Finding]:
         fix = "rm -rf " + " ".join(shlex.quote(p) for p in sorted(paths))
         if dist is not None:
             fix += f"; then {ctx.pip_reinstall(dist)}"
+        elif stem == "ip" and ctx.pip_broken:  # an interrupted pip self-upgrade
+            fix += f"; then {ctx.ensurepip}"
         findings.append(
             PARTIAL_UNINSTALL.finding(
                 f"pip left {', '.join(posixpath.basename(p) for p in sorted(paths))} in {site}: "
@@ -424,6 +429,81 @@ def _leftovers(ctx: Context, inventory: Inventory) -> list[Finding]:
             )
         )
     return findings
+
+
+# --- editable installs whose source is gone -------------------------------------------------
+
+
+def missing_sources(ctx: Context) -> list[Finding]:
+    """dist-editable-source-missing: the directories that ``.pth`` lines, editable finders
+    and ``.egg-link`` files point at and that no longer exist, one finding per install (the
+    distribution whose RECORD lists the file, else the ``.egg-link``, else the ``.pth``
+    file). site.py skips such a directory silently, so the import just fails."""
+    groups: dict[str, list[SourceDir]] = {}
+    owners: dict[str, Distribution | None] = {}
+    sources = [s for s in ctx.snapshot.paths.sources if not s.exists]
+    links = {s.path: s.recorded_in for s in sources if s.kind == "egg-link"}
+    for source in sources:
+        owner = ctx.owner(source.recorded_in)
+        if owner is not None:
+            key = owner.key
+        elif source.kind == "pth" and source.path in links:  # easy-install.pth's line
+            key = links[source.path]
+        else:
+            key = source.recorded_in
+        groups.setdefault(key, []).append(source)
+        owners.setdefault(key, owner)
+    return [_missing_source(ctx, owners[key], group) for key, group in groups.items()]
+
+
+def _missing_source(ctx: Context, dist: Distribution | None, group: list[SourceDir]) -> Finding:
+    dirs = sorted({s.path for s in group})
+    names = sorted({s.name for s in group if s.kind == "finder" and s.name})
+    files = sorted({s.recorded_in for s in group})
+    gone = f"{', '.join(dirs)} {'is' if len(dirs) == 1 else 'are'} gone"
+    evidence: dict[str, Any] = {"missing": dirs, "recorded_in": files}
+    if names:
+        evidence["modules"] = names
+    if dist is not None:
+        project = dist.direct_url_path or dirs[0]
+        evidence["project"] = project
+        what = f" (import {', '.join(names)})" if names else ""
+        return EDITABLE_SOURCE_MISSING.finding(
+            f"{dist} is installed in editable mode, but its source {gone}{what}: "
+            f"recorded in {', '.join(files)}.",
+            distribution=dist.name,
+            path=dirs[0],
+            evidence=evidence,
+            fix=(
+                f"{ctx.pip(f'uninstall -y {shlex.quote(dist.name)}')} (or restore {project} "
+                f"and install it again: {ctx.pip(f'install -e {shlex.quote(project)}')})"
+            ),
+        )
+    link = next((s for s in group if s.kind == "egg-link"), None)
+    if link is not None:
+        # A legacy develop install keeps its metadata (NAME.egg-info) in the source
+        # directory: with the source gone, pip no longer knows it, so pip cannot uninstall it.
+        pth = sorted(s.recorded_in for s in group if s.kind == "pth")
+        also = f", and remove the line {dirs[0]} from {', '.join(pth)}" if pth else ""
+        return EDITABLE_SOURCE_MISSING.finding(
+            f"{link.name} was installed in development mode (setup.py develop, pip install -e),"
+            f" but its source {gone}: recorded in {', '.join(files)}.",
+            distribution=link.name,
+            path=dirs[0],
+            evidence=evidence,
+            fix=f"rm {shlex.quote(link.recorded_in)}{also} (or restore {dirs[0]} and "
+            f"install it again: {ctx.pip(f'install -e {shlex.quote(dirs[0])}')})",
+        )
+    pth_file = files[0]
+    return EDITABLE_SOURCE_MISSING.finding(
+        f"{posixpath.basename(pth_file)} adds {gone}; no installed distribution records the "
+        "file, so whatever was imported from there is not found.",
+        path=dirs[0],
+        evidence=evidence,
+        severity=Severity.WARNING,
+        fix=f"Remove the line {dirs[0]} from {pth_file} (delete the file if that is its only "
+        f"line: rm {shlex.quote(pth_file)}), or restore the directory",
+    )
 
 
 # --- wheel tags -----------------------------------------------------------------------------

@@ -522,6 +522,7 @@ def _no_triplet(
     )
     example = members[0].file
     wanted = example.filename.partition(".")[0] + (interp.ext_suffix or ".so")
+    rebuild = ctx.pip("install --no-binary :all: --force-reinstall " + " ".join(sorted(per_dist)))
     return NO_TRIPLET.finding(
         f"This {_python_name(ctx)} was built without a platform triplet (EXT_SUFFIX "
         f"{interp.ext_suffix}), so it ignores {_count(len(members), 'extension module')} "
@@ -531,8 +532,7 @@ def _no_triplet(
         fix=(
             f"Use an interpreter that knows the {triplet} triplet (CPython 3.12+ for "
             "loongarch64, or your distribution's patched build), or build the packages with "
-            f"this interpreter: {ctx.python} -m pip install --no-binary :all: --force-reinstall "
-            f"{' '.join(sorted(per_dist))}. Workaround, per file: ln -s {_quote(example.filename)} "
+            f"this interpreter: {rebuild}. Workaround, per file: ln -s {_quote(example.filename)} "
             f"{_quote(posixpath.join(example.directory, wanted))}"
         ),
     )
@@ -753,7 +753,7 @@ def _optional_library_fix(
     wheels = {n: distribution_for(n) for n in names}
     if all(wheels.values()) and ctx.snapshot.paths.externally_managed is None:
         packages = sorted({d for d in wheels.values() if d})
-        fix = f"To use it: {ctx.python} -m pip install {' '.join(packages)}"
+        fix = f"To use it: {ctx.pip('install ' + ' '.join(packages))}"
         lib_dir = posixpath.join(ctx.target.prefix, WHEEL_LIBRARY_DIR)
         searched = {posixpath.normpath(d) for info in per_lib.values() for d in info["searched"]}
         if posixpath.normpath(lib_dir) not in searched:

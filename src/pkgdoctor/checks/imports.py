@@ -12,10 +12,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pkgdoctor import codes
-from pkgdoctor.checks import extensions
+from pkgdoctor.checks import distributions, extensions
 from pkgdoctor.checks.context import Context
 from pkgdoctor.findings import Finding, Severity, sort_findings
-from pkgdoctor.snapshot.model import Extension
+from pkgdoctor.snapshot.model import Extension, normalize
 
 if TYPE_CHECKING:
     from pkgdoctor.look.imports import ImportOutcome
@@ -36,8 +36,39 @@ def explain(ctx: Context, outcome: ImportOutcome, modules: Sequence[Extension]) 
     causes = [replace(f, evidence={**f.evidence, "import_error": error}) for f in causes]
     if any(f.severity is Severity.ERROR for f in causes):
         return causes
+    gone = _source_gone(ctx, outcome) if not modules else []
+    if gone:
+        return [replace(f, evidence={**f.evidence, "import_error": error}) for f in gone]
     # Warnings alone do not explain a failed import: report the failure itself too.
     return [*causes, _unexplained(ctx, outcome, [m.file.path for m in modules])]
+
+
+def _missing_top(outcome: ImportOutcome) -> str | None:
+    """The top-level name of ``outcome``'s module when the import failed because nothing
+    provides that top-level name."""
+    if outcome.crashed or not outcome.chain:
+        return None
+    innermost = outcome.chain[-1]
+    if innermost["type"] != "ModuleNotFoundError" or not innermost.get("name"):
+        return None
+    top = str(innermost["name"]).split(".")[0]
+    return top if top == outcome.module.split(".")[0] else None
+
+
+def _source_gone(ctx: Context, outcome: ImportOutcome) -> list[Finding]:
+    """The editable installs whose deleted source provided the missing top-level name: by
+    the finder's mapping, or by the distribution's name (a path-style editable records only
+    the directory)."""
+    top = _missing_top(outcome)
+    if top is None:
+        return []
+    found = distributions.missing_sources(ctx)
+    return [
+        f
+        for f in found
+        if top in f.evidence.get("modules", ())
+        or (f.distribution is not None and normalize(f.distribution) == normalize(top))
+    ]
 
 
 def _innermost(outcome: ImportOutcome) -> str:
@@ -69,12 +100,20 @@ def _unexplained(ctx: Context, outcome: ImportOutcome, files: list[str]) -> Find
         )
     innermost = outcome.chain[-1]
     fix = None
-    if innermost["type"] == "ModuleNotFoundError" and innermost.get("name"):
-        top = str(innermost["name"]).split(".")[0]
-        if top == outcome.module.split(".")[0] and not files:
+    top = _missing_top(outcome)
+    if top is not None and not files:
+        gone = [f.distribution or f.path for f in distributions.missing_sources(ctx)]
+        if gone:
+            # It may have come from one of them under another name: say so, not "install it".
+            fix = (
+                f"Nothing on sys.path provides {top!r}, and the source of "
+                f"{', '.join(str(g) for g in gone)} is gone: if {top!r} came from there, "
+                "see dist-editable-source-missing (pkgdoctor check)."
+            )
+        else:
             fix = (
                 f"Nothing provides {top!r} on this interpreter's sys.path: install the "
-                f"distribution that provides it ({ctx.python} -m pip install ...)."
+                f"distribution that provides it ({ctx.pip('install ...')})."
             )
     return IMPORT_FAILED.finding(
         f"import {outcome.module} fails: {innermost['type']}: {innermost['message']}",

@@ -818,10 +818,7 @@ def _blocking_pth(ctx: Context, facts: PathFacts) -> list[Finding]:
         owner = ctx.owner(pth.path)
         waits = "waits for a writer" if pth.blocking == "a FIFO" else "reads it without end"
         if owner is not None:
-            fix = (
-                f"It belongs to {owner}, damaged: {ctx.python} -m pip install "
-                f"--force-reinstall --no-deps {shlex.quote(f'{owner.name}=={owner.version}')}"
-            )
+            fix = f"It belongs to {owner}, damaged: {ctx.pip_reinstall(owner)}"
         else:
             fix = (
                 "No installed distribution records this file, and no installer writes a "
@@ -845,7 +842,7 @@ def _pth_fix(ctx: Context, path: str, owner: Distribution | None, severity: Seve
         prefix = "Nothing to do if you use it; " if severity is Severity.INFO else ""
         return (
             f"{prefix}it belongs to {owner}: to remove it, "
-            f"{ctx.python} -m pip uninstall {shlex.quote(owner.name)}"
+            f"{ctx.pip(f'uninstall {shlex.quote(owner.name)}')}"
         )
     return (
         "No installed distribution records this file (the system's package manager may own "

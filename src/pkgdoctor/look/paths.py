@@ -22,6 +22,7 @@ from pkgdoctor.snapshot.model import (
     Provision,
     PthFile,
     PthLine,
+    SourceDir,
 )
 from pkgdoctor.target.facts import Target
 
@@ -92,6 +93,7 @@ def collect(target: Target, cwd: str | None) -> PathFacts:
         conda=os.path.isdir(os.path.join(target.prefix, "conda-meta")),
         prefix_real=(os.path.realpath(target.prefix), os.path.realpath(target.base_prefix)),
         venv_cfg_blocking=blocking_kind(os.path.join(target.prefix, "pyvenv.cfg")),
+        sources=tuple(read_sources(target, pth_files)),
     )
 
 
@@ -258,6 +260,103 @@ def read_pth_files(target: Target) -> list[PthFile]:
             lines = tuple(parse_pth(decode_pth(data), version=version))
             files.append(PthFile(path, site_dir, lines))
     return files
+
+
+# --- where editable installs point ----------------------------------------------------------
+
+# The hook line of a PEP 660 editable install by setuptools (>= 64) in "lenient" mode:
+# ``import __editable___NAME_VERSION_finder; __editable___NAME_VERSION_finder.install()``
+# (setuptools/command/editable_wheel.py, ``_TopLevelFinder``).
+_FINDER_IMPORT = re.compile(r"^import\s+(__editable___\w+_finder)\b")
+# The finder module's mapping of top-level names to their source (``_FINDER_TEMPLATE``:
+# ``MAPPING: dict[str, str] = {...}``, one line: it is written with ``repr``).
+_FINDER_MAPPING = re.compile(r"^MAPPING\s*(?::[^=]*)?=\s*(\{.*\})\s*$", re.MULTILINE)
+_MAX_FINDER_BYTES = 1 << 20
+_MAX_EGG_LINK_BYTES = 1 << 16
+
+
+def read_sources(target: Target, pth_files: Sequence[PthFile]) -> list[SourceDir]:
+    """The directories ``.pth`` lines, editable finders and ``.egg-link`` files point at,
+    with whether each exists: an editable install whose source was deleted leaves them
+    behind, and site.py skips a missing directory without a word."""
+    found: list[SourceDir] = []
+    for pth in pth_files:
+        if not _inside(pth.path, pth.site_dir):
+            continue
+        for line in pth.lines:
+            if not line.executes:
+                path = _norm(os.path.join(pth.site_dir, line.text))  # as site.addpackage
+                # exists, not isdir: site.py adds a zipped egg (a file) as well
+                found.append(SourceDir(path, pth.path, "pth", os.path.exists(path)))
+                continue
+            match = _FINDER_IMPORT.match(line.text)
+            if match:
+                finder = os.path.join(pth.site_dir, match[1] + ".py")
+                if not _inside(finder, pth.site_dir):
+                    continue
+                for name, path in _finder_mapping(finder).items():
+                    exists = _module_exists(path, target.interpreter.extension_suffixes)
+                    found.append(SourceDir(path, finder, "finder", exists, name))
+    for site_dir in _site_dirs(target):
+        try:
+            names = sorted(n for n in os.listdir(site_dir) if n.endswith(".egg-link"))
+        except OSError:
+            continue
+        for name in names:
+            link = os.path.join(site_dir, name)
+            if not _inside(link, site_dir):
+                continue
+            try:
+                text = decode_pth(read_regular(link, _MAX_EGG_LINK_BYTES))
+            except OSError:
+                continue
+            # setuptools' develop writes the source directory, then its path relative to
+            # the site directory (pkg_resources reads only the first line).
+            first = next((ln.strip() for ln in text.splitlines() if ln.strip()), None)
+            if first is None:
+                continue
+            path = _norm(os.path.join(site_dir, first))
+            found.append(SourceDir(path, link, "egg-link", os.path.isdir(path), name[:-9]))
+    return found
+
+
+def _inside(path: str, site_dir: str) -> bool:
+    """Whether ``path`` really lies in ``site_dir``: the content of a file linked from
+    elsewhere is not repeated in a report (it may be anything: a secret)."""
+    real = os.path.realpath(site_dir)
+    return os.path.realpath(path).startswith(real.rstrip("/") + "/")
+
+
+def _module_exists(path: str, extension_suffixes: Sequence[str]) -> bool:
+    """Whether the finder can import from ``path``: a package directory, or a module whose
+    file name is ``path`` plus a suffix (a ``py-modules`` entry is mapped without it; the
+    finder's ``_find_spec`` tries ``with_suffix`` for each of importlib's suffixes)."""
+    if os.path.exists(path):
+        return True
+    return any(os.path.isfile(path + s) for s in (".py", ".pyc", *extension_suffixes))
+
+
+def _finder_mapping(finder: str) -> dict[str, str]:
+    import ast  # only for editable installs: kept off the start-up path
+
+    try:
+        text = read_regular(finder, _MAX_FINDER_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return {}
+    match = _FINDER_MAPPING.search(text)
+    if match is None:
+        return {}
+    try:
+        mapping = ast.literal_eval(match[1])
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return {}
+    if not isinstance(mapping, dict):
+        return {}
+    return {
+        k: _norm(v)
+        for k, v in mapping.items()
+        if isinstance(k, str) and isinstance(v, str) and os.path.isabs(v)
+    }
 
 
 # --- PEP 668 --------------------------------------------------------------------------------

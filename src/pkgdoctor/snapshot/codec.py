@@ -56,6 +56,7 @@ from pkgdoctor.snapshot.model import (
     Scope,
     Shebang,
     Snapshot,
+    SourceDir,
     Tool,
     VenvFacts,
 )
@@ -269,6 +270,7 @@ def _paths(paths: PathFacts) -> dict[str, Any]:
         "conda": paths.conda,
         "prefix_real": list(paths.prefix_real),
         "venv_cfg_blocking": paths.venv_cfg_blocking,
+        "sources": [[d.path, d.recorded_in, d.kind, d.exists, d.name] for d in paths.sources],
         "externally_managed": None
         if paths.externally_managed is None
         else {
@@ -676,6 +678,10 @@ def _read_paths(doc: Mapping[str, Any]) -> PathFacts:
             _opt_str(p.get("blocking")),
         )
 
+    def source(item: Any) -> SourceDir:
+        path, recorded_in, kind, exists, name = item
+        return SourceDir(_str(path), _str(recorded_in), _str(kind), _bool(exists), _opt_str(name))
+
     marker = doc["externally_managed"]
     pythonpath = doc["pythonpath"]
     return PathFacts(
@@ -689,6 +695,7 @@ def _read_paths(doc: Mapping[str, Any]) -> PathFacts:
         conda=_bool(doc["conda"]),
         prefix_real=_strs(doc["prefix_real"]),
         venv_cfg_blocking=_opt_str(doc.get("venv_cfg_blocking")),
+        sources=_list(doc.get("sources", []), source),
     )
 
 

@@ -272,6 +272,24 @@ class Distribution(Fact):
         info = (self.direct_url or {}).get("dir_info")
         return isinstance(info, dict) and info.get("editable") is True
 
+    @property
+    def direct_url_path(self) -> str | None:
+        """The local path of ``direct_url.json``'s ``file:`` URL (PEP 610): the project
+        directory of an editable install, a local wheel or directory; None for any other.
+
+        >>> Distribution("x", "1", "", "", direct_url={"url": "file:///src/my%20proj"}).direct_url_path
+        '/src/my proj'
+        """
+        url = (self.direct_url or {}).get("url")
+        if not isinstance(url, str) or not url.startswith("file:"):
+            return None
+        from urllib.parse import unquote, urlsplit  # rarely needed: off the start-up path
+
+        try:
+            return unquote(urlsplit(url).path) or None
+        except ValueError:
+            return None
+
     def __str__(self) -> str:
         return f"{self.name} {self.version}" if self.version else self.name
 
@@ -482,6 +500,24 @@ class PthFile(Fact):
 
 
 @fact
+class SourceDir(Fact):
+    """A directory an install points ``sys.path`` (or an import hook) at, outside the site
+    directory: an editable install's source, recorded where site.py or the hook reads it.
+
+    ``kind`` is ``pth`` (a directory line of a ``.pth`` file: PEP 660 path-style editables,
+    ``easy-install.pth``, hand-written ones), ``finder`` (a ``MAPPING`` value of setuptools'
+    ``__editable___*_finder.py``; ``name`` is the module it maps) or ``egg-link`` (a legacy
+    ``setup.py develop`` / ``pip install -e`` ``NAME.egg-link``; ``name`` is its stem).
+    """
+
+    path: str  # absolute, normalized
+    recorded_in: str  # the .pth, finder or .egg-link file
+    kind: str
+    exists: bool
+    name: str | None = None
+
+
+@fact
 class ExternallyManaged(Fact):
     """The PEP 668 marker of a non-venv interpreter."""
 
@@ -503,6 +539,9 @@ class PathFacts(Fact):
     # "a FIFO", "a character device", ...: the prefix's pyvenv.cfg, which the interpreter
     # reads at every start (getpath), would block it; None when it is not such a file.
     venv_cfg_blocking: str | None = None
+    # Every directory a .pth line, an editable finder or an .egg-link points at, and whether
+    # it still exists (site.py skips a missing one silently).
+    sources: tuple[SourceDir, ...] = ()
 
     def from_pythonpath(self, raw: str) -> str:
         """A PYTHONPATH entry as the user's Python sees it (relative: below the cwd)."""
