@@ -27,8 +27,8 @@ T = TypeVar("T")
 #: The layout of the cache file and of its entries. Bump it when an entry's shape changes, or
 #: when a reader starts refusing what it used to accept (3: the checksum; 4: truncated PT_LOAD,
 #: PN_XNUM; RECORD rows outside the install scheme are no longer looked at; 5: a
-#: distribution's rows outside are kept with it).
-FORMAT = 5
+#: distribution's rows outside are kept with it; 6: and its roots).
+FORMAT = 6
 #: What a cache file starts with: a magic, then the CRC-32 of the marshal payload that follows.
 #: CRC-32 catches every burst of up to 32 flipped bits and other damage with odds of 2**-32;
 #: the cache is the user's own file (mode 0700 directory), so there is no adversary to

@@ -148,6 +148,7 @@ def _distribution_to_tuple(dist: Distribution) -> tuple[Any, ...]:
         None if dist.record is None else tuple(tuple(row) for row in dist.record),
         tuple(sorted(dist.top_level_names)),
         tuple(tuple(row) for row in dist.outside),
+        tuple(sorted(dist.roots)),
     )
 
 
@@ -171,6 +172,7 @@ def _distribution_from_tuple(
         record,
         top_level,
         outside,
+        roots,
     ) = data
     return restore(
         Distribution,
@@ -195,6 +197,7 @@ def _distribution_from_tuple(
         # Pure functions of the rows, computed when they were read: kept with them.
         top_level_names=frozenset(top_level),
         outside=_record_rows(outside),
+        roots=frozenset(map(str, roots)),
     )
 
 

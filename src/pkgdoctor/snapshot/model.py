@@ -320,6 +320,28 @@ class Distribution(Fact):
         )
 
     @functools.cached_property
+    def roots(self) -> frozenset[str]:
+        """Where this distribution's files could meet another's (``Inventory.shared``): the
+        first component of each plain RECORD row (the whole row below ``__pycache__``, which
+        every top-level module shares), and ``@`` and the resolved path of each other row
+        (scripts, data). Cached with the distribution: a warm check does not read the rows."""
+        base = os.path.normpath(self.site_dir)
+        result = set()
+        for entry in self.record or ():
+            rel = entry.path
+            if _unusual(rel):
+                found = record_locations(base, rel)
+                if not found:
+                    continue
+                if not found[0].startswith(base + "/"):
+                    result.add("@" + found[0])
+                    continue
+                rel = found[0][len(base) + 1 :]
+            first = rel.partition("/")[0]
+            result.add(rel.rstrip("/") if first == "__pycache__" else first)
+        return frozenset(result)
+
+    @functools.cached_property
     def _files(self) -> tuple[tuple[RecordEntry, str], ...]:
         base = os.path.normpath(self.site_dir)
         result = []
@@ -373,7 +395,7 @@ class Distribution(Fact):
         return frozenset(path for entry, path in self.files() if entry.path in missing)
 
 
-_DERIVED_FROM_RECORD = ("_files", "outside", "top_level_names")
+_DERIVED_FROM_RECORD = ("_files", "outside", "roots", "top_level_names")
 
 
 @fact
@@ -413,10 +435,19 @@ class Inventory(Fact):
         Every check run asks this, so it is built from the rows as written, per site
         directory, without joining tens of thousands of paths: a plain row is its own key;
         only the unusual rows are resolved (``record_locations``)."""
+        # Only distributions that share a root (``Distribution.roots``) can share a file.
+        meeting: dict[tuple[str, str], list[Distribution]] = {}
+        for dist in self.all:
+            base = os.path.normpath(dist.site_dir)
+            for root in dist.roots:
+                meeting.setdefault(("" if root[:1] == "@" else base, root), []).append(dist)
+        candidates = {id(d) for group in meeting.values() if len(group) > 1 for d in group}
         by_site: dict[str, dict[str, tuple[Distribution, RecordEntry]]] = {}
         shared: dict[str, list[tuple[Distribution, RecordEntry]]] = {}
         elsewhere = by_site.setdefault("", {})  # resolved rows outside their site directory
         for dist in self.all:
+            if id(dist) not in candidates:
+                continue
             base = os.path.normpath(dist.site_dir)
             inside = by_site.setdefault(base, {})
             for entry in dist.record or ():
