@@ -76,6 +76,8 @@ def test_editable_install_whose_source_is_deleted(tmp_path: Path, pkgdoctor: Run
     run([str(venv.python), "-c", "import fieldproj, flatmod"])
     healthy = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
     assert healthy.json["summary"]["error"] == 0 and healthy.json["summary"]["warning"] == 0
+    # setuptools leaves src/fieldproj.egg-info, on sys.path with src/: the same install.
+    assert not [f for f in healthy.json["findings"] if f["code"] == "dist-duplicate"]
 
     shutil.rmtree(field)
     shutil.rmtree(flat)

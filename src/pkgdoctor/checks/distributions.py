@@ -272,10 +272,28 @@ def _invalid(ctx: Context, dist: Distribution, problems: list[str]) -> Finding:
 # --- duplicates and leftovers ---------------------------------------------------------------
 
 
+def _editable_by_product(winner: Distribution, loser: Distribution) -> bool:
+    """Whether ``loser`` is the ``NAME.egg-info`` that setuptools leaves in the project
+    directory of the editable install ``winner`` (a src-layout project puts that directory
+    on sys.path): the same install seen twice, not a second one."""
+    dir_info = (winner.direct_url or {}).get("dir_info")
+    project = winner.direct_url_path
+    return (
+        isinstance(dir_info, dict)
+        and dir_info.get("editable") is True
+        and project is not None
+        and loser.metadata_dir.endswith(".egg-info")
+        and loser.metadata_dir.startswith(project.rstrip("/") + "/")
+        and loser.version == winner.version
+    )
+
+
 def _duplicates(ctx: Context, inventory: Inventory) -> list[Finding]:
     findings = []
     for loser in inventory.shadowed:
         winner = inventory.by_key[loser.key]
+        if _editable_by_product(winner, loser):
+            continue
         if winner.site_dir == loser.site_dir:
             why = (
                 "both are in the same directory; the file system lists "
