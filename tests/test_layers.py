@@ -168,7 +168,18 @@ def test_the_bottom_imports_only_the_bottom() -> None:
 # below it, never one above.
 LAYERS = (
     # plain data and format readers
-    ("pkgdoctor", "_fields", "words", "codes", "findings", "errors", "platforms", "elf", "ldcache"),
+    (
+        "pkgdoctor",
+        "_fields",
+        "words",
+        "removed_stdlib",
+        "codes",
+        "findings",
+        "errors",
+        "platforms",
+        "elf",
+        "ldcache",
+    ),
     ("archive", "library_wheels", "files", "_typed"),
     # the facts: what a Snapshot is made of
     ("target.facts", "extmodules", "listings", "optional_imports", "snapshot.model"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -202,3 +203,43 @@ def test_why_text_output_as_a_whole(tmp_path: Path, pkgdoctor: Runner) -> None:
         "\n"
         "1 error, 0 warnings, 0 notes.\n"
     )
+
+
+PY312 = next(Path("/root/.pyenv/versions").glob("3.12.*/bin/python3.12"), None)
+
+
+@pytest.mark.skipif(
+    PY312 is None, reason="needs a CPython 3.12 (pyenv) to remove imp and distutils"
+)
+def test_removed_stdlib_module_is_named_with_its_release(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """On 3.12 `imp` and `distutils` are gone: why names the module, the release, the
+    reference and the distribution whose code imports it, not just ModuleNotFoundError."""
+    assert PY312 is not None
+    prefix = tmp_path / "env312"
+    subprocess.run([str(PY312), "-m", "venv", str(prefix)], check=True, timeout=120)
+    site = next(prefix.glob("lib/python3.12/site-packages"))
+    (site / "oldtool.py").write_text("import imp\n")
+    write_dist_info(site, "oldtool", "1.0", ["oldtool.py"])
+    (site / "oldbuild.py").write_text("from distutils.core import setup\n")
+    result = pkgdoctor(
+        "why", "oldtool", "oldbuild", "--python", str(prefix / "bin/python"), "--json"
+    )
+    assert result.status == 1
+    found = {f["evidence"]["module"]: f for f in result.json["findings"]}
+    imp = found["imp"]
+    assert imp["code"] == "import-removed-stdlib" and imp["distribution"] == "oldtool"
+    assert imp["message"] == (
+        "import oldtool fails: it needs imp, which Python 3.12 removed (What's New in Python "
+        f"3.12); imported by {site / 'oldtool.py'} (oldtool 1.0)."
+    )
+    assert "install --upgrade oldtool" in imp["fix"]
+    distutils = found["distutils"]
+    assert distutils["evidence"]["reference"] == "PEP 632" and distutils["distribution"] is None
+    # The fix it names for distutils works: setuptools provides distutils again on 3.12.
+    assert "setuptools" in distutils["fix"]
+    subprocess.run(
+        [str(prefix / "bin/python"), "-m", "pip", "install", "-q", "setuptools"],
+        check=True, timeout=300, capture_output=True,
+    )  # fmt: skip
+    after = pkgdoctor("why", "oldbuild", "--python", str(prefix / "bin/python"), "--json")
+    assert after.status == 0, after.json["findings"]

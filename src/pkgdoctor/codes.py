@@ -298,6 +298,13 @@ EXT_MISSING_LIBRARY = _register(
 
 # --- Imports (checks/imports.py, `pkgdoctor why`) ---------------------------------------------
 
+IMPORT_REMOVED_STDLIB = _register(
+    "import-removed-stdlib",
+    "Imports",
+    Severity.ERROR,
+    "The import needs a standard-library module that this Python version removed.",
+)
+
 IMPORT_FAILED = _register(
     "import-failed",
     "Imports",

@@ -15,6 +15,7 @@ from pkgdoctor import codes
 from pkgdoctor.checks import distributions, extensions
 from pkgdoctor.checks.context import Context
 from pkgdoctor.findings import Finding, Severity, sort_findings
+from pkgdoctor.removed_stdlib import removal
 from pkgdoctor.snapshot.model import Extension, normalize
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ AREA = "Imports"
 
 # This family's finding codes, defined in pkgdoctor.codes.
 IMPORT_FAILED = codes.IMPORT_FAILED
+IMPORT_REMOVED_STDLIB = codes.IMPORT_REMOVED_STDLIB
 
 
 def explain(ctx: Context, outcome: ImportOutcome, modules: Sequence[Extension]) -> list[Finding]:
@@ -39,6 +41,9 @@ def explain(ctx: Context, outcome: ImportOutcome, modules: Sequence[Extension]) 
     gone = _source_gone(ctx, outcome) if not modules else []
     if gone:
         return [replace(f, evidence={**f.evidence, "import_error": error}) for f in gone]
+    removed = _removed_stdlib(ctx, outcome)
+    if removed is not None:
+        return [*causes, removed]
     # Warnings alone do not explain a failed import: report the failure itself too.
     return [*causes, _unexplained(ctx, outcome, [m.file.path for m in modules])]
 
@@ -69,6 +74,57 @@ def _source_gone(ctx: Context, outcome: ImportOutcome) -> list[Finding]:
         if top in f.evidence.get("modules", ())
         or (f.distribution is not None and normalize(f.distribution) == normalize(top))
     ]
+
+
+def _removed_stdlib(ctx: Context, outcome: ImportOutcome) -> Finding | None:
+    """import-removed-stdlib: the import failed for want of a standard-library module that
+    this CPython removed (``removed_stdlib``); who imports it, from the traceback."""
+    interp = ctx.snapshot.target.interpreter
+    if outcome.crashed or not outcome.chain or interp.implementation != "cpython":
+        return None
+    innermost = outcome.chain[-1]
+    name = str(innermost.get("name") or "")
+    if innermost["type"] != "ModuleNotFoundError" or not name:
+        return None
+    gone = removal(name, (interp.version[0], interp.version[1]))
+    if gone is None:
+        return None
+    frames = [f for f in innermost.get("frames") or () if not _bootstrap(str(f.get("file")))]
+    importer = str(frames[-1]["file"]) if frames else None
+    owner = ctx.owner(importer) if importer else None
+    release = ".".join(map(str, gone.release))
+    by = f"{importer} ({owner})" if owner else importer
+    message = (
+        f"import {outcome.module} fails: it needs {name.split('.')[0]}, which Python {release} "
+        f"removed ({gone.reference})" + (f"; imported by {by}" if by else "") + "."
+    )
+    if owner is not None:
+        fix = (
+            f"Upgrade {owner.name} to a release that no longer imports it: "
+            f"{ctx.pip(f'install --upgrade {owner.name}')} (else use {gone.instead}, or a "
+            f"Python older than {release})"
+        )
+    else:
+        fix = f"Use {gone.instead} instead, or a Python older than {release}."
+    return IMPORT_REMOVED_STDLIB.finding(
+        message,
+        distribution=owner.name if owner else None,
+        path=importer,
+        evidence={
+            "module": name,
+            "removed_in": release,
+            "reference": gone.reference,
+            "instead": gone.instead,
+            "imported_by": importer,
+            "owner": str(owner) if owner else None,
+        },
+        fix=fix,
+    )
+
+
+def _bootstrap(file: str) -> bool:
+    """importlib's own frames (``<frozen importlib._bootstrap>``), not the importing code."""
+    return file.startswith("<")
 
 
 def _innermost(outcome: ImportOutcome) -> str:
