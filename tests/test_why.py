@@ -126,10 +126,10 @@ def test_python_error_is_reported_with_its_chain(tmp_path: Path, pkgdoctor: Runn
 
 def test_module_that_imports_fine(tmp_path: Path, pkgdoctor: Runner) -> None:
     venv = make_venv(tmp_path / "env")
-    compile_extension(venv.site_packages, "fine")
+    ext = compile_extension(venv.site_packages, "fine")
     result = pkgdoctor("why", "fine", "json", "--prefix", str(venv.prefix))
     assert result.status == 0
-    assert "✓ import fine works in the target interpreter." in result.out
+    assert f"✓ import fine works in the target interpreter: {ext}." in result.out
     assert "✓ import json works in the target interpreter." in result.out
 
 
@@ -243,3 +243,15 @@ def test_removed_stdlib_module_is_named_with_its_release(tmp_path: Path, pkgdoct
     )  # fmt: skip
     after = pkgdoctor("why", "oldbuild", "--python", str(prefix / "bin/python"), "--json")
     assert after.status == 0, after.json["findings"]
+
+
+def test_a_working_import_says_which_file_was_imported(tmp_path: Path, pkgdoctor: Runner) -> None:
+    venv = make_venv(tmp_path / "env")
+    (venv.site_packages / "shadow_me").mkdir()
+    init = venv.site_packages / "shadow_me" / "__init__.py"
+    init.write_text("")
+    result = pkgdoctor("why", "shadow_me", "--python", str(venv.python))
+    assert result.status == 0
+    assert f"✓ import shadow_me works in the target interpreter: {init}." in result.out
+    document = pkgdoctor("why", "shadow_me", "--python", str(venv.python), "--json").json
+    assert document["imports"][0]["origin"] == str(init)

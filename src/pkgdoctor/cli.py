@@ -939,8 +939,14 @@ def _why(args: argparse.Namespace) -> int:
     findings: list[Finding] = []
     for outcome, modules in looked:
         findings += [f for f in explain(ctx, outcome, modules) if f not in findings]
-    # The import lines head the report; areas appear only where something was found.
-    outcomes = [outcome for outcome, _ in looked]
+    # The import lines head the report, each with the file imported and who installed it;
+    # areas appear only where something was found.
+    from dataclasses import replace
+
+    outcomes = []
+    for outcome, _ in looked:
+        owner = ctx.owner(outcome.origin) if outcome.origin else None
+        outcomes.append(replace(outcome, distribution=str(owner)) if owner else outcome)
     report = Report("why", target, _filter(findings, args), imports=outcomes)
     return _finish(report, args)
 

@@ -45,6 +45,17 @@ class ImportOutcome(Fact):
     found: list[dict[str, Any]] = field(default_factory=list)  # specs found on the way
     crashed: str | None = None  # "SIGSEGV", "exit status 3" when no result came back
     stderr_tail: list[str] = field(default_factory=list)
+    distribution: str | None = None  # who installed :attr:`origin` ("NAME VERSION"), if known
+
+    @property
+    def origin(self) -> str | None:
+        """The file the module itself was found in (its spec's origin); None for a namespace
+        package, a built-in or frozen module, or one imported before the probe looked."""
+        for spec in reversed(self.found):
+            if spec.get("name") == self.module:
+                origin = spec.get("origin")
+                return origin if isinstance(origin, str) and origin.startswith("/") else None
+        return None
 
     @property
     def summary(self) -> str:
@@ -56,7 +67,14 @@ class ImportOutcome(Fact):
         return f"{first['type']}: {first['message']}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"module": self.module, "ok": self.ok, "crashed": self.crashed, "chain": self.chain}
+        return {
+            "module": self.module,
+            "ok": self.ok,
+            "crashed": self.crashed,
+            "chain": self.chain,
+            "origin": self.origin,
+            "distribution": self.distribution,
+        }
 
 
 def valid_module_name(name: str) -> bool:

@@ -127,11 +127,16 @@ def _summary_line(findings: Sequence[Finding]) -> Line:
 
 def _import_lines(outcome: ImportOutcome) -> list[Line]:
     if outcome.ok:
+        where = ""
+        if outcome.origin:
+            where = f": {outcome.origin}" + (
+                f" ({outcome.distribution})" if outcome.distribution else ""
+            )
         return [
             [
                 ("✓ ", "bold green"),
                 (f"import {outcome.module}", "bold"),
-                (" works in the target interpreter.", ""),
+                (f" works in the target interpreter{where}.", ""),
             ]
         ]
     lines: list[Line] = [
