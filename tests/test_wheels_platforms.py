@@ -141,6 +141,13 @@ def test_python_versions_are_read_as_pip_reads_them(
     assert parse_python_version(value) == expected
 
 
+@pytest.mark.parametrize("value", ["3.12t", "3.8t", "312t"])
+def test_free_threaded_before_313_is_no_python(value: str) -> None:
+    """PEP 703's free-threaded builds start with 3.13: a 3.12t target cannot exist."""
+    with pytest.raises(UsageError, match=r"free-threaded CPython builds start at 3\.13"):
+        parse_python_version(value)
+
+
 @pytest.mark.parametrize(
     ("platform", "python", "message"),
     [

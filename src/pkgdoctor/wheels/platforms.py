@@ -233,6 +233,10 @@ class WheelTarget(Fact):
         }
 
 
+#: The first CPython with a free-threaded build (PEP 703; "What's New in Python 3.13").
+FREE_THREADING_SINCE = (3, 13)
+
+
 def parse_python_version(value: str) -> tuple[tuple[int, int, int], bool]:
     """``--python-version``: ``3.12``, ``312``, ``3.12.4`` (as pip reads it), or ``3.13t``
     for a free-threaded build. Returns the full version (``X.Y.0`` when the micro version is
@@ -249,7 +253,14 @@ def parse_python_version(value: str) -> tuple[tuple[int, int, int], bool]:
             f"--python-version {value!r}: expected X.Y (e.g. 3.12, or 3.13t for free-threaded)"
         )
     numbers = [int(p) for p in parts] + [0]
-    return (numbers[0], numbers[1], numbers[2]), threaded
+    version = (numbers[0], numbers[1], numbers[2])
+    if threaded and version[:2] < FREE_THREADING_SINCE:
+        since = ".".join(map(str, FREE_THREADING_SINCE))
+        raise UsageError(
+            f"--python-version {value!r}: no such Python: free-threaded CPython builds start at "
+            f"{since} (PEP 703); use {since}t or later, or {text} without t"
+        )
+    return version, threaded
 
 
 def describe_target(
