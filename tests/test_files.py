@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def test_a_fifo_metadata_is_invalid_metadata(tmp_path: Path, pkgdoctor: Runner) 
     result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json", "--select", "dist-")
     [finding] = result.json["findings"]
     assert finding["code"] == "dist-metadata-invalid"
-    assert finding["evidence"]["problems"] == ["METADATA cannot be read (not a regular file)"]
+    assert finding["evidence"]["problems"] == ["METADATA is a FIFO, not a regular file"]
 
 
 def test_fifos_among_the_metadata_files_are_named(tmp_path: Path, pkgdoctor: Runner) -> None:
@@ -110,4 +111,16 @@ def test_fifos_among_the_metadata_files_are_named(tmp_path: Path, pkgdoctor: Run
     assert finding["evidence"]["problems"] == [
         f"{name} is a FIFO, not a regular file"
         for name in ("RECORD", "WHEEL", "INSTALLER", "REQUESTED", "direct_url.json")
+    ]
+    # pip would block on them too: the fix removes them before it reinstalls; that part, run
+    # by a shell, leaves no irregular file behind (the reinstall needs an index with "odd").
+    removal, _, reinstall = finding["fix"].partition(" && ")
+    assert removal.startswith("rm -- ") and "--force-reinstall" in reinstall
+    subprocess.run(removal, shell=True, check=True, timeout=10)
+    after = pkgdoctor("check", "--prefix", str(venv.prefix), "--json", "--select", "dist-")
+    assert not [
+        p
+        for f in after.json["findings"]
+        for p in f["evidence"].get("problems", [])
+        if "not a regular file" in p
     ]

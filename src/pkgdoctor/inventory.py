@@ -21,8 +21,15 @@ from typing import Any, Protocol
 
 from pkgdoctor._fields import restore
 from pkgdoctor.cache import Cache, validator
-from pkgdoctor.files import irregular_kind, read_regular
-from pkgdoctor.snapshot.model import Distribution, Integrity, Inventory, RecordEntry, normalize
+from pkgdoctor.files import NotRegularFile, irregular_kind, read_regular
+from pkgdoctor.snapshot.model import (
+    NOT_REGULAR,
+    Distribution,
+    Integrity,
+    Inventory,
+    RecordEntry,
+    normalize,
+)
 
 _METADATA_DIR = re.compile(
     r"^(?P<name>[^-]+)-(?P<version>[^-]+?)(?:-py\d[^-]*)?(?:-[^-]+)?\.(dist|egg)-info$"
@@ -257,7 +264,7 @@ def _metadata_files(
             # Never opened (a FIFO would block pip too, at `pip uninstall` or `pip show -f`).
             kind = irregular_kind(os.path.join(metadata_dir, name))
             if kind is not None:
-                problems.append(f"{name} is {kind}, not a regular file")
+                problems.append(f"{name} is {kind}{NOT_REGULAR}")
     fields: dict[str, Any] = {"record": _record(metadata_dir, dist_info, names, cache)}
     if "WHEEL" in names:
         wheel = _small(os.path.join(metadata_dir, "WHEEL")) or ""
@@ -375,6 +382,8 @@ def _read_metadata(
         data = read_regular(meta_path, _MAX_METADATA_BYTES)
     except FileNotFoundError:
         return {}, [f"{name} is missing"], False
+    except NotRegularFile:
+        return {}, [f"{name} is {irregular_kind(meta_path) or 'no file'}{NOT_REGULAR}"], False
     except OSError as exc:
         return {}, [f"{name} cannot be read ({exc.strerror})"], False
     problems: list[str] = []

@@ -32,6 +32,7 @@ from pkgdoctor.snapshot.model import (
     SourceDir,
     normal_hash,
     normalize,
+    not_regular_files,
 )
 
 AREA = "Distributions"
@@ -260,12 +261,18 @@ def _conflict(ctx: Context, dist: Distribution, req: Requirement, dep: Distribut
 
 
 def _invalid(ctx: Context, dist: Distribution, problems: list[str]) -> Finding:
+    fix = ctx.pip_reinstall(dist) if dist.version else f"Remove {shlex.quote(dist.metadata_dir)}"
+    irregular = not_regular_files(problems)
+    if irregular and dist.version:
+        # pip reads them to uninstall and would block on a FIFO: out of the way first.
+        paths = " ".join(shlex.quote(f"{dist.metadata_dir}/{name}") for name in irregular)
+        fix = f"rm -- {paths} && {fix}"
     return METADATA_INVALID.finding(
         f"The metadata of {dist} is invalid: {problems[0]}.",
         distribution=dist.name,
         path=dist.metadata_dir,
         evidence={"problems": problems},
-        fix=ctx.pip_reinstall(dist) if dist.version else f"Remove {shlex.quote(dist.metadata_dir)}",
+        fix=fix,
     )
 
 

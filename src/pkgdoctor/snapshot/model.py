@@ -29,7 +29,7 @@ import dataclasses
 import functools
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import field
 from typing import Any, NamedTuple
 
@@ -125,6 +125,21 @@ def install_base(site_dir: str) -> str | None:
     """
     match = _SCHEME_SITE.match(os.path.normpath(site_dir))
     return match["base"] if match else None
+
+
+#: How a distribution's problem says that one of its metadata files is a FIFO, a device or a
+#: directory ("RECORD is a FIFO, not a regular file"): nothing was read from it, and pip
+#: would block on a FIFO, so a fix removes it first (:func:`not_regular_files`).
+NOT_REGULAR = ", not a regular file"
+
+
+def not_regular_files(problems: Sequence[str]) -> list[str]:
+    """The metadata files that ``problems`` say are not regular files.
+
+    >>> not_regular_files(["RECORD is a FIFO, not a regular file", "no Version field"])
+    ['RECORD']
+    """
+    return [p.partition(" is ")[0] for p in problems if p.endswith(NOT_REGULAR)]
 
 
 def record_locations(site_dir: str, row: str) -> tuple[str, ...]:
