@@ -685,6 +685,9 @@ def test_a_thousand_nested_directories_end_in_a_warning(
             "evidence": {"max_depth": 64, "directory_count": 1},
             "fix": "No real package nests this deep: find what created the tree, and remove it "
             "if nothing needs it.",
+            "command": None,
+            "explanation": "No real package nests this deep: find what created the tree, and "
+            "remove it if nothing needs it.",
         }
     ]
     # As a user runs it, under a hard time limit: it ends, without a traceback.

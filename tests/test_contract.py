@@ -81,7 +81,7 @@ FINDINGS = [
             "multiarch": None,
             "distributions": {"numpy": 2},
         },
-        fix="Use CPython 3.12+.",
+        explanation="Use CPython 3.12+.",
     ),
     Finding("path-unreadable", Severity.WARNING, "/srv/x cannot be read.", path="/srv/x",
             evidence={"reason": "Permission denied"}),
@@ -137,6 +137,8 @@ def test_json_rendering_of_recorded_facts() -> None:
         "path": "/srv/x",
         "evidence": {"reason": "Permission denied"},
         "fix": None,
+        "command": None,
+        "explanation": None,
     }
 
 

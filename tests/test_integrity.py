@@ -152,6 +152,8 @@ def test_deleted_module_is_an_error(broken: Venv, pkgdoctor: Runner) -> None:
             "record": str(dist_info / "RECORD"),
         },
         "fix": fix_for(broken, "urllib3==2.2.3"),
+        "command": fix_for(broken, "urllib3==2.2.3"),
+        "explanation": None,
     }
 
 
@@ -264,6 +266,8 @@ def test_edited_file_is_found_only_with_deep(broken: Venv, pkgdoctor: Runner) ->
             "record": str(dist_info / "RECORD"),
         },
         "fix": fix_for(broken, "urllib3==2.2.3"),
+        "command": fix_for(broken, "urllib3==2.2.3"),
+        "explanation": None,
     }
 
 
@@ -303,7 +307,8 @@ def test_text_output_of_a_rewritten_shebang(broken: Venv, pkgdoctor: Runner) -> 
         f"        ../../../bin/normalizer: recorded hash {recorded}, actual hash {actual}, "
         f"recorded size {size}, actual size {len(data)}, note shebang rewritten?\n"
         "        record: RECORD\n"
-        f"      fix: {fix_for(broken, 'charset-normalizer==3.4.0')}\n"
+        "      fix:\n"
+        f"        {fix_for(broken, 'charset-normalizer==3.4.0')}\n"
     )
 
 
@@ -744,6 +749,12 @@ def test_record_rows_outside_the_environment_are_never_touched(
                 "record": str(dist_info / "RECORD"),
             },
             "fix": (
+                f"Find out what wrote these rows, and delete them from {dist_info / 'RECORD'} "
+                "before pip uninstalls or upgrades urllib3: outside a virtual environment pip "
+                "removes every file a RECORD lists"
+            ),
+            "command": None,
+            "explanation": (
                 f"Find out what wrote these rows, and delete them from {dist_info / 'RECORD'} "
                 "before pip uninstalls or upgrades urllib3: outside a virtual environment pip "
                 "removes every file a RECORD lists"

@@ -46,7 +46,8 @@ class Code(Fact):
         distribution: str | None = None,
         path: str | None = None,
         evidence: Mapping[str, Any] | None = None,
-        fix: str | None = None,
+        command: str | None = None,
+        explanation: str | None = None,
         severity: Severity | None = None,
     ) -> Finding:
         return Finding(
@@ -56,7 +57,8 @@ class Code(Fact):
             distribution=distribution,
             path=path,
             evidence=dict(evidence or {}),
-            fix=fix,
+            command=command,
+            explanation=explanation,
         )
 
 

@@ -3,7 +3,9 @@
 A finding is data, never an exception. Its fields are the JSON output contract
 (``docs/checks.md`` and ``schema/check-v1.json``): a stable ``code``, a ``severity``, a
 one-sentence ``message``, the ``distribution`` and ``path`` it concerns, the ``evidence`` that
-proves it and a copy-pasteable ``fix``.
+proves it, and its fix in two parts: a ``command`` (one shell line a user can paste as it is,
+or None) and an ``explanation`` (prose, or None). ``fix`` joins the two into the one line the
+JSON contract had before the split.
 """
 
 from __future__ import annotations
@@ -51,7 +53,20 @@ class Finding(Fact):
     distribution: str | None = None
     path: str | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict)
-    fix: str | None = None
+    command: str | None = None
+    explanation: str | None = None
+
+    @property
+    def fix(self) -> str | None:
+        """The fix as one line: the command, with the explanation after it as a shell comment
+        (so that the whole line still pastes), or whichever of the two there is.
+
+        >>> Finding("x", Severity.ERROR, "m", command="rm f", explanation="f blocks.").fix
+        'rm f  # f blocks.'
+        """
+        if self.command and self.explanation:
+            return f"{self.command}  # {self.explanation}"
+        return self.command or self.explanation
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +77,8 @@ class Finding(Fact):
             "path": self.path,
             "evidence": dict(self.evidence),
             "fix": self.fix,
+            "command": self.command,
+            "explanation": self.explanation,
         }
 
 

@@ -239,7 +239,7 @@ def _missing(ctx: Context, dist: Distribution, req: Requirement) -> Finding:
         distribution=dist.name,
         path=dist.metadata_dir,
         evidence={**_requirement_evidence(dist, req), "installed": None},
-        fix=ctx.pip(f"install {shlex.quote(req.spec)}"),
+        explanation=ctx.pip(f"install {shlex.quote(req.spec)}"),
     )
 
 
@@ -253,7 +253,7 @@ def _conflict(ctx: Context, dist: Distribution, req: Requirement, dep: Distribut
             "installed": dep.version,
             "installed_metadata": dep.metadata_dir,
         },
-        fix=(
+        explanation=(
             f"{ctx.pip(f'install {shlex.quote(req.spec)}')} (or upgrade {dist.name} to a "
             f"release that accepts {dep.name} {dep.version})"
         ),
@@ -272,7 +272,7 @@ def _invalid(ctx: Context, dist: Distribution, problems: list[str]) -> Finding:
         distribution=dist.name,
         path=dist.metadata_dir,
         evidence={"problems": problems},
-        fix=fix,
+        explanation=fix,
     )
 
 
@@ -333,7 +333,7 @@ def _duplicates(ctx: Context, inventory: Inventory) -> list[Finding]:
                     "shadowed_version": loser.version,
                     "why": why,
                 },
-                fix=fix,
+                explanation=fix,
             )
         )
     return findings
@@ -417,7 +417,7 @@ def _clobber(ctx: Context, owners: tuple[Distribution, ...], paths: list[str]) -
             "files": shown[:MAX_LISTED],
             "file_count": count,
         },
-        fix=fix,
+        explanation=fix,
     )
 
 
@@ -450,7 +450,7 @@ def _leftovers(ctx: Context, inventory: Inventory) -> list[Finding]:
                 distribution=dist.name if dist else None,
                 path=sorted(paths)[0],
                 evidence={"leftovers": sorted(paths), "probably": dist.name if dist else None},
-                fix=fix,
+                explanation=fix,
             )
         )
     return findings
@@ -499,7 +499,7 @@ def _missing_source(ctx: Context, dist: Distribution | None, group: list[SourceD
             distribution=dist.name,
             path=dirs[0],
             evidence=evidence,
-            fix=(
+            explanation=(
                 f"{ctx.pip(f'uninstall -y {shlex.quote(dist.name)}')} (or restore {project} "
                 f"and install it again: {ctx.pip(f'install -e {shlex.quote(project)}')})"
             ),
@@ -516,7 +516,7 @@ def _missing_source(ctx: Context, dist: Distribution | None, group: list[SourceD
             distribution=link.name,
             path=dirs[0],
             evidence=evidence,
-            fix=f"rm {shlex.quote(link.recorded_in)}{also} (or restore {dirs[0]} and "
+            explanation=f"rm {shlex.quote(link.recorded_in)}{also} (or restore {dirs[0]} and "
             f"install it again: {ctx.pip(f'install -e {shlex.quote(dirs[0])}')})",
         )
     pth_file = files[0]
@@ -526,7 +526,8 @@ def _missing_source(ctx: Context, dist: Distribution | None, group: list[SourceD
         path=dirs[0],
         evidence=evidence,
         severity=Severity.WARNING,
-        fix=f"Remove the line {dirs[0]} from {pth_file} (delete the file if that is its only "
+        explanation=f"Remove the line {dirs[0]} from {pth_file} (delete the file if that is its "
+        f"only "
         f"line: rm {shlex.quote(pth_file)}), or restore the directory",
     )
 
@@ -552,7 +553,7 @@ def _wheel_tags(ctx: Context, inventory: Inventory) -> list[Finding]:
                     "interpreter": f"cp{interp.version[0]}{interp.version[1]}",
                     "platform": _platforms(ctx)[:3],
                 },
-                fix=ctx.pip_reinstall(dist) + " (pip then picks a wheel for this target)",
+                explanation=ctx.pip_reinstall(dist) + " (pip then picks a wheel for this target)",
             )
         )
     return findings

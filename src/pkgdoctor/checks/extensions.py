@@ -72,7 +72,8 @@ def check(ctx: Context) -> list[Finding]:
             f"{p.path} cannot be read ({p.reason}); modules in it cannot be imported or checked.",
             path=p.path,
             evidence={"reason": p.reason},
-            fix=f"Make it readable for the user who runs Python: chmod a+rx {_quote(p.path)}",
+            explanation=f"Make it readable for the user who runs Python: chmod a+rx "
+            f"{_quote(p.path)}",
         )
         for p in facts.scan_problems
         if p.kind == UNREADABLE
@@ -106,7 +107,7 @@ def _too_deep(paths: list[str]) -> Finding:
             "directory_count": count,
             **({"directories": paths[:_MAX_FILES_IN_EVIDENCE]} if count > 1 else {}),
         },
-        fix="No real package nests this deep: find what created the tree, and remove it "
+        explanation="No real package nests this deep: find what created the tree, and remove it "
         "if nothing needs it.",
     )
 
@@ -416,7 +417,7 @@ def _wrong_arch(ctx: Context, members: list[Problem], dist: Distribution | None,
         distribution=dist.name if dist else None,
         path=_common_path(members, dist),
         evidence=evidence,
-        fix=_fix_reinstall(ctx, dist, members)
+        explanation=_fix_reinstall(ctx, dist, members)
         + (
             " (this picks the wheel for this machine; an environment copied from another "
             "machine must be recreated here)"
@@ -438,7 +439,7 @@ def _libc_mismatch(
         distribution=dist.name if dist else None,
         path=_common_path(members, dist),
         evidence=evidence,
-        fix=_fix_reinstall(ctx, dist, members)
+        explanation=_fix_reinstall(ctx, dist, members)
         + (" (pip then picks a manylinux wheel for glibc or a musllinux wheel for musl)"),
     )
 
@@ -462,7 +463,7 @@ def _abi_mismatch(
         distribution=dist.name if dist else None,
         path=_common_path(members, dist),
         evidence=evidence,
-        fix=_fix_reinstall(ctx, dist, members)
+        explanation=_fix_reinstall(ctx, dist, members)
         + (
             "; keep one environment per interpreter (a site-packages shared between Python "
             "versions, or a venv copied from another Python, causes this)"
@@ -494,7 +495,7 @@ def _suffix_mismatch(
         distribution=dist.name if dist else None,
         path=_common_path(members, dist),
         evidence=evidence,
-        fix=_fix_reinstall(ctx, dist, members),
+        explanation=_fix_reinstall(ctx, dist, members),
     )
 
 
@@ -529,7 +530,7 @@ def _no_triplet(
         f"named for {triplet} in {_count(len(per_dist), 'distribution')}.",
         path=interp.executable,
         evidence=evidence,
-        fix=(
+        explanation=(
             f"Use an interpreter that knows the {triplet} triplet (CPython 3.12+ for "
             "loongarch64, or your distribution's patched build), or build the packages with "
             f"this interpreter: {rebuild}. Workaround, per file: ln -s {_quote(example.filename)} "
@@ -597,14 +598,14 @@ def _glibc_too_new(
             optional,
             reason=f"it needs {'; '.join(parts)}",
             evidence=evidence,
-            fix=f"To use it: {fix[0].lower()}{fix[1:]}",
+            explanation=f"To use it: {fix[0].lower()}{fix[1:]}",
         )
     return EXT_GLIBC_TOO_NEW.finding(
         f"{_subject(members, dist)} needs {'; '.join(parts)}.",
         distribution=dist.name if dist else None,
         path=_common_path(members, dist),
         evidence=evidence,
-        fix=fix,
+        explanation=fix,
     )
 
 
@@ -654,7 +655,7 @@ def _missing_library(
             optional,
             reason=reason,
             evidence=evidence,
-            fix=_optional_library_fix(ctx, members, per_lib, elsewhere),
+            explanation=_optional_library_fix(ctx, members, per_lib, elsewhere),
         )
     severity = Severity.WARNING if set(elsewhere) == set(names) else Severity.ERROR
     if severity is Severity.WARNING:
@@ -682,7 +683,7 @@ def _missing_library(
         distribution=dist.name if dist else None,
         path=_common_path(members, dist),
         evidence=evidence,
-        fix=fix,
+        explanation=fix,
         severity=severity,
     )
 
@@ -696,7 +697,7 @@ def _optional_finding(
     *,
     reason: str,
     evidence: dict[str, Any],
-    fix: str,
+    explanation: str,
 ) -> Finding:
     """An info: the module cannot load, but its distribution imports it only where an
     ImportError is caught, so only the feature it provides is unavailable."""
@@ -728,7 +729,8 @@ def _optional_finding(
         distribution=dist.name,
         path=_common_path(members, dist),
         evidence=evidence,
-        fix=fix + f" Nothing needs fixing if you do not use it: {dist.name} works without it.",
+        explanation=explanation
+        + f" Nothing needs fixing if you do not use it: {dist.name} works without it.",
         severity=Severity.INFO,
     )
 
@@ -828,7 +830,7 @@ def _invalid_elf(
         distribution=dist.name if dist else None,
         path=_common_path(members, dist),
         evidence=evidence,
-        fix=_fix_reinstall(ctx, dist, members),
+        explanation=_fix_reinstall(ctx, dist, members),
     )
 
 
@@ -851,7 +853,7 @@ def _invalid_library(ctx: Context, members: list[Problem], dist: Distribution | 
         distribution=dist.name if dist else None,
         path=library["path"],
         evidence=evidence,
-        fix=fix,
+        explanation=fix,
     )
 
 

@@ -118,7 +118,7 @@ def _removed_stdlib(ctx: Context, outcome: ImportOutcome) -> Finding | None:
             "imported_by": importer,
             "owner": str(owner) if owner else None,
         },
-        fix=fix,
+        explanation=fix,
     )
 
 
@@ -149,7 +149,7 @@ def _unexplained(ctx: Context, outcome: ImportOutcome, files: list[str]) -> Find
             f"Importing {outcome.module} crashed the interpreter ({outcome.crashed}){where}.",
             path=last[-1]["origin"] if last else None,
             evidence=evidence,
-            fix=(
+            explanation=(
                 f"Reinstall the distribution that provides {outcome.module}; if it persists, "
                 "report it upstream with the faulthandler output shown in the evidence."
             ),
@@ -175,5 +175,5 @@ def _unexplained(ctx: Context, outcome: ImportOutcome, files: list[str]) -> Find
         f"import {outcome.module} fails: {innermost['type']}: {innermost['message']}",
         path=innermost.get("path"),
         evidence=evidence,
-        fix=fix,
+        explanation=fix,
     )

@@ -168,7 +168,7 @@ def _missing(ctx: Context, dist: Distribution, record: str, missing: list[str]) 
         distribution=dist.name,
         path=dist.metadata_dir,
         evidence=evidence,
-        fix=ctx.pip_reinstall(dist),
+        command=ctx.pip_reinstall(dist),
     )
 
 
@@ -196,7 +196,7 @@ def _outside(dist: Distribution) -> Finding:
         },
         # Outside a virtual environment pip removes every file a RECORD lists when it
         # uninstalls or upgrades (``is_local`` in pip/_internal/utils/misc.py).
-        fix=(
+        explanation=(
             f"Find out what wrote these rows, and delete them from {dist.record_path} before "
             f"pip uninstalls or upgrades {dist.name}: outside a virtual environment pip "
             "removes every file a RECORD lists"
@@ -298,9 +298,11 @@ def _mismatch(
         evidence["installed_from"] = published[0]
     if count > MAX_LISTED:
         evidence["files_omitted"] = count - MAX_LISTED
-    fix = ctx.pip_reinstall(dist)
+    command: str | None = ctx.pip_reinstall(dist)
+    explanation = None
     if published[0] is not None and all(e.get("note") == PUBLISHED_NOTE for e in files):
-        fix = (
+        command = None
+        explanation = (
             f"Nothing to repair here: {posixpath.basename(published[0])} ships a RECORD that does "
             f"not match its own files; report it to the maintainers of {dist.name}"
         )
@@ -310,5 +312,6 @@ def _mismatch(
         distribution=dist.name,
         path=dist.metadata_dir,
         evidence=evidence,
-        fix=fix,
+        command=command,
+        explanation=explanation,
     )

@@ -75,7 +75,7 @@ def _cannot_start(failure: StartFailure) -> Finding:
             f"Remove it from your environment (and from the shell start-up file that sets "
             f"it); to see it start first: {try_it}. Then: unset {unset}"
         )
-        return CANNOT_START.finding(message, path=exe, evidence=evidence, fix=fix)
+        return CANNOT_START.finding(message, path=exe, evidence=evidence, explanation=fix)
     if failure.starts_isolated:
         names = list(failure.variables)
         evidence["starts_with"] = "-E (every PYTHON* variable ignored)"
@@ -90,7 +90,7 @@ def _cannot_start(failure: StartFailure) -> Finding:
             f"Remove them from your environment; to see it start first: {try_it}. "
             f"Then: unset {' '.join(names)}"
         )
-        return CANNOT_START.finding(message, path=exe, evidence=evidence, fix=fix)
+        return CANNOT_START.finding(message, path=exe, evidence=evidence, explanation=fix)
     evidence.update(later)
     if failure.starts_without_site:
         evidence["starts_with"] = "-S (site not imported: no .pth file, no sitecustomize)"
@@ -102,7 +102,7 @@ def _cannot_start(failure: StartFailure) -> Finding:
             "Find the .pth import line or sitecustomize that exits (the sys.path findings "
             f"list the .pth files that run code) and remove it; {python} -S works meanwhile."
         )
-        return CANNOT_START.finding(message, path=exe, evidence=evidence, fix=fix)
+        return CANNOT_START.finding(message, path=exe, evidence=evidence, explanation=fix)
     message = (
         f"{exe} cannot start ({cause}), and not because of a PYTHON* variable: "
         "its installation is damaged."
@@ -111,4 +111,4 @@ def _cannot_start(failure: StartFailure) -> Finding:
         "Reinstall that Python (its standard library is missing or broken), or recreate the "
         "environment from a Python that starts: python3 -m venv --clear ENV_DIR"
     )
-    return CANNOT_START.finding(message, path=exe, evidence=evidence, fix=fix)
+    return CANNOT_START.finding(message, path=exe, evidence=evidence, explanation=fix)

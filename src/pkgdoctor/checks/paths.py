@@ -303,7 +303,7 @@ def _externally_managed(ctx: Context) -> list[Finding]:
             "refuses to install into it.",
             path=marker.marker,
             evidence={"marker": marker.marker, "error": marker.error},
-            fix=(
+            explanation=(
                 f"Install into a venv instead: {ctx.python} -m venv ~/.venvs/NAME, then "
                 f"~/.venvs/NAME/bin/python -m pip install ...; for command-line "
                 f"applications use pipx; or install the system's package "
@@ -454,7 +454,7 @@ def _foreign(
         severity=Severity.ERROR if other_python else Severity.WARNING,
         path=entry.path,
         evidence=evidence,
-        fix=_removal_fix(model, entry),
+        explanation=_removal_fix(model, entry),
     )
 
 
@@ -551,7 +551,7 @@ def _user_site_leak(ctx: Context, model: PathModel) -> list[Finding]:
                 "also_in_environment": differs[:_MAX_LISTED],
                 "shadows": _shadow_records(entry, env_sites)[:_MAX_LISTED],
             },
-            fix=(
+            explanation=(
                 f"Ignore the user site in this {kind}: export PYTHONNOUSERSITE=1 (or run "
                 f"python -s); or remove them from the user site, outside any venv: "
                 f"python{target.interpreter.short_version} -m pip uninstall {names}"
@@ -709,7 +709,7 @@ def _shadow_finding(
             "origin": shadow.origin,
             "why": why,
         },
-        fix=fix,
+        explanation=fix,
     )
 
 
@@ -778,7 +778,7 @@ def _pth_findings(
                     "owner": str(owner) if owner else None,
                     "lines": lines[:_MAX_LISTED],
                 },
-                fix=_pth_fix(ctx, path, owner, severity),
+                explanation=_pth_fix(ctx, path, owner, severity),
             )
         )
     return findings
@@ -805,7 +805,7 @@ def _blocking_pth(ctx: Context, facts: PathFacts) -> list[Finding]:
                 f"start, so every start of this environment's Python {waits}.",
                 path=cfg,
                 evidence={"file": cfg, "is": facts.venv_cfg_blocking},
-                fix=(
+                explanation=(
                     "No tool writes a pyvenv.cfg that is not a regular file; write it anew "
                     "(installed packages stay): "
                     f"rm {shlex.quote(cfg)} && {base} -m venv --without-pip {shlex.quote(prefix)}"
@@ -831,7 +831,7 @@ def _blocking_pth(ctx: Context, facts: PathFacts) -> list[Finding]:
                 distribution=owner.name if owner else None,
                 path=pth.path,
                 evidence={"file": pth.path, "is": pth.blocking, "site_dir": pth.site_dir},
-                fix=fix,
+                explanation=fix,
             )
         )
     return findings

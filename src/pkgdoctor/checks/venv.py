@@ -97,7 +97,7 @@ def _base(ctx: Context, facts: VenvFacts) -> list[Finding]:
                 "made with": made_with,
                 "bin/python resolves to": facts.resolved or "nothing",
             },
-            fix=_recreate(ctx, facts),
+            explanation=_recreate(ctx, facts),
         )
     ]
 
@@ -129,7 +129,7 @@ def _mismatch(ctx: Context, facts: VenvFacts) -> list[Finding]:
                 "bin/python resolves to": facts.resolved or "unknown",
                 "unread site-packages": [path for path, _ in unread],
             },
-            fix=_recreate(ctx, facts),
+            explanation=_recreate(ctx, facts),
         )
     ]
 
@@ -182,7 +182,7 @@ def _scripts(ctx: Context, facts: VenvFacts) -> list[Finding]:
                 distribution=owners[0].name if len(owners) == 1 else None,
                 path=items[0][0].script,
                 evidence=evidence,
-                fix=_reinstall_scripts(ctx, prefix, owners),
+                explanation=_reinstall_scripts(ctx, prefix, owners),
             )
         )
     return findings

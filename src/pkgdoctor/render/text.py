@@ -177,8 +177,13 @@ def finding_lines(finding: Finding) -> list[Line]:
         more = len(evidence) - len(shown)
         more_lines = plural(more, "more line")
         lines.append([(f"        … {more_lines} of evidence (--json shows all)", "dim")])
-    if finding.fix:
-        lines.append([("      fix: ", "bold"), (terminal_text(finding.fix), "")])
+    if finding.explanation:
+        lines.append([("      fix: ", "bold"), (terminal_text(finding.explanation), "")])
+    elif finding.command:
+        lines.append([("      fix:", "bold")])
+    if finding.command:
+        # Alone on its line (only the indent before it), so that it pastes as it is.
+        lines.append([("        ", ""), (terminal_text(finding.command), "bold")])
     return lines
 
 

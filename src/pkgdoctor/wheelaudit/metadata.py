@@ -46,7 +46,7 @@ def record_findings(facts: WheelFacts) -> list[Finding]:
                 distribution=facts.project,
                 path=facts.path,
                 evidence={"record": record_name},
-                fix="Rebuild the wheel with a standard build backend (python -m build); "
+                explanation="Rebuild the wheel with a standard build backend (python -m build); "
                 "never zip a wheel by hand.",
             )
         ]
@@ -102,7 +102,7 @@ def record_findings(facts: WheelFacts) -> list[Finding]:
             distribution=facts.project,
             path=facts.path,
             evidence={"record": record_name, **problems},
-            fix="Rebuild the wheel, or regenerate RECORD after changing files in it "
+            explanation="Rebuild the wheel, or regenerate RECORD after changing files in it "
             "(python -m wheel unpack, edit, python -m wheel pack rewrites RECORD); "
             "each entry is path,sha256=<urlsafe base64 digest>,size.",
         )
@@ -164,7 +164,8 @@ def metadata_findings(facts: WheelFacts) -> tuple[list[Finding], dict[str, Any] 
                 distribution=facts.project,
                 path=facts.path,
                 evidence={"problems": problems[:_MAX_LISTED]},
-                fix="Rebuild with an up-to-date build backend (python -m build), which writes "
+                explanation="Rebuild with an up-to-date build backend (python -m build), which "
+                "writes "
                 "valid METADATA and WHEEL files; fix the fields named in the project's "
                 "pyproject.toml.",
                 severity=severity,
@@ -272,7 +273,7 @@ def classifier_findings(facts: WheelFacts, raw: dict[str, Any]) -> list[Finding]
                 distribution=facts.project,
                 path=facts.path,
                 evidence=evidence,
-                fix=fix,
+                explanation=fix,
             )
         )
     requires = raw.get("requires_python")
@@ -292,7 +293,8 @@ def classifier_findings(facts: WheelFacts, raw: dict[str, Any]) -> list[Finding]
                     distribution=facts.project,
                     path=facts.path,
                     evidence={"classifiers": contradicting, "requires_python": requires},
-                    fix="Make the classifiers and Requires-Python (project.requires-python in "
+                    explanation="Make the classifiers and Requires-Python "
+                    "(project.requires-python in "
                     "pyproject.toml) say the same: drop the classifiers of versions you no "
                     "longer support, or widen Requires-Python.",
                 )

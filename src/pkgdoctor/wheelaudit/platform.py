@@ -449,7 +449,8 @@ def audit_platform(facts: WheelFacts) -> PlatformResult:
                 distribution=dist,
                 path=wheel,
                 evidence={"files": [f.name for f in in_purelib[:_MAX_FILES_SHOWN]]},
-                fix="Install compiled files to platlib: a platform wheel's files belong at the "
+                explanation="Install compiled files to platlib: a platform wheel's files belong "
+                "at the "
                 "top of the archive (Root-Is-Purelib: false), not in .data/purelib/; "
                 "auditwheel repair refuses such wheels.",
             )
@@ -502,7 +503,8 @@ def _invalid_elf(facts: WheelFacts, bad: Sequence[tuple[str, str]]) -> list[Find
             distribution=facts.project,
             path=facts.path,
             evidence={"files": [{"path": n, "reason": r} for n, r in bad[:_MAX_FILES_SHOWN]]},
-            fix="Rebuild the wheel: a compiled module or library in it is truncated or corrupt "
+            explanation="Rebuild the wheel: a compiled module or library in it is truncated or "
+            "corrupt "
             "(or a file merely named like one).",
         )
     ]
@@ -530,7 +532,8 @@ def _wrong_arch(
             "file_architecture": arches,
             "claimed_architecture": claimed,
         },
-        fix=f"Build the wheel on (or cross-compile for) {', '.join(claimed)}, or name it for "
+        explanation=f"Build the wheel on (or cross-compile for) {', '.join(claimed)}, or name "
+        f"it for "
         f"{', '.join(arches)}; a wheel that mixes architectures cannot load on either.",
     )
 
@@ -556,7 +559,8 @@ def _wrong_libc(
             "file_libc": found,
             "claimed_libc": claimed,
         },
-        fix=f"Build {family} wheels in a {family} image (quay.io/pypa/{family}_*), or tag the "
+        explanation=f"Build {family} wheels in a {family} image (quay.io/pypa/{family}_*), or "
+        f"tag the "
         "wheel for the libc its files link against.",
     )
 
@@ -588,7 +592,8 @@ def _tag_findings(
                         "claimed": [c.tag for c in claims if c.arch in other],
                         "elf_architecture": verdict.arch,
                     },
-                    fix=f"Remove the {', '.join(other)} tags, or build one wheel per architecture.",
+                    explanation=f"Remove the {', '.join(other)} tags, or build one wheel per "
+                    f"architecture.",
                 )
             )
     if mine and not over and not overall.is_linux:
@@ -629,7 +634,7 @@ def _overclaims(facts: WheelFacts, over: Sequence[PlatformTag], verdict: Verdict
         distribution=facts.project,
         path=facts.path,
         evidence=evidence,
-        fix=(
+        explanation=(
             f"Build in a {family} image whose {libc_name} is {glibc} or older and bundle the "
             f"external libraries (auditwheel repair checks and does both), {retag}. pip "
             f"installs this wheel on systems with {libc_name} {glibc}, where it fails to load."
@@ -650,7 +655,7 @@ def _underclaims(facts: WheelFacts, mine: Sequence[PlatformTag], verdict: Verdic
             "satisfied": best.name,
             "satisfied_tags": list(best.tags),
         },
-        fix=f"Add the tags it satisfies: python -m wheel tags --platform-tag +{tags} "
+        explanation=f"Add the tags it satisfies: python -m wheel tags --platform-tag +{tags} "
         f"{facts.filename} (auditwheel repair tags a wheel with the most compatible policy "
         "it satisfies).",
     )
@@ -677,7 +682,8 @@ def _pure_with_extensions(
         distribution=facts.project,
         path=facts.path,
         evidence=evidence,
-        fix=f"Build a platform wheel (its build backend must know the package has extension "
+        explanation=f"Build a platform wheel (its build backend must know the package has "
+        f"extension "
         f"modules, e.g. setuptools' ext_modules or a has_ext_modules() override), tagged "
         f"{platform}, then run auditwheel repair on it.",
     )
@@ -742,7 +748,8 @@ def _abi_findings(facts: WheelFacts, claims: Sequence[PlatformTag]) -> list[Find
                 distribution=facts.project,
                 path=facts.path,
                 evidence={"files": abi_problems[:_MAX_FILES_SHOWN], "tags": tags},
-                fix="Tag the wheel for the Python the modules are built for (cpXY-cpXY), or "
+                explanation="Tag the wheel for the Python the modules are built for "
+                "(cpXY-cpXY), or "
                 "build them for what the tags claim (for abi3: define Py_LIMITED_API and name "
                 "them .abi3.so).",
             )
@@ -759,7 +766,7 @@ def _abi_findings(facts: WheelFacts, claims: Sequence[PlatformTag]) -> list[Find
                     "files": suffix_problems[:_MAX_FILES_SHOWN],
                     "claimed": sorted(c.tag for c in claims),
                 },
-                fix="Build the modules with the interpreter of the target platform (its "
+                explanation="Build the modules with the interpreter of the target platform (its "
                 "EXT_SUFFIX names the right triplet), or rename them to the plain .so suffix.",
             )
         )
