@@ -173,7 +173,7 @@ def test_other_python_site_packages_on_pythonpath(
     assert setuptools["used"] == str(foreign / "setuptools")
     assert setuptools["not_used"] == str(venv.site_packages / "setuptools")
     assert "setuptools" in finding["message"]
-    assert finding["fix"] == f"Remove it from PYTHONPATH: export PYTHONPATH={keep}"
+    assert finding["command"] == f"export PYTHONPATH={keep}"
     # The same root cause is not reported again as shadowed modules or as a duplicate
     # distribution: the second copy of setuptools is evidence of this finding.
     assert "module-shadowed" not in result.codes()
@@ -198,10 +198,7 @@ def test_other_prefix_same_version_is_a_warning(
     assert finding["severity"] == "warning"
     assert finding["evidence"]["python_version"] == f"Python {PY}"
     assert finding["evidence"]["distributions"] == ["requests 2.0.0"]
-    assert (
-        finding["fix"]
-        == "Remove it from PYTHONPATH: unset PYTHONPATH (and drop it from your shell profile)"
-    )
+    assert finding["command"] == "unset PYTHONPATH"
 
 
 def test_pth_file_adding_a_foreign_directory_is_named(
@@ -260,7 +257,7 @@ def test_user_site_leaks_into_system_site_venv(
     if base_name:
         assert used[base_name] == "user site"
         assert f"its {base_name} is used instead of the venv's copies." in finding["message"]
-    assert "PYTHONNOUSERSITE=1" in finding["fix"]
+    assert finding["command"] == "export PYTHONNOUSERSITE=1"
     assert not [f for f in ours(result) if f["code"] == "module-shadowed"]
 
 
@@ -355,9 +352,9 @@ def test_stale_copy_on_pythonpath(
     finding = only(result, "module-shadowed")
     assert finding["evidence"]["origin"] == "PYTHONPATH"
     assert finding["evidence"]["shadowing_kind"] == "package"
-    assert finding["fix"] == (
-        f"Rename or remove the directory {stale / 'numpy'}; or take {stale} off PYTHONPATH: "
-        "unset PYTHONPATH (and drop it from your shell profile)"
+    assert finding["command"] == "unset PYTHONPATH"
+    assert finding["explanation"] == (
+        f"Take {stale} off PYTHONPATH; or rename or remove the directory {stale / 'numpy'}"
     )
 
 

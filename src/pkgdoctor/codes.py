@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pkgdoctor._fields import Fact, fact
-from pkgdoctor.findings import Finding, Severity
+from pkgdoctor.findings import Finding, Fix, Severity
 
 # In the order the terminal report shows them.
 AREAS = (
@@ -48,8 +48,13 @@ class Code(Fact):
         evidence: Mapping[str, Any] | None = None,
         command: str | None = None,
         explanation: str | None = None,
+        fix: Fix | None = None,
         severity: Severity | None = None,
     ) -> Finding:
+        """The finding; its fix as ``command``/``explanation``, or as a :class:`Fix`."""
+        if fix is not None:
+            command = fix.command or command
+            explanation = fix.explanation or explanation
         return Finding(
             code=self.code,
             severity=severity or self.severity,

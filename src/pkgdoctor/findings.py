@@ -39,6 +39,18 @@ class Severity(enum.IntEnum):
 
 
 @fact
+class Fix(Fact):
+    """A fix in its two parts, for the functions that work one out for a finding.
+
+    ``command`` is one shell line a user can paste as it is (no placeholders, no prose); what
+    it does not say goes in ``explanation``.
+    """
+
+    command: str | None = None
+    explanation: str | None = None
+
+
+@fact
 class Finding(Fact):
     """One problem (or notable fact) found in the target.
 

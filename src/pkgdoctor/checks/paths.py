@@ -31,7 +31,7 @@ from typing import Any
 from pkgdoctor import codes
 from pkgdoctor._fields import Fact, fact
 from pkgdoctor.checks.context import Context
-from pkgdoctor.findings import Finding, Severity
+from pkgdoctor.findings import Finding, Fix, Severity
 from pkgdoctor.snapshot.model import Distribution, PathEntry, PathFacts, Provision, PthFile, PthLine
 
 # The target is a POSIX system: its paths are judged with posixpath whatever runs the check.
@@ -303,10 +303,11 @@ def _externally_managed(ctx: Context) -> list[Finding]:
             "refuses to install into it.",
             path=marker.marker,
             evidence={"marker": marker.marker, "error": marker.error},
+            command=f"{ctx.python} -m venv ~/.venvs/default",
             explanation=(
-                f"Install into a venv instead: {ctx.python} -m venv ~/.venvs/NAME, then "
-                f"~/.venvs/NAME/bin/python -m pip install ...; for command-line "
-                f"applications use pipx; or install the system's package "
+                "Install into a venv instead (this command makes one; then "
+                "~/.venvs/default/bin/python -m pip install PACKAGE); for command-line "
+                "applications use pipx; or install the system's package "
                 f"(apt install python3-NAME). Python {version} itself is fine."
             ),
         )
@@ -454,7 +455,7 @@ def _foreign(
         severity=Severity.ERROR if other_python else Severity.WARNING,
         path=entry.path,
         evidence=evidence,
-        explanation=_removal_fix(model, entry),
+        fix=_removal_fix(model, entry),
     )
 
 
@@ -468,21 +469,26 @@ def _pythonpath_without(model: PathModel, entry: Entry) -> str:
     keep = [p for p in model.pythonpath or () if model.from_pythonpath(p) != _norm(entry.path)]
     if keep:
         return f"export PYTHONPATH={shlex.quote(':'.join(keep))}"
-    return "unset PYTHONPATH (and drop it from your shell profile)"
+    return "unset PYTHONPATH"
 
 
-def _removal_fix(model: PathModel, entry: Entry) -> str:
+def _removal_fix(model: PathModel, entry: Entry) -> Fix:
     """How to take ``entry`` off sys.path, given where it came from."""
     if entry.origin == "PYTHONPATH" and model.pythonpath is not None:
-        return f"Remove it from PYTHONPATH: {_pythonpath_without(model, entry)}"
-    if entry.origin == ".pth" and entry.pth_file:
-        return (
-            f"Remove the line {entry.path!r} from {entry.pth_file} (delete the file if that "
-            f"is its only line: rm {shlex.quote(entry.pth_file)})"
+        return Fix(
+            _pythonpath_without(model, entry),
+            "Remove it from PYTHONPATH in this shell (and where your shell profile sets it).",
         )
-    return (
+    if entry.origin == ".pth" and entry.pth_file:
+        return Fix(
+            None,
+            f"Remove the line {entry.path!r} from {entry.pth_file} (delete the file if that "
+            f"is its only line: rm {shlex.quote(entry.pth_file)})",
+        )
+    return Fix(
+        None,
         "Find what adds it (PYTHONPATH in the shell that runs Python, sitecustomize.py, "
-        "usercustomize.py, code in a .pth file) and remove it there"
+        "usercustomize.py, code in a .pth file) and remove it there",
     )
 
 
@@ -551,9 +557,10 @@ def _user_site_leak(ctx: Context, model: PathModel) -> list[Finding]:
                 "also_in_environment": differs[:_MAX_LISTED],
                 "shadows": _shadow_records(entry, env_sites)[:_MAX_LISTED],
             },
+            command="export PYTHONNOUSERSITE=1",
             explanation=(
-                f"Ignore the user site in this {kind}: export PYTHONNOUSERSITE=1 (or run "
-                f"python -s); or remove them from the user site, outside any venv: "
+                f"Ignore the user site in this {kind} (or run python -s); or remove them from "
+                "the user site, outside any venv: "
                 f"python{target.interpreter.short_version} -m pip uninstall {names}"
             ),
         )
@@ -689,13 +696,14 @@ def _shadow_finding(
             f"{shlex.quote(pycache)}/{name}.*.pyc)"
         )
     if shadow.origin == "working directory":
-        fix = f"{rename}, or run Python from another directory"
+        fix = Fix(None, f"{rename}, or run Python from another directory")
     elif shadow.origin == "PYTHONPATH":
-        fix = (
-            f"{rename}; or take {shadow.path} off PYTHONPATH: {_pythonpath_without(model, shadow)}"
+        fix = Fix(
+            _pythonpath_without(model, shadow),
+            f"Take {shadow.path} off PYTHONPATH; or {rename[0].lower()}{rename[1:]}",
         )
     else:
-        fix = rename
+        fix = Fix(None, rename)
     return MODULE_SHADOWED.finding(
         message,
         distribution=dist.name if dist else None,
@@ -709,7 +717,7 @@ def _shadow_finding(
             "origin": shadow.origin,
             "why": why,
         },
-        explanation=fix,
+        fix=fix,
     )
 
 
@@ -805,10 +813,12 @@ def _blocking_pth(ctx: Context, facts: PathFacts) -> list[Finding]:
                 f"start, so every start of this environment's Python {waits}.",
                 path=cfg,
                 evidence={"file": cfg, "is": facts.venv_cfg_blocking},
+                command=(
+                    f"rm {shlex.quote(cfg)} && {base} -m venv --without-pip {shlex.quote(prefix)}"
+                ),
                 explanation=(
                     "No tool writes a pyvenv.cfg that is not a regular file; write it anew "
-                    "(installed packages stay): "
-                    f"rm {shlex.quote(cfg)} && {base} -m venv --without-pip {shlex.quote(prefix)}"
+                    "(installed packages stay)."
                 ),
             )
         )
@@ -818,11 +828,16 @@ def _blocking_pth(ctx: Context, facts: PathFacts) -> list[Finding]:
         owner = ctx.owner(pth.path)
         waits = "waits for a writer" if pth.blocking == "a FIFO" else "reads it without end"
         if owner is not None:
-            fix = f"It belongs to {owner}, damaged: {ctx.pip_reinstall(owner)}"
+            # Removed first: the interpreter that runs pip would block on it too.
+            fix = Fix(
+                f"rm {shlex.quote(pth.path)} && {ctx.pip_reinstall(owner)}",
+                f"It belongs to {owner}, damaged: remove it and reinstall {owner.name}.",
+            )
         else:
-            fix = (
+            fix = Fix(
+                f"rm {shlex.quote(pth.path)}",
                 "No installed distribution records this file, and no installer writes a "
-                f".pth file that is not a regular file; remove it: rm {shlex.quote(pth.path)}"
+                ".pth file that is not a regular file: remove it.",
             )
         findings.append(
             STARTUP_FILE_BLOCKS.finding(
@@ -831,7 +846,7 @@ def _blocking_pth(ctx: Context, facts: PathFacts) -> list[Finding]:
                 distribution=owner.name if owner else None,
                 path=pth.path,
                 evidence={"file": pth.path, "is": pth.blocking, "site_dir": pth.site_dir},
-                explanation=fix,
+                fix=fix,
             )
         )
     return findings
