@@ -76,7 +76,7 @@ def test_pythonhome_elsewhere_is_a_finding_with_the_variable(
     tried = _shell(evidence["try"], env)
     assert tried.returncode == 0, tried.stderr
     assert shlex.split(evidence["try"])[:3] == ["env", "-u", "PYTHONHOME"]
-    unset = finding["fix"].rpartition("Then: ")[2]
+    unset = finding["command"]
     assert unset == "unset PYTHONHOME"
     fixed = _shell(f"{unset}; {python} -c 'import encodings, sys; print(sys.prefix)'", env)
     assert fixed.returncode == 0, fixed.stderr

@@ -31,9 +31,9 @@ def _venv_findings(document: dict[str, Any]) -> list[dict[str, Any]]:
     return [f for f in document["findings"] if f["code"].startswith("venv-")]
 
 
-def _run_fix(fix: str, marker: str, env: dict[str, str] | None = None) -> str:
-    command = fix.partition(marker)[2]
-    assert command, fix
+def _run_fix(finding: dict[str, Any], env: dict[str, str] | None = None) -> str:
+    command = finding["command"]
+    assert command, finding
     subprocess.run(command, shell=True, check=True, timeout=120, env=env)
     return command
 
@@ -81,8 +81,8 @@ def test_base_interpreter_gone(tmp_path: Path, pkgdoctor: Runner) -> None:
         f"The venv's base interpreter is gone: pyvenv.cfg's home {gone} does not exist"
     )
     assert finding["evidence"]["home"] == str(gone)
-    assert finding["fix"].startswith(f"Recreate the venv with a Python {minor} (found: ")
-    command = _run_fix(finding["fix"], "and stay: ")
+    assert finding["explanation"].startswith(f"Recreate the venv with a Python {minor} (found: ")
+    command = _run_fix(finding)
     assert f" -m venv --without-pip {venv.prefix}" in command
 
     after = pkgdoctor("check", "--prefix", str(venv.prefix), "--json", "--no-cache")
@@ -122,7 +122,7 @@ def test_venv_for_another_python(tmp_path: Path, pkgdoctor: Runner) -> None:
             "unread site-packages": [str(site)],
         },
     }
-    command = _run_fix(finding["fix"], "and stay: ")
+    command = _run_fix(finding)
     assert command.startswith(f"rm -f {prefix}/bin/python {prefix}/bin/python3 ")
 
     after = pkgdoctor("check", "--prefix", str(prefix), "--json", "--no-cache")
@@ -176,7 +176,7 @@ def test_moved_and_copied_venv(tmp_path: Path, pkgdoctor: Runner) -> None:
     env = dict(os.environ, PIP_NO_INDEX="1", PIP_FIND_LINKS=bundled)
     env.pop("PIP_CONFIG_FILE", None)
     for prefix, item in ((copied, finding), (moved, missing)):
-        command = _run_fix(item["fix"], "needs the venv run again): ", env)
+        command = _run_fix(item, env)
         assert command.startswith(f"{prefix}/bin/python -m pip install --force-reinstall ")
         after = pkgdoctor("check", "--prefix", str(prefix), "--json", "--no-cache")
         assert _venv_findings(after.json) == []
@@ -206,7 +206,8 @@ def test_base_gone_and_no_python_of_that_version(
     (finding,) = _venv_findings(result.json)
     assert finding["code"] == "venv-base-missing"
     prefix = venv.prefix
-    assert finding["fix"] == (
+    assert finding["command"] is None
+    assert finding["explanation"] == (
         f"Recreate the venv with a Python {minor}: none was found on this machine "
         f"(pyvenv.cfg's home, pyenv's versions, PATH), so install one first (pyenv install "
         f"{minor}, or your package manager's python{minor}); its installed packages are for "

@@ -16,7 +16,7 @@ import shlex
 
 from pkgdoctor import codes
 from pkgdoctor.checks.context import Context
-from pkgdoctor.findings import Finding
+from pkgdoctor.findings import Finding, Fix
 from pkgdoctor.target.facts import StartFailure
 
 AREA = "Interpreter"
@@ -71,11 +71,12 @@ def _cannot_start(failure: StartFailure) -> Finding:
             f"{exe} cannot start: {named} in your environment {verb} every start fail "
             f"({cause}); without it, it starts."
         )
-        fix = (
-            f"Remove it from your environment (and from the shell start-up file that sets "
-            f"it); to see it start first: {try_it}. Then: unset {unset}"
+        fix = Fix(
+            f"unset {unset}",
+            "Remove it from your environment (and from the shell start-up file that sets "
+            f"it); to see it start first: {try_it}",
         )
-        return CANNOT_START.finding(message, path=exe, evidence=evidence, explanation=fix)
+        return CANNOT_START.finding(message, path=exe, evidence=evidence, fix=fix)
     if failure.starts_isolated:
         names = list(failure.variables)
         evidence["starts_with"] = "-E (every PYTHON* variable ignored)"
@@ -86,11 +87,12 @@ def _cannot_start(failure: StartFailure) -> Finding:
             f"{exe} cannot start ({cause}); it starts when the PYTHON* variables of your "
             f"environment are ignored: together, {', '.join(names)} stop it."
         )
-        fix = (
-            f"Remove them from your environment; to see it start first: {try_it}. "
-            f"Then: unset {' '.join(names)}"
+        fix = Fix(
+            f"unset {' '.join(names)}",
+            "Remove them from your environment (and from the shell start-up file that sets "
+            f"them); to see it start first: {try_it}",
         )
-        return CANNOT_START.finding(message, path=exe, evidence=evidence, explanation=fix)
+        return CANNOT_START.finding(message, path=exe, evidence=evidence, fix=fix)
     evidence.update(later)
     if failure.starts_without_site:
         evidence["starts_with"] = "-S (site not imported: no .pth file, no sitecustomize)"
@@ -98,17 +100,19 @@ def _cannot_start(failure: StartFailure) -> Finding:
             f"{exe} cannot start ({cause}): code that site.py runs at start-up stops it "
             "(an import line of a .pth file, or sitecustomize); with -S it starts."
         )
-        fix = (
+        explanation = (
             "Find the .pth import line or sitecustomize that exits (the sys.path findings "
             f"list the .pth files that run code) and remove it; {python} -S works meanwhile."
         )
-        return CANNOT_START.finding(message, path=exe, evidence=evidence, explanation=fix)
+        return CANNOT_START.finding(
+            message, path=exe, evidence=evidence, explanation=explanation
+        )
     message = (
         f"{exe} cannot start ({cause}), and not because of a PYTHON* variable: "
         "its installation is damaged."
     )
-    fix = (
+    explanation = (
         "Reinstall that Python (its standard library is missing or broken), or recreate the "
         "environment from a Python that starts: python3 -m venv --clear ENV_DIR"
     )
-    return CANNOT_START.finding(message, path=exe, evidence=evidence, explanation=fix)
+    return CANNOT_START.finding(message, path=exe, evidence=evidence, explanation=explanation)

@@ -22,7 +22,7 @@ from pkgdoctor.codes import (
     VENV_SCRIPT_INTERPRETER_FOREIGN,
     VENV_SCRIPT_INTERPRETER_MISSING,
 )
-from pkgdoctor.findings import Finding
+from pkgdoctor.findings import Finding, Fix
 from pkgdoctor.snapshot.model import Distribution, Shebang, VenvFacts
 
 
@@ -40,7 +40,7 @@ def _prefix(ctx: Context) -> str:
     return ctx.target.prefix.rstrip("/") or "/"
 
 
-def _recreate(ctx: Context, facts: VenvFacts) -> str:
+def _recreate(ctx: Context, facts: VenvFacts) -> Fix:
     """Recreate the venv in place with a Python of pyvenv.cfg's version, keeping its
     packages. ``venv`` run again on an existing environment writes pyvenv.cfg and the
     activate scripts anew and keeps site-packages, but leaves an existing ``bin/python``
@@ -55,9 +55,10 @@ def _recreate(ctx: Context, facts: VenvFacts) -> str:
     python = shlex.quote(facts.candidates[0]) if facts.candidates else f"python{version or '3'}"
     command = f"rm -f {links} && {python} -m venv --without-pip {shlex.quote(prefix)}"
     if facts.candidates:
-        how = (
+        return Fix(
+            command,
             f"Recreate the venv with a Python {version} (found: {facts.candidates[0]}); its "
-            f"installed packages are for {version} and stay: {command}"
+            f"installed packages are for {version} and stay.",
         )
     elif version:
         how = (
@@ -71,7 +72,7 @@ def _recreate(ctx: Context, facts: VenvFacts) -> str:
             "Recreate the venv with the Python it was made with (pyvenv.cfg names no "
             f"version): {command}"
         )
-    return how
+    return Fix(None, how)
 
 
 def _base(ctx: Context, facts: VenvFacts) -> list[Finding]:
@@ -97,7 +98,7 @@ def _base(ctx: Context, facts: VenvFacts) -> list[Finding]:
                 "made with": made_with,
                 "bin/python resolves to": facts.resolved or "nothing",
             },
-            explanation=_recreate(ctx, facts),
+            fix=_recreate(ctx, facts),
         )
     ]
 
@@ -129,7 +130,7 @@ def _mismatch(ctx: Context, facts: VenvFacts) -> list[Finding]:
                 "bin/python resolves to": facts.resolved or "unknown",
                 "unread site-packages": [path for path, _ in unread],
             },
-            explanation=_recreate(ctx, facts),
+            fix=_recreate(ctx, facts),
         )
     ]
 
@@ -182,13 +183,13 @@ def _scripts(ctx: Context, facts: VenvFacts) -> list[Finding]:
                 distribution=owners[0].name if len(owners) == 1 else None,
                 path=items[0][0].script,
                 evidence=evidence,
-                explanation=_reinstall_scripts(ctx, prefix, owners),
+                fix=_reinstall_scripts(ctx, prefix, owners),
             )
         )
     return findings
 
 
-def _reinstall_scripts(ctx: Context, prefix: str, owners: list[Distribution]) -> str:
+def _reinstall_scripts(ctx: Context, prefix: str, owners: list[Distribution]) -> Fix:
     """pip writes a script's ``#!`` line for the interpreter that installs it
     (``sys.executable``), so reinstalling the distributions with this venv's Python rewrites
     them; ``venv`` run again would not touch them."""
@@ -198,7 +199,8 @@ def _reinstall_scripts(ctx: Context, prefix: str, owners: list[Distribution]) ->
         command = f"{python} -m pip install --force-reinstall --no-deps {wanted}"
     else:  # no pip inside: a pip outside installs for it (pip 22.3+)
         command = f"python3 -m pip --python {python} install --force-reinstall --no-deps {wanted}"
-    return (
+    return Fix(
+        command,
         "Reinstall the distributions that own them with this venv's Python, which writes "
-        f"their #! lines anew (bin/activate, if you use it, needs the venv run again): {command}"
+        "their #! lines anew (bin/activate, if you use it, needs the venv run again).",
     )
