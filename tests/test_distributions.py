@@ -118,7 +118,7 @@ def test_missing_requirements_match_pip_check(
     assert (
         finding["message"] == "requests 2.32.3 requires urllib3<3,>=1.21.1, which is not installed."
     )
-    assert finding["fix"].endswith("-m pip install 'urllib3<3,>=1.21.1'")
+    assert finding["command"].endswith("-m pip install 'urllib3<3,>=1.21.1'")
 
 
 def test_conflicts_markers_and_prereleases_match_pip_check(
@@ -209,7 +209,7 @@ def test_pip_leftovers(tmp_path: Path, pkgdoctor: Runner) -> None:
         str(site / "~umpy"),
         str(site / "~umpy-2.1.3.dist-info"),
     ]
-    assert finding["fix"].startswith("rm -rf ")
+    assert finding["command"].startswith("rm -rf ")
 
 
 def test_invalid_metadata_never_tracebacks(tmp_path: Path, pkgdoctor: Runner) -> None:
@@ -380,7 +380,7 @@ def test_two_distributions_owning_the_same_files(
     ]  # fmt: skip
     assert finding["evidence"]["distributions"] == ["jwt 1.4.0", "PyJWT 2.10.1"]
     python = f"{venv.prefix}/bin/python3"
-    command = finding["fix"].partition(", e.g. ")[2]
+    command = finding["command"]
     assert command == (
         f"{python} -m pip uninstall -y jwt PyJWT && {python} -m pip install PyJWT==2.10.1"
     )

@@ -91,10 +91,10 @@ def test_editable_install_whose_source_is_deleted(tmp_path: Path, pkgdoctor: Run
         f"recorded in {pth}."
     )
     assert found["fieldproj"]["evidence"]["project"] == str(field)
-    py = python_of(venv, found["fieldproj"]["fix"])
-    assert found["fieldproj"]["fix"] == (
-        f"{py} -m pip uninstall -y fieldproj (or restore {field} and install it again: "
-        f"{py} -m pip install -e {field})"
+    py = python_of(venv, found["fieldproj"]["command"])
+    assert found["fieldproj"]["command"] == f"{py} -m pip uninstall -y fieldproj"
+    assert found["fieldproj"]["explanation"] == (
+        f"Uninstall it, or restore {field} and install it again: {py} -m pip install -e {field}"
     )
     assert found["flatproj"]["evidence"]["modules"] == ["flatmod"]
     assert found["flatproj"]["path"] == str(flat / "flatmod")
@@ -108,7 +108,7 @@ def test_editable_install_whose_source_is_deleted(tmp_path: Path, pkgdoctor: Run
     assert "flatproj 0.1 is installed in editable mode, but its source" in text
 
     for finding in found.values():  # the printed command, as pasted
-        shell(finding["fix"].partition(" (or ")[0])
+        shell(finding["command"])
     after = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
     assert findings(after, "dist-editable-source-missing") == []
     assert after.json["summary"]["error"] == 0
@@ -130,7 +130,10 @@ def test_egg_link_and_plain_pth_line_to_deleted_directories(
     assert sorted(by_path) == [str(tmp_path / "gone"), str(legacy)]
     link = by_path[str(legacy)]
     assert link["severity"] == "error" and link["distribution"] == "legacy"
-    assert link["fix"].startswith(f"rm {site / 'legacy.egg-link'}, and remove the line {legacy}")
+    assert link["command"] is None  # two places to edit: said in words
+    assert link["explanation"].startswith(
+        f"Remove {site / 'legacy.egg-link'}, and remove the line {legacy}"
+    )
     plain = by_path[str(tmp_path / "gone")]
     assert plain["severity"] == "warning" and plain["distribution"] is None
     assert plain["evidence"]["recorded_in"] == [str(site / "extra.pth")]
@@ -151,8 +154,8 @@ def test_pip_broken_by_an_interrupted_self_upgrade(tmp_path: Path, pkgdoctor: Ru
     metadata = venv.site_packages / "needy-1.0.dist-info" / "METADATA"
     metadata.write_text(metadata.read_text().rstrip("\n") + "\nRequires-Dist: notthere\n\n")
     before = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
-    py = python_of(venv, findings(before, "dist-requirement-missing")[0]["fix"])
-    assert findings(before, "dist-requirement-missing")[0]["fix"] == (
+    py = python_of(venv, findings(before, "dist-requirement-missing")[0]["command"])
+    assert findings(before, "dist-requirement-missing")[0]["command"] == (
         f"{py} -m pip install notthere"
     )
 
@@ -160,18 +163,19 @@ def test_pip_broken_by_an_interrupted_self_upgrade(tmp_path: Path, pkgdoctor: Ru
     result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
     leftover = findings(result, "dist-partial-uninstall")[0]
     stash = shlex.quote(str(venv.site_packages / "~ip"))
-    assert leftover["fix"] == f"rm -rf {stash}; then {py} -m ensurepip --upgrade"
+    assert leftover["command"] == f"rm -rf {stash} && {py} -m ensurepip --upgrade"
     missing = findings(result, "dist-requirement-missing")[0]
-    assert missing["fix"] == f"{py} -m ensurepip --upgrade && {py} -m pip install notthere"
+    assert missing["command"] == f"{py} -m ensurepip --upgrade && {py} -m pip install notthere"
     for finding in result.json["findings"]:  # no fix calls the broken pip first
-        assert not (finding["fix"] or "").startswith(f"{py} -m pip"), finding
+        assert not (finding["command"] or "").startswith(f"{py} -m pip"), finding
 
-    shell(f"{py} -m ensurepip --upgrade")
+    shell(leftover["command"])
     run([str(py), "-m", "pip", "--version"])
-    shell(leftover["fix"].partition("; then ")[0])
     after = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
     assert findings(after, "dist-partial-uninstall") == []
-    assert findings(after, "dist-requirement-missing")[0]["fix"] == f"{py} -m pip install notthere"
+    assert findings(after, "dist-requirement-missing")[0]["command"] == (
+        f"{py} -m pip install notthere"
+    )
 
 
 def test_pip_package_gone_but_metadata_left(tmp_path: Path, pkgdoctor: Runner) -> None:
@@ -180,10 +184,10 @@ def test_pip_package_gone_but_metadata_left(tmp_path: Path, pkgdoctor: Runner) -
     (dist_info,) = venv.site_packages.glob("pip-*.dist-info")
     result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
     missing = [f for f in findings(result, "record-missing-file") if f["distribution"] == "pip"]
-    py = python_of(venv, missing[0]["fix"].split(" && ")[1])
+    py = python_of(venv, missing[0]["command"].split(" && ")[1])
     # ensurepip alone would find pip "already satisfied" and do nothing.
-    assert missing[0]["fix"] == f"rm -rf {dist_info} && {py} -m ensurepip --upgrade"
-    shell(missing[0]["fix"])
+    assert missing[0]["command"] == f"rm -rf {dist_info} && {py} -m ensurepip --upgrade"
+    shell(missing[0]["command"])
     run([str(py), "-m", "pip", "--version"])
     after = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
     assert after.json["summary"]["error"] == 0

@@ -32,7 +32,7 @@ def _venv_findings(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _run_fix(finding: dict[str, Any], env: dict[str, str] | None = None) -> str:
-    command = finding["command"]
+    command: str = finding["command"]
     assert command, finding
     subprocess.run(command, shell=True, check=True, timeout=120, env=env)
     return command

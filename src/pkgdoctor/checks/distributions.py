@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from pkgdoctor import codes
 from pkgdoctor.checks.context import Context
-from pkgdoctor.findings import Finding, Severity
+from pkgdoctor.findings import Finding, Fix, Severity
 from pkgdoctor.platforms import accepted_tags, cpython_abis, linux_platforms
 from pkgdoctor.snapshot.model import (
     Distribution,
@@ -239,7 +239,7 @@ def _missing(ctx: Context, dist: Distribution, req: Requirement) -> Finding:
         distribution=dist.name,
         path=dist.metadata_dir,
         evidence={**_requirement_evidence(dist, req), "installed": None},
-        explanation=ctx.pip(f"install {shlex.quote(req.spec)}"),
+        command=ctx.pip(f"install {shlex.quote(req.spec)}"),
     )
 
 
@@ -253,26 +253,30 @@ def _conflict(ctx: Context, dist: Distribution, req: Requirement, dep: Distribut
             "installed": dep.version,
             "installed_metadata": dep.metadata_dir,
         },
+        command=ctx.pip(f"install {shlex.quote(req.spec)}"),
         explanation=(
-            f"{ctx.pip(f'install {shlex.quote(req.spec)}')} (or upgrade {dist.name} to a "
-            f"release that accepts {dep.name} {dep.version})"
+            f"Install what {dist.name} asks for, or upgrade {dist.name} to a release that "
+            f"accepts {dep.name} {dep.version}."
         ),
     )
 
 
 def _invalid(ctx: Context, dist: Distribution, problems: list[str]) -> Finding:
-    fix = ctx.pip_reinstall(dist) if dist.version else f"Remove {shlex.quote(dist.metadata_dir)}"
+    if dist.version:
+        fix = Fix(ctx.pip_reinstall(dist), f"Reinstall {dist.name} to write its metadata anew.")
+    else:  # nothing to reinstall: pip cannot even name it
+        fix = Fix(None, f"Remove {shlex.quote(dist.metadata_dir)}, which names no version.")
     irregular = not_regular_files(problems)
-    if irregular and dist.version:
+    if irregular and fix.command:
         # pip reads them to uninstall and would block on a FIFO: out of the way first.
         paths = " ".join(shlex.quote(f"{dist.metadata_dir}/{name}") for name in irregular)
-        fix = f"rm -- {paths} && {fix}"
+        fix = Fix(f"rm -- {paths} && {fix.command}", fix.explanation)
     return METADATA_INVALID.finding(
         f"The metadata of {dist} is invalid: {problems[0]}.",
         distribution=dist.name,
         path=dist.metadata_dir,
         evidence={"problems": problems},
-        explanation=fix,
+        fix=fix,
     )
 
 
@@ -307,15 +311,17 @@ def _duplicates(ctx: Context, inventory: Inventory) -> list[Finding]:
                 f"{posixpath.basename(winner.metadata_dir)} first, and importlib.metadata "
                 "and pip take the first"
             )
-            fix = (
-                f"Remove the stale copy: rm -r {shlex.quote(loser.metadata_dir)}; then "
-                f"{ctx.pip_reinstall(winner)} to restore its files"
+            fix = Fix(
+                f"rm -r {shlex.quote(loser.metadata_dir)} && {ctx.pip_reinstall(winner)}",
+                "Remove the stale copy, then reinstall the one in use to restore the files "
+                "they share.",
             )
         else:
             why = f"{winner.site_dir} comes before {loser.site_dir} on sys.path"
-            fix = (
+            fix = Fix(
+                None,
                 f"Remove one copy; {loser.site_dir} is never used for {loser.name}. If it is on "
-                "PYTHONPATH, take it off."
+                "PYTHONPATH, take it off.",
             )
         # The same version twice (Debian ships python3-cryptography with a dist-info *and* an
         # egg-info) changes nothing about what is imported or checked: a note, not a warning.
@@ -333,7 +339,7 @@ def _duplicates(ctx: Context, inventory: Inventory) -> list[Finding]:
                     "shadowed_version": loser.version,
                     "why": why,
                 },
-                explanation=fix,
+                fix=fix,
             )
         )
     return findings
@@ -398,10 +404,11 @@ def _clobber(ctx: Context, owners: tuple[Distribution, ...], paths: list[str]) -
     python = ctx.python
     # ``pip uninstall`` of one removes the shared files, so the kept one must be installed
     # again after both are gone (tested: tests/test_distributions.py, PyJWT and jwt).
-    fix = (
-        "Keep one of them: uninstall all and install again the one you want, e.g. "
+    fix = Fix(
         f"{python} -m pip uninstall -y {' '.join(shlex.quote(n) for n in names)} && "
-        f"{python} -m pip install {shlex.quote(keep.requirement)}"
+        f"{python} -m pip install {shlex.quote(keep.requirement)}",
+        f"Keep one of them: uninstall all and install again the one you want (here "
+        f"{keep.name}).",
     )
     # Only scripts or data outside the site directory (two projects' ``bin/NAME``): a command
     # breaks, no import; PRODUCT.md keeps ``error`` for what breaks an import or an install.
@@ -417,7 +424,7 @@ def _clobber(ctx: Context, owners: tuple[Distribution, ...], paths: list[str]) -
             "files": shown[:MAX_LISTED],
             "file_count": count,
         },
-        explanation=fix,
+        fix=fix,
     )
 
 
@@ -437,11 +444,16 @@ def _leftovers(ctx: Context, inventory: Inventory) -> list[Finding]:
             if d.site_dir == site and normalize(d.name)[1:] == normalize(stem)
         ]
         dist = suspects[0] if len(suspects) == 1 else None
-        fix = "rm -rf " + " ".join(shlex.quote(p) for p in sorted(paths))
+        command = "rm -rf " + " ".join(shlex.quote(p) for p in sorted(paths))
+        explanation = "Remove what pip left"
         if dist is not None:
-            fix += f"; then {ctx.pip_reinstall(dist)}"
+            command += f" && {ctx.pip_reinstall(dist)}"
+            explanation += f", then reinstall {dist.name}, whose files it may have taken."
         elif stem == "ip" and ctx.pip_broken:  # an interrupted pip self-upgrade
-            fix += f"; then {ctx.ensurepip}"
+            command += f" && {ctx.ensurepip}"
+            explanation += ", then install pip again from the copy the standard library keeps."
+        else:
+            explanation += "."
         findings.append(
             PARTIAL_UNINSTALL.finding(
                 f"pip left {', '.join(posixpath.basename(p) for p in sorted(paths))} in {site}: "
@@ -450,7 +462,8 @@ def _leftovers(ctx: Context, inventory: Inventory) -> list[Finding]:
                 distribution=dist.name if dist else None,
                 path=sorted(paths)[0],
                 evidence={"leftovers": sorted(paths), "probably": dist.name if dist else None},
-                explanation=fix,
+                command=command,
+                explanation=explanation,
             )
         )
     return findings
@@ -499,9 +512,10 @@ def _missing_source(ctx: Context, dist: Distribution | None, group: list[SourceD
             distribution=dist.name,
             path=dirs[0],
             evidence=evidence,
+            command=ctx.pip(f"uninstall -y {shlex.quote(dist.name)}"),
             explanation=(
-                f"{ctx.pip(f'uninstall -y {shlex.quote(dist.name)}')} (or restore {project} "
-                f"and install it again: {ctx.pip(f'install -e {shlex.quote(project)}')})"
+                f"Uninstall it, or restore {project} and install it again: "
+                f"{ctx.pip(f'install -e {shlex.quote(project)}')}"
             ),
         )
     link = next((s for s in group if s.kind == "egg-link"), None)
@@ -516,7 +530,8 @@ def _missing_source(ctx: Context, dist: Distribution | None, group: list[SourceD
             distribution=link.name,
             path=dirs[0],
             evidence=evidence,
-            explanation=f"rm {shlex.quote(link.recorded_in)}{also} (or restore {dirs[0]} and "
+            command=None if pth else f"rm {shlex.quote(link.recorded_in)}",
+            explanation=f"Remove {link.recorded_in}{also} (or restore {dirs[0]} and "
             f"install it again: {ctx.pip(f'install -e {shlex.quote(dirs[0])}')})",
         )
     pth_file = files[0]
@@ -527,8 +542,7 @@ def _missing_source(ctx: Context, dist: Distribution | None, group: list[SourceD
         evidence=evidence,
         severity=Severity.WARNING,
         explanation=f"Remove the line {dirs[0]} from {pth_file} (delete the file if that is its "
-        f"only "
-        f"line: rm {shlex.quote(pth_file)}), or restore the directory",
+        f"only line: rm {shlex.quote(pth_file)}), or restore the directory",
     )
 
 
@@ -553,7 +567,8 @@ def _wheel_tags(ctx: Context, inventory: Inventory) -> list[Finding]:
                     "interpreter": f"cp{interp.version[0]}{interp.version[1]}",
                     "platform": _platforms(ctx)[:3],
                 },
-                explanation=ctx.pip_reinstall(dist) + " (pip then picks a wheel for this target)",
+                command=ctx.pip_reinstall(dist),
+                explanation="Reinstall it: pip then picks a wheel for this target.",
             )
         )
     return findings
