@@ -418,7 +418,7 @@ def test_bundled_library_the_loader_cannot_load(
     assert finding["message"].startswith(
         f"1 extension module of pkg cannot be loaded: the library {lib} it loads: not a valid"
     )
-    assert finding["fix"].endswith("-m pip install --force-reinstall --no-deps pkg==1.0")
+    assert finding["command"].endswith("-m pip install --force-reinstall --no-deps pkg==1.0")
 
 
 def test_select_and_ignore(tmp_path: Path, pkgdoctor: Runner) -> None:
@@ -472,11 +472,11 @@ def test_numba_without_tbb_is_healthy(numba_env: Venv, pkgdoctor: Runner) -> Non
     sites = {(s["file"], s["statement"]) for s in finding["evidence"]["guarded_imports"]}
     assert ("numba/np/ufunc/parallel.py", "from numba.np.ufunc import tbbpool as lib") in sites
     lib = os.path.join(numba_env.prefix, "lib")
-    assert finding["fix"] == (
-        f"To use it: {numba_env.prefix}/bin/python3 -m pip install tbb, then start Python with "
-        f"LD_LIBRARY_PATH={lib} (the wheel puts libtbb.so.12 there, where the loader does not "
-        "look for numba.np.ufunc.tbbpool). Nothing needs fixing if you do not use it: numba "
-        "works without it."
+    assert finding["command"] == f"{numba_env.prefix}/bin/python3 -m pip install tbb"
+    assert finding["explanation"] == (
+        f"To use it, install tbb, then start Python with LD_LIBRARY_PATH={lib} (the wheel puts "
+        "libtbb.so.12 there, where the loader does not look for numba.np.ufunc.tbbpool). "
+        "Nothing needs fixing if you do not use it: numba works without it."
     )
 
 
@@ -591,7 +591,7 @@ def test_optional_module_needing_a_newer_glibc(tmp_path: Path, pkgdoctor: Runner
         "fast._simd is optional (fast imports it inside try/except Exception in "
         "fast/__init__.py:2); it cannot load because it needs GLIBC_9."
     )
-    assert finding["fix"].startswith("To use it: ")
+    assert finding["explanation"].startswith("To use it: reinstall fast ")
     assert result.status == 0
 
 
@@ -616,7 +616,8 @@ def test_optional_module_fix_names_the_wheel_but_never_pip_into_a_system_python(
         pkgdoctor("check", "--prefix", str(venv.prefix), "--json"), "ext-missing-library"
     )
     assert finding["severity"] == "info"
-    assert finding["fix"].startswith(f"To use it: {venv.prefix}/bin/python3 -m pip install tbb, ")
+    assert finding["command"] == f"{venv.prefix}/bin/python3 -m pip install tbb"
+    assert finding["explanation"].startswith("To use it, install tbb, ")
 
     prefix = tmp_path / "usr"
     stdlib = prefix / "lib" / f"python{PY}"

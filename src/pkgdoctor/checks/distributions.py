@@ -407,8 +407,7 @@ def _clobber(ctx: Context, owners: tuple[Distribution, ...], paths: list[str]) -
     fix = Fix(
         f"{python} -m pip uninstall -y {' '.join(shlex.quote(n) for n in names)} && "
         f"{python} -m pip install {shlex.quote(keep.requirement)}",
-        f"Keep one of them: uninstall all and install again the one you want (here "
-        f"{keep.name}).",
+        f"Keep one of them: uninstall all and install again the one you want (here {keep.name}).",
     )
     # Only scripts or data outside the site directory (two projects' ``bin/NAME``): a command
     # breaks, no import; PRODUCT.md keeps ``error`` for what breaks an import or an install.

@@ -25,7 +25,7 @@ from pkgdoctor.checks.context import Context
 from pkgdoctor.codes import Code
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.extmodules import MAX_DEPTH, TOO_DEEP, UNREADABLE, ExtensionFile
-from pkgdoctor.findings import Finding, Severity
+from pkgdoctor.findings import Finding, Fix, Severity
 from pkgdoctor.library_wheels import WHEEL_LIBRARY_DIR, distribution_for
 from pkgdoctor.optional_imports import ModuleImports
 from pkgdoctor.platforms import elf_libc, triplet_architecture
@@ -72,8 +72,8 @@ def check(ctx: Context) -> list[Finding]:
             f"{p.path} cannot be read ({p.reason}); modules in it cannot be imported or checked.",
             path=p.path,
             evidence={"reason": p.reason},
-            explanation=f"Make it readable for the user who runs Python: chmod a+rx "
-            f"{_quote(p.path)}",
+            command=f"chmod a+rx {_quote(p.path)}",
+            explanation="Make it readable for the user who runs Python.",
         )
         for p in facts.scan_problems
         if p.kind == UNREADABLE
@@ -395,10 +395,14 @@ def _common_path(members: Sequence[Problem], dist: Distribution | None) -> str:
     return posixpath.commonpath([m.file.directory for m in members])
 
 
-def _fix_reinstall(ctx: Context, dist: Distribution | None, members: Sequence[Problem]) -> str:
+def _fix_reinstall(
+    ctx: Context, dist: Distribution | None, members: Sequence[Problem], why: str = ""
+) -> Fix:
+    """Reinstall the owner (``why`` says what that achieves), or, with no owner, say so."""
     if dist is not None:
-        return ctx.pip_reinstall(dist)
-    return f"Remove or rebuild {_quote(_common_path(members, dist))}; no distribution owns it."
+        return Fix(ctx.pip_reinstall(dist), f"Reinstall {dist.name}{why}." if why else None)
+    where = _quote(_common_path(members, dist))
+    return Fix(None, f"Remove or rebuild {where}; no distribution owns it.")
 
 
 def _wrong_arch(ctx: Context, members: list[Problem], dist: Distribution | None, _: Any) -> Finding:
@@ -417,10 +421,12 @@ def _wrong_arch(ctx: Context, members: list[Problem], dist: Distribution | None,
         distribution=dist.name if dist else None,
         path=_common_path(members, dist),
         evidence=evidence,
-        explanation=_fix_reinstall(ctx, dist, members)
-        + (
-            " (this picks the wheel for this machine; an environment copied from another "
-            "machine must be recreated here)"
+        fix=_fix_reinstall(
+            ctx,
+            dist,
+            members,
+            ": this picks the wheel for this machine (an environment copied from another "
+            "machine must be recreated here)",
         ),
     )
 
@@ -439,8 +445,12 @@ def _libc_mismatch(
         distribution=dist.name if dist else None,
         path=_common_path(members, dist),
         evidence=evidence,
-        explanation=_fix_reinstall(ctx, dist, members)
-        + (" (pip then picks a manylinux wheel for glibc or a musllinux wheel for musl)"),
+        fix=_fix_reinstall(
+            ctx,
+            dist,
+            members,
+            ": pip then picks a manylinux wheel for glibc or a musllinux wheel for musl",
+        ),
     )
 
 
@@ -463,10 +473,13 @@ def _abi_mismatch(
         distribution=dist.name if dist else None,
         path=_common_path(members, dist),
         evidence=evidence,
-        explanation=_fix_reinstall(ctx, dist, members)
-        + (
-            "; keep one environment per interpreter (a site-packages shared between Python "
-            "versions, or a venv copied from another Python, causes this)"
+        fix=_fix_reinstall(
+            ctx,
+            dist,
+            members,
+            " for this interpreter, and keep one environment per interpreter (a site-packages "
+            "shared between Python versions, or a venv copied from another Python, causes "
+            "this)",
         ),
     )
 
@@ -495,7 +508,7 @@ def _suffix_mismatch(
         distribution=dist.name if dist else None,
         path=_common_path(members, dist),
         evidence=evidence,
-        explanation=_fix_reinstall(ctx, dist, members),
+        fix=_fix_reinstall(ctx, dist, members),
     )
 
 
@@ -530,11 +543,12 @@ def _no_triplet(
         f"named for {triplet} in {_count(len(per_dist), 'distribution')}.",
         path=interp.executable,
         evidence=evidence,
+        command=rebuild,
         explanation=(
-            f"Use an interpreter that knows the {triplet} triplet (CPython 3.12+ for "
-            "loongarch64, or your distribution's patched build), or build the packages with "
-            f"this interpreter: {rebuild}. Workaround, per file: ln -s {_quote(example.filename)} "
-            f"{_quote(posixpath.join(example.directory, wanted))}"
+            f"Build the packages with this interpreter (the command), or use an interpreter "
+            f"that knows the {triplet} triplet (CPython 3.12+ for loongarch64, or your "
+            f"distribution's patched build). Workaround, per file: ln -s "
+            f"{_quote(example.filename)} {_quote(posixpath.join(example.directory, wanted))}"
         ),
     )
 
@@ -569,24 +583,30 @@ def _glibc_too_new(
         parts.append(f"{top} from {lib} ({libraries[lib]['path']} has up to {have})")
     ld_path = [lib for lib, info in libraries.items() if info["via"] == "LD_LIBRARY_PATH"]
     if ld_path:
-        fix = (
+        fix = Fix(
+            None,
             f"{', '.join(ld_path)} comes from LD_LIBRARY_PATH and is older than what "
-            f"{_subject(members, dist)} needs: remove that directory from LD_LIBRARY_PATH."
+            f"{_subject(members, dist)} needs: remove that directory from LD_LIBRARY_PATH.",
         )
     elif any(lib.startswith(("libstdc++", "libgcc")) for lib in lacking) and not any(
         lib.startswith(("libc.", "libm.")) for lib in lacking
     ):
-        fix = (
+        fix = _fix_reinstall(ctx, dist, members, " to get a build for this system")
+        fix = Fix(
+            fix.command,
             "Make a newer libstdc++ the one that is loaded (conda: conda install -c "
             "conda-forge libstdcxx-ng; system: upgrade the gcc runtime), or "
-            + _fix_reinstall(ctx, dist, members)
-            + " to get a build for this system."
+            + (fix.explanation or "")[0].lower()
+            + (fix.explanation or "")[1:],
         )
     else:
-        fix = (
-            _fix_reinstall(ctx, dist, members) + " so that pip picks a wheel for this "
-            "system's glibc; if pip keeps choosing the same file, its manylinux tag is wrong: "
-            "use an older release or a conda-forge build. Never replace the system glibc."
+        fix = _fix_reinstall(
+            ctx,
+            dist,
+            members,
+            " so that pip picks a wheel for this system's glibc; if pip keeps choosing the "
+            "same file, its manylinux tag is wrong: use an older release or a conda-forge "
+            "build. Never replace the system glibc",
         )
     optional = members[0].optional
     if optional is not None and dist is not None:
@@ -598,14 +618,14 @@ def _glibc_too_new(
             optional,
             reason=f"it needs {'; '.join(parts)}",
             evidence=evidence,
-            explanation=f"To use it: {fix[0].lower()}{fix[1:]}",
+            fix=Fix(fix.command, f"To use it: {_lower_first(fix.explanation or '')}"),
         )
     return EXT_GLIBC_TOO_NEW.finding(
         f"{_subject(members, dist)} needs {'; '.join(parts)}.",
         distribution=dist.name if dist else None,
         path=_common_path(members, dist),
         evidence=evidence,
-        explanation=fix,
+        fix=fix,
     )
 
 
@@ -655,37 +675,47 @@ def _missing_library(
             optional,
             reason=reason,
             evidence=evidence,
-            explanation=_optional_library_fix(ctx, members, per_lib, elsewhere),
+            fix=_optional_library_fix(ctx, members, per_lib, elsewhere),
         )
     severity = Severity.WARNING if set(elsewhere) == set(names) else Severity.ERROR
     if severity is Severity.WARNING:
         module = members[0].file.module.split(".")[0]
-        fix = (
+        fix = Fix(
+            None,
             f"If `pkgdoctor why {module}` shows the import works, the package loads "
-            f"{', '.join(names)} itself; otherwise add {posixpath.dirname(elsewhere[names[0]])} "
-            "to LD_LIBRARY_PATH or reinstall the package that provides it."
+            f"{', '.join(names)} itself; "
+            f"otherwise add {posixpath.dirname(elsewhere[names[0]])} to LD_LIBRARY_PATH or "
+            "reinstall the package that provides it.",
         )
         message += " on its search path; a copy is installed in this environment"
     elif bundled and dist is not None:
-        fix = (
-            f"{_fix_reinstall(ctx, dist, members)} (the library it bundles is missing: "
-            "a deleted *.libs directory or an interrupted install)"
+        fix = _fix_reinstall(
+            ctx,
+            dist,
+            members,
+            ": the library it bundles is missing (a deleted *.libs directory or an "
+            "interrupted install)",
         )
     else:
         first = names[0]
-        fix = (
+        fix = Fix(
+            None,
             f"Install the system package that provides {first} (Debian/Ubuntu: apt-file "
             f"search {first}; Fedora/RHEL: dnf provides '*/{first}'; Alpine: apk search "
-            f"so:{first}), or add its directory to LD_LIBRARY_PATH."
+            f"so:{first}), or add its directory to LD_LIBRARY_PATH.",
         )
     return EXT_MISSING_LIBRARY.finding(
         message + ".",
         distribution=dist.name if dist else None,
         path=_common_path(members, dist),
         evidence=evidence,
-        explanation=fix,
+        fix=fix,
         severity=severity,
     )
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def _optional_finding(
@@ -697,7 +727,7 @@ def _optional_finding(
     *,
     reason: str,
     evidence: dict[str, Any],
-    explanation: str,
+    fix: Fix,
 ) -> Finding:
     """An info: the module cannot load, but its distribution imports it only where an
     ImportError is caught, so only the feature it provides is unavailable."""
@@ -729,8 +759,9 @@ def _optional_finding(
         distribution=dist.name,
         path=_common_path(members, dist),
         evidence=evidence,
-        explanation=explanation
-        + f" Nothing needs fixing if you do not use it: {dist.name} works without it.",
+        command=fix.command,
+        explanation=f"{fix.explanation} Nothing needs fixing if you do not use it: {dist.name} "
+        "works without it.",
         severity=Severity.INFO,
     )
 
@@ -740,36 +771,39 @@ def _optional_library_fix(
     members: Sequence[Problem],
     per_lib: dict[str, dict[str, Any]],
     elsewhere: dict[str, str],
-) -> str:
+) -> Fix:
     """How to get the libraries an optional module lacks: the PyPI wheel that ships them
     when one is known and pip may install here, else the system's package."""
     names = sorted(per_lib)
     module = members[0].file.module
     if set(elsewhere) == set(names):
         directories = sorted({posixpath.dirname(elsewhere[n]) for n in names})
-        return (
+        return Fix(
+            None,
             f"To use it, start Python with LD_LIBRARY_PATH={':'.join(directories)} "
             f"({', '.join(names)} {'is' if len(names) == 1 else 'are'} installed there, "
-            f"but nothing tells the loader to look there for {module})."
+            f"but nothing tells the loader to look there for {module}).",
         )
     wheels = {n: distribution_for(n) for n in names}
     if all(wheels.values()) and ctx.snapshot.paths.externally_managed is None:
         packages = sorted({d for d in wheels.values() if d})
-        fix = f"To use it: {ctx.pip('install ' + ' '.join(packages))}"
+        command = ctx.pip("install " + " ".join(packages))
+        explanation = f"To use it, install {', '.join(packages)}"
         lib_dir = posixpath.join(ctx.target.prefix, WHEEL_LIBRARY_DIR)
         searched = {posixpath.normpath(d) for info in per_lib.values() for d in info["searched"]}
         if posixpath.normpath(lib_dir) not in searched:
             # The wheels install into <prefix>/lib, which this module's search path lacks.
-            fix += (
+            explanation += (
                 f", then start Python with LD_LIBRARY_PATH={lib_dir} (the wheel puts "
                 f"{', '.join(names)} there, where the loader does not look for {module})"
             )
-        return fix + "."
+        return Fix(command, explanation + ".")
     first = names[0]
-    return (
+    return Fix(
+        None,
         f"To use it, install the system package that provides {first} (Debian/Ubuntu: "
         f"apt-file search {first}; Fedora/RHEL: dnf provides '*/{first}'; Alpine: apk search "
-        f"so:{first}), or add its directory to LD_LIBRARY_PATH."
+        f"so:{first}), or add its directory to LD_LIBRARY_PATH.",
     )
 
 
@@ -830,7 +864,7 @@ def _invalid_elf(
         distribution=dist.name if dist else None,
         path=_common_path(members, dist),
         evidence=evidence,
-        explanation=_fix_reinstall(ctx, dist, members),
+        fix=_fix_reinstall(ctx, dist, members),
     )
 
 
@@ -841,11 +875,12 @@ def _invalid_library(ctx: Context, members: list[Problem], dist: Distribution | 
     evidence["library"] = library
     owner = ctx.owner(library["path"])
     if owner is not None:
-        fix = ctx.pip_reinstall(owner)
+        fix = Fix(ctx.pip_reinstall(owner), f"Reinstall {owner.name}, which installed it.")
     else:
-        fix = (
+        fix = Fix(
+            None,
             f"Restore {_quote(library['path'])} (reinstall whatever installed it); no "
-            "distribution owns it."
+            "distribution owns it.",
         )
     return EXT_INVALID_ELF.finding(
         f"{_count(len(members), 'extension module')} of {_subject(members, dist)} cannot be "
@@ -853,7 +888,7 @@ def _invalid_library(ctx: Context, members: list[Problem], dist: Distribution | 
         distribution=dist.name if dist else None,
         path=library["path"],
         evidence=evidence,
-        explanation=fix,
+        fix=fix,
     )
 
 

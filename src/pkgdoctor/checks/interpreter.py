@@ -104,9 +104,7 @@ def _cannot_start(failure: StartFailure) -> Finding:
             "Find the .pth import line or sitecustomize that exits (the sys.path findings "
             f"list the .pth files that run code) and remove it; {python} -S works meanwhile."
         )
-        return CANNOT_START.finding(
-            message, path=exe, evidence=evidence, explanation=explanation
-        )
+        return CANNOT_START.finding(message, path=exe, evidence=evidence, explanation=explanation)
     message = (
         f"{exe} cannot start ({cause}), and not because of a PYTHON* variable: "
         "its installation is damaged."

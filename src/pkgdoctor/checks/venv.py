@@ -60,7 +60,7 @@ def _recreate(ctx: Context, facts: VenvFacts) -> Fix:
             f"Recreate the venv with a Python {version} (found: {facts.candidates[0]}); its "
             f"installed packages are for {version} and stay.",
         )
-    elif version:
+    if version:
         how = (
             f"Recreate the venv with a Python {version}: none was found on this machine "
             f"(pyvenv.cfg's home, pyenv's versions, PATH), so install one first (pyenv "
