@@ -14,6 +14,7 @@ overall tag is the most compatible policy satisfied. Deliberate differences are 
 from __future__ import annotations
 
 import re
+import shlex
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -655,9 +656,9 @@ def _underclaims(facts: WheelFacts, mine: Sequence[PlatformTag], verdict: Verdic
             "satisfied": best.name,
             "satisfied_tags": list(best.tags),
         },
-        explanation=f"Add the tags it satisfies: python -m wheel tags --platform-tag +{tags} "
-        f"{facts.filename} (auditwheel repair tags a wheel with the most compatible policy "
-        "it satisfies).",
+        command=f"python -m wheel tags --platform-tag +{tags} {shlex.quote(facts.filename)}",
+        explanation="Add the tags it satisfies (auditwheel repair tags a wheel with the most "
+        "compatible policy it satisfies).",
     )
 
 
