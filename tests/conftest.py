@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,7 +34,39 @@ def validated(document: Any) -> Any:
     command = str(document.get("command")) if isinstance(document, dict) else ""
     validators = {"audit-wheel": AUDIT_WHEEL_VALIDATOR, "diff": DIFF_VALIDATOR}
     validators.get(command, VALIDATOR).validate(document)
+    for finding in _findings_in(document):
+        assert_pasteable(finding)
     return document
+
+
+# Words a command must not contain: what a user would have to replace before running it.
+_PLACEHOLDER = re.compile(r"\b(PACKAGE|NAME|ENV_DIR|VERSION)\b|\.\.\.|<[a-z_-]+>")
+
+
+def assert_pasteable(finding: dict[str, Any]) -> None:
+    """A finding's ``command`` is one shell line a user can paste as it is (issue 10: every
+    command any test produces parses with ``shlex``), and ``fix`` joins the two parts."""
+    command, explanation = finding["command"], finding["explanation"]
+    if command is not None:
+        assert command.strip() and "\n" not in command, finding
+        assert shlex.split(command), finding
+        assert not _PLACEHOLDER.search(command), f"placeholder in {command!r}"
+        assert finding["fix"].startswith(command), finding
+    if explanation is not None:
+        assert explanation.strip(), finding
+    if command is None and explanation is None:
+        assert finding["fix"] is None, finding
+
+
+def _findings_in(document: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(document, dict):
+        if "code" in document and "command" in document and "severity" in document:
+            yield document
+        for value in document.values():
+            yield from _findings_in(value)
+    elif isinstance(document, list):
+        for value in document:
+            yield from _findings_in(value)
 
 
 @pytest.fixture(scope="session", autouse=True)
