@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from artefacts import OTHER_PY, PY, Venv, make_venv, run, write_dist_info
+from artefacts import OTHER_PY, PY, Venv, compile_extension, make_venv, run, write_dist_info
 from conftest import Runner
 from pkgdoctor.checks.paths import Entry, known_hook, resolve
 from pkgdoctor.look.paths import decode_pth, list_provisions, parse_pth
@@ -185,6 +185,32 @@ def test_other_python_site_packages_on_pythonpath(
     # Asked for alone, the duplicate is reported in its own right.
     alone = pkgdoctor("check", "--prefix", str(venv.prefix), "--json", "--select", "dist-")
     assert alone.codes() == ["dist-duplicate"]
+
+
+def test_a_finding_caused_by_a_foreign_entry_points_to_it(
+    venv: Venv, tmp_path: Path, pkgdoctor: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An extension module built for the other Python, reached only through PYTHONPATH: the
+    fix is PYTHONPATH, not a reinstall of its distribution (issue 10 section 4)."""
+    foreign = tmp_path / "other" / "lib" / f"python{OTHER_PY}" / "site-packages"
+    tag = OTHER_PY.replace(".", "")
+    ext = compile_extension(
+        foreign / "speedy", "_core", suffix=f".cpython-{tag}-x86_64-linux-gnu.so"
+    )
+    (foreign / "speedy" / "__init__.py").write_text("")
+    write_dist_info(foreign, "speedy", "1.0", ["speedy/__init__.py", f"speedy/{ext.name}"])
+    monkeypatch.setenv("PYTHONPATH", str(foreign))
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    cause = only(result, "path-foreign-site-packages")
+    abi = only(result, "ext-abi-mismatch")
+    assert abi["distribution"] == "speedy"
+    assert abi["evidence"]["caused_by"] == f"path-foreign-site-packages {foreign}"
+    assert abi["command"] == cause["command"] == "unset PYTHONPATH"
+    assert "pip" not in abi["fix"]
+    # Run as printed: both findings are gone.
+    monkeypatch.delenv("PYTHONPATH")
+    after = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert {"path-foreign-site-packages", "ext-abi-mismatch"}.isdisjoint(after.codes())
 
 
 def test_other_prefix_same_version_is_a_warning(

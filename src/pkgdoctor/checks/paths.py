@@ -223,7 +223,8 @@ def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
 
     A foreign site-packages or a leaking user site that holds a second copy of a project
     is the cause; the duplicate is its consequence. It becomes evidence of the path finding
-    (``duplicates``) instead of a second finding for the same root cause.
+    (``duplicates``) instead of a second finding for the same root cause. Any other finding
+    about a file under such an entry points to it (:func:`_point_to_cause`).
     """
     by_entry = {
         _norm(f.path): f
@@ -250,7 +251,32 @@ def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
         if duplicates and finding.code in (FOREIGN_SITE.code, USER_SITE_LEAK.code):
             finding = replace(finding, evidence={**finding.evidence, "duplicates": duplicates})
         result.append(finding)
-    return result
+    return [_point_to_cause(f, by_entry) for f in result]
+
+
+def _point_to_cause(finding: Finding, causes: dict[str, Finding]) -> Finding:
+    """A finding about a file that only reaches sys.path through a foreign site-packages or a
+    leaking user site: its own fix (reinstall, rebuild) would not help, so it points to the
+    path finding and takes that one's command (issue 10: the fix is the PYTHONPATH, not a
+    reinstall)."""
+    if finding.code in (FOREIGN_SITE.code, USER_SITE_LEAK.code) or not finding.path:
+        return finding
+    path = _norm(finding.path)
+    cause = next(
+        (c for entry, c in causes.items() if path == entry or path.startswith(entry + "/")),
+        None,
+    )
+    if cause is None:
+        return finding
+    return replace(
+        finding,
+        evidence={**finding.evidence, "caused_by": f"{cause.code} {cause.path}"},
+        command=cause.command,
+        explanation=(
+            f"Caused by {cause.path} on sys.path (the {cause.code} finding): fix that; "
+            "a reinstall here would not help."
+        ),
+    )
 
 
 def check(ctx: Context) -> list[Finding]:
