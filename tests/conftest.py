@@ -141,6 +141,8 @@ def pkgdoctor(
         return snapshot
 
     monkeypatch.setattr(pkgdoctor.look, "collect", recording_collect)
+    # Text output as a pipe gets it, whatever terminal runs the suite (tests that wrap set it).
+    monkeypatch.delenv("COLUMNS", raising=False)
     runs: list[_Live] = []
 
     def invoke(*argv: str) -> Result:

@@ -100,6 +100,8 @@ def test_text_rendering_of_recorded_facts() -> None:
         f"pkgdoctor {__version__} check /srv/loong  "
         "(static: the interpreter is loongarch64, this machine is x86_64)\n"
         "CPython 3.10.12 · loongarch64 · glibc · EXT_SUFFIX .cpython-310.so\n"
+        "✗ 1 error, 1 warning; worst: This CPython 3.10 was built without a platform triplet."
+        "  [interpreter-no-platform-triplet]\n"
         "\n"
         "[✗] Interpreter  1 error, 1 warning\n"
         "    ✗ This CPython 3.10 was built without a platform triplet."
@@ -117,6 +119,30 @@ def test_text_rendering_of_recorded_facts() -> None:
         "\n"
         "1 error, 1 warning, 0 notes.\n"
     )
+
+
+def test_text_fits_the_width_but_never_breaks_a_command() -> None:
+    long = "/srv/loong/lib/python3.10/site-packages/" + "very-long-directory-name/" * 4
+    finding = Finding(
+        "path-unreadable",
+        Severity.WARNING,
+        f"{long} cannot be read, so nothing in it can be imported or checked by anyone.",
+        path=long,
+        evidence={"reason": "Permission denied " * 8},
+        command=f"chmod a+rx {long}",
+        explanation="Make it readable for the user who runs Python, and for every other user "
+        "of this environment too.",
+    )
+    lines = to_plain(render_text(Report("check", RECORDED, [finding]), width=60)).splitlines()
+    command = f"        chmod a+rx {long}"
+    assert command in lines  # whole, alone on its line, though wider than 60
+    for line in lines:
+        if line != command and not line.startswith("pkgdoctor "):
+            # Longer only where one word (a path) is longer than the line can hold.
+            assert len(line) <= 60 or max(len(w) for w in line.split()) > 50, line
+    assert "        reason: Permission denied Permission denied Permiss…" in lines
+    assert "      fix: Make it readable for the user who runs Python," in lines
+    assert "           and for every other user of this environment too." in lines
 
 
 def test_json_rendering_of_recorded_facts() -> None:

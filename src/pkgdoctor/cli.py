@@ -1009,7 +1009,18 @@ def _finish(report: Report, args: argparse.Namespace) -> int:
 def _print_text(report: Report, *, verbose: bool = False) -> None:
     from pkgdoctor.render.text import render_text, to_plain
 
-    _print_lines(render_text(report, verbose=verbose), to_plain)
+    _print_lines(render_text(report, verbose=verbose, width=_width()), to_plain)
+
+
+def _width() -> int | None:
+    """The columns text output must fit: COLUMNS when set (as ``shutil`` reads it), else the
+    terminal's; None (no wrapping) for a pipe or a file without COLUMNS."""
+    import shutil
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() or sys.stdout.isatty():
+        return max(shutil.get_terminal_size().columns, 40)
+    return None
 
 
 _WHEELS_DESCRIPTION = """\
@@ -1298,12 +1309,7 @@ def _diff(args: argparse.Namespace) -> int:
     else:
         from pkgdoctor.render.diff import render_text, to_plain
 
-        width = None
-        if sys.stdout.isatty():
-            import shutil
-
-            width = shutil.get_terminal_size().columns
-        _print_lines(render_text(diff, side_a, side_b, width), to_plain)
+        _print_lines(render_text(diff, side_a, side_b, _width()), to_plain)
     return EXIT_FOUND if diff else EXIT_OK
 
 

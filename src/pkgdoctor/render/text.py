@@ -7,12 +7,13 @@ tests, and the CLI hands them to rich only when it writes colour to a terminal.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pkgdoctor import __version__
 from pkgdoctor.codes import AREAS, area_of
-from pkgdoctor.findings import Finding, Severity, summarize
+from pkgdoctor.findings import Finding, Severity, sort_findings, summarize
 from pkgdoctor.render import Report, terminal_lines, terminal_text
 from pkgdoctor.words import plural
 
@@ -30,14 +31,22 @@ MARKS = {
 _MAX_EVIDENCE_LINES = 10
 
 
-def render_text(report: Report, *, verbose: bool = False) -> list[Line]:
-    """The checklist: one line per area, each finding under its area, worst first. Notes
-    (info) are folded into one line per area unless ``verbose``; ``--json`` has them all."""
+def render_text(report: Report, *, verbose: bool = False, width: int | None = None) -> list[Line]:
+    """The checklist: a one-line verdict, then one line per area, each finding under its
+    area, worst first. Notes (info) are folded into one line per area unless ``verbose``;
+    ``--json`` has them all. With a ``width`` (a terminal's, or COLUMNS), messages and
+    explanations wrap and evidence is cut to fit; a command is never broken."""
     by_area: dict[str, list[Finding]] = {}
     for finding in report.findings:
         by_area.setdefault(area_of(finding.code) or "Imports", []).append(finding)
     areas = [a for a in AREAS if a in report.areas or a in by_area]
-    lines: list[Line] = [*_header(report), []]
+    head, facts = _header(report)
+    lines: list[Line] = [head, *_wrap(facts, width, "")]
+    # why's import lines are its verdict.
+    verdict = _verdict(report.findings) if report.command == "check" else None
+    if verdict:
+        lines.append(_cut(verdict, width))
+    lines.append([])
     if report.command == "why" and report.imports:
         for outcome in report.imports:
             lines += _import_lines(outcome)
@@ -58,11 +67,31 @@ def render_text(report: Report, *, verbose: bool = False) -> list[Line]:
         notes = [] if verbose else [f for f in found if f.severity is Severity.INFO]
         for finding in found:
             if finding not in notes:
-                lines += finding_lines(finding)
+                lines += finding_lines(finding, width)
         if notes:
             lines.append(_folded(notes))
     lines += [[], _summary_line(report.findings)]
     return terminal_lines(lines)
+
+
+def _verdict(findings: Sequence[Finding]) -> Line | None:
+    """The answer first, for a report with errors or warnings: how many, and the worst one.
+
+    A report of notes only says nothing more than its last line ("No problems found").
+    """
+    problems = [f for f in findings if f.severity > Severity.INFO]
+    if not problems:
+        return None
+    worst = sort_findings(problems)[0]
+    mark, style = MARKS[worst.severity]
+    counts = summarize(problems)
+    what = ", ".join(plural(n, label) for label, n in counts.items() if n)
+    return [
+        (f"{mark} ", style),
+        (f"{what}; worst: ", "bold"),
+        (terminal_text(worst.message), ""),
+        (f"  [{worst.code}]", "dim"),
+    ]
 
 
 def _folded(notes: Sequence[Finding]) -> Line:
@@ -159,32 +188,96 @@ def _gist(message: str, limit: int = 160) -> str:
     return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"
 
 
-def finding_lines(finding: Finding) -> list[Line]:
-    """One finding as lines: message and code, evidence, fix (``audit-wheel`` uses it too)."""
+def finding_lines(finding: Finding, width: int | None = None) -> list[Line]:
+    """One finding as lines: message and code, evidence, fix (``audit-wheel`` uses it too).
+
+    With a ``width``, the message and the explanation wrap under themselves and each
+    evidence line is cut with "…"; the command stays whole on its own line, to paste.
+    """
     mark, style = MARKS[finding.severity]
-    lines: list[Line] = [
+    lines = _wrap(
         [
             (f"    {mark} ", style),
             (terminal_text(finding.message), ""),
             (f"  [{finding.code}]", "dim"),
-        ]
-    ]
+        ],
+        width,
+        "      ",
+    )
     evidence = list(_evidence_lines(finding.evidence, finding.path))
     shown = evidence[:_MAX_EVIDENCE_LINES]
     for text in shown:
-        lines.append([("        ", ""), (terminal_text(text), "dim")])
+        lines.append(_cut([("        ", ""), (terminal_text(text), "dim")], width))
     if len(evidence) > len(shown):
         more = len(evidence) - len(shown)
         more_lines = plural(more, "more line")
         lines.append([(f"        … {more_lines} of evidence (--json shows all)", "dim")])
     if finding.explanation:
-        lines.append([("      fix: ", "bold"), (terminal_text(finding.explanation), "")])
+        explanation = [("      fix: ", "bold"), (terminal_text(finding.explanation), "")]
+        lines += _wrap(explanation, width, "           ")
     elif finding.command:
         lines.append([("      fix:", "bold")])
     if finding.command:
         # Alone on its line (only the indent before it), so that it pastes as it is.
         lines.append([("        ", ""), (terminal_text(finding.command), "bold")])
     return lines
+
+
+_PIECES = re.compile(r"\S+\s*|\s+")
+
+
+def _wrap(line: Line, width: int | None, indent: str) -> list[Line]:
+    """``line`` flowed into lines of at most ``width`` columns (a word longer than that, a
+    path, stays whole), continuation lines starting with ``indent``; styles kept."""
+    if width is None or sum(len(text) for text, _ in line) <= width:
+        return [line]
+    pieces = [(piece, style) for text, style in line for piece in _PIECES.findall(text)]
+    lines: list[Line] = []
+    current: Line = []
+    used = 0
+    for piece, style in pieces:
+        if current and used + len(piece.rstrip()) > width and used > len(indent):
+            lines.append(_merge(current))
+            current, used = [(indent, "")], len(indent)
+            piece = piece.lstrip()
+            if not piece:
+                continue
+        current.append((piece, style))
+        used += len(piece)
+    if current:
+        lines.append(_merge(current))
+    return [_rstrip(line) for line in lines]
+
+
+def _merge(line: Line) -> Line:
+    merged: Line = []
+    for text, style in line:
+        if merged and merged[-1][1] == style:
+            merged[-1] = (merged[-1][0] + text, style)
+        else:
+            merged.append((text, style))
+    return merged
+
+
+def _rstrip(line: Line) -> Line:
+    if line and line[-1][0].endswith(" "):
+        return [*line[:-1], (line[-1][0].rstrip(), line[-1][1])]
+    return line
+
+
+def _cut(line: Line, width: int | None) -> Line:
+    """``line`` cut to ``width`` columns, ending in "…" where it was cut."""
+    if width is None or sum(len(text) for text, _ in line) <= width:
+        return line
+    cut: Line = []
+    room = width - 1
+    for text, style in line:
+        if len(text) >= room:
+            cut.append((text[:room] + "…", style))
+            break
+        cut.append((text, style))
+        room -= len(text)
+    return cut
 
 
 def _evidence_lines(evidence: Mapping[str, Any], base: str | None) -> Iterable[str]:
