@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -36,6 +35,7 @@ from pkgdoctor.extmodules import (
 )
 from pkgdoctor.files import read_regular
 from pkgdoctor.optional_imports import ImportSite, ModuleImports
+from pkgdoctor.redact import home_pattern
 from pkgdoctor.snapshot.model import (
     SCHEMA_VERSION,
     Candidate,
@@ -122,10 +122,10 @@ def write_bytes(data: bytes, path: str) -> None:
 def redacted(document: Any, home: str) -> Any:
     """``document`` with the user's home directory written as ``~`` in every string, for a
     snapshot pasted into a bug report (``snapshot --redact``)."""
-    home = home.rstrip("/")
-    if not home or home == "/":
+    pattern = home_pattern(home)
+    if pattern is None:
         return document
-    pattern = re.compile(rf"(?<![^\s:=\"'(]){re.escape(home)}(?=/|:|$|\s)")
+    home = home.rstrip("/")
 
     def walk(value: Any) -> Any:
         if isinstance(value, str):
