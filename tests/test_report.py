@@ -3,6 +3,7 @@ its Markdown structure against hostile names, and what it redacts."""
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from markdown_it import MarkdownIt
 
 from artefacts import make_venv, write_dist_info
 from conftest import Runner
+from pkgdoctor.look.system import parse_os_release
 from pkgdoctor.redact import Redactor
 
 
@@ -39,6 +41,24 @@ def test_healthy_venv(tmp_path: Path, pkgdoctor: Runner) -> None:
     assert "environment   venv (base " in text
     assert "Findings: none. No problems found.\n" in text
     assert "Distributions that matter (0 of 0):\n" in text
+    try:  # the distribution, as the standard library reads os-release(5)
+        pretty = platform.freedesktop_os_release().get("PRETTY_NAME")
+    except OSError:
+        pretty = None
+    if pretty:
+        assert f"os            {pretty} · Linux " in text
+
+
+def test_os_release_lines() -> None:
+    text = (
+        "# comment\nPRETTY_NAME=\"Alpine Linux v3.20\"\nID=alpine\nVERSION_ID='3.20.1'\n"
+        'NAME="unclosed\nHOME_URL="https://alpinelinux.org/"\n\n'
+    )
+    assert parse_os_release(text) == {
+        "PRETTY_NAME": "Alpine Linux v3.20",
+        "ID": "alpine",
+        "VERSION_ID": "3.20.1",
+    }
 
 
 def test_broken_venv_lists_the_finding_with_its_command(tmp_path: Path, pkgdoctor: Runner) -> None:

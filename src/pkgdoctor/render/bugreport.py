@@ -136,12 +136,16 @@ def _environment(
     if recorded:
         mode += f"; recorded in {recorded}"
     rows.append(("target", f"{target.prefix}  ({mode})"))
+    release = snapshot.os_release or {}
+    distro = release.get("PRETTY_NAME") or " ".join(
+        v for v in (release.get("NAME"), release.get("VERSION")) if v
+    )
     system = " ".join(
         v for v in (markers.get("platform_system"), markers.get("platform_release")) if v
     )
     machine = markers.get("platform_machine") or interp.architecture
-    if system or machine:
-        rows.append(("os", " · ".join(v for v in (system, machine) if v)))
+    if distro or system or machine:
+        rows.append(("os", " · ".join(v for v in (distro, system, machine) if v)))
     if markers.get("platform_version"):
         rows.append(("kernel", markers["platform_version"]))
     python = f"{_impl(interp.implementation)} {'.'.join(map(str, interp.version))}"

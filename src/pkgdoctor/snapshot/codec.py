@@ -90,6 +90,7 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
         "paths": _paths(snapshot.paths),
         "extensions": _extensions(snapshot.extensions),
         "venv": _venv(snapshot.venv),
+        "os_release": None if snapshot.os_release is None else dict(snapshot.os_release),
     }
 
 
@@ -479,6 +480,7 @@ def _snapshot(doc: Mapping[str, Any]) -> Snapshot:
         schema_version=SCHEMA_VERSION,
         # Optional: snapshots written before the venv facts existed have none.
         venv=_read_venv(doc.get("venv")),
+        os_release=None if doc.get("os_release") is None else _str_map(doc["os_release"]),
     )
 
 
