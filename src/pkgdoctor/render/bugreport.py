@@ -73,7 +73,7 @@ def render_report(
             f"Distributions that matter ({len(chosen)} of {total}):",
             *dists,
             "",
-            f"Environment variables ({len(variables)}):",
+            f"Environment variables ({len(snapshot.target.environ)}):",
             *variables,
             "",
             f"sys.path ({len(path)}):",
@@ -88,7 +88,7 @@ def render_report(
         "\n#### Findings\n\n",
         _block(found, redactor),
         _details(f"Distributions that matter ({len(chosen)} of {total})", dists, redactor),
-        _details(f"Environment variables ({len(variables)})", variables, redactor),
+        _details(f"Environment variables ({len(snapshot.target.environ)})", variables, redactor),
         _details(f"sys.path ({len(path)})", path, redactor),
     ]
     return "".join(parts)
@@ -226,9 +226,11 @@ def distributions_that_matter(
 
     The rule, with no list of names: those a finding names, those with extension modules on
     ``sys.path`` (compiled for one machine, where most breakage lives: numpy, torch, ...),
-    and those installed from a platform-specific wheel (a wheel tag that is not ``-any``,
-    e.g. a library wheel that bundles ``.so`` files but no module). The ones findings name
-    first, then by name. The report lists at most :data:`MAX_DISTRIBUTIONS` of them.
+    those installed from a platform-specific wheel (a wheel tag that is not ``-any``, e.g.
+    a library wheel that bundles ``.so`` files but no module), and the installers that
+    installed the others, where they are installed here themselves (pip's version matters
+    to a resolver's bug). The ones findings name first, then by name. The report lists at
+    most :data:`MAX_DISTRIBUTIONS` of them.
     """
     inventory = snapshot.inventory
     named = {normalize(f.distribution) for f in findings if f.distribution}
@@ -237,10 +239,14 @@ def distributions_that_matter(
         owner = inventory.owner(module.file.path)
         if owner is not None:
             compiled.add(owner.key)
+    installers = {normalize(d.installer) for d in inventory.distributions if d.installer}
     chosen = [
         d
         for d in inventory.distributions
-        if d.key in named or d.key in compiled or any(not t.endswith("-any") for t in d.wheel_tags)
+        if d.key in named
+        or d.key in compiled
+        or d.key in installers
+        or any(not t.endswith("-any") for t in d.wheel_tags)
     ]
     chosen.sort(key=lambda d: (d.key not in named, d.key))
     return chosen, len(inventory.distributions)
@@ -286,7 +292,15 @@ def _source(dist: Distribution) -> str:
 def _variables(snapshot: Snapshot) -> list[str]:
     """The variables that change imports, the loader, pip and uv, as the probe reported them
     (a secret's value is never recorded)."""
-    environ = snapshot.target.environ
+    target = snapshot.target
+    environ = target.environ
+    if not environ:
+        # Static mode reads only the loader's variables (nothing ran to see the rest).
+        return [
+            "(none set)"
+            if target.mode == "live"
+            else "(static mode reads only the loader's: none set)"
+        ]
     return [f"{name}={environ[name]}" for name in sorted(environ)]
 
 
