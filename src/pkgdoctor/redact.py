@@ -29,9 +29,10 @@ _HOMES = re.compile(_BEFORE + r"(/(?:var/)?home|/Users)/[\w.@$-]+" + _AFTER)
 # a snapshot of an older pkgdoctor, or a URL inside a finding, still passes through here.
 _CREDENTIALS = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 
-# Login names too common as directory names to be anybody's secret, and which replacing
-# would garble every path (``root`` is the user of most containers).
-_NOT_PRIVATE = frozenset(("root", "user", "nobody"))
+# Login names that are nobody's secret, and which replacing would garble paths that are no
+# home: containers' ``root``, GitHub Actions' ``runner``, Jupyter's images' ``jovyan``, the
+# cloud images' ``ubuntu``.
+_NOT_PRIVATE = frozenset(("root", "user", "nobody", "runner", "jovyan", "ubuntu"))
 
 
 def home_pattern(home: str) -> re.Pattern[str] | None:
