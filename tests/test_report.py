@@ -105,6 +105,11 @@ def test_markdown_structure_survives_hostile_names(tmp_path: Path, pkgdoctor: Ru
     assert all(t.info == "text" for t in fences)
     [findings] = [t.content for t in fences if "[record-missing-file]" in t.content]
     assert hostile in findings
+    # Plain text: one block, its fence one backtick longer than the name's four.
+    plain = pkgdoctor("report", "--prefix", str(prefix)).out
+    assert plain.startswith("`````text\n") and plain.endswith("\n`````\n")
+    [block] = [t for t in MarkdownIt("commonmark").parse(plain) if t.type == "fence"]
+    assert hostile in block.content
 
 
 def test_terminal_controls_are_escaped(tmp_path: Path, pkgdoctor: Runner) -> None:
