@@ -3,16 +3,19 @@ its Markdown structure against hostile names, and what it redacts."""
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
 
-from artefacts import make_venv, write_dist_info
+from artefacts import loongarch_interpreter, make_venv, write_dist_info
 from conftest import Runner
+from pkgdoctor.look import collect
 from pkgdoctor.look.system import parse_os_release
 from pkgdoctor.redact import Redactor
+from pkgdoctor.target import find_target
 
 
 def broken_venv(path: Path, name: str = "brokenpkg", module: str = "brokenpkg") -> Path:
@@ -193,3 +196,18 @@ def test_parser_and_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["report", "--help"])
     help_text = capsys.readouterr().out
     assert "There is no --json" in help_text and "examples:" in help_text
+
+
+def test_another_machines_tree_has_no_os_release(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """A loongarch64 tree read here: this machine's os-release says nothing of its system."""
+    prefix = tmp_path / "loong"
+    loongarch_interpreter(prefix / "bin" / "python3.10")
+    (prefix / "lib" / "python3.10" / "site-packages").mkdir(parents=True)
+    snapshot = collect(find_target(prefix=str(prefix)))
+    assert not snapshot.target.system_is_host and snapshot.os_release is None
+    host = collect(find_target(prefix=str(make_venv(tmp_path / "env").prefix)))
+    if os.path.exists("/etc/os-release") or os.path.exists("/usr/lib/os-release"):
+        assert host.os_release and "ID" in host.os_release
+    result = pkgdoctor("report", "--prefix", str(prefix))
+    [os_line] = [line for line in result.out.splitlines() if line.startswith("os ")]
+    assert os_line == "os            Linux · loongarch64"  # no distribution, no kernel
