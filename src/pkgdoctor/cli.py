@@ -653,10 +653,11 @@ def _filter(findings: Sequence[Finding], args: argparse.Namespace) -> list[Findi
 
 
 def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
+    snapshot, findings, ctx = _judge(args, progress=not args.json, parallel=parallel)
+    # Imported after: the probe starts first (_look_while_importing).
     from pkgdoctor.codes import AREAS
     from pkgdoctor.render import Report
 
-    snapshot, findings, ctx = _judge(args, progress=not args.json, parallel=parallel)
     areas = tuple(a for a in AREAS if a not in ("Imports", "Wheels"))
     report = Report(
         "check",
@@ -1428,6 +1429,7 @@ def _add_report(sub: _Subparsers) -> None:
 
 
 def _report(args: argparse.Namespace, argv: Sequence[str], *, parallel: bool = False) -> int:
+    snapshot, findings, ctx = _judge(args, progress=True, parallel=parallel)
     import getpass
     import shlex
 
@@ -1436,7 +1438,6 @@ def _report(args: argparse.Namespace, argv: Sequence[str], *, parallel: bool = F
     from pkgdoctor.redact import Redactor
     from pkgdoctor.render.bugreport import render_report
 
-    snapshot, findings, ctx = _judge(args, progress=True, parallel=parallel)
     home = os.path.expanduser("~")
     homes = [home, os.path.realpath(home)] if home != "~" else []
     try:
