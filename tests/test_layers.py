@@ -179,6 +179,7 @@ LAYERS = (
         "platforms",
         "elf",
         "ldcache",
+        "redact",
     ),
     ("archive", "library_wheels", "files", "_typed"),
     # the facts: what a Snapshot is made of

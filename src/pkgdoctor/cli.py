@@ -15,6 +15,7 @@ from pkgdoctor.errors import PkgdoctorError, UsageError
 
 if TYPE_CHECKING:
     from pkgdoctor.cache import Cache
+    from pkgdoctor.checks.context import Context
     from pkgdoctor.findings import Finding
     from pkgdoctor.look.imports import ImportOutcome
     from pkgdoctor.render import Report
@@ -186,19 +187,21 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _output_options(parser: argparse.ArgumentParser) -> None:
+def _output_options(parser: argparse.ArgumentParser, *, formats: bool = True) -> None:
+    """--json and -v (with ``formats``), --fail-on, --select and --ignore."""
     group = parser.add_argument_group("output")
-    group.add_argument(
-        "--json",
-        action="store_true",
-        help="print one JSON document (schema_version 1) instead of the checklist",
-    )
-    group.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="show notes (info findings) in full; without it each area folds them into a line",
-    )
+    if formats:
+        group.add_argument(
+            "--json",
+            action="store_true",
+            help="print one JSON document (schema_version 1) instead of the checklist",
+        )
+        group.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="show notes (info findings) in full; without it each area folds them into a line",
+        )
     group.add_argument(
         "--fail-on",
         metavar="SEV",
@@ -391,6 +394,7 @@ _HELP = {
     ),
     "diff": "what differs that matters between two environments or snapshots",
     "explain": "what a finding code means, its evidence and its fix",
+    "report": "a redacted block of facts and findings to paste into a bug report",
 }
 
 
@@ -461,6 +465,8 @@ def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
             return _export(args)
         if args.command == "explain":
             return _explain(args)
+        if args.command == "report":
+            return _report(args, words, parallel=parallel)
         return _why(args)
     except PkgdoctorError as exc:
         _say_error(str(exc))
@@ -647,6 +653,28 @@ def _filter(findings: Sequence[Finding], args: argparse.Namespace) -> list[Findi
 
 
 def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
+    snapshot, findings, ctx = _judge(args, progress=not args.json, parallel=parallel)
+    # Imported after: the probe starts first (_look_while_importing).
+    from pkgdoctor.codes import AREAS
+    from pkgdoctor.render import Report
+
+    areas = tuple(a for a in AREAS if a not in ("Imports", "Wheels"))
+    report = Report(
+        "check",
+        snapshot.target,
+        findings,
+        areas=areas,
+        examined=ctx.examined,
+        recorded=_recorded(args, snapshot),
+    )
+    return _finish(report, args)
+
+
+def _judge(
+    args: argparse.Namespace, *, progress: bool, parallel: bool = False
+) -> tuple[Snapshot, list[Finding], Context]:
+    """What ``check`` and ``report`` share: the snapshot (taken now, or read with --from)
+    and its findings by --select/--ignore, worst first."""
     _codes(args.select + args.ignore)  # reject unknown codes before doing any work
     if args.from_file:
         snapshot = _read_snapshot(args)
@@ -660,27 +688,16 @@ def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
             key = f"from\0{target.prefix}\0{target.interpreter.executable}\0{target.mode}"
             cache = Cache.for_target(key)
     else:
-        snapshot, cache = _take_snapshot(args, progress=not args.json, parallel=parallel)
+        snapshot, cache = _take_snapshot(args, progress=progress, parallel=parallel)
 
     from pkgdoctor.checks import run_checks
     from pkgdoctor.checks.context import Context
-    from pkgdoctor.codes import AREAS
     from pkgdoctor.findings import sort_findings
-    from pkgdoctor.render import Report
 
     ctx = Context(snapshot, memo=cache)
     findings = sort_findings(run_checks(ctx, wanted=_wanted(args)))
     cache.save()
-    areas = tuple(a for a in AREAS if a not in ("Imports", "Wheels"))
-    report = Report(
-        "check",
-        snapshot.target,
-        findings,
-        areas=areas,
-        examined=ctx.examined,
-        recorded=_recorded(args, snapshot),
-    )
-    return _finish(report, args)
+    return snapshot, findings, ctx
 
 
 def _recorded(args: argparse.Namespace, snapshot: Snapshot) -> str | None:
@@ -1344,6 +1361,110 @@ def _explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_REPORT_EPILOG = """\
+What it holds: pkgdoctor's version and the command line; the operating system, the
+interpreter (implementation, version, executable, EXT_SUFFIX and SOABI, how many wheel tags
+it accepts, free-threaded or not), the C library and the architecture; venv, conda or system
+and whether it is externally managed (PEP 668); the environment variables that change
+imports, the loader, pip and uv; the distributions that matter (those a finding names, those
+with extension modules, those from platform-specific wheels; with version, installer and
+wheel tag); every finding, worst first, with its fix; sys.path.
+
+Redacted: paths under your home directory are written as ~, other users' home directories as
+/home/<user>, your login name as <user>, passwords and tokens in URLs as ***. Read it before
+you paste it: a project's own names stay.
+
+There is no --json: 'pkgdoctor check --json' has the findings and the target's facts, and
+'pkgdoctor snapshot --redact -o FILE' every fact, for a program to read.
+
+examples:
+  pkgdoctor report                          the active venv / conda env / python3
+  pkgdoctor report --markdown               GitHub Markdown, long lists folded
+  pkgdoctor report --prefix ~/envs/ml | xclip -selection clipboard
+  pkgdoctor report --from env.json.gz       a snapshot taken on another machine
+
+exit status: 0 nothing at or above --fail-on, 1 something was found, 2 pkgdoctor could not
+do its job (bad arguments, target not found).
+"""
+
+
+def _add_report(sub: _Subparsers) -> None:
+    report = sub.add_parser(
+        "report",
+        help=_HELP["report"],
+        description="One block to paste into a bug report: the facts that matter about one\n"
+        "environment and what 'pkgdoctor check' finds in it, with paths redacted.",
+        epilog=_REPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _target_options(report)
+    report.add_argument(
+        "--markdown",
+        action="store_true",
+        help="GitHub-flavoured Markdown: a fenced block per section, long lists folded in "
+        "<details> (default: one fenced block of plain text)",
+    )
+    report.add_argument(
+        "--deep",
+        action="store_true",
+        help="also hash every file the RECORDs list (record-hash-mismatch), on every core",
+    )
+    report.add_argument(
+        "--cwd",
+        metavar="DIR",
+        help="the directory you run Python from, for module shadowing (default: here)",
+    )
+    report.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not use or update pkgdoctor's cache of parsed files",
+    )
+    report.add_argument(
+        "--stdlib",
+        action="store_true",
+        help="also check the standard library's extension modules (lib-dynload)",
+    )
+    report.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE",
+        help="report on a snapshot taken earlier or elsewhere (pkgdoctor snapshot -o FILE)",
+    )
+    _timeout_option(report)
+    _output_options(report, formats=False)
+
+
+def _report(args: argparse.Namespace, argv: Sequence[str], *, parallel: bool = False) -> int:
+    snapshot, findings, ctx = _judge(args, progress=True, parallel=parallel)
+    import getpass
+    import shlex
+
+    from pkgdoctor.checks.distributions import supported_tags
+    from pkgdoctor.findings import Severity
+    from pkgdoctor.redact import Redactor
+    from pkgdoctor.render.bugreport import render_report
+
+    home = os.path.expanduser("~")
+    homes = [home, os.path.realpath(home)] if home != "~" else []
+    try:
+        user: str | None = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's arbitrary user)
+        user = None
+    tags = supported_tags(ctx)
+    text = render_report(
+        snapshot,
+        findings,
+        command_line=shlex.join(["pkgdoctor", *argv]),
+        redactor=Redactor(homes, user),
+        tags=len(tags) if tags is not None else None,
+        recorded=_recorded(args, snapshot),
+        markdown=args.markdown,
+    )
+    _write(text)
+    threshold = Severity.parse(args.fail_on)
+    return EXIT_FOUND if any(f.severity >= threshold for f in findings) else EXIT_OK
+
+
 #: Every command, in the order ``pkgdoctor --help`` lists them, with what adds its parser.
 _COMMANDS: dict[str, Callable[[_Subparsers], None]] = {
     "check": _add_check,
@@ -1354,4 +1475,5 @@ _COMMANDS: dict[str, Callable[[_Subparsers], None]] = {
     "audit-wheel": _add_audit_wheel,
     "diff": _add_diff,
     "explain": _add_explain,
+    "report": _add_report,
 }

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -36,6 +35,7 @@ from pkgdoctor.extmodules import (
 )
 from pkgdoctor.files import read_regular
 from pkgdoctor.optional_imports import ImportSite, ModuleImports
+from pkgdoctor.redact import home_pattern
 from pkgdoctor.snapshot.model import (
     SCHEMA_VERSION,
     Candidate,
@@ -90,6 +90,7 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
         "paths": _paths(snapshot.paths),
         "extensions": _extensions(snapshot.extensions),
         "venv": _venv(snapshot.venv),
+        "os_release": None if snapshot.os_release is None else dict(snapshot.os_release),
     }
 
 
@@ -122,10 +123,10 @@ def write_bytes(data: bytes, path: str) -> None:
 def redacted(document: Any, home: str) -> Any:
     """``document`` with the user's home directory written as ``~`` in every string, for a
     snapshot pasted into a bug report (``snapshot --redact``)."""
-    home = home.rstrip("/")
-    if not home or home == "/":
+    pattern = home_pattern(home)
+    if pattern is None:
         return document
-    pattern = re.compile(rf"(?<![^\s:=\"'(]){re.escape(home)}(?=/|:|$|\s)")
+    home = home.rstrip("/")
 
     def walk(value: Any) -> Any:
         if isinstance(value, str):
@@ -479,6 +480,7 @@ def _snapshot(doc: Mapping[str, Any]) -> Snapshot:
         schema_version=SCHEMA_VERSION,
         # Optional: snapshots written before the venv facts existed have none.
         venv=_read_venv(doc.get("venv")),
+        os_release=None if doc.get("os_release") is None else _str_map(doc["os_release"]),
     )
 
 

@@ -776,4 +776,7 @@ class Snapshot(Fact):
     tool: Tool | None = None
     venv: VenvFacts | None = None  # the target has a pyvenv.cfg
     created: str | None = None  # ISO 8601, UTC: when it was taken (never used by checks)
+    # The identifying lines of the system's os-release(5) (NAME, ID, VERSION_ID, ...); None
+    # when not known (another machine's tree, no such file, an older snapshot).
+    os_release: Mapping[str, str] | None = None
     schema_version: int = SCHEMA_VERSION
