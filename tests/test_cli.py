@@ -407,6 +407,20 @@ def test_an_interrupted_look_leaves_no_child(
         os.waitpid(pid, os.WNOHANG)  # already reaped
 
 
+def test_an_unknown_option_gets_its_command_s_usage_and_the_closest_option() -> None:
+    proc = run_cli("check", "--jsn")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("usage: pkgdoctor check ")
+    assert proc.stderr.endswith(
+        "pkgdoctor check: error: unrecognized arguments: --jsn; did you mean '--json'?\n"
+    )
+    proc = run_cli("why", "numpy", "--pyhton=/usr/bin/python3")
+    assert proc.stderr.startswith("usage: pkgdoctor why ")
+    assert "did you mean '--python'?" in proc.stderr
+    proc = run_cli("check", "--zzzzzz")
+    assert proc.stderr.endswith("unrecognized arguments: --zzzzzz\n")
+
+
 def test_did_you_mean_for_commands_and_codes() -> None:
     proc = run_cli("chek")
     assert proc.returncode == 2

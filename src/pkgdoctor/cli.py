@@ -444,7 +444,9 @@ def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
     parser = build_parser(command)
     if command is not None and command not in _COMMANDS:
         parser.error(f"unknown command {command!r}{_did_you_mean(command, _COMMANDS)}")
-    args = parser.parse_args(words)
+    args, extras = parser.parse_known_args(words)
+    if extras:
+        _unrecognized(parser, getattr(args, "command", None), extras)
     try:
         if args.list_checks:
             return _list_checks(as_json=args.json)
@@ -530,6 +532,20 @@ def _interrupted(exc: KeyboardInterrupt) -> int:
     with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
         print("pkgdoctor: interrupted", file=sys.stderr)  # constant: nothing to escape
     return 128 + signum
+
+
+def _unrecognized(
+    parser: argparse.ArgumentParser, command: str | None, extras: list[str]
+) -> NoReturn:
+    """argparse's "unrecognized arguments", from the command's own parser (so its usage is
+    shown) and with the closest of its options for the first unknown one."""
+    for action in parser._actions:  # the one public way in to a built subparser
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            parser = action.choices[command]
+    options = [o for action in parser._actions for o in action.option_strings]
+    first = next((e for e in extras if e.startswith("-")), "")
+    hint = _did_you_mean(first.partition("=")[0], options) if first else ""
+    parser.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
 
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:
