@@ -12,7 +12,7 @@ available, every file of the newest version the specifier allows.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,7 +157,13 @@ def explain(selection: Selection, target: WheelTarget) -> list[Reason]:
         if item.version in versions:
             kind, values = selection.reason(item)
             groups[kind].append((item, values))
-    reasons = [_reason(kind, groups[kind], target) for kind in _ORDER if kind in groups]
+    # "none for x86_64" is only true when no wheel of these versions is for the target's
+    # architecture at all: on musl x86_64, torch's manylinux x86_64 wheels miss for their C
+    # library, not their architecture (issue 10 section 5).
+    covered = _architectures_with_wheels(
+        [item.file.filename for item in selection.rejected if item.version in versions], target
+    )
+    reasons = [_reason(kind, groups[kind], target, covered) for kind in _ORDER if kind in groups]
     yanked = [
         c for c in selection.applicable if c.yanked and c.version in versions and c is not chosen
     ]
@@ -192,8 +198,30 @@ def _files_of(selection: Selection, version: Version) -> list[str]:
     return names
 
 
+def _architectures_with_wheels(filenames: Sequence[str], target: WheelTarget) -> set[str]:
+    """The target's architectures that some wheel in ``filenames`` is built for (on the
+    target's OS), whatever else keeps it out."""
+    wanted = {(i.os, i.arch) for i in target.platform_infos() if i.arch}
+    covered: set[str] = set()
+    for filename in filenames:
+        if not filename.endswith(".whl"):
+            continue
+        try:
+            tags = parse_wheel_filename(filename)[3]
+        except ValueError:
+            continue
+        for tag in tags:
+            info = parse_platform(tag.platform)
+            if info.arch and (info.os, info.arch) in wanted:
+                covered.add(info.arch)
+    return covered
+
+
 def _reason(
-    kind: str, classified: list[tuple[Rejected, tuple[str, ...]]], target: WheelTarget
+    kind: str,
+    classified: list[tuple[Rejected, tuple[str, ...]]],
+    target: WheelTarget,
+    covered: Collection[str] = (),
 ) -> Reason:
     items = [item for item, _ in classified]
     values = sorted({v for _, item_values in classified for v in item_values})
@@ -207,7 +235,12 @@ def _reason(
     if kind == "os":
         message = f"{wheels} for other systems ({joined})"
     elif kind == "architecture":
-        message = f"{wheels} for other architectures ({joined}); none for {', '.join(archs)}"
+        missing = [a for a in archs if a not in covered]
+        message = f"{wheels} for other architectures ({joined})"
+        if missing:
+            message += f"; none for {', '.join(missing)}"
+        else:  # the target's own ones are there, and miss for a reason listed after this one
+            message += f"; those for {', '.join(archs)} do not fit for another reason"
     elif kind == "libc":
         libcs = sorted({i.libc for i in infos if i.libc}) or ["no particular C library"]
         message = f"{wheels} for another C library ({joined}); the target uses {libcs[0]}"
