@@ -11,6 +11,7 @@ available, every file of the newest version the specifier allows.
 
 from __future__ import annotations
 
+import datetime
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,12 @@ from pkgdoctor.wheels.sdist import NEEDS, BuildInfo
 from pkgdoctor.wheels.simple import File, redact
 
 ACTIONS = ("wheel", "build", "unavailable", "unknown", "skipped")
+# When the newest wheel for the target was uploaded this long before the release pip would
+# otherwise install, ``--only-binary`` means running code that old: CPython ships a feature
+# release a year (PEP 602), so two years is two Pythons and, for an active project, many of
+# its own releases of fixes. Measured between upload times (PEP 700), not against today's
+# date, so an answer does not age while it is cached or recorded.
+ANCIENT_DAYS = 2 * 365
 _ORDER = (*KINDS, "requires-python", "yanked", "format")
 
 
@@ -58,6 +65,27 @@ class Result(FieldRepr):
     platforms_with_wheels: list[str] = field(default_factory=list)
     newest_wheel: Candidate | None = None  # with --only-binary=:all: (for build actions)
     selection: Selection | None = None
+    # --deps: the results this one is a dependency of ("pydantic 2.11.7"); empty for a
+    # requirement given; how many levels down; the projects its chosen file requires on the
+    # target, and the file their list was read from.
+    # How many days the newest wheel's upload precedes the release this answer is about (PEP
+    # 700 upload times), when both are known; see ANCIENT_DAYS.
+    newest_wheel_behind: int | None = None
+    dependency_of: list[str] = field(default_factory=list)
+    depth: int = 0
+    dependencies: list[str] = field(default_factory=list)
+    requires_source: str | None = None
+
+    @property
+    def ancient(self) -> bool:
+        """The newest wheel for the target is :data:`ANCIENT_DAYS` older than the release."""
+        return self.newest_wheel_behind is not None and self.newest_wheel_behind >= ANCIENT_DAYS
+
+    @property
+    def label(self) -> str:
+        """``pydantic 2.11.7``: how a dependency names what pulled it in."""
+        name = self.name or self.line.text
+        return f"{name} {self.version}" if self.version else name
 
     def to_json(self) -> dict[str, Any]:
         def file_json(f: File | None) -> dict[str, str] | None:
@@ -76,10 +104,20 @@ class Result(FieldRepr):
             "build": self.build.to_json() if self.build else None,
             "platforms_with_wheels": list(self.platforms_with_wheels),
             "newest_wheel": (
-                {"version": str(newest.version), **(file_json(newest.file) or {})}
+                {
+                    "version": str(newest.version),
+                    **(file_json(newest.file) or {}),
+                    "upload_time": newest.file.upload_time,
+                    "days_behind": self.newest_wheel_behind,
+                    "ancient": self.ancient,
+                }
                 if newest
                 else None
             ),
+            "dependency_of": list(self.dependency_of),
+            "depth": self.depth,
+            "dependencies": list(self.dependencies),
+            "dependencies_from": self.requires_source,
         }
 
 
@@ -104,7 +142,7 @@ def result_for(
     if chosen is not None:
         action = "wheel" if chosen.is_wheel else "build"
         newest = selection.binary if action == "build" else None
-        return Result(
+        result = Result(
             line,
             action,
             name,
@@ -116,6 +154,8 @@ def result_for(
             newest,
             selection,
         )
+        _age(result, selection, chosen.version)
+        return result
     action = "unknown" if source_errors else "unavailable"
     if not selection.candidates and not selection.rejected and not source_errors:
         reasons.insert(0, Reason("not-found", f"no source has a project named {name}"))
@@ -125,7 +165,7 @@ def result_for(
             0,
             Reason("no-match", f"no version matches {selection.specifier} (newest: {available})"),
         )
-    return Result(
+    result = Result(
         line,
         action,
         name,
@@ -137,6 +177,56 @@ def result_for(
         selection.binary,
         selection,
     )
+    if focus is not None:
+        _age(result, selection, focus)
+    return result
+
+
+def _age(result: Result, selection: Selection, version: Version) -> None:
+    """Set how far the newest wheel lags behind ``version`` (its first upload), and say so
+    in a reason when that is :data:`ANCIENT_DAYS` or more."""
+    newest = result.newest_wheel
+    if newest is None or newest.version >= version:
+        return
+    wheel_time = _upload_time(newest.file.upload_time)
+    times = [_upload_time(f.upload_time) for f in _file_objects(selection, version)]
+    known = [t for t in times if t is not None]
+    if wheel_time is None or not known:
+        return
+    release = min(known)
+    result.newest_wheel_behind = max(0, (release - wheel_time).days)
+    if result.ancient:
+        years = result.newest_wheel_behind / 365
+        result.reasons.append(
+            Reason(
+                "ancient-wheel",
+                f"the newest version with a wheel for this target, {newest.version}, was "
+                f"uploaded {wheel_time:%Y-%m-%d}, {years:.1f} years before {version} "
+                f"({release:%Y-%m-%d}): --only-binary would install code that old",
+                (newest.file.filename,),
+                (str(newest.version),),
+            )
+        )
+
+
+def _upload_time(text: str | None) -> datetime.datetime | None:
+    """PEP 700's ISO 8601 ``upload-time`` (with a ``Z``, which Python 3.9's fromisoformat
+    does not read)."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed
+
+
+def _file_objects(selection: Selection, version: Version) -> list[File]:
+    files = [c.file for c in selection.candidates if c.version == version]
+    files += [r.file for r in selection.rejected if r.version == version]
+    return files
 
 
 def explain(selection: Selection, target: WheelTarget) -> list[Reason]:
