@@ -173,8 +173,7 @@ def test_none_for_the_architecture_only_when_none_is_listed() -> None:
     )
     result = result_for(parse_requirement("demo", "command line"), select(target, names), target)
     assert [r.message for r in result.reasons] == [
-        "1 wheel for other architectures (aarch64); those for x86_64 do not fit for another "
-        "reason",
+        "1 wheel for other architectures (aarch64); those for x86_64 do not fit for another reason",
         "1 wheel for another C library (glibc (manylinux)); the target uses musl",
         "2.0 has no sdist to build from",
     ]

@@ -339,7 +339,8 @@ def _dependencies(
         if depth > MAX_DEPTH:
             if notes is not None:
                 notes.append(
-                    f"--deps stopped at {MAX_DEPTH} levels: the dependencies of "
+                    f"--deps stopped after {MAX_DEPTH} level{'s' if MAX_DEPTH != 1 else ''} "
+                    "of dependencies: those of "
                     f"{', '.join(sorted(r.label for r in frontier))} were not followed"
                 )
             break
@@ -372,9 +373,10 @@ def _dependencies(
         if len(pending) > room:
             left_out = sorted(pending)[room:]
             if notes is not None:
+                more = ", …" if len(left_out) > 5 else ""
                 notes.append(
-                    f"--deps stopped at {MAX_DEPENDENCIES} dependencies: "
-                    f"{len(left_out)} more were not answered ({', '.join(left_out[:5])}, …)"
+                    f"--deps answers at most {MAX_DEPENDENCIES} dependencies: "
+                    f"{len(left_out)} more left out ({', '.join(left_out[:5])}{more})"
                 )
             pending = {n: pending[n] for n in sorted(pending)[:room]}
         if not pending:

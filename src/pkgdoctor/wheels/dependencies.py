@@ -136,17 +136,17 @@ def _index_metadata(session: Session, url: str) -> tuple[str, ...]:
 
 def _wheel_metadata(session: Session, file: File) -> tuple[str, ...]:
     try:
-        with session.download(file.url.split("#")[0], MAX_WHEEL_BYTES) as data:
-            with zipfile.ZipFile(data) as archive:
-                names = [
-                    n
-                    for n in archive.namelist()
-                    if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-                ]
-                if len(names) != 1:
-                    raise MetadataError(f"{file.filename} has {len(names)} METADATA files")
-                with archive.open(names[0]) as member:
-                    text = member.read(MAX_METADATA_BYTES).decode("utf-8", errors="replace")
+        url = file.url.split("#")[0]
+        with session.download(url, MAX_WHEEL_BYTES) as data, zipfile.ZipFile(data) as archive:
+            names = [
+                n
+                for n in archive.namelist()
+                if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
+            ]
+            if len(names) != 1:
+                raise MetadataError(f"{file.filename} has {len(names)} METADATA files")
+            with archive.open(names[0]) as member:
+                text = member.read(MAX_METADATA_BYTES).decode("utf-8", errors="replace")
     except FetchError as exc:
         raise MetadataError(f"cannot download {file.filename}: {exc}") from exc
     except DAMAGE as exc:

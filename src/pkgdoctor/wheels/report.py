@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from pkgdoctor import __version__
 from pkgdoctor.render import terminal_json, terminal_lines, terminal_text
-from pkgdoctor.wheels.sdist import libraries_text
 from pkgdoctor.wheels.verdict import ACTIONS, Result, needs_text
 
 if TYPE_CHECKING:
@@ -144,14 +143,19 @@ def _detail(result: Result) -> list[Line]:
             [
                 ("  build: ", "bold"),
                 (backend, ""),
-                (f"  (build-backend {build.backend!r})" if build.backend else "", "dim"),
+                (
+                    f"  (build-backend {build.backend!r})"
+                    if build.backend and not build.fallback
+                    else "",
+                    "dim",
+                ),
             ]
         )
         if build.requires:
             lines.append([("    requires: ", "dim"), (", ".join(build.requires), "")])
         lines.append([("    needs: ", "dim"), (needs_text(build), "bold")])
         if build.libraries:
-            lines.append([("    system libraries: ", "dim"), (libraries_text(build.libraries), "")])
+            lines.append([("    system libraries it looks for:", "dim")])
             for library in build.libraries[:_MAX_LIBRARIES]:
                 lines.append(
                     [(f"      {library.name} ({library.how}): ", "dim"), (library.evidence, "")]
@@ -227,6 +231,8 @@ def _newest_column(result: Result) -> str:
     if result.action == "wheel":
         return terminal_text(result.version or "")
     if result.action not in ("build", "unavailable") or result.selection is None:
+        return ""
+    if not result.selection.versions():  # no such project, or nothing the target can read
         return ""
     newest = result.newest_wheel
     if newest is None:

@@ -158,18 +158,20 @@ class BuildInfo(Fact):
     pkg_info: str | None = None  # the sdist's PKG-INFO headers (core metadata, no body)
     # Why the backend is PEP 517's fallback (setuptools' legacy backend), when it is.
     fallback: str | None = None
+    backend_path: tuple[str, ...] = ()  # PEP 517 in-tree backend: where it lives
 
     @property
     def backend_name(self) -> str:
-        """The backend in words, always: ``meson-python``, ``setuptools (legacy setup.py; no
-        pyproject.toml: PEP 517's fallback)``, ``unknown (…)``."""
+        """The backend in words, always: ``meson-python``; ``unknown (no pyproject.toml) →
+        setuptools legacy (PEP 517 fallback)``; ``in-tree 'backend' (_custom_build)``;
+        ``unknown (cannot download the sdist: …)``."""
         if self.backend is None:
-            why = self.error or "the sdist was not read"
-            return f"unknown ({why})"
-        name = BACKENDS.get(self.backend, self.backend)
+            return f"unknown ({self.error or 'the sdist was not read'})"
         if self.fallback:
-            return f"{name}; {self.fallback}: PEP 517's fallback"
-        return name
+            return f"unknown ({self.fallback}) → setuptools legacy (PEP 517 fallback)"
+        if self.backend_path and self.backend not in BACKENDS:
+            return f"in-tree {self.backend!r} ({', '.join(self.backend_path)})"
+        return BACKENDS.get(self.backend, self.backend)
 
     def to_json(self, *, cache: bool = False) -> dict[str, Any]:
         """The ``build`` object of ``--json``; with ``cache``, also what only the cache keeps."""
@@ -184,6 +186,7 @@ class BuildInfo(Fact):
             "error": self.error,
             "libraries": [library.to_json() for library in self.libraries],
             "fallback": self.fallback,
+            "backend_path": list(self.backend_path),
         }
         if cache:
             data["pkg_info"] = self.pkg_info
@@ -202,6 +205,7 @@ class BuildInfo(Fact):
             tuple(SystemLibrary(**item) for item in data.get("libraries") or ()),
             data.get("pkg_info"),
             data.get("fallback"),
+            tuple(data.get("backend_path") or ()),
         )
 
 
@@ -349,6 +353,7 @@ def analyse(contents: _Contents, filename: str, url: str = "") -> BuildInfo:
     error = None
     backend: str | None = None
     fallback: str | None = None
+    backend_path: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
     pyproject_text = contents.texts.get("pyproject.toml")
     build_system: Any = None
@@ -371,9 +376,11 @@ def analyse(contents: _Contents, filename: str, url: str = "") -> BuildInfo:
             evidence.append("pyproject.toml has no build-backend: pip uses setuptools")
         else:
             evidence.append(f"pyproject.toml: build-backend = {backend!r}")
-        if build_system.get("backend-path"):
+        raw_path = build_system.get("backend-path")
+        if isinstance(raw_path, list) and raw_path:
             # PEP 517 in-tree backend: usually a thin wrapper around a known one.
-            evidence.append(f"an in-tree backend (backend-path {build_system['backend-path']})")
+            backend_path = tuple(str(p) for p in raw_path)
+            evidence.append(f"an in-tree backend (backend-path {list(backend_path)})")
     elif error is None:
         backend = "setuptools.build_meta:__legacy__"
         requires = _LEGACY_REQUIRES
@@ -449,6 +456,7 @@ def analyse(contents: _Contents, filename: str, url: str = "") -> BuildInfo:
         # The headers only: the body is the long description, kilobytes the cache need not keep.
         pkg_info=pkg_info.split("\n\n", 1)[0] + "\n" if pkg_info is not None else None,
         fallback=fallback,
+        backend_path=backend_path,
     )
 
 
@@ -576,9 +584,18 @@ def system_libraries(contents: _Contents) -> tuple[SystemLibrary, ...]:
     if "CMakeLists.txt" in contents.texts:
         files.append(("CMakeLists.txt", contents.texts["CMakeLists.txt"]))
     for path, text in files:
+        block: int | None = None  # indentation of an `if sys.platform == "win32":` being skipped
         for number, line in enumerate(text.splitlines(), 1):
             stripped = line.strip()
-            if not stripped or stripped.startswith("#") or _OTHER_SYSTEM.search(line):
+            if not stripped or stripped.startswith("#"):
+                continue
+            indent = len(line) - len(line.lstrip())
+            if block is not None and indent > block:
+                continue
+            block = None
+            if _OTHER_SYSTEM.search(line):
+                if stripped.endswith(":"):  # a Python block for another system
+                    block = indent
                 continue
             for name, how in _names_in_line(path, line):
                 key = _library_key(name, how)

@@ -24,7 +24,7 @@ from pkgdoctor._fields import Fact, FieldRepr, fact
 from pkgdoctor.wheels.evaluate import KINDS, Candidate, Rejected, Selection, allowed_versions
 from pkgdoctor.wheels.platforms import WheelTarget, parse_platform
 from pkgdoctor.wheels.requirements import RequirementLine
-from pkgdoctor.wheels.sdist import NEEDS, BuildInfo
+from pkgdoctor.wheels.sdist import NEEDS, BuildInfo, libraries_text
 from pkgdoctor.wheels.simple import File, redact
 
 ACTIONS = ("wheel", "build", "unavailable", "unknown", "skipped")
@@ -387,5 +387,9 @@ def platforms_with_wheels(selection: Selection, version: Version | None) -> list
 
 
 def needs_text(build: BuildInfo) -> str:
-    """``meson, ninja, a C compiler`` — the needs in words."""
-    return ", ".join(NEEDS.get(n, n) for n in build.needs) or "nothing beyond the backend"
+    """``meson, ninja, a C compiler`` — the needs in words, then the system libraries the
+    build scripts look for (``; libraries: libxml-2.0, libxslt (pkg-config); -lxml2``)."""
+    text = ", ".join(NEEDS.get(n, n) for n in build.needs) or "nothing beyond the backend"
+    if build.libraries:
+        text += f"; libraries: {libraries_text(build.libraries)}"
+    return text
