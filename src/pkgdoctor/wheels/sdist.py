@@ -579,7 +579,15 @@ def system_libraries(contents: _Contents) -> tuple[SystemLibrary, ...]:
     files: list[tuple[str, str]] = [
         (p, contents.texts[p]) for p in ("setup.py", "setup.cfg") if p in contents.texts
     ]
-    files += sorted(contents.scripts.items())
+    # Scripts setup.py imports first (lxml's setupinfo.py runs the build; buildlibxml.py is
+    # its optional static build): their lines are the evidence that matters.
+    setup_py = contents.texts.get("setup.py", "")
+
+    def imported(path: str) -> bool:
+        module = re.escape(path[:-3])
+        return re.search(rf"^\s*(?:import|from)\s+{module}\b", setup_py, re.M) is not None
+
+    files += sorted(contents.scripts.items(), key=lambda item: (not imported(item[0]), item[0]))
     files += sorted(contents.meson.items())
     if "CMakeLists.txt" in contents.texts:
         files.append(("CMakeLists.txt", contents.texts["CMakeLists.txt"]))
