@@ -9,8 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.specifiers import SpecifierSet
 
 from conftest import Runner
+from pkgdoctor.wheels.dependencies import Requires, read_requires, wanted
+from pkgdoctor.wheels.evaluate import Evaluator
+from pkgdoctor.wheels.http import Session
+from pkgdoctor.wheels.platforms import describe_target
+from pkgdoctor.wheels.sdist import inspect_archive
+from pkgdoctor.wheels.simple import File
 from wheel_artefacts import (
     Entry,
     SimpleIndex,
@@ -18,6 +25,7 @@ from wheel_artefacts import (
     forget_pip_config,
     make_sdist,
     make_wheel,
+    serve,
     validated,
 )
 
@@ -125,3 +133,46 @@ def test_without_deps_nothing_more_is_asked(index: SimpleIndex, pkgdoctor: Runne
     document = validated(json.loads(ask(pkgdoctor, "a", "--index-url", index.url, "--json").out))
     (only,) = document["results"]
     assert (only["dependencies"], only["dependencies_from"]) == ([], None)
+
+
+def test_a_wheel_read_whole_is_read_once(index: SimpleIndex, pkgdoctor: Runner) -> None:
+    """b has no PEP 658 file: its wheel is downloaded for METADATA once, then remembered."""
+    with serve(index.root.parent) as server:
+        for _ in range(2):
+            result = ask(pkgdoctor, "a", "--deps", "--index-url", f"{server.url}/simple", "--json")
+            assert [r["name"] for r in json.loads(result.out)["results"]] == ["a", "b", "c"]
+        fetched = [path for path, _ in server.requests if path.endswith(".whl")]
+        assert fetched == ["/files/b-1.0-py3-none-any.whl"]
+        assert "/files/a-1.0-py3-none-any.whl.metadata" in [p for p, _ in server.requests]
+
+
+def test_pkg_info_is_enough_when_pep_643_says_so(tmp_path: Path) -> None:
+    pkg_info = (
+        "Metadata-Version: 2.2\nName: e\nVersion: 1.0\nRequires-Dist: d\n"
+        'Requires-Dist: f; python_version < "3"\n'
+    )
+    sdist = make_sdist(tmp_path, "e", "1.0", {"PKG-INFO": pkg_info})
+    with sdist.open("rb") as data:
+        build = inspect_archive(data, sdist.name, sdist.as_uri())
+    target = describe_target(["manylinux_2_36_loongarch64"], "3.12")
+    file = File(sdist.name, sdist.as_uri())
+    selection = Evaluator(target).select("e", [file], SpecifierSet())
+    with Session() as session:
+        got = read_requires(session, selection, file, build)
+    assert got == Requires(("d", 'f; python_version < "3"'), "e-1.0.tar.gz (PKG-INFO, PEP 643)")
+    assert [str(r) for r in wanted(got.requires, target, frozenset())] == ["d"]
+
+
+def test_a_direct_reference_in_metadata_is_not_looked_up(tmp_path: Path, pkgdoctor: Runner) -> None:
+    made = tmp_path / "made"
+    index = SimpleIndex(tmp_path / "simple")
+    url = "https://example.invalid/g-1.0.tar.gz"
+    index.add("h", Entry(make_wheel(made, "h", "1.0", requires=[f"g @ {url}"])))
+    result = ask(pkgdoctor, "h", "--deps", "--index-url", index.url, "--json")
+    (_, g) = validated(json.loads(result.out))["results"]
+    assert (g["requirement"], g["action"], g["dependency_of"]) == (
+        f"g @ {url}",
+        "unknown",
+        ["h 1.0"],
+    )
+    assert g["reasons"][0]["kind"] == "direct-reference"

@@ -308,7 +308,10 @@ def _answer(
     top = answer(lines)
     if not dependencies:
         return top
-    return top + _dependencies(top, answer, target, session, progress, notes)
+    metadata_cache = (
+        os.path.join(os.path.dirname(sdist_cache), "metadata-v1") if sdist_cache else None
+    )
+    return top + _dependencies(top, answer, target, session, progress, notes, metadata_cache)
 
 
 @dataclass(repr=False)
@@ -319,6 +322,7 @@ class _Pending(FieldRepr):
     specifier: SpecifierSet
     extras: set[str]
     parents: list[str]
+    url: str | None = None  # ``name @ url`` in the metadata: a direct reference
 
 
 def _dependencies(
@@ -328,6 +332,7 @@ def _dependencies(
     session: Session,
     progress: Progress | None,
     notes: list[str] | None,
+    cache: str | None = None,
 ) -> list[Result]:
     """The dependencies of ``top``'s chosen files, breadth first: each project once (a cycle
     ends where it meets a project already answered), within the bounds."""
@@ -345,7 +350,7 @@ def _dependencies(
                 )
             break
         pending: dict[str, _Pending] = {}
-        for parent, got in zip(frontier, _read_all(frontier, session, progress)):
+        for parent, got in zip(frontier, _read_all(frontier, session, progress, cache)):
             if isinstance(got, MetadataError):
                 parent.reasons.append(
                     Reason("dependencies", f"its dependencies could not be read: {got}")
@@ -367,6 +372,7 @@ def _dependencies(
                 item = pending.setdefault(name, _Pending(needed.name, SpecifierSet(), set(), []))
                 item.specifier &= needed.specifier
                 item.extras |= needed.extras
+                item.url = item.url or needed.url
                 if parent.label not in item.parents:
                     item.parents.append(parent.label)
         room = MAX_DEPENDENCIES - len(found)
@@ -396,13 +402,15 @@ def _dependencies(
 
 def _dependency_line(item: _Pending) -> RequirementLine:
     extras = f"[{','.join(sorted(item.extras))}]" if item.extras else ""
-    text = f"{item.name}{extras}{item.specifier}"
+    text = (
+        f"{item.name}{extras} @ {item.url}" if item.url else f"{item.name}{extras}{item.specifier}"
+    )
     origin = f"dependency of {item.parents[0]}"
-    return RequirementLine(text, origin, Requirement(text))
+    return RequirementLine(text, origin, Requirement(text), url=item.url)
 
 
 def _read_all(
-    results: list[Result], session: Session, progress: Progress | None
+    results: list[Result], session: Session, progress: Progress | None, cache: str | None
 ) -> list[Requires | MetadataError]:
     """Each result's Requires-Dist (or why not), read by at most :data:`SDIST_WORKERS`
     threads (a wheel without PEP 658 metadata is downloaded whole)."""
@@ -412,7 +420,7 @@ def _read_all(
     def one(result: Result) -> Requires | MetadataError:
         assert result.file is not None and result.selection is not None
         try:
-            return read_requires(session, result.selection, result.file, result.build)
+            return read_requires(session, result.selection, result.file, result.build, cache)
         except MetadataError as exc:
             return exc
 

@@ -25,6 +25,10 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 import zipfile
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -53,6 +57,7 @@ MAX_WHEEL_BYTES = 64 * 1024 * 1024
 # jupyter goes 7 levels deep), bounded so one requirement cannot fetch an index's worth.
 MAX_DEPTH = 10
 MAX_DEPENDENCIES = 300
+CACHE_FORMAT = 1
 
 
 @fact
@@ -97,13 +102,21 @@ def read_requires(
     selection: Selection,
     file: File,
     build: BuildInfo | None,
+    cache_dir: str | None = None,
 ) -> Requires:
     """The ``Requires-Dist`` of ``file`` (the chosen one of ``selection``); raises
-    :class:`MetadataError`."""
+    :class:`MetadataError`. A wheel read whole is remembered in ``cache_dir`` by its URL (a
+    file on an index never changes under the same URL); index metadata is cached with pages."""
     if file.metadata_url is not None:
         return Requires(_index_metadata(session, file.metadata_url), f"{file.filename}.metadata")
     if file.filename.endswith(".whl"):
-        return Requires(_wheel_metadata(session, file), f"{file.filename} (METADATA)")
+        source = f"{file.filename} (METADATA)"
+        cached = _load(cache_dir, file.url)
+        if cached is not None:
+            return Requires(cached, source)
+        requires = _wheel_metadata(session, file)
+        _store(cache_dir, file.url, requires)
+        return Requires(requires, source)
     # An sdist.
     pkg_info = build.pkg_info if build is not None else None
     if pkg_info is not None and _authoritative(pkg_info):
@@ -152,6 +165,41 @@ def _wheel_metadata(session: Session, file: File) -> tuple[str, ...]:
     except DAMAGE as exc:
         raise MetadataError(f"cannot read {file.filename}: {exc}") from exc
     return _requires_dist(text)
+
+
+def _cache_path(cache_dir: str | None, url: str) -> str | None:
+    if cache_dir is None or url.startswith("file:"):
+        return None
+    key = hashlib.sha256(f"{CACHE_FORMAT}\0{url.split('#')[0]}".encode()).hexdigest()
+    return os.path.join(cache_dir, f"{key}.json")
+
+
+def _load(cache_dir: str | None, url: str) -> tuple[str, ...] | None:
+    path = _cache_path(cache_dir, url)
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, list) or not all(isinstance(r, str) for r in data):
+        return None
+    return tuple(data)
+
+
+def _store(cache_dir: str | None, url: str, requires: tuple[str, ...]) -> None:
+    path = _cache_path(cache_dir, url)
+    if path is None:
+        return
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(list(requires), f)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def _requires_dist(text: str) -> tuple[str, ...]:
