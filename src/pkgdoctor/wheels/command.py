@@ -276,17 +276,17 @@ def _answer(
 
     def answer(level: list[RequirementLine]) -> list[Result]:
         results: dict[int, Result] = {}
-        wanted: dict[int, str] = {}
+        looked_up: dict[int, str] = {}
         for index, line in enumerate(level):
             early = _early_result(line, target)
             if early is not None:
                 results[index] = early
             else:
                 assert line.name is not None
-                wanted[index] = line.name
-        projects = sorted(set(wanted.values()))
+                looked_up[index] = line.name
+        projects = sorted(set(looked_up.values()))
         listings = _fetch(projects, active, session, progress)
-        for index, project in wanted.items():
+        for index, project in looked_up.items():
             line = level[index]
             assert line.requirement is not None
             files = []

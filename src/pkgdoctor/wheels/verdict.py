@@ -65,12 +65,12 @@ class Result(FieldRepr):
     platforms_with_wheels: list[str] = field(default_factory=list)
     newest_wheel: Candidate | None = None  # with --only-binary=:all: (for build actions)
     selection: Selection | None = None
-    # --deps: the results this one is a dependency of ("pydantic 2.11.7"); empty for a
-    # requirement given; how many levels down; the projects its chosen file requires on the
-    # target, and the file their list was read from.
     # How many days the newest wheel's upload precedes the release this answer is about (PEP
     # 700 upload times), when both are known; see ANCIENT_DAYS.
     newest_wheel_behind: int | None = None
+    # --deps: the results this one is a dependency of ("pydantic 2.11.7"); empty for a
+    # requirement given; how many levels down; the projects its chosen file requires on the
+    # target, and the file their list was read from.
     dependency_of: list[str] = field(default_factory=list)
     depth: int = 0
     dependencies: list[str] = field(default_factory=list)
