@@ -1016,8 +1016,9 @@ _WHEELS_DESCRIPTION = """\
 For each requirement: the file pip would install on the target, or why no wheel fits
 (architecture, C library, glibc baseline, Python version, ABI) and what building the sdist
 needs (its build backend, read from the sdist's pyproject.toml: compilers, Rust, cmake,
-meson and ninja). The sources are the ones pip would use: its configuration files, PIP_*
-variables and the options below.
+meson and ninja, and the system libraries its build files look for, with the line that
+says so). With --deps, also what each answer pulls in on the target. The sources are the
+ones pip would use: its configuration files, PIP_* variables and the options below.
 """
 
 _WHEELS_EPILOG = """\
