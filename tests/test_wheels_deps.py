@@ -176,3 +176,15 @@ def test_a_direct_reference_in_metadata_is_not_looked_up(tmp_path: Path, pkgdoct
         ["h 1.0"],
     )
     assert g["reasons"][0]["kind"] == "direct-reference"
+
+
+def test_a_missing_metadata_file_falls_back_to_the_wheel(
+    index: SimpleIndex, pkgdoctor: Runner
+) -> None:
+    (index.root.parent / "files" / "a-1.0-py3-none-any.whl.metadata").unlink()
+    result = ask(pkgdoctor, "a", "--deps", "--index-url", index.url, "--json")
+    a = validated(json.loads(result.out))["results"][0]
+    assert (a["dependencies_from"], a["dependencies"]) == (
+        "a-1.0-py3-none-any.whl (METADATA)",
+        ["b"],
+    )

@@ -108,7 +108,15 @@ def read_requires(
     :class:`MetadataError`. A wheel read whole is remembered in ``cache_dir`` by its URL (a
     file on an index never changes under the same URL); index metadata is cached with pages."""
     if file.metadata_url is not None:
-        return Requires(_index_metadata(session, file.metadata_url), f"{file.filename}.metadata")
+        try:
+            return Requires(
+                _index_metadata(session, file.metadata_url), f"{file.filename}.metadata"
+            )
+        except MetadataError:
+            if not file.filename.endswith(".whl"):
+                raise
+            # A promised .metadata that cannot be fetched: the wheel carries the same
+            # METADATA (PEP 658 requires the file to be that one, byte for byte).
     if file.filename.endswith(".whl"):
         source = f"{file.filename} (METADATA)"
         cached = _load(cache_dir, file.url)
