@@ -112,12 +112,12 @@ def test_wheels_requirements_file_lines(
     # The table's columns are measured on the escaped text; a row stays one line.
     table = result.out.split("\n\n")[1].splitlines()
     assert table[:3] == [
-        "requirement          action         version  detail",
-        "pure                 ✓ wheel        2.0      pure-2.0-py3-none-any.whl",
-        f"hostile              ! build        1.0      evil{SHOWN}: needs {NOTHING}",
+        "requirement          action         version  newest wheel  detail",
+        "pure                 ✓ wheel        2.0      2.0           pure-2.0-py3-none-any.whl",
+        f"hostile              ! build        1.0      none          evil{SHOWN}: needs {NOTHING}",
     ]
     assert table[3] == (
-        f"{SHOWN}bad  ? unknown               not a valid requirement: "
+        f"{SHOWN}bad  ? unknown                             not a valid requirement: "
         "Expected package name at the start of dependency specifier"
     )
     assert len(table) == 4

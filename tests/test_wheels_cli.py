@@ -106,19 +106,20 @@ def test_a_requirements_file_is_a_readiness_table(
     lines = table.out.splitlines()
     assert lines[1] == f"Sources: {index.url}  (index; {requirements}:1)"
     assert lines[3:] == [
-        "requirement                        action         version  detail",
-        "demo                               ✓ wheel        1.0      "
+        "requirement                        action         version  newest wheel  detail",
+        "demo                               ✓ wheel        1.0      1.0           "
         "demo-1.0-cp312-cp312-musllinux_1_2_aarch64.whl",
-        "pure>=2                            ✓ wheel        2.0      pure-2.0-py3-none-any.whl",
-        "wheelonly                          ✗ unavailable  0.1      "
+        "pure>=2                            ✓ wheel        2.0      2.0           "
+        "pure-2.0-py3-none-any.whl",
+        "wheelonly                          ✗ unavailable  0.1      none          "
         "1 wheel for other systems (Windows)",
-        "nothere                            ✗ unavailable           "
+        "nothere                            ✗ unavailable                         "
         "no source has a project named nothere",
-        "pywin32 ; sys_platform == 'win32'  - skipped               "
+        "pywin32 ; sys_platform == 'win32'  - skipped                             "
         'the marker sys_platform == "win32" is false on this target',
-        "./local/project                    ? unknown               a direct reference (URL or "
-        "path): pip builds or downloads exactly that; pkgdoctor answers only for requirements "
-        "looked up on indexes",
+        "./local/project                    ? unknown                             a direct "
+        "reference (URL or path): pip builds or downloads exactly that; pkgdoctor answers only "
+        "for requirements looked up on indexes",
         "",
         "6 requirements: 2 wheel · 2 unavailable · 1 unknown · 1 skipped",
     ]

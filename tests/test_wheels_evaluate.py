@@ -161,3 +161,19 @@ def test_unavailable_and_not_found() -> None:
     assert [r.kind for r in nothing.reasons] == ["not-found"]
     unknown = result_for(line, select(X86, []), X86, ["https://x/simple/demo/: timed out"])
     assert unknown.action == "unknown"
+
+
+def test_none_for_the_architecture_only_when_none_is_listed() -> None:
+    """On musl x86_64, manylinux x86_64 wheels are there but miss for their C library: the
+    architecture line must not say there is none for x86_64 (torch on Alpine)."""
+    target = describe_target(["musllinux_1_2_x86_64"], "3.12")
+    names = files(
+        "demo-2.0-cp312-cp312-manylinux_2_28_x86_64.whl",
+        "demo-2.0-cp312-cp312-manylinux_2_28_aarch64.whl",
+    )
+    result = result_for(parse_requirement("demo", "command line"), select(target, names), target)
+    assert [r.message for r in result.reasons] == [
+        "1 wheel for other architectures (aarch64); those for x86_64 do not fit for another reason",
+        "1 wheel for another C library (glibc (manylinux)); the target uses musl",
+        "2.0 has no sdist to build from",
+    ]

@@ -14,6 +14,7 @@ import pytest
 from pkgdoctor.wheels.http import Session
 from pkgdoctor.wheels.sdist import MAX_MEMBER_BYTES, BuildInfo, inspect_archive, inspect_file
 from pkgdoctor.wheels.simple import File
+from pkgdoctor.wheels.verdict import needs_text
 from wheel_artefacts import make_sdist, serve
 
 MESON = """[build-system]
@@ -196,3 +197,74 @@ def test_a_damaged_zip_sdist_is_an_error_not_a_crash(tmp_path: Path) -> None:
     with zipfile.ZipFile(path) as archive, pytest.raises(zlib.error):
         archive.read("e-1.0/pyproject.toml")
     assert (build_info(path).error or "").startswith("cannot read the sdist")
+
+
+LIBRARY_FILES = {
+    "setup.py": (
+        "import sys\n"
+        "from setuptools import Extension, setup\n"
+        "flags = run('pkg-config --cflags --libs libffi')\n"
+        "if sys.platform == 'win32':\n"
+        "    LIBS = find_library('zdll')  # another system: not a need on Linux\n"
+        "ext = Extension('x', ['x.c'], libraries=['pq', 'm', 'ws2_32'])\n"
+        "ext.libraries.append('libpq')  # MSVC's name for -lpq: one library\n"
+        "config = find_on_path('pg_config')\n"
+        "option_value('with-xml2-config')\n"
+    ),
+    "setupinfo.py": "version = query(PKG_CONFIG, 'libxml-2.0')\n",
+    "meson.build": "project('x', 'c')\nz = dependency('zlib')\npy = dependency('python3')\n",
+    "CMakeLists.txt": (
+        "project(x LANGUAGES C)\nfind_package(PkgConfig)\nfind_package(JPEG REQUIRED)\n"
+        "pkg_check_modules(XSLT REQUIRED IMPORTED_TARGET libxslt>=1.1)\n"
+    ),
+}
+
+
+def test_system_libraries_come_from_the_build_files_with_their_line(tmp_path: Path) -> None:
+    info = build_info(make_sdist(tmp_path, "demo", "1.0", LIBRARY_FILES))
+    found = [(lib.name, lib.how, lib.evidence.split(": ", 1)[0]) for lib in info.libraries]
+    assert found == [
+        ("libffi", "pkg-config", "setup.py:3"),
+        ("pq", "library", "setup.py:6"),
+        ("pg_config", "program", "setup.py:8"),
+        ("libxml-2.0", "pkg-config", "setupinfo.py:1"),
+        ("zlib", "meson", "meson.build:2"),
+        ("JPEG", "cmake", "CMakeLists.txt:3"),
+        ("libxslt", "pkg-config", "CMakeLists.txt:4"),
+    ]
+    assert info.libraries[1].evidence == (
+        "setup.py:6: ext = Extension('x', ['x.c'], libraries=['pq', 'm', 'ws2_32'])"
+    )
+    assert needs_text(info) == (
+        "a C compiler; libraries: libffi, libxml-2.0, libxslt (pkg-config); pg_config "
+        "(program); -lpq; zlib (meson); JPEG (cmake)"
+    )
+
+
+def test_the_backend_is_always_named(tmp_path: Path) -> None:
+    names = {
+        "no pyproject": {"setup.py": ""},
+        "no build-system": {"pyproject.toml": "[project]\nname = 'x'\n", "setup.py": ""},
+        "no build-backend": {"pyproject.toml": "[build-system]\nrequires = ['setuptools']\n"},
+        "in-tree": {
+            "pyproject.toml": "[build-system]\nbuild-backend = 'backend'\n"
+            "backend-path = ['_custom_build']\n"
+        },
+        "invalid": {"pyproject.toml": "[build-system"},
+    }
+    got = {
+        key: build_info(make_sdist(tmp_path / key, "demo", "1.0", files)).backend_name
+        for key, files in names.items()
+    }
+    assert got == {
+        "no pyproject": "unknown (no pyproject.toml) → setuptools legacy (PEP 517 fallback)",
+        "no build-system": "unknown (no [build-system] in pyproject.toml) → setuptools legacy "
+        "(PEP 517 fallback)",
+        "no build-backend": "unknown ([build-system] without build-backend) → setuptools "
+        "legacy (PEP 517 fallback)",
+        "in-tree": "in-tree 'backend' (_custom_build)",
+        "invalid": "unknown (pyproject.toml is not valid TOML: Expected ']' at the end of a "
+        "table declaration (at end of document))",
+    }
+    unread = BuildInfo("x-1.0.tar.gz", "https://x", error="cannot download the sdist: timed out")
+    assert unread.backend_name == "unknown (cannot download the sdist: timed out)"

@@ -17,6 +17,7 @@ import pytest
 from conftest import Runner
 from pkgdoctor.wheels.http import Session, Stats
 from pkgdoctor.wheels.simple import (
+    File,
     FindLinksSource,
     IndexSource,
     Listing,
@@ -243,3 +244,35 @@ def test_a_404_index_is_named(pkgdoctor: Runner, tmp_path: Path) -> None:
     result = ask(pkgdoctor, "demo", "--index-url", gone.as_uri(), "--json")
     (source,) = validated(json.loads(result.out))["sources"]
     assert source["errors"] == [f"no such directory: {gone}"]
+
+
+def test_core_metadata_and_upload_time() -> None:
+    """PEP 658/714 (either name, HTML or JSON) and PEP 700's upload-time (JSON only)."""
+    html = (
+        '<a href="a-1.0-py3-none-any.whl#sha256=00" data-core-metadata="sha256=11">a</a>'
+        '<a href="a-1.1-py3-none-any.whl" data-dist-info-metadata="true">a</a>'
+        '<a href="a-1.2-py3-none-any.whl" data-core-metadata="false">a</a>'
+        '<a href="a-1.3.tar.gz">a</a>'
+    )
+    files = parse_html_page(html, PAGE)
+    assert [f.metadata for f in files] == [True, True, False, False]
+    assert files[0].metadata_url == PAGE + "a-1.0-py3-none-any.whl.metadata"
+    assert files[3].metadata_url is None
+    page = {
+        "meta": {"api-version": "1.1"},
+        "files": [
+            {
+                "filename": "a-1.0-py3-none-any.whl",
+                "url": "a-1.0-py3-none-any.whl",
+                "core-metadata": {"sha256": "11"},
+                "upload-time": "2024-09-17T15:59:51.827231Z",
+            },
+            {"filename": "a-1.1.tar.gz", "url": "a-1.1.tar.gz", "dist-info-metadata": False},
+        ],
+    }
+    first, second = parse_json_page(json.dumps(page).encode(), PAGE)
+    assert (first.metadata, first.upload_time) == (True, "2024-09-17T15:59:51.827231Z")
+    assert (second.metadata, second.upload_time) == (False, None)
+    assert File.from_row(first.to_row()) == first
+    # A row cached by an older pkgdoctor (five fields) still reads.
+    assert File.from_row(first.to_row()[:5]).metadata is False

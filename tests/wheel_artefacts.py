@@ -73,14 +73,17 @@ def make_wheel(
     tag: str = "py3-none-any",
     build: str | None = None,
     requires_python: str | None = None,
+    requires: Sequence[str] = (),
 ) -> Path:
-    """A valid wheel (METADATA, WHEEL, RECORD with hashes) named as PEP 427 says."""
+    """A valid wheel (METADATA, WHEEL, RECORD with hashes) named as PEP 427 says;
+    ``requires`` are its ``Requires-Dist`` lines."""
     directory.mkdir(parents=True, exist_ok=True)
     dist = name.replace("-", "_")
     info = f"{dist}-{version}.dist-info"
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     if requires_python:
         metadata += f"Requires-Python: {requires_python}\n"
+    metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
     wheel = "Wheel-Version: 1.0\nGenerator: pkgdoctor-tests\nRoot-Is-Purelib: true\n"
     wheel += "".join(f"Tag: {t}\n" for t in _expand_tag(tag))
     if build:
@@ -145,6 +148,8 @@ class Entry:
     path: Path
     requires_python: str | None = None
     yanked: str | None = None  # the reason; "" for yanked without one
+    # PEP 658/714: the wheel's METADATA is served beside it as ``<file>.metadata``.
+    metadata: bool = False
 
 
 @dataclass
@@ -192,6 +197,14 @@ class SimpleIndex:
                 if entry.yanked is not None:
                     attrs += f' data-yanked="{html.escape(entry.yanked)}"'
                     item["yanked"] = entry.yanked or True
+                if entry.metadata:
+                    with zipfile.ZipFile(target) as wheel:
+                        (name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+                        data = wheel.read(name)
+                    (files / f"{entry.path.name}.metadata").write_bytes(data)
+                    digest = hashlib.sha256(data).hexdigest()
+                    attrs += f' data-core-metadata="sha256={digest}"'
+                    item["core-metadata"] = {"sha256": digest}
                 anchors.append(f'<a href="{href}"{attrs}>{entry.path.name}</a><br/>\n')
                 json_files.append(item)
             (page / "index.html").write_text(

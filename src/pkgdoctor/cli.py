@@ -1060,8 +1060,9 @@ _WHEELS_DESCRIPTION = """\
 For each requirement: the file pip would install on the target, or why no wheel fits
 (architecture, C library, glibc baseline, Python version, ABI) and what building the sdist
 needs (its build backend, read from the sdist's pyproject.toml: compilers, Rust, cmake,
-meson and ninja). The sources are the ones pip would use: its configuration files, PIP_*
-variables and the options below.
+meson and ninja, and the system libraries its build files look for, with the line that
+says so). With --deps, also what each answer pulls in on the target. The sources are the
+ones pip would use: its configuration files, PIP_* variables and the options below.
 """
 
 _WHEELS_EPILOG = """\
@@ -1075,6 +1076,8 @@ examples:
   pkgdoctor wheels numpy scipy --platform manylinux_2_36_loongarch64 --python-version 3.12
   pkgdoctor wheels -r requirements.txt --platform manylinux_2_31_riscv64 --python-version 3.12
   pkgdoctor wheels -r requirements.txt --platform musllinux_1_2_x86_64   Alpine, musl 1.2
+  pkgdoctor wheels pydantic --deps --platform manylinux_2_36_loongarch64 --python-version 3.12
+                                           and what pydantic pulls in (pydantic-core: Rust)
   pkgdoctor wheels orjson --python-version 3.13t --platform manylinux_2_28_x86_64
                                            free-threaded CPython 3.13
   pkgdoctor wheels 'numpy<2' --json | jq '.results[].action'
@@ -1102,6 +1105,12 @@ def _add_wheels(sub: _Subparsers) -> None:
         action="append",
         default=[],
         help="every requirement of a requirements file: a porting-readiness table",
+    )
+    wheels.add_argument(
+        "--deps",
+        action="store_true",
+        help="also answer for what each chosen file requires on the target (its metadata's "
+        "Requires-Dist, markers evaluated for the target), level by level, each project once",
     )
     target = wheels.add_argument_group("target (default: the current environment)")
     target.add_argument(
@@ -1184,13 +1193,14 @@ def _wheels(args: argparse.Namespace) -> int:
         no_index=args.no_index,
         isolated=args.isolated,
         use_cache=not args.no_cache,
+        dependencies=args.deps,
     )
     with terminal_progress(sys.stderr) as progress:
         report = run(options, progress)
     if args.json:
         sys.stdout.write(render_json(report))
     else:
-        table = bool(args.requirement_files) or len(report.results) > 1
+        table = bool(args.requirement_files) or len(report.results) > 1 or args.deps
         _print_lines(render_text(report, table=table), to_plain)
     if not report.answered():
         return EXIT_FAILED

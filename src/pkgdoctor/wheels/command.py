@@ -6,7 +6,11 @@
 3. pip's choice per requirement (:mod:`~pkgdoctor.wheels.evaluate`), turned into an action
    and reasons (:mod:`~pkgdoctor.wheels.verdict`);
 4. for each sdist that would be built, its build backend (:mod:`~pkgdoctor.wheels.sdist`),
-   by at most :data:`SDIST_WORKERS` threads (they download whole archives).
+   by at most :data:`SDIST_WORKERS` threads (they download whole archives);
+5. with ``--deps``, level by level, what each chosen file requires on the target
+   (:mod:`~pkgdoctor.wheels.dependencies`), answered the same way: each project once, at the
+   first level that reaches it, within :data:`~pkgdoctor.wheels.dependencies.MAX_DEPTH`
+   levels and :data:`~pkgdoctor.wheels.dependencies.MAX_DEPENDENCIES` projects.
 """
 
 from __future__ import annotations
@@ -19,13 +23,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 from pkgdoctor._fields import FieldRepr
 from pkgdoctor.wheels.config import (
     PipSettings,
     apply_command_line,
     read_pip_config,
+)
+from pkgdoctor.wheels.dependencies import (
+    MAX_DEPENDENCIES,
+    MAX_DEPTH,
+    MetadataError,
+    Requires,
+    read_requires,
+    wanted,
 )
 from pkgdoctor.wheels.evaluate import Evaluator, belongs_to
 from pkgdoctor.wheels.http import Session, request_pool
@@ -62,6 +76,7 @@ class Options(FieldRepr):
     isolated: bool = False
     use_cache: bool = True
     inspect_sdists: bool = True
+    dependencies: bool = False
 
 
 @dataclass(repr=False)
@@ -105,7 +120,8 @@ class WheelsReport(FieldRepr):
     target: WheelTarget
     settings: PipSettings
     sources: list[SourceStatus]
-    results: list[Result]
+    results: list[Result]  # the requirements, then (--deps) their dependencies
+    notes: list[str] = field(default_factory=list)  # e.g. where --deps stopped
 
     def answered(self) -> bool:
         return any(r.action != "unknown" for r in self.results)
@@ -170,6 +186,7 @@ def run(options: Options, progress: Progress | None = None) -> WheelsReport:
         trusted_hosts=settings.trusted_hosts,
         proxy=settings.proxy,
     )
+    notes: list[str] = []
     try:
         results = _answer(
             lines,
@@ -181,10 +198,12 @@ def run(options: Options, progress: Progress | None = None) -> WheelsReport:
             progress,
             os.path.join(cache_root, "sdists-v1") if cache_root else None,
             inspect_sdists=options.inspect_sdists,
+            dependencies=options.dependencies,
+            notes=notes,
         )
     finally:
         session.close()
-    return WheelsReport(target, settings, sources, results)
+    return WheelsReport(target, settings, sources, results, notes)
 
 
 def _active_environment() -> str | None:
@@ -247,39 +266,171 @@ def _answer(
     sdist_cache: str | None,
     *,
     inspect_sdists: bool,
+    dependencies: bool = False,
+    notes: list[str] | None = None,
 ) -> list[Result]:
     evaluator = Evaluator(
         target, prereleases=True if settings.pre else None, prefer_binary=settings.prefer_binary
     )
-    results: dict[int, Result] = {}
-    wanted: dict[int, str] = {}
-    for index, line in enumerate(lines):
-        early = _early_result(line, target)
-        if early is not None:
-            results[index] = early
-        else:
-            assert line.name is not None
-            wanted[index] = line.name
-    projects = sorted(set(wanted.values()))
     active = [s for s in sources if s.source.ignored is None]
-    listings = _fetch(projects, active, session, progress)
-    for index, project in wanted.items():
-        line = lines[index]
-        assert line.requirement is not None
-        files = []
-        errors = []
-        for status in active:
-            listing = listings[project, id(status)]
-            files += listing.files
-            if listing.error:
-                errors.append(listing.error)
-        specifier = line.requirement.specifier & constraints.get(project, SpecifierSet())
-        formats = settings.format_control.formats(project)
-        selection = evaluator.select(project, files, specifier, formats)
-        results[index] = result_for(line, selection, target, errors)
-    if inspect_sdists:
-        _inspect(list(results.values()), session, sdist_cache, progress)
-    return [results[i] for i in range(len(lines))]
+
+    def answer(level: list[RequirementLine]) -> list[Result]:
+        results: dict[int, Result] = {}
+        looked_up: dict[int, str] = {}
+        for index, line in enumerate(level):
+            early = _early_result(line, target)
+            if early is not None:
+                results[index] = early
+            else:
+                assert line.name is not None
+                looked_up[index] = line.name
+        projects = sorted(set(looked_up.values()))
+        listings = _fetch(projects, active, session, progress)
+        for index, project in looked_up.items():
+            line = level[index]
+            assert line.requirement is not None
+            files = []
+            errors = []
+            for status in active:
+                listing = listings[project, id(status)]
+                files += listing.files
+                if listing.error:
+                    errors.append(listing.error)
+            specifier = line.requirement.specifier & constraints.get(project, SpecifierSet())
+            formats = settings.format_control.formats(project)
+            selection = evaluator.select(project, files, specifier, formats)
+            results[index] = result_for(line, selection, target, errors)
+        answered = [results[i] for i in range(len(level))]
+        if inspect_sdists:
+            _inspect(answered, session, sdist_cache, progress)
+        return answered
+
+    top = answer(lines)
+    if not dependencies:
+        return top
+    metadata_cache = (
+        os.path.join(os.path.dirname(sdist_cache), "metadata-v1") if sdist_cache else None
+    )
+    return top + _dependencies(top, answer, target, session, progress, notes, metadata_cache)
+
+
+@dataclass(repr=False)
+class _Pending(FieldRepr):
+    """A dependency met at this level: the requirements on it, merged."""
+
+    name: str  # as the first requirement spells it
+    specifier: SpecifierSet
+    extras: set[str]
+    parents: list[str]
+    url: str | None = None  # ``name @ url`` in the metadata: a direct reference
+
+
+def _dependencies(
+    top: list[Result],
+    answer: Callable[[list[RequirementLine]], list[Result]],
+    target: WheelTarget,
+    session: Session,
+    progress: Progress | None,
+    notes: list[str] | None,
+    cache: str | None = None,
+) -> list[Result]:
+    """The dependencies of ``top``'s chosen files, breadth first: each project once (a cycle
+    ends where it meets a project already answered), within the bounds."""
+    seen: dict[str, Result] = {r.name: r for r in top if r.name and r.action != "skipped"}
+    found: list[Result] = []
+    frontier = [r for r in top if r.action in ("wheel", "build") and r.file is not None]
+    depth = 1
+    while frontier:
+        if depth > MAX_DEPTH:
+            if notes is not None:
+                notes.append(
+                    f"--deps stopped after {MAX_DEPTH} level{'s' if MAX_DEPTH != 1 else ''} "
+                    "of dependencies: those of "
+                    f"{', '.join(sorted(r.label for r in frontier))} were not followed"
+                )
+            break
+        pending: dict[str, _Pending] = {}
+        for parent, got in zip(frontier, _read_all(frontier, session, progress, cache)):
+            if isinstance(got, MetadataError):
+                parent.reasons.append(
+                    Reason("dependencies", f"its dependencies could not be read: {got}")
+                )
+                continue
+            parent.requires_source = got.source
+            if got.note:
+                parent.reasons.append(Reason("dependencies", got.note))
+            requirement = parent.line.requirement
+            extras = frozenset(requirement.extras) if requirement is not None else frozenset()
+            for needed in wanted(got.requires, target, extras):
+                name = canonicalize_name(needed.name)
+                if name not in parent.dependencies:
+                    parent.dependencies.append(name)
+                if name in seen:
+                    if seen[name].dependency_of and parent.label not in seen[name].dependency_of:
+                        seen[name].dependency_of.append(parent.label)
+                    continue
+                item = pending.setdefault(name, _Pending(needed.name, SpecifierSet(), set(), []))
+                item.specifier &= needed.specifier
+                item.extras |= needed.extras
+                item.url = item.url or needed.url
+                if parent.label not in item.parents:
+                    item.parents.append(parent.label)
+        room = MAX_DEPENDENCIES - len(found)
+        if len(pending) > room:
+            left_out = sorted(pending)[room:]
+            if notes is not None:
+                more = ", …" if len(left_out) > 5 else ""
+                notes.append(
+                    f"--deps answers at most {MAX_DEPENDENCIES} dependencies: "
+                    f"{len(left_out)} more left out ({', '.join(left_out[:5])}{more})"
+                )
+            pending = {n: pending[n] for n in sorted(pending)[:room]}
+        if not pending:
+            break
+        level = [_dependency_line(item) for item in pending.values()]
+        answered = answer(level)
+        for item, result in zip(pending.values(), answered):
+            result.dependency_of = list(item.parents)
+            result.depth = depth
+            if result.name:
+                seen[result.name] = result
+        found += answered
+        frontier = [r for r in answered if r.action in ("wheel", "build") and r.file is not None]
+        depth += 1
+    return found
+
+
+def _dependency_line(item: _Pending) -> RequirementLine:
+    extras = f"[{','.join(sorted(item.extras))}]" if item.extras else ""
+    text = (
+        f"{item.name}{extras} @ {item.url}" if item.url else f"{item.name}{extras}{item.specifier}"
+    )
+    origin = f"dependency of {item.parents[0]}"
+    return RequirementLine(text, origin, Requirement(text), url=item.url)
+
+
+def _read_all(
+    results: list[Result], session: Session, progress: Progress | None, cache: str | None
+) -> list[Requires | MetadataError]:
+    """Each result's Requires-Dist (or why not), read by at most :data:`SDIST_WORKERS`
+    threads (a wheel without PEP 658 metadata is downloaded whole)."""
+    if progress:
+        progress("metadata", 0, len(results))
+
+    def one(result: Result) -> Requires | MetadataError:
+        assert result.file is not None and result.selection is not None
+        try:
+            return read_requires(session, result.selection, result.file, result.build, cache)
+        except MetadataError as exc:
+            return exc
+
+    out = []
+    with request_pool(min(SDIST_WORKERS, len(results))) as pool:
+        for done, got in enumerate(pool.map(one, results), 1):
+            out.append(got)
+            if progress:
+                progress("metadata", done, len(results))
+    return out
 
 
 def _early_result(line: RequirementLine, target: WheelTarget) -> Result | None:

@@ -51,7 +51,7 @@ ACCEPT_SIMPLE = (
     "application/vnd.pypi.simple.v1+html; q=0.1, "
     "text/html; q=0.01"
 )
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: rows carry PEP 658 metadata and PEP 700 upload time
 # A simple page larger than this is refused. The largest real ones are ~2 MB (numpy's and
 # botocore's PEP 691 JSON on pypi.org, 2026); parsing 100 MB of HTML took 2 GB and 65 s.
 MAX_PAGE_BYTES = 32 * 1024 * 1024

@@ -8,7 +8,7 @@ from typing import IO, Any
 
 from pkgdoctor.wheels.command import Progress
 
-_PHASES = {"index": "index pages", "sdist": "sdists"}
+_PHASES = {"index": "index pages", "sdist": "sdists", "metadata": "dependencies"}
 
 
 @contextlib.contextmanager

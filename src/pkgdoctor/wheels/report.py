@@ -27,6 +27,7 @@ _MARK = {
     "skipped": ("-", "dim"),
 }
 _MAX_PLATFORMS = 12
+_MAX_LIBRARIES = 8  # evidence lines under "system libraries" (--json has every one)
 
 
 def to_json(report: WheelsReport) -> dict[str, Any]:
@@ -38,6 +39,7 @@ def to_json(report: WheelsReport) -> dict[str, Any]:
         "sources": [s.to_json() for s in report.sources],
         "results": [r.to_json() for r in report.results],
         "summary": summary(report),
+        "notes": list(report.notes),
     }
 
 
@@ -66,10 +68,15 @@ def render_text(report: WheelsReport, *, table: bool) -> list[Line]:
         if lines and not lines[-1]:
             lines.pop()
     lines.append([])
+    for note in report.notes:
+        lines.append([("! ", "bold yellow"), (note, "yellow")])
     counts = summary(report)
     parts = [f"{counts[a]} {a}" for a in ACTIONS if counts[a]]
-    total = len(report.results)
+    dependencies = sum(1 for r in report.results if r.dependency_of)
+    total = len(report.results) - dependencies
     noun = "requirement" if total == 1 else "requirements"
+    if dependencies:
+        noun += f" and {dependencies} {'dependency' if dependencies == 1 else 'dependencies'}"
     lines.append([(f"{total} {noun}: ", "bold"), (" · ".join(parts), "")])
     # Requirement lines, sdists' build backends and servers' replies come from outside.
     return terminal_lines(lines)
@@ -131,17 +138,28 @@ def _detail(result: Result) -> list[Line]:
         lines += [[(line, "")] for line in rest]
     build = result.build
     if build is not None:
-        backend = build.backend_name or "unknown backend"
+        backend = build.backend_name
         lines.append(
             [
                 ("  build: ", "bold"),
                 (backend, ""),
-                (f"  (build-backend {build.backend!r})" if build.backend else "", "dim"),
+                (
+                    f"  (build-backend {build.backend!r})"
+                    if build.backend and not build.fallback
+                    else "",
+                    "dim",
+                ),
             ]
         )
         if build.requires:
             lines.append([("    requires: ", "dim"), (", ".join(build.requires), "")])
         lines.append([("    needs: ", "dim"), (needs_text(build), "bold")])
+        if build.libraries:
+            lines.append([("    system libraries it looks for:", "dim")])
+            for library in build.libraries[:_MAX_LIBRARIES]:
+                lines.append(
+                    [(f"      {library.name} ({library.how}): ", "dim"), (library.evidence, "")]
+                )
         if build.error:
             lines.append([("    ! ", "bold yellow"), (build.error, "yellow")])
     if result.action in ("build", "unavailable") and result.version:
@@ -164,31 +182,65 @@ def _detail(result: Result) -> list[Line]:
             )
         elif result.action == "build":
             lines.append([("  no version has a wheel for this target", "dim")])
+    if result.dependency_of:
+        lines.append([("  dependency of: ", "dim"), (", ".join(result.dependency_of), "")])
     return lines
 
 
 def _table(results: list[Result]) -> list[Line]:
     # Escaped before the columns are measured: a control character shown as \\xNN is 4 wide.
-    texts = [terminal_text(r.line.text) for r in results]
+    # A dependency (--deps) is marked ↳ and names what requires it at the start of its detail.
+    texts = [("↳ " if r.dependency_of else "") + terminal_text(r.line.text) for r in results]
     versions = [terminal_text(r.version or "") for r in results]
+    newest = [_newest_column(r) for r in results]
     width = max([len("requirement"), *(len(text) for text in texts)])
     width = min(width, 40)
     version_width = max([len("version"), *(len(version) for version in versions)])
+    newest_width = max([len("newest wheel"), *(len(n) for n in newest)])
     lines: list[Line] = [
-        [(f"{'requirement':{width}}  {'action':15}{'version':{version_width}}  detail", "bold")]
+        [
+            (
+                f"{'requirement':{width}}  {'action':15}{'version':{version_width}}  "
+                f"{'newest wheel':{newest_width}}  detail",
+                "bold",
+            )
+        ]
     ]
-    for result, text, version in zip(results, texts, versions):
+    for result, text, version, wheel in zip(results, texts, versions, newest):
         mark, style = _MARK[result.action]
         text = text if len(text) <= width else text[: width - 1] + "…"
+        detail = _table_detail(result)
+        if result.dependency_of:
+            detail = f"← {', '.join(result.dependency_of)}: {detail}"
         lines.append(
             [
                 (f"{text:{width}}  ", ""),
                 (f"{mark} {result.action:11}  ", style),
                 (f"{version:{version_width}}  ", ""),
-                (_table_detail(result), "dim" if result.action == "skipped" else ""),
+                (f"{wheel:{newest_width}}  ", "bold yellow" if result.ancient else ""),
+                (detail, "dim" if result.action == "skipped" else ""),
             ]
         )
     return lines
+
+
+def _newest_column(result: Result) -> str:
+    """The newest version with a wheel for the target: the chosen one for a wheel, what
+    ``--only-binary=:all:`` would take for a build, ``none`` when no version has one; with
+    its upload year when it is ancient (:data:`~pkgdoctor.wheels.verdict.ANCIENT_DAYS`)."""
+    if result.action == "wheel":
+        return terminal_text(result.version or "")
+    if result.action not in ("build", "unavailable") or result.selection is None:
+        return ""
+    if not result.selection.versions():  # no such project, or nothing the target can read
+        return ""
+    newest = result.newest_wheel
+    if newest is None:
+        return "none"
+    text = terminal_text(str(newest.version))
+    if result.ancient and newest.file.upload_time:
+        text += f" (old: {newest.file.upload_time[:4]})"
+    return text
 
 
 def _table_detail(result: Result) -> str:
@@ -198,8 +250,8 @@ def _table_detail(result: Result) -> str:
         build = result.build
         if build is None:
             return result.file.filename if result.file else ""
-        if build.error and not build.backend:
-            return build.error
+        if not build.backend:
+            return f"backend {build.backend_name}"
         return f"{build.backend_name}: needs {needs_text(build)}"
     if result.reasons:
         return result.reasons[0].message.split("\n")[0]  # a row is one line

@@ -40,7 +40,10 @@ if TYPE_CHECKING:
 MAX_SDIST_BYTES = 256 * 1024 * 1024
 MAX_MEMBER_BYTES = 1024 * 1024
 MAX_MEMBERS = 200_000
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: system libraries and PKG-INFO headers
+# Build scripts next to setup.py (lxml's setupinfo.py, buildlibxml.py) are read for the
+# system libraries the build looks for; a project has a handful.
+MAX_SCRIPTS = 30
 
 # What a build needs, with the words the report uses.
 NEEDS = {
@@ -100,7 +103,14 @@ _LANGUAGES = {
 }
 # Sources under these directories are tests, examples or documentation: not built.
 _NOT_BUILT = {"doc", "docs", "example", "examples", "benchmarks"}
-_TOP_FILES = {"pyproject.toml", "setup.py", "setup.cfg", "CMakeLists.txt", "Cargo.toml"}
+_TOP_FILES = {
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "CMakeLists.txt",
+    "Cargo.toml",
+    "PKG-INFO",
+}
 _EXTENSION_HINTS = re.compile(
     r"\b(Extension|ext_modules|cythonize|Pybind11Extension|CUDAExtension|CppExtension|"
     r"RustExtension|build_ext|f2py)\b"
@@ -118,6 +128,22 @@ _CMAKE_LANGUAGES = re.compile(
 
 
 @fact
+class SystemLibrary(Fact):
+    """A library the sdist's build scripts look for on the build machine, and where they
+    say so: ``how`` is ``pkg-config`` (a module name), ``program`` (a ``*-config`` script
+    such as ``pg_config``), ``library`` (``-l`` name: ``libraries=[...]``,
+    ``find_library``), ``meson`` (``dependency()``) or ``cmake`` (``find_package``,
+    ``pkg_check_modules``); ``evidence`` is ``file:line: text``."""
+
+    name: str
+    how: str
+    evidence: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "how": self.how, "evidence": self.evidence}
+
+
+@fact
 class BuildInfo(Fact):
     """What building one sdist needs; ``error`` says why it could not be read."""
 
@@ -128,15 +154,28 @@ class BuildInfo(Fact):
     needs: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()
     error: str | None = None
+    libraries: tuple[SystemLibrary, ...] = ()
+    pkg_info: str | None = None  # the sdist's PKG-INFO headers (core metadata, no body)
+    # Why the backend is PEP 517's fallback (setuptools' legacy backend), when it is.
+    fallback: str | None = None
+    backend_path: tuple[str, ...] = ()  # PEP 517 in-tree backend: where it lives
 
     @property
-    def backend_name(self) -> str | None:
+    def backend_name(self) -> str:
+        """The backend in words, always: ``meson-python``; ``unknown (no pyproject.toml) →
+        setuptools legacy (PEP 517 fallback)``; ``in-tree 'backend' (_custom_build)``;
+        ``unknown (cannot download the sdist: …)``."""
         if self.backend is None:
-            return None
+            return f"unknown ({self.error or 'the sdist was not read'})"
+        if self.fallback:
+            return f"unknown ({self.fallback}) → setuptools legacy (PEP 517 fallback)"
+        if self.backend_path and self.backend not in BACKENDS:
+            return f"in-tree {self.backend!r} ({', '.join(self.backend_path)})"
         return BACKENDS.get(self.backend, self.backend)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, *, cache: bool = False) -> dict[str, Any]:
+        """The ``build`` object of ``--json``; with ``cache``, also what only the cache keeps."""
+        data = {
             "filename": self.filename,
             "url": self.url,
             "backend": self.backend,
@@ -145,7 +184,13 @@ class BuildInfo(Fact):
             "needs": list(self.needs),
             "evidence": list(self.evidence),
             "error": self.error,
+            "libraries": [library.to_json() for library in self.libraries],
+            "fallback": self.fallback,
+            "backend_path": list(self.backend_path),
         }
+        if cache:
+            data["pkg_info"] = self.pkg_info
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BuildInfo:
@@ -157,6 +202,10 @@ class BuildInfo(Fact):
             tuple(data.get("needs") or ()),
             tuple(data.get("evidence") or ()),
             data.get("error"),
+            tuple(SystemLibrary(**item) for item in data.get("libraries") or ()),
+            data.get("pkg_info"),
+            data.get("fallback"),
+            tuple(data.get("backend_path") or ()),
         )
 
 
@@ -196,7 +245,7 @@ def _store(path: str, info: BuildInfo) -> None:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(info.to_json(), f)
+            json.dump(info.to_json(cache=True), f)
         os.replace(tmp, path)
     except OSError:
         pass
@@ -208,6 +257,7 @@ class _Contents(FieldRepr):
 
     texts: dict[str, str] = field(default_factory=dict)  # path below the root -> text
     meson: dict[str, str] = field(default_factory=dict)  # every meson.build that is built
+    scripts: dict[str, str] = field(default_factory=dict)  # other top-level *.py files
     languages: Counter[str] = field(default_factory=Counter)
 
 
@@ -235,6 +285,13 @@ def _read(data: IO[bytes], filename: str) -> _Contents:
                 contents.meson[path] = text
             if path in _TOP_FILES or path == "meson.build":
                 contents.texts[path] = text
+        elif (
+            len(parts) == 1
+            and base.endswith(".py")
+            and size <= MAX_MEMBER_BYTES
+            and len(contents.scripts) < MAX_SCRIPTS
+        ):
+            contents.scripts[path] = read().decode("utf-8", errors="replace")
         if built:
             language = _LANGUAGES.get(os.path.splitext(base)[1].lower())
             if language:
@@ -295,6 +352,8 @@ def analyse(contents: _Contents, filename: str, url: str = "") -> BuildInfo:
     needs: list[str] = []
     error = None
     backend: str | None = None
+    fallback: str | None = None
+    backend_path: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
     pyproject_text = contents.texts.get("pyproject.toml")
     build_system: Any = None
@@ -313,16 +372,20 @@ def analyse(contents: _Contents, filename: str, url: str = "") -> BuildInfo:
         backend = raw_backend if isinstance(raw_backend, str) else None
         if backend is None:
             backend = "setuptools.build_meta:__legacy__"
+            fallback = "[build-system] without build-backend"
             evidence.append("pyproject.toml has no build-backend: pip uses setuptools")
         else:
             evidence.append(f"pyproject.toml: build-backend = {backend!r}")
-        if build_system.get("backend-path"):
+        raw_path = build_system.get("backend-path")
+        if isinstance(raw_path, list) and raw_path:
             # PEP 517 in-tree backend: usually a thin wrapper around a known one.
-            evidence.append(f"an in-tree backend (backend-path {build_system['backend-path']})")
+            backend_path = tuple(str(p) for p in raw_path)
+            evidence.append(f"an in-tree backend (backend-path {list(backend_path)})")
     elif error is None:
         backend = "setuptools.build_meta:__legacy__"
         requires = _LEGACY_REQUIRES
         where = "no [build-system] in pyproject.toml" if pyproject_text else "no pyproject.toml"
+        fallback = where
         evidence.append(f"{where}: pip builds it with setuptools (setup.py)")
 
     requires_text = " ".join(requires).lower()
@@ -379,6 +442,8 @@ def analyse(contents: _Contents, filename: str, url: str = "") -> BuildInfo:
                 _need_language(need, language, f"{count} {_LANGUAGE_FILES[language]} in the sdist")
     if extensions and not any(n.endswith("-compiler") for n in needs):
         need("c-compiler", "setup.py builds extension modules")
+    libraries = system_libraries(contents)
+    pkg_info = contents.texts.get("PKG-INFO")
     return BuildInfo(
         filename,
         url,
@@ -387,6 +452,11 @@ def analyse(contents: _Contents, filename: str, url: str = "") -> BuildInfo:
         needs=tuple(sorted(needs, key=list(NEEDS).index)),
         evidence=tuple(evidence),
         error=error,
+        libraries=libraries,
+        # The headers only: the body is the long description, kilobytes the cache need not keep.
+        pkg_info=pkg_info.split("\n\n", 1)[0] + "\n" if pkg_info is not None else None,
+        fallback=fallback,
+        backend_path=backend_path,
     )
 
 
@@ -437,3 +507,170 @@ def _cmake_languages(text: str) -> set[str]:
     if mentions_project and not any(m[1] for m in matches):
         found |= {"c", "c++"}  # project() without LANGUAGES enables C and CXX
     return found
+
+
+# --- system libraries -----------------------------------------------------------------------
+# What the build scripts themselves say they look for: no table of projects. Each pattern is
+# one way build scripts name a library (see docs/wheels.md "What a build needs").
+
+_QUOTED_NAME = re.compile(r"""['"]([A-Za-z0-9][A-Za-z0-9_.+-]*)['"]""")
+_MENTIONS_PKG_CONFIG = re.compile(r"pkg[-_]?config", re.I)
+# A pkg-config command line inside one string: "pkg-config --libs libffi".
+_PKG_CONFIG_COMMAND = re.compile(r"""pkg-config((?:\s+[A-Za-z0-9_.+=-]+)+)""")
+# autoconf-era "*-config" scripts a build runs for flags (xml2-config, pg_config, mysql_config).
+_CONFIG_PROGRAM = re.compile(r"""['"]([a-z][a-z0-9.+]*(?:-[a-z0-9.+]+)*[-_]config)['"]""")
+_LIBRARIES_LIST = re.compile(
+    r"""\blibraries\s*(?:=|:|\+=)\s*\[([^\]]*)\]|\blibraries\.(?:append|extend|insert)\s*\(([^)]*)\)"""
+)
+_FIND_LIBRARY = re.compile(r"""find_library\w*\s*\(([^)]*)\)""")
+_MESON_DEPENDENCY = re.compile(r"""\bdependency\s*\(\s*['"]([^'"]+)['"]""")
+_CMAKE_FIND_PACKAGE = re.compile(r"""\bfind_package\s*\(\s*([A-Za-z0-9_]+)""", re.I)
+_CMAKE_PKG_CHECK = re.compile(r"""\bpkg_(?:check|search)_modules?\s*\(\s*\w+([^)]*)\)""", re.I)
+_CMAKE_KEYWORDS = {"REQUIRED", "QUIET", "IMPORTED_TARGET", "GLOBAL", "NO_CMAKE_PATH"}
+# Lines about other systems: pillow's `sys.platform == "win32" and _find_library_file(self,
+# "zlib")` is not a need on Linux.
+_OTHER_SYSTEM = re.compile(r"win32|darwin|windows|sys\.platform\s*==\s*['\"]cygwin", re.I)
+# Names that are no system library to install: parts of every C library (libm, libdl, ...;
+# glibc and musl ship them), Windows SDK import libraries, and what the build itself brings
+# (Python, NumPy and binding generators from build-system.requires, the compiler's OpenMP).
+_NOT_A_NEED = {
+    "c",
+    "m",
+    "dl",
+    "rt",
+    "pthread",
+    "util",
+    "threads",
+    "ws2_32",
+    "advapi32",
+    "secur32",
+    "shfolder",
+    "crypt32",
+    "user32",
+    "gdi32",
+    "kernel32",
+    "ole32",
+    "oleaut32",
+    "shell32",
+    "winmm",
+    "rpcrt4",
+    "bcrypt",
+    "iphlpapi",
+    "psapi",
+    "userenv",
+    "openmp",
+    "python",
+    "python3",
+    "numpy",
+    "pybind11",
+    "nanobind",
+    "cython",
+}
+_MAX_EVIDENCE_TEXT = 100
+# Option names that look like programs: lxml's option_value('with-xml2-config').
+_OPTIONS = ("with-", "without-", "enable-", "disable-")
+
+
+def system_libraries(contents: _Contents) -> tuple[SystemLibrary, ...]:
+    """Libraries the sdist's build files look for, each once (first mention), in file order:
+    setup.py, setup.cfg, pyproject.toml, the other top-level scripts, meson.build files,
+    CMakeLists.txt."""
+    found: dict[str, SystemLibrary] = {}
+    files: list[tuple[str, str]] = [
+        (p, contents.texts[p]) for p in ("setup.py", "setup.cfg") if p in contents.texts
+    ]
+    # Scripts setup.py imports first (lxml's setupinfo.py runs the build; buildlibxml.py is
+    # its optional static build): their lines are the evidence that matters.
+    setup_py = contents.texts.get("setup.py", "")
+
+    def imported(path: str) -> bool:
+        module = re.escape(path[:-3])
+        return re.search(rf"^\s*(?:import|from)\s+{module}\b", setup_py, re.M) is not None
+
+    files += sorted(contents.scripts.items(), key=lambda item: (not imported(item[0]), item[0]))
+    files += sorted(contents.meson.items())
+    if "CMakeLists.txt" in contents.texts:
+        files.append(("CMakeLists.txt", contents.texts["CMakeLists.txt"]))
+    for path, text in files:
+        block: int | None = None  # indentation of an `if sys.platform == "win32":` being skipped
+        for number, line in enumerate(text.splitlines(), 1):
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            indent = len(line) - len(line.lstrip())
+            if block is not None and indent > block:
+                continue
+            block = None
+            if _OTHER_SYSTEM.search(line):
+                if stripped.endswith(":"):  # a Python block for another system
+                    block = indent
+                continue
+            for name, how in _names_in_line(path, line):
+                key = _library_key(name, how)
+                if key in _NOT_A_NEED or key.startswith("python") or name.startswith(_OPTIONS):
+                    continue
+                # MSVC spells -lpq "libpq": the -l spelling, where there is one, is the
+                # mention that matters on Linux (psycopg2's setup.py has both).
+                if key in found and not (how == "library" and found[key].name != key == name):
+                    continue
+                shown = stripped if len(stripped) <= _MAX_EVIDENCE_TEXT else stripped[:99] + "…"
+                found[key] = SystemLibrary(name, how, f"{path}:{number}: {shown}")
+    return tuple(found.values())
+
+
+def _names_in_line(path: str, line: str) -> Iterator[tuple[str, str]]:
+    if path.endswith("meson.build"):
+        for match in _MESON_DEPENDENCY.finditer(line):
+            yield match[1], "meson"
+        return
+    if path == "CMakeLists.txt":
+        for match in _CMAKE_PKG_CHECK.finditer(line):
+            for word in match[1].split():
+                if word.upper() not in _CMAKE_KEYWORDS and not word.startswith("$"):
+                    yield word.split(">")[0].split("=")[0], "pkg-config"
+        for match in _CMAKE_FIND_PACKAGE.finditer(line):
+            if match[1] != "PkgConfig":
+                yield match[1], "cmake"
+        return
+    for match in _PKG_CONFIG_COMMAND.finditer(line):
+        for word in match[1].split():
+            if not word.startswith("-") and not _MENTIONS_PKG_CONFIG.search(word):
+                yield word, "pkg-config"
+    if _MENTIONS_PKG_CONFIG.search(line) and not _PKG_CONFIG_COMMAND.search(line):
+        for name in _QUOTED_NAME.findall(line):
+            if not name.startswith("-") and not _MENTIONS_PKG_CONFIG.search(name):
+                yield name, "pkg-config"
+    for name in _CONFIG_PROGRAM.findall(line):
+        if not _MENTIONS_PKG_CONFIG.search(name):
+            yield name, "program"
+    for match in _LIBRARIES_LIST.finditer(line):
+        for name in _QUOTED_NAME.findall(match[1] or match[2] or ""):
+            yield name, "library"
+    for match in _FIND_LIBRARY.finditer(line):
+        for name in _QUOTED_NAME.findall(match[1])[:1]:
+            yield name, "library"
+
+
+def _library_key(name: str, how: str) -> str:
+    """One key per library however it is named: ``-lpq`` and MSVC's ``libpq`` are one."""
+    key = name.lower()
+    if how == "library" and key.startswith("lib") and len(key) > 3:
+        key = key[3:]
+    return key
+
+
+def libraries_text(libraries: tuple[SystemLibrary, ...], limit: int = 8) -> str:
+    """``libxml-2.0, libxslt (pkg-config); xml2-config (program); -lpq`` — grouped by how."""
+    parts = []
+    shown = libraries[:limit]
+    for how in ("pkg-config", "program", "library", "meson", "cmake"):
+        names = [lib.name for lib in shown if lib.how == how]
+        if not names:
+            continue
+        if how == "library":
+            parts.append(", ".join(f"-l{_library_key(n, how)}" for n in names))
+        else:
+            label = {"program": "programs" if len(names) > 1 else "program"}.get(how, how)
+            parts.append(f"{', '.join(names)} ({label})")
+    more = f" and {len(libraries) - limit} more" if len(libraries) > limit else ""
+    return "; ".join(parts) + more

@@ -51,13 +51,32 @@ class File(Fact):
     # Listed directly (a find-links directory or file): pip considers these before files
     # from pages (``PackageFinder.find_all_candidates``).
     direct: bool = False
+    # PEP 658/714: the index serves the file's core metadata at ``<url>.metadata``.
+    metadata: bool = False
+    # PEP 700 (JSON pages only): ISO 8601 upload time, e.g. "2024-09-17T15:59:51.827231Z".
+    upload_time: str | None = None
+
+    @property
+    def metadata_url(self) -> str | None:
+        """Where the core metadata is (PEP 658: the file's URL, without its fragment, plus
+        ``.metadata``), when the index says it has it."""
+        return self.url.split("#")[0] + ".metadata" if self.metadata else None
 
     def to_row(self) -> list[Any]:
-        return [self.filename, self.url, self.requires_python, self.yanked, self.direct]
+        return [
+            self.filename,
+            self.url,
+            self.requires_python,
+            self.yanked,
+            self.direct,
+            self.metadata,
+            self.upload_time,
+        ]
 
     @classmethod
     def from_row(cls, row: list[Any]) -> File:
-        return cls(row[0], row[1], row[2], row[3], bool(row[4]))
+        metadata, upload_time = row[5:7] if len(row) >= 7 else (False, None)
+        return cls(row[0], row[1], row[2], row[3], bool(row[4]), bool(metadata), upload_time)
 
 
 def decode_page(response: Response) -> list[list[Any]]:
@@ -95,12 +114,17 @@ def parse_json_page(body: bytes, page_url: str) -> list[File]:
         yanked = item.get("yanked")
         # PEP 691: yanked is a bool or a reason; pip keeps "" for True and None for False.
         reason = yanked if isinstance(yanked, str) and yanked else ("" if yanked else None)
+        # PEP 714 renamed PEP 658's key; either is true or a dict of hashes when present.
+        metadata = item.get("core-metadata", item.get("dist-info-metadata"))
+        upload_time = item.get("upload-time")
         files.append(
             File(
                 filename,
                 url,
                 requires_python if isinstance(requires_python, str) else None,
                 reason,
+                metadata=bool(metadata),
+                upload_time=upload_time if isinstance(upload_time, str) else None,
             )
         )
     return files
@@ -135,8 +159,16 @@ def parse_html_page(text: str, page_url: str) -> list[File]:
         if not href:
             continue
         url = urllib.parse.urljoin(base, href.strip())
+        # PEP 714 (data-core-metadata), PEP 658's older name; "false" is not a promise.
+        metadata = anchor.get("data-core-metadata", anchor.get("data-dist-info-metadata"))
         files.append(
-            File(_filename(url), url, anchor.get("data-requires-python"), anchor.get("data-yanked"))
+            File(
+                _filename(url),
+                url,
+                anchor.get("data-requires-python"),
+                anchor.get("data-yanked"),
+                metadata=metadata is not None and metadata.lower() != "false",
+            )
         )
     return files
 

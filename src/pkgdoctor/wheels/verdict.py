@@ -11,8 +11,9 @@ available, every file of the newest version the specifier allows.
 
 from __future__ import annotations
 
+import datetime
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +24,16 @@ from pkgdoctor._fields import Fact, FieldRepr, fact
 from pkgdoctor.wheels.evaluate import KINDS, Candidate, Rejected, Selection, allowed_versions
 from pkgdoctor.wheels.platforms import WheelTarget, parse_platform
 from pkgdoctor.wheels.requirements import RequirementLine
-from pkgdoctor.wheels.sdist import NEEDS, BuildInfo
+from pkgdoctor.wheels.sdist import NEEDS, BuildInfo, libraries_text
 from pkgdoctor.wheels.simple import File, redact
 
 ACTIONS = ("wheel", "build", "unavailable", "unknown", "skipped")
+# When the newest wheel for the target was uploaded this long before the release pip would
+# otherwise install, ``--only-binary`` means running code that old: CPython ships a feature
+# release a year (PEP 602), so two years is two Pythons and, for an active project, many of
+# its own releases of fixes. Measured between upload times (PEP 700), not against today's
+# date, so an answer does not age while it is cached or recorded.
+ANCIENT_DAYS = 2 * 365
 _ORDER = (*KINDS, "requires-python", "yanked", "format")
 
 
@@ -58,6 +65,27 @@ class Result(FieldRepr):
     platforms_with_wheels: list[str] = field(default_factory=list)
     newest_wheel: Candidate | None = None  # with --only-binary=:all: (for build actions)
     selection: Selection | None = None
+    # How many days the newest wheel's upload precedes the release this answer is about (PEP
+    # 700 upload times), when both are known; see ANCIENT_DAYS.
+    newest_wheel_behind: int | None = None
+    # --deps: the results this one is a dependency of ("pydantic 2.11.7"); empty for a
+    # requirement given; how many levels down; the projects its chosen file requires on the
+    # target, and the file their list was read from.
+    dependency_of: list[str] = field(default_factory=list)
+    depth: int = 0
+    dependencies: list[str] = field(default_factory=list)
+    requires_source: str | None = None
+
+    @property
+    def ancient(self) -> bool:
+        """The newest wheel for the target is :data:`ANCIENT_DAYS` older than the release."""
+        return self.newest_wheel_behind is not None and self.newest_wheel_behind >= ANCIENT_DAYS
+
+    @property
+    def label(self) -> str:
+        """``pydantic 2.11.7``: how a dependency names what pulled it in."""
+        name = self.name or self.line.text
+        return f"{name} {self.version}" if self.version else name
 
     def to_json(self) -> dict[str, Any]:
         def file_json(f: File | None) -> dict[str, str] | None:
@@ -76,10 +104,20 @@ class Result(FieldRepr):
             "build": self.build.to_json() if self.build else None,
             "platforms_with_wheels": list(self.platforms_with_wheels),
             "newest_wheel": (
-                {"version": str(newest.version), **(file_json(newest.file) or {})}
+                {
+                    "version": str(newest.version),
+                    **(file_json(newest.file) or {}),
+                    "upload_time": newest.file.upload_time,
+                    "days_behind": self.newest_wheel_behind,
+                    "ancient": self.ancient,
+                }
                 if newest
                 else None
             ),
+            "dependency_of": list(self.dependency_of),
+            "depth": self.depth,
+            "dependencies": list(self.dependencies),
+            "dependencies_from": self.requires_source,
         }
 
 
@@ -104,7 +142,7 @@ def result_for(
     if chosen is not None:
         action = "wheel" if chosen.is_wheel else "build"
         newest = selection.binary if action == "build" else None
-        return Result(
+        result = Result(
             line,
             action,
             name,
@@ -116,6 +154,8 @@ def result_for(
             newest,
             selection,
         )
+        _age(result, selection, chosen.version)
+        return result
     action = "unknown" if source_errors else "unavailable"
     if not selection.candidates and not selection.rejected and not source_errors:
         reasons.insert(0, Reason("not-found", f"no source has a project named {name}"))
@@ -125,7 +165,7 @@ def result_for(
             0,
             Reason("no-match", f"no version matches {selection.specifier} (newest: {available})"),
         )
-    return Result(
+    result = Result(
         line,
         action,
         name,
@@ -137,6 +177,56 @@ def result_for(
         selection.binary,
         selection,
     )
+    if focus is not None:
+        _age(result, selection, focus)
+    return result
+
+
+def _age(result: Result, selection: Selection, version: Version) -> None:
+    """Set how far the newest wheel lags behind ``version`` (its first upload), and say so
+    in a reason when that is :data:`ANCIENT_DAYS` or more."""
+    newest = result.newest_wheel
+    if newest is None or newest.version >= version:
+        return
+    wheel_time = _upload_time(newest.file.upload_time)
+    times = [_upload_time(f.upload_time) for f in _file_objects(selection, version)]
+    known = [t for t in times if t is not None]
+    if wheel_time is None or not known:
+        return
+    release = min(known)
+    result.newest_wheel_behind = max(0, (release - wheel_time).days)
+    if result.ancient:
+        years = result.newest_wheel_behind / 365
+        result.reasons.append(
+            Reason(
+                "ancient-wheel",
+                f"the newest version with a wheel for this target, {newest.version}, was "
+                f"uploaded {wheel_time:%Y-%m-%d}, {years:.1f} years before {version} "
+                f"({release:%Y-%m-%d}): --only-binary would install code that old",
+                (newest.file.filename,),
+                (str(newest.version),),
+            )
+        )
+
+
+def _upload_time(text: str | None) -> datetime.datetime | None:
+    """PEP 700's ISO 8601 ``upload-time`` (with a ``Z``, which Python 3.9's fromisoformat
+    does not read)."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed
+
+
+def _file_objects(selection: Selection, version: Version) -> list[File]:
+    files = [c.file for c in selection.candidates if c.version == version]
+    files += [r.file for r in selection.rejected if r.version == version]
+    return files
 
 
 def explain(selection: Selection, target: WheelTarget) -> list[Reason]:
@@ -157,7 +247,13 @@ def explain(selection: Selection, target: WheelTarget) -> list[Reason]:
         if item.version in versions:
             kind, values = selection.reason(item)
             groups[kind].append((item, values))
-    reasons = [_reason(kind, groups[kind], target) for kind in _ORDER if kind in groups]
+    # "none for x86_64" is only true when no wheel of these versions is for the target's
+    # architecture at all: on musl x86_64, torch's manylinux x86_64 wheels miss for their C
+    # library, not their architecture (issue 10 section 5).
+    covered = _architectures_with_wheels(
+        [item.file.filename for item in selection.rejected if item.version in versions], target
+    )
+    reasons = [_reason(kind, groups[kind], target, covered) for kind in _ORDER if kind in groups]
     yanked = [
         c for c in selection.applicable if c.yanked and c.version in versions and c is not chosen
     ]
@@ -192,8 +288,30 @@ def _files_of(selection: Selection, version: Version) -> list[str]:
     return names
 
 
+def _architectures_with_wheels(filenames: Sequence[str], target: WheelTarget) -> set[str]:
+    """The target's architectures that some wheel in ``filenames`` is built for (on the
+    target's OS), whatever else keeps it out."""
+    wanted = {(i.os, i.arch) for i in target.platform_infos() if i.arch}
+    covered: set[str] = set()
+    for filename in filenames:
+        if not filename.endswith(".whl"):
+            continue
+        try:
+            tags = parse_wheel_filename(filename)[3]
+        except ValueError:
+            continue
+        for tag in tags:
+            info = parse_platform(tag.platform)
+            if info.arch and (info.os, info.arch) in wanted:
+                covered.add(info.arch)
+    return covered
+
+
 def _reason(
-    kind: str, classified: list[tuple[Rejected, tuple[str, ...]]], target: WheelTarget
+    kind: str,
+    classified: list[tuple[Rejected, tuple[str, ...]]],
+    target: WheelTarget,
+    covered: Collection[str] = (),
 ) -> Reason:
     items = [item for item, _ in classified]
     values = sorted({v for _, item_values in classified for v in item_values})
@@ -207,7 +325,12 @@ def _reason(
     if kind == "os":
         message = f"{wheels} for other systems ({joined})"
     elif kind == "architecture":
-        message = f"{wheels} for other architectures ({joined}); none for {', '.join(archs)}"
+        missing = [a for a in archs if a not in covered]
+        message = f"{wheels} for other architectures ({joined})"
+        if missing:
+            message += f"; none for {', '.join(missing)}"
+        else:  # the target's own ones are there, and miss for a reason listed after this one
+            message += f"; those for {', '.join(archs)} do not fit for another reason"
     elif kind == "libc":
         libcs = sorted({i.libc for i in infos if i.libc}) or ["no particular C library"]
         message = f"{wheels} for another C library ({joined}); the target uses {libcs[0]}"
@@ -264,5 +387,9 @@ def platforms_with_wheels(selection: Selection, version: Version | None) -> list
 
 
 def needs_text(build: BuildInfo) -> str:
-    """``meson, ninja, a C compiler`` — the needs in words."""
-    return ", ".join(NEEDS.get(n, n) for n in build.needs) or "nothing beyond the backend"
+    """``meson, ninja, a C compiler`` — the needs in words, then the system libraries the
+    build scripts look for (``; libraries: libxml-2.0, libxslt (pkg-config); -lxml2``)."""
+    text = ", ".join(NEEDS.get(n, n) for n in build.needs) or "nothing beyond the backend"
+    if build.libraries:
+        text += f"; libraries: {libraries_text(build.libraries)}"
+    return text
