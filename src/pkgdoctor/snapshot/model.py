@@ -759,6 +759,7 @@ class OsManager(Fact):
     """
 
     name: str  # the database: "dpkg", "apk"
+    front: str  # the tool that installs: "apt", "apk"
     install: str  # a command with ``{}`` for the package names
     reinstall: str
     python_prefix: str
@@ -767,9 +768,9 @@ class OsManager(Fact):
 MANAGERS: Mapping[str, OsManager] = {
     # apt installs through dpkg and fetches what it needs; `--reinstall` unpacks every file
     # of the package again (apt-get(8)).
-    "dpkg": OsManager("dpkg", "apt install {}", "apt install --reinstall {}", "python3-"),
+    "dpkg": OsManager("dpkg", "apt", "apt install {}", "apt install --reinstall {}", "python3-"),
     # `apk fix` reinstalls a package ("--reinstall" is its default, apk-fix(8)).
-    "apk": OsManager("apk", "apk add {}", "apk fix {}", "py3-"),
+    "apk": OsManager("apk", "apk", "apk add {}", "apk fix {}", "py3-"),
 }
 
 
