@@ -9,6 +9,7 @@ may be read, never this machine's.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -131,10 +132,13 @@ def debian_tree(root: Path, *, apt_list: bool = True) -> Path:
     if apt_list:
         lists = root / "var" / "lib" / "apt" / "lists"
         lists.mkdir(parents=True)
-        (lists / "deb.example_dists_x_main_binary-amd64_Packages").write_text(
-            "Package: python3-bar-dbg\nSource: pybar\nVersion: 2.0-1\n\n"
-            "Package: python3-bar\nSource: pybar\nVersion: 2.0-1\n\n"
-            "Package: python3-baz\nVersion: 1\n\n"
+        # gzip-compressed, as apt keeps its lists with Acquire::GzipIndexes.
+        (lists / "deb.example_dists_x_main_binary-amd64_Packages.gz").write_bytes(
+            gzip.compress(
+                b"Package: python3-bar-dbg\nSource: pybar\nVersion: 2.0-1\n\n"
+                b"Package: python3-bar\nSource: pybar\nVersion: 2.0-1\n\n"
+                b"Package: python3-baz\nVersion: 1\n\n"
+            )
         )
     return usr
 

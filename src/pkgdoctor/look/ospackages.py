@@ -27,14 +27,14 @@ installs or removes a package, which changes the directory's mtime).
 from __future__ import annotations
 
 import bz2
-import gzip
 import lzma
 import os
 import re
 import shutil
 import time
+import zlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from pkgdoctor.cache import Cache, directory_validator, validator
 from pkgdoctor.files import read_regular
@@ -54,6 +54,8 @@ from pkgdoctor.target.facts import Target
 MAX_STATUS_BYTES = 64 << 20
 #: One ``info/*.list`` file: the largest here (a kernel's headers) is ~1.5 MB.
 MAX_LIST_BYTES = 64 << 20
+#: All ``.list`` files together: 7 MB for this machine's 710 packages.
+MAX_LISTS_TOTAL = 512 << 20
 #: apk's ``installed`` database: ~50 lines a package, ~1 MB for 1,000 packages.
 MAX_APK_BYTES = 256 << 20
 #: One apt ``Packages`` index, decompressed: Debian 12 main/amd64 is 50 MB.
@@ -273,7 +275,10 @@ def _read_dpkg(
     """dpkg's ``info/PACKAGE[:ARCH].list`` files (one installed path a line, directories
     included) for ownership; ``status`` for the versions and sources."""
     info = os.path.join(root, "var/lib/dpkg/info")
-    status = read_regular(os.path.join(root, "var/lib/dpkg/status"), MAX_STATUS_BYTES)
+    try:
+        status = read_regular(os.path.join(root, "var/lib/dpkg/status"), MAX_STATUS_BYTES)
+    except OSError:  # unreadable, or not a regular file: ownership without versions
+        status = b""
     versions: dict[str, tuple[str | None, str | None]] = {}
     for fields in _stanzas(status.decode("utf-8", "replace")):
         name = fields.get("Package")
@@ -286,11 +291,15 @@ def _read_dpkg(
     needles = [d.encode("utf-8", "surrogateescape") + b"/" for d in dirs]
     needles += [w.encode("utf-8", "surrogateescape") for w in wanted]
     owned: dict[str, list[str]] = {}
+    budget = MAX_LISTS_TOTAL
     for name in names:
         try:
-            data = read_regular(os.path.join(info, name), MAX_LIST_BYTES)
+            data = read_regular(os.path.join(info, name), min(MAX_LIST_BYTES, budget))
         except OSError:
             continue
+        budget -= len(data)
+        if budget <= 0:
+            break  # no real database is this large: what was read is kept
         # Most packages own nothing of Python's: one search of the bytes tells.
         if not any(needle in data for needle in needles):
             continue
@@ -307,7 +316,10 @@ def _read_apk(
     """apk's ``installed`` database: ``P:`` starts a package, ``V:`` its version, ``o:``
     its origin (the aport), ``F:`` a directory (relative to the root), ``R:`` a file in the
     last ``F:`` (apk-tools' "Installed database V2" format)."""
-    raw = read_regular(os.path.join(root, "lib/apk/db/installed"), MAX_APK_BYTES)
+    try:
+        raw = read_regular(os.path.join(root, "lib/apk/db/installed"), MAX_APK_BYTES)
+    except OSError:
+        raw = b""
     versions: dict[str, tuple[str | None, str | None]] = {}
     owned: dict[str, list[str]] = {}
     package = directory = ""
@@ -480,28 +492,31 @@ def _apt_index(path: str) -> dict[str, str]:
 
 def _decompressed(path: str) -> bytes | None:
     """The text of an apt index, within :data:`MAX_PACKAGES_BYTES`; None when it cannot be
-    read. apt keeps its lists lz4-compressed when ``lz4`` is installed (Debian's default,
-    ``Acquire::GzipIndexes``); the standard library has no lz4, so ``lz4cat`` decompresses
-    those, when it is there."""
+    read or inflates past that (a decompression bomb is cut off, never held in memory).
+    apt keeps its lists lz4-compressed when ``lz4`` is installed (Debian's default); the
+    standard library has no lz4, so ``lz4cat`` decompresses those, when it is there."""
     try:
         if path.endswith(".lz4"):
             return _lz4cat(path)
         raw = read_regular(path, MAX_PACKAGES_BYTES)
         if path.endswith(".gz"):
-            return _bounded(gzip.decompress, raw)
+            # wbits 16 + 15: a gzip header (zlib's documented value for gzip streams).
+            return _bounded(zlib.decompressobj(16 + zlib.MAX_WBITS), raw)
         if path.endswith(".xz"):
-            return _bounded(lzma.decompress, raw)
+            return _bounded(lzma.LZMADecompressor(), raw)
         if path.endswith(".bz2"):
-            return _bounded(bz2.decompress, raw)
+            return _bounded(bz2.BZ2Decompressor(), raw)
         return raw
-    except (OSError, EOFError, lzma.LZMAError, ValueError):
+    except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError):
         return None
 
 
-def _bounded(decompress: Callable[[bytes], bytes], raw: bytes) -> bytes | None:
-    # A compressed index is 1/4 to 1/10 of its text: a file small enough to read cannot
-    # inflate to much more than the limit, but one that does is refused, not kept.
-    data = decompress(raw)
+class _Decompressor(Protocol):
+    def decompress(self, data: bytes, max_length: int = ..., /) -> bytes: ...
+
+
+def _bounded(decompressor: _Decompressor, raw: bytes) -> bytes | None:
+    data = decompressor.decompress(raw, MAX_PACKAGES_BYTES + 1)
     return data if len(data) <= MAX_PACKAGES_BYTES else None
 
 
