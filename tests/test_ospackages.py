@@ -9,7 +9,9 @@ may be read, never this machine's.
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from artefacts import make_venv, write_dist_info
+from artefacts import make_venv, record_line, write_dist_info
 from conftest import Runner
 from pkgdoctor.look import collect
 from pkgdoctor.look.ospackages import os_root
@@ -32,9 +34,7 @@ SITE = "usr/lib/python3/dist-packages"
 
 def dpkg_owner(path: str) -> str | None:
     """The package dpkg says owns ``path`` (``dpkg-query -S``), the test's own oracle."""
-    result = subprocess.run(
-        ["dpkg-query", "-S", path], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run(["dpkg-query", "-S", path], capture_output=True, text=True, check=False)
     return result.stdout.split(":", 1)[0] if result.returncode == 0 else None
 
 
@@ -63,9 +63,24 @@ def test_debian_system_python(pkgdoctor: Runner) -> None:
         if finding["severity"] == "warning":
             assert finding["code"] == "pth-executes-code", finding
             assert dpkg_owner(finding["path"]) is None
-            assert "Neither an installed distribution nor a dpkg package" in (
-                finding["explanation"]
+            assert (
+                "Neither an installed distribution nor a dpkg package" in (finding["explanation"])
             )
+    # --deep: Debian strips extension modules after the build wrote RECORD; what is left
+    # must differ from dpkg's own md5sums too (dpkg --verify: "5" in the third column).
+    deep = pkgdoctor("check", "--python", SYSTEM_PYTHON, "--deep", "--json").json["findings"]
+    for finding in deep:
+        if finding["code"] != "record-hash-mismatch":
+            continue
+        package = finding["evidence"]["owned_by"].split()[2]
+        verify = subprocess.run(
+            ["dpkg", "--verify", package], capture_output=True, text=True, check=False
+        ).stdout
+        changed = {line.split()[-1] for line in verify.splitlines() if line[2:3] == "5"}
+        site = os.path.dirname(finding["path"])
+        for item in finding["evidence"]["files"]:
+            assert os.path.normpath(os.path.join(site, item["path"])) in changed, finding
+        assert finding["command"] == f"apt install --reinstall {package}"
     snapshot = codec.to_json(collect(find_target(SYSTEM_PYTHON)))
     owned = snapshot["os_packages"]
     assert owned["manager"] == "dpkg" and owned["root"] == "/"
@@ -186,6 +201,35 @@ def test_a_file_dpkg_installed_and_lost_is_reinstalled_with_apt(
     assert "dpkg's status did not confirm that name" in missing["explanation"]
 
 
+def test_deep_trusts_what_dpkg_installed(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """Debian changes files after the build wrote RECORD (dh_strip strips extension
+    modules): a file whose content has dpkg's md5sum is the OS's doing, not damage; one that
+    differs from dpkg's md5sum too is reported, and reinstalled with apt."""
+    usr = debian_tree(tmp_path / "srv")
+    site = usr / "lib" / "python3" / "dist-packages"
+    stripped, edited = b"x = 1  # as Debian built it\n", b"x = 2  # edited since\n"
+    debian_b = b"x = 2  # as Debian built it\n"
+    (site / "foo" / "a.py").write_bytes(stripped)
+    (site / "foo" / "b.py").write_bytes(edited)
+    meta = site / "foo-1.0.dist-info"
+    (meta / "RECORD").write_text(
+        record_line("foo/a.py", b"x = 1  # upstream's\n")
+        + record_line("foo/b.py", b"x = 2  # upstream's\n")
+        + "foo-1.0.dist-info/RECORD,,\n"
+    )
+    info = tmp_path / "srv" / "var" / "lib" / "dpkg" / "info"
+    listed = (info / "python3-foo.list").read_text()
+    (info / "python3-foo.list").write_text(listed + f"/{SITE}/foo/a.py\n/{SITE}/foo/b.py\n")
+    (info / "python3-foo.md5sums").write_text(
+        f"{hashlib.md5(stripped).hexdigest()}  {SITE}/foo/a.py\n"
+        f"{hashlib.md5(debian_b).hexdigest()}  {SITE}/foo/b.py\n"
+    )
+    result = pkgdoctor("check", "--prefix", str(usr), "--deep", "--json")
+    (mismatch,) = [f for f in result.json["findings"] if f["code"] == "record-hash-mismatch"]
+    assert [d["path"] for d in mismatch["evidence"]["files"]] == ["foo/b.py"]
+    assert mismatch["command"] == "apt install --reinstall python3-foo"
+
+
 def test_a_prefix_below_usr_without_a_database_reads_none(tmp_path: Path) -> None:
     usr = debian_tree(tmp_path / "srv")
     shutil.rmtree(tmp_path / "srv" / "var")
@@ -215,9 +259,16 @@ def test_apk_tree(tmp_path: Path, pkgdoctor: Runner) -> None:
     db = root / "lib" / "apk" / "db"
     db.mkdir(parents=True)
     rel = "usr/lib/python3.12/site-packages"
+    # foo/mod.py differs from RECORD but has apk's checksum (Z:, Q1 + base64 SHA-1).
+    built = b"VALUE = 1  # as Alpine built it\n"
+    (site / "foo" / "mod.py").write_bytes(built)
+    with (meta / "RECORD").open("a") as record:
+        record.write(record_line("foo/mod.py", b"VALUE = 1\n"))
+    z = base64.b64encode(hashlib.sha1(built).digest()).decode()
     (db / "installed").write_text(
         "C:Q1abc=\nP:py3-foo\nV:1.0-r0\no:py3-foo\n"
-        f"F:{rel}/foo\nR:__init__.py\nF:{rel}/{meta.name}\nR:METADATA\nR:RECORD\n\n"
+        f"F:{rel}/foo\nR:__init__.py\nR:mod.py\nZ:Q1{z}\n"
+        f"F:{rel}/{meta.name}\nR:METADATA\nR:RECORD\n\n"
         "C:Q1def=\nP:musl\nV:1.2.4-r2\nF:lib\nR:ld-musl-x86_64.so.1\n\n"
     )
     result = pkgdoctor("check", "--prefix", str(usr), "--json")
@@ -229,6 +280,8 @@ def test_apk_tree(tmp_path: Path, pkgdoctor: Runner) -> None:
     missing = findings["dist-requirement-missing"]
     assert missing["command"] == "apk add py3-bar"
     assert "Alpine's naming of Python packages names it py3-bar" in missing["explanation"]
+    deep = pkgdoctor("check", "--prefix", str(usr), "--deep", "--json")
+    assert "record-hash-mismatch" not in deep.codes()
 
 
 def test_round_trip_and_older_snapshots(tmp_path: Path) -> None:

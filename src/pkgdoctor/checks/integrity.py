@@ -80,7 +80,7 @@ def check(ctx: Context) -> list[Finding]:
             missing = kept
         if missing:
             findings.append(_missing(ctx, dist, dist.record_path, missing, relocated))
-        differing += [(dist, h) for h in integrity.differing]
+        differing += [(dist, h) for h in integrity.differing if not _os_intact(ctx, dist, h)]
     ctx.examined[AREA] = examined
     if differing:
         findings += _mismatches(ctx, differing)
@@ -145,6 +145,14 @@ def _vital(dist: Distribution, rel: str) -> bool:
     if _inside(path, dist.metadata_dir):
         return posixpath.basename(path) in _VITAL_METADATA
     return _inside(path, dist.site_dir) and _CODE.search(rel) is not None
+
+
+def _os_intact(ctx: Context, dist: Distribution, hashed: HashedFile) -> bool:
+    """Whether a file of an OS-owned distribution that differs from its RECORD row is what
+    the OS installed (its packaging changed it after the build: Debian strips extension
+    modules), so not damage."""
+    facts = ctx.os_packages
+    return facts is not None and ctx.os_package(dist) is not None and hashed.located in facts.intact
 
 
 def _os_owns(ctx: Context, dist: Distribution, rel: str) -> bool:
@@ -324,6 +332,9 @@ def _mismatch(
         evidence["installed_from"] = published[0]
     if count > MAX_LISTED:
         evidence["files_omitted"] = count - MAX_LISTED
+    package = ctx.os_package(dist)
+    if package is not None:  # these files differ from the OS's own checksums too
+        evidence["owned_by"] = ctx.os_describe(package)
     command: str | None = ctx.pip_reinstall(dist)
     explanation = None
     if published[0] is not None and all(e.get("note") == PUBLISHED_NOTE for e in files):

@@ -27,6 +27,8 @@ installs or removes a package, which changes the directory's mtime).
 from __future__ import annotations
 
 import bz2
+import contextlib
+import dataclasses
 import lzma
 import os
 import re
@@ -136,12 +138,18 @@ def collect(
             if relative is not None:
                 dirs.add(relative)
         wanted = set()
+        differing = []
         for dist in inventory.all:
             for rel in dist.integrity.missing:
                 found = record_locations(dist.site_dir, rel)
                 relative = _under(root, found[0]) if found else None
                 if relative is not None:
                     wanted.add(relative)
+            for hashed in dist.integrity.differing:
+                relative = _under(root, hashed.located)
+                if relative is not None:
+                    wanted.add(relative)
+                    differing.append(hashed.located)
         packages, owned = _owned(manager, root, dirs, wanted, cache, settled)
         facts = OsPackages(
             manager=manager,
@@ -149,6 +157,8 @@ def collect(
             packages={p.name: p for p in packages},
             owned=owned,
         )
+        if differing:  # --deep found files that differ from their RECORD
+            facts = dataclasses.replace(facts, intact=_intact(facts, differing))
         lacking = _lacking(inventory, facts)
         if lacking:
             facts = facts.with_candidates(_candidates(manager, root, lacking, cache, settled))
@@ -355,6 +365,111 @@ def _finish(
     used = sorted({n for names in result.values() for n in names})
     packages = [OsPackage(n, *versions.get(n, (None, None))) for n in used]
     return packages, result
+
+
+# --- files that differ from RECORD and not from the OS's checksums (--deep) ------------------
+
+
+def _intact(facts: OsPackages, paths: list[str]) -> tuple[str, ...]:
+    """Those of ``paths`` (files whose content differs from their RECORD row) that the OS
+    installed as they are: their content has the checksum the OS database records (dpkg's
+    ``info/PACKAGE.md5sums``, apk's ``Z:`` lines), or the OS records none for them (a
+    symbolic link, a conffile). The OS packaging changed them after the build wrote RECORD
+    (Debian strips extension modules: dh_strip), so they are not damage."""
+    expected: dict[str, str | None] = {}
+    by_package: dict[str, list[str]] = {}
+    for path in paths:
+        package = facts.owner(path)
+        if package is not None:
+            by_package.setdefault(package.name, []).append(path)
+    for name, owned in by_package.items():
+        sums = (
+            _dpkg_md5sums(facts.root, name, owned)
+            if facts.manager == "dpkg"
+            else _apk_sha1s(facts.root, owned)
+        )
+        for path in owned:
+            expected[path] = sums.get(path)
+    intact = []
+    for path, checksum in expected.items():
+        if checksum is None or _file_digest(path, checksum) == checksum:
+            intact.append(path)
+    return tuple(sorted(intact))
+
+
+def _dpkg_md5sums(root: str, package: str, paths: list[str]) -> dict[str, str]:
+    """``md5  path`` lines of the package's ``md5sums`` (``PACKAGE:ARCH.md5sums`` for a
+    Multi-Arch: same package), for ``paths``; the algorithm is in the value (``md5:HEX``)."""
+    info = os.path.join(root, "var/lib/dpkg/info")
+    try:
+        names = [
+            n
+            for n in os.listdir(info)
+            if n == f"{package}.md5sums" or (n.startswith(f"{package}:") and n.endswith(".md5sums"))
+        ]
+    except OSError:
+        return {}
+    wanted = set(paths)
+    found = {}
+    for name in names:
+        try:
+            data = read_regular(os.path.join(info, name), MAX_LIST_BYTES)
+        except OSError:
+            continue
+        for line in data.decode("utf-8", "surrogateescape").splitlines():
+            digest, _, relative = line.partition("  ")
+            path = _absolute(root, "/" + relative)
+            if path in wanted:
+                found[path] = f"md5:{digest.strip().lower()}"
+    return found
+
+
+def _apk_sha1s(root: str, paths: list[str]) -> dict[str, str]:
+    """apk's ``Z:Q1<base64 SHA-1>`` line after each ``R:`` file, for ``paths``."""
+    import base64
+
+    try:
+        raw = read_regular(os.path.join(root, "lib/apk/db/installed"), MAX_APK_BYTES)
+    except OSError:
+        return {}
+    wanted = set(paths)
+    found = {}
+    directory = path = ""
+    for line in raw.decode("utf-8", "surrogateescape").splitlines():
+        tag, value = line[:2], line[2:]
+        if tag == "F:":
+            directory, path = "/" + value.strip("/"), ""
+        elif tag == "R:":
+            path = _absolute(root, f"{directory.rstrip('/')}/{value}")
+        elif tag == "Z:" and path in wanted and value.startswith("Q1"):
+            with contextlib.suppress(ValueError):  # not base64: no checksum to compare
+                found[path] = "sha1:" + base64.b64decode(value[2:]).hex()
+    return found
+
+
+def _file_digest(path: str, checksum: str) -> str | None:
+    """``ALGORITHM:HEX`` of the regular file ``path`` (never blocking on a FIFO), in the
+    algorithm of ``checksum``; None when it cannot be read."""
+    import hashlib
+    import stat
+
+    algorithm = checksum.partition(":")[0]
+    # An integrity check, not security: FIPS builds refuse md5 without this flag.
+    hasher = hashlib.new(algorithm, usedforsecurity=False)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        while chunk := os.read(fd, 1 << 20):
+            hasher.update(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return f"{algorithm}:{hasher.hexdigest()}"
 
 
 # --- which OS package provides a distribution -----------------------------------------------

@@ -344,6 +344,7 @@ def _os_packages(facts: OsPackages | None) -> dict[str, Any] | None:
             name: {"package": c.package, "how": c.how, "verified": c.verified}
             for name, c in facts.candidates.items()
         },
+        "intact": list(facts.intact),
     }
 
 
@@ -531,6 +532,7 @@ def _read_os_packages(doc: Any) -> OsPackages | None:
         packages={p.name: p for p in packages},
         owned={_str(path): _strs(names) for path, names in owned.items()},
         candidates={_str(name): candidate(c) for name, c in candidates.items()},
+        intact=_strs(doc.get("intact", [])),
     )
 
 

@@ -806,6 +806,9 @@ class OsPackages(Fact):
     # Normalized name of a distribution that an OS-owned one requires and the target lacks
     # -> the OS package to install.
     candidates: Mapping[str, OsCandidate] = field(default_factory=dict)
+    # Files --deep found differing from their RECORD row whose content is what the OS
+    # installed (its own checksum matches, or it keeps none for them): its packaging's doing.
+    intact: tuple[str, ...] = ()
 
     @property
     def tool(self) -> OsManager:
