@@ -230,6 +230,52 @@ def test_deep_trusts_what_dpkg_installed(tmp_path: Path, pkgdoctor: Runner) -> N
     assert mismatch["command"] == "apt install --reinstall python3-foo"
 
 
+def test_a_hostile_database_is_read_without_hanging(tmp_path: Path) -> None:
+    """FIFOs and devices where dpkg's and apt's files belong, a .list naming paths outside
+    the tree, a gzip bomb as apt's list: the check ends, in a child with a hard timeout
+    and an address-space limit, and the database is judged from what could be read."""
+    import resource
+    import sys
+
+    root = tmp_path / "srv"
+    usr = debian_tree(root, apt_list=False)
+    dpkg = root / "var" / "lib" / "dpkg"
+    os.mkfifo(dpkg / "info" / "fifo.list")
+    (dpkg / "info" / "zero.list").symlink_to("/dev/zero")
+    (dpkg / "info" / "escape.list").write_text("/../../etc/shadow\n/usr/../../../etc\n")
+    lists = root / "var" / "lib" / "apt" / "lists"
+    lists.mkdir(parents=True)
+    os.mkfifo(lists / "a_Packages")
+    (lists / "b_Packages.lz4").symlink_to("/dev/zero")
+    # ~1 GiB of zeros as a 1 MB gzip file: must stop at the limit, not fill memory.
+    with gzip.open(lists / "c_Packages.gz", "wb", compresslevel=9) as bomb:
+        block = bytes(1 << 24)
+        for _ in range(64):
+            bomb.write(block)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pkgdoctor", "check", "--prefix", str(usr), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr  # notes only
+    findings = json.loads(result.stdout)["findings"]
+    missing = [f for f in findings if f["code"] == "dist-requirement-missing"]
+    assert missing[0]["command"] == "apt install python3-pybar"  # policy: no list was read
+    assert missing[0]["evidence"]["owned_by"] == "dpkg package python3-foo 1.0-1"
+    # Now the status file is a FIFO: ownership stands, without versions.
+    (dpkg / "status").unlink()
+    os.mkfifo(dpkg / "status")
+    snapshot = collect(find_target(prefix=str(usr)))
+    assert snapshot.os_packages is None  # dpkg's status is no file: no dpkg database here
+
+
 def test_a_prefix_below_usr_without_a_database_reads_none(tmp_path: Path) -> None:
     usr = debian_tree(tmp_path / "srv")
     shutil.rmtree(tmp_path / "srv" / "var")

@@ -61,7 +61,7 @@ MAX_LISTS_TOTAL = 512 << 20
 #: apk's ``installed`` database: ~50 lines a package, ~1 MB for 1,000 packages.
 MAX_APK_BYTES = 256 << 20
 #: One apt ``Packages`` index, decompressed: Debian 12 main/amd64 is 50 MB.
-MAX_PACKAGES_BYTES = 512 << 20
+MAX_PACKAGES_BYTES = 256 << 20
 #: How long ``lz4cat`` may take to decompress one apt index (it takes ~0.1 s).
 LZ4_TIMEOUT = 30.0
 #: More ``.list`` files than this is no dpkg database (Debian has ~65,000 binary packages).
