@@ -276,6 +276,26 @@ def test_a_hostile_database_is_read_without_hanging(tmp_path: Path) -> None:
     assert snapshot.os_packages is None  # dpkg's status is no file: no dpkg database here
 
 
+def test_a_conflict_with_an_os_package_is_upgraded_through_apt(
+    tmp_path: Path, pkgdoctor: Runner
+) -> None:
+    root = tmp_path / "srv"
+    usr = debian_tree(root, apt_list=False)
+    site = usr / "lib" / "python3" / "dist-packages"
+    (site / "foo-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: foo\nVersion: 1.0\nRequires-Dist: qux>=2\n\n"
+    )
+    qux = write_dist_info(site, "qux", "1.0", [])
+    info = root / "var" / "lib" / "dpkg" / "info"
+    (info / "python3-qux.list").write_text(f"/{SITE}/{qux.name}\n")
+    with (root / "var" / "lib" / "dpkg" / "status").open("a") as status:
+        status.write("Package: python3-qux\nStatus: install ok installed\nVersion: 1.0-2\n\n")
+    result = pkgdoctor("check", "--prefix", str(usr), "--json")
+    (conflict,) = [f for f in result.json["findings"] if f["code"] == "dist-requirement-conflict"]
+    assert conflict["command"] == "apt install python3-qux"
+    assert "qux is owned by dpkg package python3-qux 1.0-2" in conflict["explanation"]
+
+
 def test_a_prefix_below_usr_without_a_database_reads_none(tmp_path: Path) -> None:
     usr = debian_tree(tmp_path / "srv")
     shutil.rmtree(tmp_path / "srv" / "var")
