@@ -74,11 +74,6 @@ _INDEX_SECTION = "os-package-index"
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
 # A requirement used only with an extra: the OS package never asked for it.
 _EXTRA_MARKER = re.compile(r";.*\bextra\s*==")
-# A binary package and its source in an apt Packages index. dpkg-scanpackages and
-# apt-ftparchive write the fields in one order, Package first and Source (when the binary's
-# name is not its source's) soon after; ``[^\n]+\n`` cannot cross the blank line that ends
-# a stanza.
-_APT_STANZA = re.compile(rb"^Package: (\S+)\n(?:[^\n]+\n)*?(?:Source: (\S+)|\n)", re.M)
 _APT_LIST = re.compile(r"_Packages(\.gz|\.xz|\.bz2|\.lz4)?$")
 
 
@@ -509,7 +504,8 @@ def _candidates(
             path = next(lists, None)
             if path is None:
                 break
-            indexes.append((f"apt's list {os.path.basename(path)}", _apt_index(path)))
+            index = _apt_index(path, names, policy)
+            indexes.append((f"apt's list {os.path.basename(path)}", index))
             candidate = _candidate(name, policy, indexes, manager)
         found[name] = candidate
     if all(v is not None and settled(v[1]) for _, v in check):
@@ -527,7 +523,7 @@ def _candidate(
 ) -> OsCandidate:
     # Debian's Python policy (section 4.3) names the package of module foo python3-foo, and
     # many sources after the upstream project (pycairo) or python-NAME; Alpine's py3-NAME.
-    sources = {name, f"python-{name}", f"py-{name}"}
+    sources = set(_sources(name))
     exact = f"{policy}{name}"
     for where, index in indexes:
         if exact in index:
@@ -595,14 +591,41 @@ def _apt_lists(root: str) -> list[str]:
     return [os.path.join(directory, n) for n in names if _APT_LIST.search(n)]
 
 
-def _apt_index(path: str) -> dict[str, str]:
-    """Binary package → source package, from one apt ``Packages`` index."""
+def _apt_index(path: str, names: list[str], policy: str) -> dict[str, str]:
+    """Binary package → source package, from one apt ``Packages`` index, for the packages
+    that could provide ``names``: ``POLICY-NAME``, and those built from the sources
+    :func:`_sources` names. Searched as bytes (``bytes.find``: 50 MB in milliseconds), not
+    parsed: a stanza is the lines between blank lines, its first line ``Package:``
+    (deb822, as dpkg-scanpackages and apt-ftparchive write it)."""
     data = _decompressed(path)
+    if not data:
+        return {}
     index = {}
-    for package, source in _APT_STANZA.findall(data or b""):
-        name = package.decode("utf-8", "replace")
-        index[name] = source.decode("utf-8", "replace") if source else name
+    for name in names:
+        exact = f"Package: {policy}{name}\n".encode()
+        if data.startswith(exact) or b"\n" + exact in data:
+            index[f"{policy}{name}"] = f"{policy}{name}"
+        for source in _sources(name):
+            # "Source: pycairo", or "Source: pycairo (1.20.1-5)" for a rebuild: one search,
+            # then the character after the name tells.
+            pattern = f"\nSource: {source}".encode()
+            at = data.find(pattern)
+            while at >= 0:
+                end = at + len(pattern)
+                if data[end : end + 1] in (b"\n", b" "):
+                    start = data.rfind(b"\n\n", 0, at)
+                    start = start + 2 if start >= 0 else 0
+                    line = data[start : data.find(b"\n", start)]
+                    if line.startswith(b"Package: "):
+                        index[line[9:].decode("utf-8", "replace").strip()] = source
+                at = data.find(pattern, end)
     return index
+
+
+def _sources(name: str) -> tuple[str, ...]:
+    """The source packages a distribution's OS package may be built from: named after the
+    upstream project (pycairo), or python-NAME (Debian: python-cryptography), py-NAME."""
+    return (name, f"python-{name}", f"py-{name}")
 
 
 def _decompressed(path: str) -> bytes | None:
