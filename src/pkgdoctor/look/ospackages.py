@@ -156,7 +156,8 @@ def collect(
             facts = dataclasses.replace(facts, intact=_intact(facts, differing))
         lacking = _lacking(inventory, facts)
         if lacking:
-            facts = facts.with_candidates(_candidates(manager, root, lacking, cache, settled))
+            candidates = _candidates(manager, root, lacking, cache, settled)
+            facts = dataclasses.replace(facts, candidates=candidates)
         return facts
     return None
 

@@ -836,9 +836,6 @@ class OsPackages(Fact):
     def reinstall(self, *names: str) -> str:
         return self.tool.reinstall.format(" ".join(map(shlex.quote, names)))
 
-    def with_candidates(self, candidates: Mapping[str, OsCandidate]) -> OsPackages:
-        return dataclasses.replace(self, candidates=dict(candidates))
-
 
 # --- the whole ------------------------------------------------------------------------------
 
