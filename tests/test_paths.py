@@ -421,7 +421,8 @@ def test_pth_hooks(venv: Venv, pkgdoctor: Runner) -> None:
     assert evil["evidence"]["lines"] == [
         {"line": 2, "code": "import os; os.environ.setdefault('X', '1')"}
     ]
-    assert evil["fix"].endswith(f"remove it: rm {site / 'evil.pth'}")
+    assert evil["command"] == f"rm {site / 'evil.pth'}"
+    assert evil["explanation"].endswith("if what installed it is gone, remove it.")
     shim_finding = found["distutils-precedence.pth"]
     assert shim_finding["severity"] == "warning"
     assert shim_finding["evidence"]["lines"][0]["missing_module"] == "_distutils_hack"

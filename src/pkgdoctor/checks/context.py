@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from pkgdoctor.snapshot.model import Distribution, Inventory, Snapshot
+from pkgdoctor.snapshot.model import Distribution, Inventory, OsPackage, OsPackages, Snapshot
 from pkgdoctor.target.facts import Target
 
 T = TypeVar("T")
@@ -85,11 +85,35 @@ class Context:
         return bool(entries) and not provided
 
     @property
+    def os_packages(self) -> OsPackages | None:
+        """What the OS package manager owns of the target (None: no OS database)."""
+        return self.snapshot.os_packages
+
+    def os_package(self, dist: Distribution | None) -> OsPackage | None:
+        """The OS package that installed ``dist`` (it owns its metadata directory): its
+        fixes go through that manager, never pip or ``rm`` on its files."""
+        facts = self.snapshot.os_packages
+        return facts.package_of(dist) if facts is not None and dist is not None else None
+
+    def os_describe(self, package: OsPackage) -> str:
+        """``dpkg package python3-gi 3.42.2-3+b1``, for evidence."""
+        facts = self.snapshot.os_packages
+        return facts.describe(package) if facts is not None else package.name
+
+    def os_owned_by(self, package: OsPackage) -> str:
+        """``owned by dpkg package python3-gi 3.42.2-3+b1``, for messages."""
+        return f"owned by {self.os_describe(package)}"
+
+    @property
     def ensurepip(self) -> str:
         """The command that repairs pip with the copy bundled in the standard library
         (``ensurepip``); pip's own metadata goes first when it is still there, or ensurepip
-        would find pip "already satisfied" and do nothing."""
+        would find pip "already satisfied" and do nothing. A pip the OS installed is
+        reinstalled through the OS's manager."""
         dist = self.inventory.get("pip")
+        package = self.os_package(dist)
+        if package is not None and self.os_packages is not None:
+            return self.os_packages.reinstall(package.name)
         first = f"rm -rf {shlex.quote(dist.metadata_dir)} && " if dist is not None else ""
         return f"{first}{self.python} -m ensurepip --upgrade"
 
@@ -100,6 +124,11 @@ class Context:
         return f"{self.ensurepip} && {command}" if self.pip_broken else command
 
     def pip_reinstall(self, dist: Distribution | None, *, no_deps: bool = True) -> str:
+        """The command that installs ``dist`` again: through the OS package manager when
+        the OS installed it (``apt install --reinstall python3-gi``), else pip."""
+        package = self.os_package(dist)
+        if package is not None and self.os_packages is not None:
+            return self.os_packages.reinstall(package.name)
         if dist is not None and dist.key == "pip" and self.pip_broken:
             return self.ensurepip
         what = shlex.quote(dist.requirement) if dist else "PACKAGE"

@@ -234,16 +234,46 @@ def _requirement_evidence(dist: Distribution, req: Requirement) -> dict[str, Any
 
 
 def _missing(ctx: Context, dist: Distribution, req: Requirement) -> Finding:
+    evidence = {**_requirement_evidence(dist, req), "installed": None}
+    package = ctx.os_package(dist)
+    facts = ctx.os_packages
+    if package is None or facts is None:
+        return REQUIREMENT_MISSING.finding(
+            f"{dist} requires {req.spec}, which is not installed.",
+            distribution=dist.name,
+            path=dist.metadata_dir,
+            evidence=evidence,
+            command=ctx.pip(f"install {shlex.quote(req.spec)}"),
+        )
+    # The OS installed it, and its manager keeps the OS's own dependencies (dpkg refuses a
+    # package whose Depends are not met): a requirement it left out is the packager's choice
+    # (Debian moved pycairo to python3-gi-cairo), so a note, fixed through that manager —
+    # pip would write into the OS's directories (PEP 668).
+    candidate = facts.candidates.get(req.name)
+    name = candidate.package if candidate else f"{facts.tool.python_prefix}{req.name}"
+    how = (
+        candidate.how
+        if candidate
+        else f"named by the {facts.manager} naming policy for Python packages, unverified"
+    )
+    owned = ctx.os_owned_by(package)
     return REQUIREMENT_MISSING.finding(
-        f"{dist} requires {req.spec}, which is not installed.",
+        f"{dist} requires {req.spec}, which is not installed; {dist.name} is {owned}, "
+        "which does not depend on it.",
+        severity=Severity.INFO,
         distribution=dist.name,
         path=dist.metadata_dir,
-        evidence={**_requirement_evidence(dist, req), "installed": None},
-        command=ctx.pip(f"install {shlex.quote(req.spec)}"),
+        evidence={**evidence, "owned_by": facts.describe(package), "os_package": name},
+        command=facts.install(name),
+        explanation=(
+            f"If you use the part of {dist.name} that needs {req.name}, install it with "
+            f"{facts.tool.front} as {name} ({how}), not with pip."
+        ),
     )
 
 
 def _conflict(ctx: Context, dist: Distribution, req: Requirement, dep: Distribution) -> Finding:
+    command, explanation = _conflict_fix(ctx, dist, req, dep)
     return REQUIREMENT_CONFLICT.finding(
         f"{dist} requires {req.spec}, but {dep} is installed.",
         distribution=dist.name,
@@ -253,16 +283,33 @@ def _conflict(ctx: Context, dist: Distribution, req: Requirement, dep: Distribut
             "installed": dep.version,
             "installed_metadata": dep.metadata_dir,
         },
-        command=ctx.pip(f"install {shlex.quote(req.spec)}"),
-        explanation=(
-            f"Install what {dist.name} asks for, or upgrade {dist.name} to a release that "
-            f"accepts {dep.name} {dep.version}."
-        ),
+        command=command,
+        explanation=explanation,
+    )
+
+
+def _conflict_fix(
+    ctx: Context, dist: Distribution, req: Requirement, dep: Distribution
+) -> tuple[str, str]:
+    """The command and explanation of ``dist-requirement-conflict``: pip, or the OS's
+    manager when the OS installed the requirement (pip must not replace its files)."""
+    facts = ctx.os_packages
+    package = ctx.os_package(dep)
+    if facts is None or package is None:
+        return (
+            ctx.pip(f"install {shlex.quote(req.spec)}"),
+            f"Or upgrade {dist.name} to a release that accepts {dep}.",
+        )
+    return (
+        facts.install(package.name),
+        f"{dep.name} is {ctx.os_owned_by(package)}: upgrade it with {facts.tool.front} "
+        f"(the command installs the newest release the OS offers), or upgrade {dist.name} "
+        f"to a release that accepts {dep}.",
     )
 
 
 def _invalid(ctx: Context, dist: Distribution, problems: list[str]) -> Finding:
-    if dist.version:
+    if dist.version or ctx.os_package(dist) is not None:
         fix = Fix(ctx.pip_reinstall(dist), f"Reinstall {dist.name} to write its metadata anew.")
     else:  # nothing to reinstall: pip cannot even name it
         fix = Fix(None, f"Remove {shlex.quote(dist.metadata_dir)}, which names no version.")
@@ -305,23 +352,32 @@ def _duplicates(ctx: Context, inventory: Inventory) -> list[Finding]:
         winner = inventory.by_key[loser.key]
         if _editable_by_product(winner, loser):
             continue
+        command: str | None = None
+        shipped = ctx.os_package(loser)
         if winner.site_dir == loser.site_dir:
             why = (
                 "both are in the same directory; the file system lists "
                 f"{posixpath.basename(winner.metadata_dir)} first, and importlib.metadata "
                 "and pip take the first"
             )
-            fix = Fix(
-                f"rm -r {shlex.quote(loser.metadata_dir)} && {ctx.pip_reinstall(winner)}",
-                "Remove the stale copy, then reinstall the one in use to restore the files "
-                "they share.",
-            )
+            if shipped is not None:
+                # The OS's own file: rm would break its package (dpkg --verify, upgrades).
+                also = ctx.os_package(winner)
+                fix = (
+                    f"Both are {ctx.os_owned_by(shipped)}: the OS ships them so; nothing to do."
+                    if also is not None and also.name == shipped.name
+                    else f"{posixpath.basename(loser.metadata_dir)} is "
+                    f"{ctx.os_owned_by(shipped)}; remove the copy that was installed over "
+                    f"it without the OS's manager, not this one."
+                )
+            else:
+                command = f"rm -r {shlex.quote(loser.metadata_dir)} && {ctx.pip_reinstall(winner)}"
+                fix = "Remove the stale copy, then install the used one again to restore its files."
         else:
             why = f"{winner.site_dir} comes before {loser.site_dir} on sys.path"
-            fix = Fix(
-                None,
+            fix = (
                 f"Remove one copy; {loser.site_dir} is never used for {loser.name}. If it is on "
-                "PYTHONPATH, take it off.",
+                "PYTHONPATH, take it off."
             )
         # The same version twice (Debian ships python3-cryptography with a dist-info *and* an
         # egg-info) changes nothing about what is imported or checked: a note, not a warning.
@@ -338,8 +394,10 @@ def _duplicates(ctx: Context, inventory: Inventory) -> list[Finding]:
                     "shadowed": loser.metadata_dir,
                     "shadowed_version": loser.version,
                     "why": why,
+                    **({"owned_by": ctx.os_describe(shipped)} if shipped else {}),
                 },
-                fix=fix,
+                command=command,
+                explanation=fix,
             )
         )
     return findings

@@ -4,7 +4,11 @@ The look layer (:mod:`pkgdoctor.look.records`) finds which RECORD rows have no f
 with ``--deep``, which files differ from their row; this module judges them.
 
 - ``record-missing-file`` (always). pip records the ``.pyc`` files it compiled, and deleting
-  ``__pycache__`` is harmless, so those are not reported.
+  ``__pycache__`` is harmless, so those are not reported. For a distribution the OS package
+  manager installed, only the rows whose file that manager owns are: the RECORD the OS
+  ships describes the upstream build (Debian's pip lists ``../scripts/pip``, which Debian
+  installs as ``/usr/bin/pip3`` or not at all), the manager's own file list is what was
+  installed, so the other rows are the packaging's relocations, not missing files.
 - ``record-hash-mismatch`` (``--deep``). Scripts whose ``#!`` line was rewritten after the
   install (a relocated venv, conda's prefix replacement) are reported as notes, a file that
   another distribution overwrote with its own copy as a warning, and a file that the local
@@ -29,6 +33,7 @@ from pkgdoctor.snapshot.model import (
     RecordEntry,
     install_base,
     normal_hash,
+    record_locations,
 )
 
 AREA = "Integrity"
@@ -67,9 +72,15 @@ def check(ctx: Context) -> list[Finding]:
         examined += integrity.checked
         if dist.outside:
             findings.append(_outside(dist))
-        if integrity.missing:
-            findings.append(_missing(ctx, dist, dist.record_path, list(integrity.missing)))
-        differing += [(dist, h) for h in integrity.differing]
+        missing = list(integrity.missing)
+        relocated = 0
+        if missing and ctx.os_package(dist) is not None:
+            kept = [rel for rel in missing if _os_owns(ctx, dist, rel)]
+            relocated = len(missing) - len(kept)
+            missing = kept
+        if missing:
+            findings.append(_missing(ctx, dist, dist.record_path, missing, relocated))
+        differing += [(dist, h) for h in integrity.differing if not _os_intact(ctx, dist, h)]
     ctx.examined[AREA] = examined
     if differing:
         findings += _mismatches(ctx, differing)
@@ -136,7 +147,24 @@ def _vital(dist: Distribution, rel: str) -> bool:
     return _inside(path, dist.site_dir) and _CODE.search(rel) is not None
 
 
-def _missing(ctx: Context, dist: Distribution, record: str, missing: list[str]) -> Finding:
+def _os_intact(ctx: Context, dist: Distribution, hashed: HashedFile) -> bool:
+    """Whether a file of an OS-owned distribution that differs from its RECORD row is what
+    the OS installed (its packaging changed it after the build: Debian strips extension
+    modules), so not damage."""
+    facts = ctx.os_packages
+    return facts is not None and ctx.os_package(dist) is not None and hashed.located in facts.intact
+
+
+def _os_owns(ctx: Context, dist: Distribution, rel: str) -> bool:
+    """Whether the OS package manager installed the file of RECORD row ``rel``."""
+    facts = ctx.os_packages
+    found = record_locations(dist.site_dir, rel)
+    return facts is not None and bool(found) and facts.owner(found[0]) is not None
+
+
+def _missing(
+    ctx: Context, dist: Distribution, record: str, missing: list[str], relocated: int = 0
+) -> Finding:
     """One finding per distribution; an error when code or metadata is gone."""
     vital = [rel for rel in missing if _vital(dist, rel)]
     count = len(missing)
@@ -162,6 +190,12 @@ def _missing(ctx: Context, dist: Distribution, record: str, missing: list[str]) 
         "missing_in": sorted({posixpath.dirname(rel.replace("\\", "/")) for rel in missing}),
         "record": record,
     }
+    package = ctx.os_package(dist)
+    if package is not None:
+        # The OS's manager restores its own files; the rows its packaging moved are not
+        # listed (``relocated``: how many).
+        evidence["owned_by"] = ctx.os_describe(package)
+        evidence["relocated_by_os"] = relocated
     return MISSING_FILE.finding(
         message,
         severity=Severity.ERROR if vital else Severity.WARNING,
@@ -298,6 +332,9 @@ def _mismatch(
         evidence["installed_from"] = published[0]
     if count > MAX_LISTED:
         evidence["files_omitted"] = count - MAX_LISTED
+    package = ctx.os_package(dist)
+    if package is not None:  # these files differ from the OS's own checksums too
+        evidence["owned_by"] = ctx.os_describe(package)
     command: str | None = ctx.pip_reinstall(dist)
     explanation = None
     if published[0] is not None and all(e.get("note") == PUBLISHED_NOTE for e in files):

@@ -323,18 +323,28 @@ def _externally_managed(ctx: Context) -> list[Finding]:
     if marker is None:
         return []
     version = ctx.target.interpreter.short_version
+    facts = ctx.os_packages
+    evidence: dict[str, Any] = {"marker": marker.marker, "error": marker.error}
+    if facts is not None:
+        # What the marker says, the OS's database confirms: these are its packages.
+        system = facts.install(f"{facts.tool.python_prefix}NAME")
+        owned = [d.name for d in ctx.inventory.distributions if ctx.os_package(d) is not None]
+        evidence["manager"] = f"{facts.manager} (under {facts.root})"
+        evidence["os_owned_distributions"] = len(owned)
+    else:
+        system = "apt install python3-NAME"
     return [
         EXTERNALLY_MANAGED.finding(
             "This Python is managed by the system's package manager (PEP 668): pip "
             "refuses to install into it.",
             path=marker.marker,
-            evidence={"marker": marker.marker, "error": marker.error},
+            evidence=evidence,
             command=f"{ctx.python} -m venv ~/.venvs/default",
             explanation=(
                 "Install into a venv instead (this command makes one; then "
                 "~/.venvs/default/bin/python -m pip install PACKAGE); for command-line "
                 "applications use pipx; or install the system's package "
-                f"(apt install python3-NAME). Python {version} itself is fine."
+                f"({system}). Python {version} itself is fine."
             ),
         )
     ]
@@ -799,6 +809,7 @@ def _pth_findings(
             hook_names = sorted({h.name for _, _, h, _ in items if h})
             what = f"runs {_names(hook_names)} at every interpreter start-up (a usual hook)"
         count = len(lines)
+        command, explanation = _pth_fix(ctx, path, owner, severity)
         where = f"line {lines[0]['line']}" if count == 1 else f"{count} lines"
         message = f"{_basename(path)} ({where}) {what}."
         findings.append(
@@ -812,7 +823,8 @@ def _pth_findings(
                     "owner": str(owner) if owner else None,
                     "lines": lines[:_MAX_LISTED],
                 },
-                explanation=_pth_fix(ctx, path, owner, severity),
+                command=command,
+                explanation=explanation,
             )
         )
     return findings
@@ -853,17 +865,21 @@ def _blocking_pth(ctx: Context, facts: PathFacts) -> list[Finding]:
             continue
         owner = ctx.owner(pth.path)
         waits = "waits for a writer" if pth.blocking == "a FIFO" else "reads it without end"
+        package = ctx.os_packages.owner(pth.path) if ctx.os_packages is not None else None
         if owner is not None:
             # Removed first: the interpreter that runs pip would block on it too.
-            fix = Fix(
-                f"rm {shlex.quote(pth.path)} && {ctx.pip_reinstall(owner)}",
-                f"It belongs to {owner}, damaged: remove it and reinstall {owner.name}.",
-            )
+            command = f"rm {shlex.quote(pth.path)} && {ctx.pip_reinstall(owner)}"
+            fix = f"It belongs to {owner}, damaged: remove it and install {owner.name} again."
+        elif package is not None and ctx.os_packages is not None:
+            # dpkg and apk unpack each file beside it and rename it over what is there,
+            # which replaces the FIFO.
+            command = ctx.os_packages.reinstall(package.name)
+            fix = f"It is {ctx.os_owned_by(package)}, damaged: the command installs it again."
         else:
-            fix = Fix(
-                f"rm {shlex.quote(pth.path)}",
+            command = f"rm {shlex.quote(pth.path)}"
+            fix = (
                 "No installed distribution records this file, and no installer writes a "
-                ".pth file that is not a regular file: remove it.",
+                ".pth file that is not a regular file; remove it."
             )
         findings.append(
             STARTUP_FILE_BLOCKS.finding(
@@ -872,21 +888,44 @@ def _blocking_pth(ctx: Context, facts: PathFacts) -> list[Finding]:
                 distribution=owner.name if owner else None,
                 path=pth.path,
                 evidence={"file": pth.path, "is": pth.blocking, "site_dir": pth.site_dir},
-                fix=fix,
+                command=command,
+                explanation=fix,
             )
         )
     return findings
 
 
-def _pth_fix(ctx: Context, path: str, owner: Distribution | None, severity: Severity) -> str:
+def _pth_fix(
+    ctx: Context, path: str, owner: Distribution | None, severity: Severity
+) -> tuple[str | None, str]:
+    """The command and explanation of ``pth-executes-code``: who installed the file, and
+    how to remove it through that."""
     if owner is not None:
         prefix = "Nothing to do if you use it; " if severity is Severity.INFO else ""
         return (
-            f"{prefix}it belongs to {owner}: to remove it, "
-            f"{ctx.pip(f'uninstall {shlex.quote(owner.name)}')}"
+            ctx.pip(f"uninstall {shlex.quote(owner.name)}"),
+            f"{prefix}it belongs to {owner}: the command removes it.",
+        )
+    facts = ctx.os_packages
+    package = facts.owner(path) if facts is not None else None
+    if facts is not None and package is not None:
+        # The OS's file: rm would break its package; removing the package is the user's
+        # call, not a fix.
+        return (
+            None,
+            f"It is {ctx.os_owned_by(package)}: the OS installed it there"
+            + (" (a usual hook); nothing to do." if severity is Severity.INFO else "."),
+        )
+    if facts is not None:
+        return (
+            f"rm {shlex.quote(path)}",
+            f"Neither an installed distribution nor a {facts.manager} package owns this file "
+            f"({facts.manager}'s database under {facts.root} was read); if what installed "
+            "it is gone, remove it.",
         )
     return (
+        f"rm {shlex.quote(path)}",
         "No installed distribution records this file (the system's package manager may own "
         f"it: dpkg -S {shlex.quote(path)} or rpm -qf {shlex.quote(path)}); if what installed "
-        f"it is gone, remove it: rm {shlex.quote(path)}"
+        "it is gone, remove it.",
     )

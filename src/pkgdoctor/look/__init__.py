@@ -18,7 +18,7 @@ from pkgdoctor import __version__
 from pkgdoctor.cache import Cache
 from pkgdoctor.inventory import discover, site_entries
 from pkgdoctor.listings import Listings
-from pkgdoctor.look import extensions, paths, records, system, venv
+from pkgdoctor.look import extensions, ospackages, paths, records, system, venv
 from pkgdoctor.look.fork import fork_look
 from pkgdoctor.look.records import ProgressFactory
 from pkgdoctor.snapshot.model import ExtensionFacts, Scope, Snapshot, Tool
@@ -81,6 +81,7 @@ def collect(
         path_facts = paths.collect(target, scope.cwd)
         venv_facts = venv.collect(target)
         os_release = system.collect(target)
+        os_facts = ospackages.collect(target, inventory, cache, settled)
     except BaseException:  # interrupted: no child process is left behind
         if child is not None:
             child.cancel()
@@ -98,5 +99,6 @@ def collect(
         tool=Tool("pkgdoctor", __version__),
         venv=venv_facts,
         os_release=os_release,
+        os_packages=os_facts,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_ns / 1e9)),
     )

@@ -37,6 +37,7 @@ from pkgdoctor.files import read_regular
 from pkgdoctor.optional_imports import ImportSite, ModuleImports
 from pkgdoctor.redact import home_pattern
 from pkgdoctor.snapshot.model import (
+    MANAGERS,
     SCHEMA_VERSION,
     Candidate,
     Distribution,
@@ -47,6 +48,9 @@ from pkgdoctor.snapshot.model import (
     Integrity,
     Inventory,
     Link,
+    OsCandidate,
+    OsPackage,
+    OsPackages,
     PathEntry,
     PathFacts,
     PthFile,
@@ -91,6 +95,7 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
         "extensions": _extensions(snapshot.extensions),
         "venv": _venv(snapshot.venv),
         "os_release": None if snapshot.os_release is None else dict(snapshot.os_release),
+        "os_packages": _os_packages(snapshot.os_packages),
     }
 
 
@@ -325,6 +330,25 @@ def _venv(facts: VenvFacts | None) -> dict[str, Any] | None:
     }
 
 
+def _os_packages(facts: OsPackages | None) -> dict[str, Any] | None:
+    if facts is None:
+        return None
+    return {
+        "manager": facts.manager,
+        "root": facts.root,
+        "packages": [
+            {"name": p.name, "version": p.version, "source": p.source}
+            for p in facts.packages.values()
+        ],
+        "owned": {path: list(names) for path, names in facts.owned.items()},
+        "candidates": {
+            name: {"package": c.package, "how": c.how, "verified": c.verified}
+            for name, c in facts.candidates.items()
+        },
+        "intact": list(facts.intact),
+    }
+
+
 def _extensions(facts: ExtensionFacts) -> dict[str, Any]:
     return {
         "executable": facts.executable,
@@ -481,6 +505,36 @@ def _snapshot(doc: Mapping[str, Any]) -> Snapshot:
         # Optional: snapshots written before the venv facts existed have none.
         venv=_read_venv(doc.get("venv")),
         os_release=None if doc.get("os_release") is None else _str_map(doc["os_release"]),
+        # Optional too: older snapshots have no OS package facts.
+        os_packages=_read_os_packages(doc.get("os_packages")),
+    )
+
+
+def _read_os_packages(doc: Any) -> OsPackages | None:
+    if doc is None:
+        return None
+
+    def package(item: Mapping[str, Any]) -> OsPackage:
+        return OsPackage(_str(item["name"]), _opt_str(item["version"]), _opt_str(item["source"]))
+
+    def candidate(item: Mapping[str, Any]) -> OsCandidate:
+        return OsCandidate(_str(item["package"]), _str(item["how"]), _bool(item["verified"]))
+
+    manager = _str(doc["manager"])
+    if manager not in MANAGERS:
+        raise ValueError(f"unknown package manager {manager!r}")
+    owned = doc["owned"]
+    candidates = doc["candidates"]
+    if not isinstance(owned, dict) or not isinstance(candidates, dict):
+        raise TypeError("owned and candidates must be objects")
+    packages = _list(doc["packages"], package)
+    return OsPackages(
+        manager=manager,
+        root=_str(doc["root"]),
+        packages={p.name: p for p in packages},
+        owned={_str(path): _strs(names) for path, names in owned.items()},
+        candidates={_str(name): candidate(c) for name, c in candidates.items()},
+        intact=_strs(doc.get("intact", [])),
     )
 
 

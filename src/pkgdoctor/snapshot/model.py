@@ -29,6 +29,7 @@ import dataclasses
 import functools
 import os
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import field
 from typing import Any, NamedTuple
@@ -745,6 +746,97 @@ class VenvFacts(Fact):
         return None
 
 
+# --- the OS package manager -----------------------------------------------------------------
+
+
+@fact
+class OsManager(Fact):
+    """How to work with one OS package manager, for fixes: one place for its commands.
+
+    ``python_prefix`` is how the distribution names the package of a Python module: Debian's
+    Python policy (section 4.3, "Module Package Names") ``python3-foo`` for module ``foo``;
+    Alpine's ``py3-foo``.
+    """
+
+    name: str  # the database: "dpkg", "apk"
+    front: str  # the tool that installs: "apt", "apk"
+    install: str  # a command with ``{}`` for the package names
+    reinstall: str
+    python_prefix: str
+
+
+MANAGERS: Mapping[str, OsManager] = {
+    # apt installs through dpkg and fetches what it needs; `--reinstall` unpacks every file
+    # of the package again (apt-get(8)).
+    "dpkg": OsManager("dpkg", "apt", "apt install {}", "apt install --reinstall {}", "python3-"),
+    # `apk fix` reinstalls a package ("--reinstall" is its default, apk-fix(8)).
+    "apk": OsManager("apk", "apk", "apk add {}", "apk fix {}", "py3-"),
+}
+
+
+@fact
+class OsPackage(Fact):
+    """A package of the OS package manager that owns one of the files kept."""
+
+    name: str
+    version: str | None = None
+    source: str | None = None  # the source package (dpkg's Source:, apk's origin)
+
+
+@fact
+class OsCandidate(Fact):
+    """The OS package that would provide a distribution the target lacks."""
+
+    package: str
+    how: str  # how the name was found ("apt's list ... lists python3-cairo, built from ...")
+    verified: bool  # a database or index of the manager lists it; False: the naming policy
+
+
+@fact
+class OsPackages(Fact):
+    """Which of the target's files the OS package manager owns (:mod:`pkgdoctor.look.ospackages`):
+    the direct children of its site directories and ``bin`` under the OS's root, and the
+    RECORD rows found missing; None in a Snapshot without an OS database (a venv, conda,
+    ``/usr/local``, or a snapshot older than these facts)."""
+
+    manager: str  # a key of MANAGERS
+    root: str  # the root whose database was read: "/" for this machine
+    packages: Mapping[str, OsPackage] = field(default_factory=dict)
+    owned: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # path -> packages
+    # Normalized name of a distribution that an OS-owned one requires and the target lacks
+    # -> the OS package to install.
+    candidates: Mapping[str, OsCandidate] = field(default_factory=dict)
+    # Files --deep found differing from their RECORD row whose content is what the OS
+    # installed (its own checksum matches, or it keeps none for them): its packaging's doing.
+    intact: tuple[str, ...] = ()
+
+    @property
+    def tool(self) -> OsManager:
+        return MANAGERS[self.manager]
+
+    def owner(self, path: str) -> OsPackage | None:
+        """The (first) OS package that owns ``path``; None when none does."""
+        names = self.owned.get(os.path.normpath(path))
+        return self.packages.get(names[0]) if names else None
+
+    def package_of(self, dist: Distribution) -> OsPackage | None:
+        """The OS package that installed ``dist``: the owner of its metadata directory."""
+        return self.owner(dist.metadata_dir)
+
+    def describe(self, package: OsPackage) -> str:
+        """``dpkg package python3-gi 3.42.2-3+b1``."""
+        version = f" {package.version}" if package.version else ""
+        return f"{self.manager} package {package.name}{version}"
+
+    def install(self, *names: str) -> str:
+        """The command that installs ``names``, quoted for a POSIX shell (the names come
+        from the OS database, which pkgdoctor does not trust more than the target)."""
+        return self.tool.install.format(" ".join(map(shlex.quote, names)))
+
+    def reinstall(self, *names: str) -> str:
+        return self.tool.reinstall.format(" ".join(map(shlex.quote, names)))
+
+
 # --- the whole ------------------------------------------------------------------------------
 
 
@@ -775,6 +867,7 @@ class Snapshot(Fact):
     extensions: ExtensionFacts
     tool: Tool | None = None
     venv: VenvFacts | None = None  # the target has a pyvenv.cfg
+    os_packages: OsPackages | None = None  # the OS package manager owns the target's files
     created: str | None = None  # ISO 8601, UTC: when it was taken (never used by checks)
     # The identifying lines of the system's os-release(5) (NAME, ID, VERSION_ID, ...); None
     # when not known (another machine's tree, no such file, an older snapshot).
