@@ -300,7 +300,7 @@ def test_text_output_of_a_rewritten_shebang(broken: Venv, pkgdoctor: Runner) -> 
     out = pkgdoctor("check", "--prefix", str(broken.prefix), "--deep", "-v").out
     block = out[out.index("[i] Integrity") : out.index("[✓] Extension modules")]
     assert block == (
-        f"[i] Integrity  ({examined(broken)} checked)  1 info\n"
+        f"[i] Integrity  ({examined(broken)} checked)  1 note\n"
         "    i A file of charset-normalizer 3.4.0 differs from the hash in its RECORD (only "
         "scripts: their #! line was probably rewritten when the environment moved): "
         "../../../bin/normalizer.  [record-hash-mismatch]\n"

@@ -409,6 +409,7 @@ def test_pth_hooks(venv: Venv, pkgdoctor: Runner) -> None:
     assert editable["severity"] == "info"
     assert editable["distribution"] == "foo"
     assert editable["evidence"]["owner"] == "foo 1.0"
+    assert editable["command"] is None  # a usual hook: uninstalling foo is no fix
     assert editable["evidence"]["lines"] == [
         {
             "line": 1,
@@ -421,8 +422,8 @@ def test_pth_hooks(venv: Venv, pkgdoctor: Runner) -> None:
     assert evil["evidence"]["lines"] == [
         {"line": 2, "code": "import os; os.environ.setdefault('X', '1')"}
     ]
-    assert evil["command"] == f"rm {site / 'evil.pth'}"
-    assert evil["explanation"].endswith("if what installed it is gone, remove it.")
+    assert evil["command"] is None  # whoever put it there may need it: the user's call
+    assert evil["explanation"].endswith(f"if that is gone, remove it: rm {site / 'evil.pth'}")
     shim_finding = found["distutils-precedence.pth"]
     assert shim_finding["severity"] == "warning"
     assert shim_finding["evidence"]["lines"][0]["missing_module"] == "_distutils_hack"

@@ -901,10 +901,11 @@ def _pth_fix(
     """The command and explanation of ``pth-executes-code``: who installed the file, and
     how to remove it through that."""
     if owner is not None:
-        prefix = "Nothing to do if you use it; " if severity is Severity.INFO else ""
+        if severity is Severity.INFO:  # a usual hook: removing it is no fix
+            return None, f"Nothing to do: it belongs to {owner}, which runs it on purpose."
         return (
             ctx.pip(f"uninstall {shlex.quote(owner.name)}"),
-            f"{prefix}it belongs to {owner}: the command removes it.",
+            f"It belongs to {owner}: the command removes it, if you do not need {owner.name}.",
         )
     facts = ctx.os_packages
     package = facts.owner(path) if facts is not None else None
@@ -916,16 +917,18 @@ def _pth_fix(
             f"It is {ctx.os_owned_by(package)}: the OS installed it there"
             + (" (a usual hook); nothing to do." if severity is Severity.INFO else "."),
         )
+    # Nobody owns it: whoever put it there may still need it (a site's CA bundle hook), so
+    # removing it is the user's call, said in words, never a command to paste.
     if facts is not None:
         return (
-            f"rm {shlex.quote(path)}",
+            None,
             f"Neither an installed distribution nor a {facts.manager} package owns this file "
-            f"({facts.manager}'s database under {facts.root} was read); if what installed "
-            "it is gone, remove it.",
+            f"({facts.manager}'s database under {facts.root} was read); find out what put it "
+            f"there, and if that is gone, remove it: rm {shlex.quote(path)}",
         )
     return (
-        f"rm {shlex.quote(path)}",
+        None,
         "No installed distribution records this file (the system's package manager may own "
-        f"it: dpkg -S {shlex.quote(path)} or rpm -qf {shlex.quote(path)}); if what installed "
-        "it is gone, remove it.",
+        f"it: dpkg -S {shlex.quote(path)} or rpm -qf {shlex.quote(path)}); find out what put "
+        f"it there, and if that is gone, remove it: rm {shlex.quote(path)}",
     )

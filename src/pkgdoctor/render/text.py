@@ -139,7 +139,8 @@ def _impl(name: str) -> str:
 
 def _counts(findings: Sequence[Finding]) -> str:
     counts = summarize(findings)
-    parts = [f"{n} {label}{'s' if n != 1 else ''}" for label, n in counts.items() if n]
+    names = {"info": "note"}  # as the summary line says it
+    parts = [plural(n, names.get(label, label)) for label, n in counts.items() if n]
     return ", ".join(parts)
 
 
