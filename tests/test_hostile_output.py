@@ -236,7 +236,13 @@ def test_error_messages(
         pkgdoctor("check", f"stray{TITLE}")
     err = capsys.readouterr().err
     assert_clean(err)
-    assert err.endswith(f"pkgdoctor: error: unrecognized arguments: stray{SHOWN}\n")
+    assert err.endswith(f"pkgdoctor check: error: unrecognized arguments: stray{SHOWN}\n")
+    # An unknown option's suggestion is escaped too.
+    with pytest.raises(SystemExit):
+        pkgdoctor("check", f"--jsn{TITLE}")
+    err = capsys.readouterr().err
+    assert_clean(err)
+    assert err.endswith(f"unrecognized arguments: --jsn{SHOWN}\n")
 
 
 # --- colour on a terminal ---------------------------------------------------------------------
