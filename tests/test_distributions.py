@@ -397,6 +397,44 @@ def test_two_distributions_owning_the_same_files(
     assert kept.stdout.startswith("eyJ")
 
 
+OPENCV = ("opencv-python==5.0.0.93", "opencv-python-headless==5.0.0.93")
+
+
+def test_opencv_python_and_opencv_python_headless(
+    tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner
+) -> None:
+    """The real pair (issue 10): both wheels install cv2/. One error names both; the command,
+    run as printed (pip told by its environment to use only the downloaded wheels), leaves one
+    opencv and no clobber."""
+    prefix = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", str(prefix)], check=True)
+    venv = Venv(prefix)
+    wheelhouse.install(venv, *OPENCV)
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    (finding,) = [f for f in result.json["findings"] if f["code"] == "dist-clobber"]
+    assert finding["severity"] == "error"
+    assert finding["evidence"]["distributions"] == [
+        "opencv-python 5.0.0.93", "opencv-python-headless 5.0.0.93"
+    ]  # fmt: skip
+    assert "cv2/__init__.pyi" in finding["evidence"]["files"]
+    assert finding["message"].startswith(
+        "opencv-python 5.0.0.93 and opencv-python-headless 5.0.0.93 install the same "
+    )
+    command = finding["command"]
+    assert " -m pip uninstall -y opencv-python opencv-python-headless && " in command
+    offline = {
+        **os.environ,
+        "PIP_NO_INDEX": "1",
+        "PIP_NO_DEPS": "1",
+        "PIP_FIND_LINKS": str(wheelhouse.fetch(*OPENCV)),
+    }
+    subprocess.run(command, shell=True, check=True, timeout=300, env=offline)
+    after = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert "dist-clobber" not in after.codes()
+    kept = sorted(p.name for p in venv.site_packages.glob("opencv_python*.dist-info"))
+    assert len(kept) == 1, kept
+
+
 def test_shared_namespace_and_bytecode_are_not_clobbers(tmp_path: Path, pkgdoctor: Runner) -> None:
     """What distributions legitimately share: a namespace package's directory, the bytecode
     and the same pkgutil-style ``__init__.py`` in it; one project's metadata listed twice."""
