@@ -370,6 +370,8 @@ def _extension(module: Extension) -> dict[str, Any]:
                 for s in module.importers.sites
             ],
         },
+        # Only when looked at (pkgdoctor.numpy_abi): older readers' documents stay the same.
+        **({} if module.numpy_headers is None else {"numpy_headers": module.numpy_headers}),
     }
 
 
@@ -757,7 +759,16 @@ def _read_extension(doc: Mapping[str, Any]) -> Extension:
         importers=None
         if importers is None
         else ModuleImports(_str(importers["module"]), _list(importers["sites"], site)),
+        numpy_headers=_opt_numpy_headers(doc.get("numpy_headers")),
     )
+
+
+def _opt_numpy_headers(value: Any) -> int | None:
+    if value is None:
+        return None
+    if value not in (0, 1, 2) or isinstance(value, bool):
+        raise SnapshotError(f"numpy_headers must be 0, 1 or 2, not {value!r}")
+    return int(value)
 
 
 def _read_elf(path: str, value: Any) -> ELFFile | str:

@@ -645,6 +645,11 @@ class Extension(Fact):
     # guarded by ``except ImportError`` (see pkgdoctor.optional_imports). Looked at only for
     # modules the loader cannot link; None: not looked at.
     importers: ModuleImports | None = None
+    # The NumPy headers the module was compiled against (pkgdoctor.numpy_abi): 1 or 2, 0 when
+    # it does not import NumPy's C API. Looked at only with NumPy 2 installed, for modules of
+    # distributions that require numpy (every module an import touched, in `why`); None: not
+    # looked at.
+    numpy_headers: int | None = None
 
 
 class VersionGap(NamedTuple):
