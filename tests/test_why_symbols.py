@@ -12,7 +12,8 @@ from conftest import Runner
 
 FOO = "int foo_fn(void) { return 42; }"
 OLD_FOO = "int foo_other(void) { return 1; }"  # the release before foo_fn existed
-CALLS_FOO = {"extra": "int foo_fn(void);", "body": "if (foo_fn() != 42) return NULL;"}
+DECLARE_FOO = "int foo_fn(void);"
+CALL_FOO = "if (foo_fn() != 42) return NULL;"
 
 
 def test_linked_without_the_library(
@@ -21,7 +22,9 @@ def test_linked_without_the_library(
     lib = tmp_path / "lib"
     libfoo = compile_library(lib, "libfoo.so", FOO)
     venv = make_venv(tmp_path / "env")
-    ext = compile_extension(venv.site_packages, "nolink", **CALLS_FOO)  # no -lfoo
+    ext = compile_extension(
+        venv.site_packages, "nolink", extra=DECLARE_FOO, body=CALL_FOO
+    )  # no -lfoo
     monkeypatch.setenv("LD_LIBRARY_PATH", str(lib))
 
     result = pkgdoctor("why", "nolink", "--prefix", str(venv.prefix), "--json")
@@ -53,7 +56,8 @@ def test_an_older_library_is_loaded_first(
         venv.site_packages,
         "older",
         link=[f"-Wl,--enable-new-dtags,-rpath,{new.parent}", str(new)],
-        **CALLS_FOO,
+        extra=DECLARE_FOO,
+        body=CALL_FOO,
     )
     run([str(venv.python), "-c", "import older"])  # healthy as built
     monkeypatch.setenv("LD_LIBRARY_PATH", str(old.parent))  # searched before RUNPATH
