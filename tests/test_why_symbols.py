@@ -78,6 +78,52 @@ def test_an_older_library_is_loaded_first(
     run(["sh", "-c", f"{finding['command']} && {venv.python} -c 'import older'"])
 
 
+def test_an_older_library_without_the_symbol_version(
+    tmp_path: Path, pkgdoctor: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "new.map").write_text(
+        "LIBFOO_1 { global: foo_other; local: *; };\nLIBFOO_2 { global: foo_fn; } LIBFOO_1;\n"
+    )
+    (scripts / "old.map").write_text("LIBFOO_1 { global: foo_other; local: *; };\n")
+    new = compile_library(
+        tmp_path / "new",
+        "libfoo.so.1",
+        OLD_FOO + "\n" + FOO,
+        link=[f"-Wl,--version-script={scripts / 'new.map'}"],
+    )
+    old = compile_library(
+        tmp_path / "old",
+        "libfoo.so.1",
+        OLD_FOO,
+        link=[f"-Wl,--version-script={scripts / 'old.map'}"],
+    )
+    venv = make_venv(tmp_path / "env")
+    compile_extension(
+        venv.site_packages,
+        "versioned",
+        link=[f"-Wl,--enable-new-dtags,-rpath,{new.parent}", str(new)],
+        extra=DECLARE_FOO,
+        body=CALL_FOO,
+    )
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(old.parent))
+
+    result = pkgdoctor("why", "versioned", "--prefix", str(venv.prefix), "--json")
+    assert (
+        f"{old}: version `LIBFOO_2' not found" in result.json["imports"][0]["chain"][0]["message"]
+    )
+    [finding] = result.json["findings"]
+    assert finding["code"] == "ext-undefined-symbol"
+    assert finding["message"].endswith(
+        f"needs symbol version LIBFOO_2 from libfoo.so.1, but the libfoo.so.1 loaded first, "
+        f"{old} (LD_LIBRARY_PATH), does not define it; {new} (RUNPATH) does: an older libfoo "
+        "is loaded first."
+    )
+    assert finding["command"] == "unset LD_LIBRARY_PATH"
+    run(["sh", "-c", f"{finding['command']} && {venv.python} -c 'import versioned'"])
+
+
 def test_a_symbol_nothing_defines(
     tmp_path: Path, pkgdoctor: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,9 @@
 (``why``), judged from where the look layer found it defined
 (:class:`pkgdoctor.snapshot.model.SymbolSearch`, :mod:`pkgdoctor.look.symbols`).
 
+A symbol version a loaded library lacks ("version `LIBFOO_2' not found", toolchain versions
+aside: ext-glibc-too-new) is judged the same way, among the files of that library's name.
+
 Three answers: a library of the same name as one the module loads defines it, but another
 file of that name is found first ("an older libfoo is loaded first"); a library the module
 does not link defines it ("linked without -lfoo"); nothing read defines it. When a library
@@ -18,6 +21,7 @@ from typing import Any
 
 from pkgdoctor import codes
 from pkgdoctor.checks.context import Context
+from pkgdoctor.checks.extensions import _TOOLCHAIN_VERSION
 from pkgdoctor.findings import Finding
 from pkgdoctor.snapshot.model import Extension, Link, SymbolDefinition, SymbolSearch
 
@@ -44,15 +48,25 @@ def findings(ctx: Context, modules: Sequence[Extension]) -> list[Finding]:
 
 
 def _finding(ctx: Context, search: SymbolSearch, module: Extension) -> Finding | None:
-    if _PYTHON_API.match(search.symbol):
+    if search.symbol is None:
+        # A toolchain version (GLIBC_2.38 from libc.so.6) is ext-glibc-too-new's.
+        if search.version is None or _TOOLCHAIN_VERSION.match(search.version):
+            return None
+        wanted = f"symbol version {search.version}"
+    elif _PYTHON_API.match(search.symbol):
         return None
+    else:
+        wanted = search.symbol + (f" (version {search.version})" if search.version else "")
     if any(d.via == "loaded" for d in search.defined_in):
         return None
     owner = ctx.owner(search.module)
     subject = str(owner) if owner is not None else module.file.module
-    wanted = search.symbol + (f" (version {search.version})" if search.version else "")
     who = posixpath.basename(search.requester)
-    evidence: dict[str, Any] = {"symbol": search.symbol}
+    evidence: dict[str, Any] = {}
+    if search.symbol is not None:
+        evidence["symbol"] = search.symbol
+    if search.library:
+        evidence["library"] = search.library
     if search.version:
         evidence["version"] = search.version
     evidence["requester"] = search.requester
@@ -68,7 +82,7 @@ def _finding(ctx: Context, search: SymbolSearch, module: Extension) -> Finding |
         res = link.resolution
         stem = _stem(res.name)
         evidence.update(loaded=res.path, loaded_via=res.via, defined_by=newer.path)
-        command, explanation = _older_fix(ctx, link, newer, search.symbol)
+        command, explanation = _older_fix(ctx, link, newer, wanted)
         return EXT_UNDEFINED_SYMBOL.finding(
             f"{subject}: {who} needs {wanted} from {res.name}, but the {res.name} loaded "
             f"first, {res.path} ({_via(res.via)}), does not define it; {newer.path} "
@@ -78,6 +92,21 @@ def _finding(ctx: Context, search: SymbolSearch, module: Extension) -> Finding |
             explanation=explanation,
             distribution=dist,
             path=search.requester,
+        )
+    if search.symbol is None:
+        library = search.library or "the library it loads"
+        name = posixpath.basename(library)
+        return EXT_UNDEFINED_SYMBOL.finding(
+            f"{subject}: {who} needs {wanted} from {name}, which {library} lacks, and no "
+            f"other {name} on the library search path defines it.",
+            distribution=dist,
+            path=search.requester,
+            evidence=evidence,
+            explanation=(
+                f"{who} was built against a newer {_stem(name)} than {library}: install a "
+                f"release that defines {search.version} where the loader finds it, or "
+                f"rebuild {owner.name if owner is not None else who} against this one."
+            ),
         )
     if search.defined_in:
         first = search.defined_in[0]
@@ -134,7 +163,7 @@ def _older_first(search: SymbolSearch, module: Extension) -> tuple[Link, SymbolD
 
 
 def _older_fix(
-    ctx: Context, link: Link, newer: SymbolDefinition, symbol: str
+    ctx: Context, link: Link, newer: SymbolDefinition, wanted: str
 ) -> tuple[str | None, str]:
     """Only an older copy first on LD_LIBRARY_PATH, with the newer one found later in the
     same search, has a one-line fix: the variable without that directory."""
@@ -151,7 +180,7 @@ def _older_fix(
         return command, (
             f"{old_dir} comes first on LD_LIBRARY_PATH and holds an older {res.name}: take it "
             f"off LD_LIBRARY_PATH (the command, for this shell) so that {newer.path} is loaded, "
-            f"or replace the copy there with a release that defines {symbol}."
+            f"or replace the copy there with a release that defines {wanted}."
         )
     return None, (
         f"Make {newer.path} the {res.name} that is found ({res.path} comes first through "

@@ -40,6 +40,12 @@ MAX_DEFINITIONS = 8
 _UNDEFINED = re.compile(
     r"(?P<object>/[^\n:]+): undefined symbol: (?P<symbol>[^\s,]+)(?:, version (?P<version>\S+))?"
 )
+# glibc's message when a library lacks a symbol version an object needs (elf/dl-version.c,
+# match_symbol): "LIBRARY: version `VERSION' not found (required by OBJECT)".
+_VERSION_MISSING = re.compile(
+    r"(?P<library>/[^\n:]+): version `(?P<version>[^']+)' not found \(required by "
+    r"(?P<object>[^)\n]+)\)"
+)
 # STB_GLOBAL, STB_WEAK: what a lookup may bind to (gABI "Symbol Binding").
 _BINDABLE = (1, 2)
 
@@ -50,6 +56,15 @@ def undefined_symbols(outcome: ImportOutcome) -> list[tuple[str, str, str | None
     for exc in outcome.chain:
         for match in _UNDEFINED.finditer(str(exc.get("message", ""))):
             found[match["object"], match["symbol"], match["version"]] = None
+    return list(found)
+
+
+def missing_versions(outcome: ImportOutcome) -> list[tuple[str, str, str]]:
+    """(object, library, version) of each "version `V' not found" in the error chain."""
+    found: dict[tuple[str, str, str], None] = {}
+    for exc in outcome.chain:
+        for match in _VERSION_MISSING.finditer(str(exc.get("message", ""))):
+            found[match["object"], match["library"], match["version"]] = None
     return list(found)
 
 
@@ -66,6 +81,10 @@ def with_symbol_searches(
             module = _module_of(requester, modules)
             if module is not None:
                 searches.append(search(looker, module, requester, symbol, version))
+        for requester, library, version in missing_versions(outcome):
+            module = _module_of(requester, modules)
+            if module is not None:
+                searches.append(search_version(looker, module, requester, library, version))
     if not searches:
         return facts
     return replace(facts, symbol_searches=(*facts.symbol_searches, *searches))
@@ -82,7 +101,10 @@ def _module_of(requester: str, modules: Sequence[Extension]) -> Extension | None
 
 
 class _Search:
-    def __init__(self, looker: ExtensionLooker, symbol: str, version: str | None) -> None:
+    """One search in progress: a symbol (and its version, if any), or with ``symbol`` None a
+    symbol version alone (``DT_VERDEF``)."""
+
+    def __init__(self, looker: ExtensionLooker, symbol: str | None, version: str | None) -> None:
         self.looker = looker
         self.symbol = symbol
         self.version = version
@@ -104,11 +126,15 @@ class _Search:
             return
         self.read.add(real)
         try:
-            elf = read_elf(real, symbols=True)
+            elf = read_elf(real, symbols=self.symbol is not None)
         except (ELFError, OSError, ValueError):
             return
         config = self.looker.loader.config
         if config.machine and (elf.machine, elf.elf_class) != (config.machine, config.elf_class):
+            return
+        if self.symbol is None:
+            if self.version in elf.version_definitions:
+                self.found.append(SymbolDefinition(path, via, elf.soname, self.version))
             return
         symbols = elf.symbols or ()
         self.symbols += len(symbols)
@@ -152,6 +178,36 @@ def search(
         defined_in=tuple(state.found),
         libraries_read=len(state.read),
         complete=state.complete,
+    )
+
+
+def search_version(
+    looker: ExtensionLooker, module: Extension, requester: str, library: str, version: str
+) -> SymbolSearch:
+    """Which other file of ``library``'s name defines the symbol ``version`` it lacks: the
+    same directories as :func:`search`, only files of that name (a newer copy that comes
+    later on the search path)."""
+    state = _Search(looker, None, version)
+    names = {os.path.basename(library)}
+    names.update(res.name for req, res in module.links if res.path == library and req == requester)
+    state.look(library, "loaded")
+    if not state.found:
+        for directory, via in _directories(looker, module, requester):
+            for name in sorted(names):
+                path = os.path.join(directory, name)
+                if os.path.isfile(path):
+                    state.look(path, via)
+            if state.full():
+                break
+    return SymbolSearch(
+        symbol=None,
+        version=version,
+        requester=requester,
+        module=module.file.path,
+        defined_in=tuple(state.found),
+        libraries_read=len(state.read),
+        complete=state.complete,
+        library=library,
     )
 
 

@@ -356,6 +356,7 @@ def _symbol_search(search: SymbolSearch) -> dict[str, Any]:
         "defined_in": [[d.path, d.via, d.soname, d.version] for d in search.defined_in],
         "libraries_read": search.libraries_read,
         "complete": search.complete,
+        "library": search.library,
     }
 
 
@@ -368,13 +369,14 @@ def _read_symbol_search(doc: Any) -> SymbolSearch:
         return SymbolDefinition(_str(path), _str(via), _opt_str(soname), _opt_str(version))
 
     return SymbolSearch(
-        symbol=_str(doc["symbol"]),
+        symbol=_opt_str(doc["symbol"]),
         version=_opt_str(doc["version"]),
         requester=_str(doc["requester"]),
         module=_str(doc["module"]),
         defined_in=_list(doc["defined_in"], definition),
         libraries_read=_int(doc["libraries_read"]),
         complete=_bool(doc["complete"]),
+        library=_opt_str(doc.get("library")),
     )
 
 

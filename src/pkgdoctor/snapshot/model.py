@@ -710,13 +710,16 @@ class SymbolSearch(Fact):
     closure) and those of ``LD_LIBRARY_PATH``, the RPATH/RUNPATH directories, the environment
     and the system, read up to the limits of :mod:`pkgdoctor.look.symbols`."""
 
-    symbol: str
+    # None: a symbol version the loaded library lacks ("version `V' not found"), looked up
+    # only in the files of that library's name.
+    symbol: str | None
     version: str | None  # the version ld.so asked for ("undefined symbol: x, version V")
     requester: str  # the object whose reference is undefined
     module: str  # the extension module whose import failed
     defined_in: tuple[SymbolDefinition, ...] = ()
     libraries_read: int = 0
     complete: bool = True  # False: a limit stopped the search before every directory
+    library: str | None = None  # the library that lacks the version (``symbol`` None)
 
 
 @fact
