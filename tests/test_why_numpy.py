@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from artefacts import Venv, Wheelhouse, make_venv, run
+from artefacts import Venv, Wheelhouse, compile_extension, make_venv, run, write_dist_info
 from conftest import Runner
 from pkgdoctor.look.numpy_abi import read_headers_major
 
@@ -120,3 +120,64 @@ def test_pandas_1_5_3_under_numpy_1_is_healthy(
     result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
     assert "ext-numpy-abi" not in result.codes()
     assert pkgdoctor("why", "pandas", "--prefix", str(venv.prefix)).status == 0
+
+
+# What NumPy's headers before 1.16 compile import_array() to (numpy/core/code_generators/
+# generate_numpy_api.py of NumPy 1.15): the API table from numpy.core.multiarray, then a check
+# of its ABI version. Its file names neither numpy.core._multiarray_umath nor
+# numpy._core._multiarray_umath, so only the error tells.
+PRE_116_IMPORT_ARRAY = """
+static int old_import_array(void) {
+    PyObject *numpy = PyImport_ImportModule("numpy.core.multiarray");
+    if (numpy == NULL) return -1;
+    PyObject *c_api = PyObject_GetAttrString(numpy, "_ARRAY_API");
+    Py_DECREF(numpy);
+    if (c_api == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_ARRAY_API not found");
+        return -1;
+    }
+    void **api = (void **)PyCapsule_GetPointer(c_api, NULL);
+    Py_DECREF(c_api);
+    if (api == NULL) return -1;
+    unsigned int version = ((unsigned int (*)(void))api[0])();
+    if (version != 0x1000009) {
+        PyErr_Format(PyExc_RuntimeError, "module compiled against ABI version 0x%x but this "
+                     "version of numpy is 0x%x", 0x1000009, version);
+        return -1;
+    }
+    return 0;
+}
+"""
+IMPORT_ARRAY_MACRO = (
+    "if (old_import_array() < 0) { PyErr_Print(); PyErr_SetString(PyExc_ImportError, "
+    '"numpy.core.multiarray failed to import"); return NULL; }'
+)
+
+
+def test_the_import_error_tells_when_the_file_does_not(
+    tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner
+) -> None:
+    venv = make_venv(tmp_path / "env")
+    wheelhouse.install(venv, NUMPY2)
+    ext = compile_extension(
+        venv.site_packages, "oldnp", extra=PRE_116_IMPORT_ARRAY, body=IMPORT_ARRAY_MACRO
+    )
+    dist_info = write_dist_info(venv.site_packages, "oldnp", "0.3", [ext.name])
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: oldnp\nVersion: 0.3\nRequires-Dist: numpy\n\n"
+    )
+    assert read_headers_major(str(ext)) is None
+
+    result = pkgdoctor("why", "oldnp", "--prefix", str(venv.prefix), "--json")
+    assert result.json["imports"][0]["chain"][0]["message"] == (
+        "numpy.core.multiarray failed to import"
+    )
+    [finding] = result.json["findings"]
+    assert finding["code"] == "ext-numpy-abi"
+    assert finding["message"] == (
+        "oldnp 0.3 was compiled against NumPy 1.x (1 extension module), but numpy 2.2.4 is "
+        "installed: NumPy 2 cannot load it."
+    )
+    assert finding["evidence"]["files"] == [{"path": str(ext), "known_from": "the import error"}]
+    # No static verdict, so check stays silent about it: no false alarm from a guess.
+    assert "ext-numpy-abi" not in pkgdoctor("check", "--prefix", str(venv.prefix), "--json").codes()

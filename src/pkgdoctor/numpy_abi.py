@@ -53,9 +53,12 @@ LAST_NUMPY1_PYTHON = (3, 12)
 # - NumPy 1.x headers' _import_array: "_ARRAY_API not found", then import_array():
 #   "numpy.core.multiarray failed to import" (umath: "numpy.core.umath failed to import");
 # - NumPy 2's numpy/core/_multiarray_umath.py shim: "A module that was compiled using
-#   NumPy 1.x cannot be run in NumPy 2.x.y as it may crash."
+#   NumPy 1.x cannot be run in NumPy 2.x.y as it may crash.";
+# - headers before NumPy 1.16 (their NPY_VERSION check): "module compiled against ABI
+#   version 0x1000009 but this version of numpy is 0x2000000".
 _ABI_ERROR = re.compile(
     r"numpy\.(?:dtype|ndarray|ufunc|generic) size changed"
+    r"|compiled against ABI version 0x1[0-9a-f]{6} but this version of numpy is 0x2"
     r"|_(?:ARRAY|UFUNC)_API not found"
     r"|numpy\.core\.(?:multiarray|umath|_multiarray_umath) failed to import"
     r"|compiled using NumPy 1\.x"
