@@ -34,7 +34,7 @@ def explain(ctx: Context, outcome: ImportOutcome, modules: Sequence[Extension]) 
     if outcome.ok:
         return []
     causes = extensions.analyse(ctx, modules) + symbols.findings(ctx, modules)
-    if not any(f.code == codes.EXT_NUMPY_ABI.code for f in causes):
+    if not any(f.severity is Severity.ERROR for f in causes):
         causes += numpy_abi.from_import(ctx, outcome, modules)
     causes = sort_findings(causes)
     error = _innermost(outcome)

@@ -36,7 +36,7 @@ def from_import(
     if numpy is None or (numpy_abi.major(numpy.version) or 0) < 2:
         return []
     culprit = _raised_by(ctx, outcome, modules)
-    if culprit is None:
+    if culprit is None or culprit.numpy_headers == 2:  # its file says NumPy 2: not this
         return []
     problem = extensions.Problem(
         extensions.EXT_NUMPY_ABI.code,
