@@ -16,6 +16,7 @@ import pytest
 from artefacts import Venv, Wheelhouse, compile_extension, make_venv, run, write_dist_info
 from conftest import Runner
 from pkgdoctor.look.numpy_abi import read_headers_major
+from pkgdoctor.numpy_abi import abi_error
 
 OLD_PANDAS = ("pandas==1.5.3", "python-dateutil==2.9.0.post0", "pytz==2024.1", "six==1.16.0")
 NUMPY2 = "numpy==2.2.4"
@@ -181,3 +182,27 @@ def test_the_import_error_tells_when_the_file_does_not(
     assert finding["evidence"]["files"] == [{"path": str(ext), "known_from": "the import error"}]
     # No static verdict, so check stays silent about it: no false alarm from a guess.
     assert "ext-numpy-abi" not in pkgdoctor("check", "--prefix", str(venv.prefix), "--json").codes()
+
+
+NUMPY1_DTYPE = (
+    "numpy.dtype size changed, may indicate binary incompatibility. Expected 96 from C header, "
+    "got 88 from PyObject"
+)
+OLD_HEADERS = "module compiled against ABI version 0x1000009 but this version of numpy is 0x2000000"
+NEW_HEADERS = "module compiled against ABI version 0x2000000 but this version of numpy is 0x1000009"
+
+
+@pytest.mark.parametrize(
+    ("message", "break_"),
+    [
+        (NUMPY1_DTYPE, True),
+        ("_ARRAY_API not found", True),
+        ("numpy.core.multiarray failed to import", True),
+        ("\nA module that was compiled using NumPy 1.x cannot be run in\nNumPy 2.2.4 as it", True),
+        (OLD_HEADERS, True),
+        ("No module named 'numpy'", False),
+        (NEW_HEADERS, False),
+    ],
+)
+def test_the_abi_break_is_told_from_its_messages(message: str, break_: bool) -> None:
+    assert abi_error(message) is break_

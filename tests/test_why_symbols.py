@@ -9,6 +9,7 @@ import pytest
 
 from artefacts import compile_extension, compile_library, make_venv, run
 from conftest import Runner
+from pkgdoctor.look.symbols import parse_undefined
 
 FOO = "int foo_fn(void) { return 42; }"
 OLD_FOO = "int foo_other(void) { return 1; }"  # the release before foo_fn existed
@@ -142,3 +143,22 @@ def test_a_symbol_nothing_defines(
     assert finding["command"] is None
     # The system's libraries were read, within the limit.
     assert 10 < finding["evidence"]["libraries_read"] <= 1000
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("/e/m.so: undefined symbol: foo_fn", [("/e/m.so", "foo_fn", None)]),
+        (
+            "/e/m.so: undefined symbol: foo_fn, version LIBFOO_2",
+            [("/e/m.so", "foo_fn", "LIBFOO_2")],
+        ),
+        # musl (ldso/dynlink.c)
+        ("Error relocating /e/m.so: foo_fn: symbol not found", [("/e/m.so", "foo_fn", None)]),
+        ("/e/libfoo.so.1: version `LIBFOO_2' not found (required by /e/m.so)", []),
+    ],
+)
+def test_the_loaders_messages_are_read(
+    message: str, expected: list[tuple[str, str, str | None]]
+) -> None:
+    assert parse_undefined(message) == expected

@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pkgdoctor.elf import ELFError, ELFFile, read_elf
-from pkgdoctor.loader import _expand as expand_origin
+from pkgdoctor.loader import expand_search_path
 from pkgdoctor.snapshot.model import Extension, ExtensionFacts, SymbolDefinition, SymbolSearch
 
 if TYPE_CHECKING:
@@ -36,9 +36,11 @@ MAX_SYMBOLS = 4_000_000
 MAX_DEFINITIONS = 8
 
 # glibc's message (elf/dl-lookup.c, _dl_lookup_symbol_x): "OBJECT: undefined symbol: NAME"
-# with ", version VERSION" when the reference is versioned.
+# with ", version VERSION" when the reference is versioned; musl's (ldso/dynlink.c,
+# do_relocs): "Error relocating OBJECT: NAME: symbol not found".
 _UNDEFINED = re.compile(
     r"(?P<object>/[^\n:]+): undefined symbol: (?P<symbol>[^\s,]+)(?:, version (?P<version>\S+))?"
+    r"|Error relocating (?P<musl_object>/[^\n:]+): (?P<musl_symbol>[^\s:]+): symbol not found"
 )
 # glibc's message when a library lacks a symbol version an object needs (elf/dl-version.c,
 # match_symbol): "LIBRARY: version `VERSION' not found (required by OBJECT)".
@@ -54,9 +56,26 @@ def undefined_symbols(outcome: ImportOutcome) -> list[tuple[str, str, str | None
     """(object, symbol, version) of each "undefined symbol" in the import's error chain."""
     found: dict[tuple[str, str, str | None], None] = {}
     for exc in outcome.chain:
-        for match in _UNDEFINED.finditer(str(exc.get("message", ""))):
-            found[match["object"], match["symbol"], match["version"]] = None
+        for item in parse_undefined(str(exc.get("message", ""))):
+            found[item] = None
     return list(found)
+
+
+def parse_undefined(message: str) -> list[tuple[str, str, str | None]]:
+    """(object, symbol, version) of each undefined symbol a loader's message names.
+
+    >>> parse_undefined("/e/m.so: undefined symbol: foo_fn, version LIBFOO_2")
+    [('/e/m.so', 'foo_fn', 'LIBFOO_2')]
+    >>> parse_undefined("Error relocating /e/m.so: foo_fn: symbol not found")
+    [('/e/m.so', 'foo_fn', None)]
+    """
+    result = []
+    for match in _UNDEFINED.finditer(message):
+        if match["object"]:
+            result.append((match["object"], match["symbol"], match["version"]))
+        else:
+            result.append((match["musl_object"], match["musl_symbol"], None))
+    return result
 
 
 def missing_versions(outcome: ImportOutcome) -> list[tuple[str, str, str]]:
@@ -234,7 +253,7 @@ def _directories(
         if not isinstance(elf, ELFFile):
             continue
         for via, raw in (("rpath", elf.rpath), ("runpath", elf.runpath)):
-            for directory in expand_origin(raw, path) if raw else ():
+            for directory in expand_search_path(raw, path) if raw else ():
                 if new(directory):
                     yield directory, via
     for _, res in module.links:
