@@ -173,6 +173,7 @@ LAYERS = (
         "_fields",
         "words",
         "removed_stdlib",
+        "numpy_abi",
         "codes",
         "findings",
         "errors",

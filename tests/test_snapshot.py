@@ -11,6 +11,7 @@ import ast
 import gzip
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from artefacts import compile_extension, compile_library, make_venv, write_dist_
 from conftest import SNAPSHOT_VALIDATOR, Runner
 from pkgdoctor.look import collect
 from pkgdoctor.snapshot import codec
-from pkgdoctor.snapshot.model import SCHEMA_VERSION
+from pkgdoctor.snapshot.model import SCHEMA_VERSION, SymbolDefinition, SymbolSearch
 from pkgdoctor.target import find_target
 
 CHECKS = Path(__file__).parent.parent / "src" / "pkgdoctor" / "checks"
@@ -95,6 +96,45 @@ def test_round_trip_is_exact(tmp_path: Path) -> None:
     again = codec.loads(codec.dumps(snapshot))
     assert again == snapshot
     assert codec.dumps(again) == codec.dumps(snapshot)
+
+
+def test_round_trip_of_why_and_numpy_facts(tmp_path: Path) -> None:
+    """The optional facts (``numpy_headers``, ``symbol_searches``) survive the file, and the
+    file follows the schema."""
+    prefix = broken_env(tmp_path)
+    snapshot = collect(find_target(prefix=str(prefix)))
+    module = snapshot.extensions.modules[0]
+    searches = (
+        SymbolSearch(
+            "foo_fn",
+            None,
+            module.file.path,
+            module.file.path,
+            (SymbolDefinition("/opt/lib/libfoo.so", "LD_LIBRARY_PATH", None, None),),
+            5,
+        ),
+        SymbolSearch(
+            None,
+            "LIBFOO_2",
+            module.file.path,
+            module.file.path,
+            (),
+            2,
+            False,
+            "/opt/old/libfoo.so.1",
+        ),
+    )
+    extensions = replace(
+        snapshot.extensions,
+        modules=(replace(module, numpy_headers=1), *snapshot.extensions.modules[1:]),
+        symbol_searches=searches,
+    )
+    snapshot = replace(snapshot, extensions=extensions)
+    document = json.loads(codec.dumps(snapshot))
+    SNAPSHOT_VALIDATOR.validate(document)
+    assert document["extensions"]["modules"][0]["numpy_headers"] == 1
+    again = codec.loads(codec.dumps(snapshot))
+    assert again == snapshot
 
 
 @pytest.mark.parametrize(

@@ -923,6 +923,8 @@ def _why(args: argparse.Namespace) -> int:
     from pkgdoctor.look import records, settled_since
     from pkgdoctor.look.extensions import ExtensionLooker, with_importers
     from pkgdoctor.look.imports import involved_files, run_import, valid_module_name
+    from pkgdoctor.look.numpy_abi import with_numpy_headers
+    from pkgdoctor.look.symbols import with_symbol_searches
     from pkgdoctor.render import Report
     from pkgdoctor.snapshot.model import Extension, Inventory, Scope
     from pkgdoctor.snapshot.model import Snapshot as SnapshotModel
@@ -957,9 +959,10 @@ def _why(args: argparse.Namespace) -> int:
         )
         found = [m for _, ms in looked for m in ms]
         found = with_importers(found, looker.elf, inventory)
+        found = with_numpy_headers(found, inventory, cache, every_owner=True)
         by_path = {m.file.path: m for m in found}
         looked = [(o, [by_path[m.file.path] for m in ms]) for o, ms in looked]
-        extensions = looker.facts(found)
+        extensions = with_symbol_searches(looker.facts(found), looker, looked)
     snapshot = SnapshotModel(
         target=target,
         scope=Scope(),

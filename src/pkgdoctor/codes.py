@@ -302,6 +302,18 @@ EXT_MISSING_LIBRARY = _register(
     Severity.ERROR,
     "A shared library an extension module needs (DT_NEEDED) will not be found by the loader.",
 )
+EXT_NUMPY_ABI = _register(
+    "ext-numpy-abi",
+    "Extension modules",
+    Severity.ERROR,
+    "Extension modules compiled against NumPy 1.x, with NumPy 2 installed: they cannot load.",
+)
+EXT_UNDEFINED_SYMBOL = _register(
+    "ext-undefined-symbol",
+    "Extension modules",
+    Severity.ERROR,
+    "A symbol an extension module needs is defined by no library it loads (`why`).",
+)
 
 # --- Imports (checks/imports.py, `pkgdoctor why`) ---------------------------------------------
 

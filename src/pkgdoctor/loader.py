@@ -274,10 +274,10 @@ class Loader:
         if requester.runpath is None:
             for path, obj in reversed(chain):
                 if obj.rpath is not None and obj.runpath is None:
-                    steps.append(("rpath", _expand(obj.rpath, path)))
+                    steps.append(("rpath", expand_search_path(obj.rpath, path)))
         steps.append(("LD_LIBRARY_PATH", self.config.ld_library_path))
         if requester.runpath is not None:
-            steps.append(("runpath", _expand(requester.runpath, requester_path)))
+            steps.append(("runpath", expand_search_path(requester.runpath, requester_path)))
         return self._memoized(name, steps, self._search_glibc)
 
     def _search_glibc(self, name: str, steps: Sequence[_Step]) -> Resolution:
@@ -304,9 +304,9 @@ class Loader:
         for path, obj in reversed(chain):
             # One search path per object: DT_RUNPATH overrides DT_RPATH (decode_dyn).
             if obj.runpath is not None:
-                steps.append(("runpath", _expand(obj.runpath, path)))
+                steps.append(("runpath", expand_search_path(obj.runpath, path)))
             elif obj.rpath is not None:
-                steps.append(("rpath", _expand(obj.rpath, path)))
+                steps.append(("rpath", expand_search_path(obj.rpath, path)))
         return self._memoized(name, steps, self._search_musl)
 
     def _search_musl(self, name: str, steps: Sequence[_Step]) -> Resolution:
@@ -492,7 +492,7 @@ def _elf_from_tuple(path: str, data: tuple[Any, ...]) -> ELFFile:
     )
 
 
-def _expand(raw: str, object_path: str) -> tuple[str, ...]:
+def expand_search_path(raw: str, object_path: str) -> tuple[str, ...]:
     """Expand ``$ORIGIN`` (the directory of the object) in an RPATH/RUNPATH string.
 
     ``$LIB`` and ``$PLATFORM`` are expanded to each of their usual values; a directory with a

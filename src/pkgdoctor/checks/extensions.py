@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import field, replace
 from typing import Any
 
-from pkgdoctor import codes
+from pkgdoctor import codes, numpy_abi
 from pkgdoctor._fields import Fact, fact
 from pkgdoctor.checks.context import Context
 from pkgdoctor.codes import Code
@@ -42,6 +42,7 @@ EXT_SUFFIX_MISMATCH = codes.EXT_SUFFIX_MISMATCH
 NO_TRIPLET = codes.INTERPRETER_NO_TRIPLET
 EXT_GLIBC_TOO_NEW = codes.EXT_GLIBC_TOO_NEW
 EXT_MISSING_LIBRARY = codes.EXT_MISSING_LIBRARY
+EXT_NUMPY_ABI = codes.EXT_NUMPY_ABI
 PATH_UNREADABLE = codes.PATH_UNREADABLE
 PATH_TOO_DEEP = codes.PATH_TOO_DEEP
 
@@ -157,7 +158,18 @@ def file_problems(ctx: Context, module: Extension) -> list[Problem]:
             return [_suffix_problem(ctx, ext, elf)]
         if not _is_chosen(module, suffix, suffixes):
             return []
-    return _link_problems(ctx, module)
+    return _link_problems(ctx, module) + _numpy_problems(ctx, module)
+
+
+def _numpy_problems(ctx: Context, module: Extension) -> list[Problem]:
+    """ext-numpy-abi: compiled against NumPy 1.x headers (read from the file, see
+    :mod:`pkgdoctor.numpy_abi`) while the numpy installed is 2.x."""
+    if module.numpy_headers != 1:
+        return []
+    numpy = ctx.inventory.get("numpy")
+    if numpy is None or (numpy_abi.major(numpy.version) or 0) < 2:
+        return []
+    return [Problem(EXT_NUMPY_ABI.code, module.file, (), {"numpy_headers": "1.x"})]
 
 
 def _suffix_of(ext: ExtensionFile) -> str:
@@ -892,6 +904,84 @@ def _invalid_library(ctx: Context, members: list[Problem], dist: Distribution | 
     )
 
 
+def _numpy_abi(ctx: Context, members: list[Problem], dist: Distribution | None, _: Any) -> Finding:
+    """One finding per distribution compiled against NumPy 1.x: both ways out, the one
+    command only where it can work."""
+    numpy = ctx.inventory.get("numpy")
+    installed = numpy.version if numpy is not None else "2"
+    subject = f"{dist.name} {dist.version}" if dist is not None and dist.version else None
+    subject = subject or _subject(members, dist)
+    evidence = _base_evidence(members, shared=("numpy_headers",))
+    evidence.update(compiled_against="NumPy 1.x", numpy_installed=installed)
+    blockers = _numpy2_required_by(ctx)
+    if blockers:
+        evidence["numpy_2_required_by"] = blockers
+    interp = ctx.target.interpreter
+    version = (interp.version[0], interp.version[1])
+    command = None
+    if (
+        not blockers
+        and version <= numpy_abi.LAST_NUMPY1_PYTHON
+        and ctx.snapshot.paths.externally_managed is None
+    ):
+        command = ctx.pip(f"install {_quote('numpy<2')}")
+    name = dist.name if dist is not None else "the package"
+    upgrade = (
+        f"upgrade {name} to a release compiled against NumPy 2 "
+        f"({ctx.pip(f'install --upgrade {name}')} if pip finds one for this Python), then "
+        "run pkgdoctor check again: it reads which NumPy each module was compiled against"
+    )
+    if command is not None:
+        explanation = (
+            f"NumPy 2 changed its C ABI; {name} must be compiled against NumPy 2 to run with "
+            f"it. Either go back to NumPy 1.x (the command below), or keep numpy {installed} and "
+            f"{upgrade}."
+        )
+    else:
+        if blockers:
+            why_not = f"numpy<2 would break {', '.join(blockers)}, which require NumPy 2"
+        elif version > numpy_abi.LAST_NUMPY1_PYTHON:
+            why_not = (
+                f"NumPy 1.x has no release for Python {version[0]}.{version[1]} "
+                f"(the last, {numpy_abi.LAST_NUMPY1}, supports up to "
+                f"{'.'.join(map(str, numpy_abi.LAST_NUMPY1_PYTHON))})"
+            )
+        else:
+            why_not = "pip may not install into this externally managed environment"
+        explanation = (
+            f"NumPy 2 changed its C ABI; {name} must be compiled against NumPy 2 to run with "
+            f"it: {upgrade}. Going back to numpy<2 is no way out here: {why_not}."
+        )
+    count = len(members)
+    return EXT_NUMPY_ABI.finding(
+        f"{subject} was compiled against NumPy 1.x ({_count(count, 'extension module')}), "
+        f"but numpy {installed} is installed: NumPy 2 cannot load "
+        f"{'it' if count == 1 else 'them'}.",
+        distribution=dist.name if dist else None,
+        path=_common_path(members, dist),
+        evidence=evidence,
+        command=command,
+        explanation=explanation,
+    )
+
+
+def _numpy2_required_by(ctx: Context) -> list[str]:
+    """The installed distributions whose requirements on numpy exclude every 1.x release
+    (``numpy>=2``): going back to ``numpy<2`` would break them."""
+    from pkgdoctor.checks.distributions import _Evaluator
+
+    evaluate = _Evaluator(ctx)
+    found = []
+    for dist in ctx.inventory.distributions:
+        for text in dist.requires:
+            req = evaluate.requirement(text)
+            if isinstance(req, str) or req.name != "numpy" or not req.applies:
+                continue
+            if not evaluate.satisfies(req.specifier, numpy_abi.LAST_NUMPY1):
+                found.append(f"{dist.name} {dist.version} ({req.spec})")
+    return found
+
+
 _BUILDERS = {
     EXT_INVALID_ELF.code: _invalid_elf,
     EXT_WRONG_ARCH.code: _wrong_arch,
@@ -901,4 +991,5 @@ _BUILDERS = {
     NO_TRIPLET.code: _no_triplet,
     EXT_GLIBC_TOO_NEW.code: _glibc_too_new,
     EXT_MISSING_LIBRARY.code: _missing_library,
+    EXT_NUMPY_ABI.code: _numpy_abi,
 }

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pkgdoctor import codes
-from pkgdoctor.checks import distributions, extensions
+from pkgdoctor.checks import distributions, extensions, numpy_abi, symbols
 from pkgdoctor.checks.context import Context
 from pkgdoctor.findings import Finding, Severity, sort_findings
 from pkgdoctor.removed_stdlib import removal
@@ -33,7 +33,10 @@ def explain(ctx: Context, outcome: ImportOutcome, modules: Sequence[Extension]) 
     extension modules it touched, whose facts are in ``ctx.snapshot``."""
     if outcome.ok:
         return []
-    causes = sort_findings(extensions.analyse(ctx, modules))
+    causes = extensions.analyse(ctx, modules) + symbols.findings(ctx, modules)
+    if not any(f.severity is Severity.ERROR for f in causes):
+        causes += numpy_abi.from_import(ctx, outcome, modules)
+    causes = sort_findings(causes)
     error = _innermost(outcome)
     causes = [replace(f, evidence={**f.evidence, "import_error": error}) for f in causes]
     if any(f.severity is Severity.ERROR for f in causes):

@@ -88,7 +88,7 @@ def collect(
         raise
     looked = child.result() if child is not None else None
     extension_facts = extensions.complete(
-        looked if looked is not None else look_at_extensions(), inventory
+        looked if looked is not None else look_at_extensions(), inventory, cache
     )
     return Snapshot(
         target=target,

@@ -304,7 +304,7 @@ def collect(
     inventory: Inventory,
 ) -> ExtensionFacts:
     """Every extension module on the target's ``sys.path`` (stdlib only if asked)."""
-    return complete(look_all(target, include_stdlib, cache, listings, settled), inventory)
+    return complete(look_all(target, include_stdlib, cache, listings, settled), inventory, cache)
 
 
 def look_all(
@@ -323,9 +323,16 @@ def look_all(
     return looker.facts([looker.look(f) for f in files], problems)
 
 
-def complete(facts: ExtensionFacts, inventory: Inventory) -> ExtensionFacts:
-    """``facts`` with how each unlinkable module is imported (:func:`with_importers`)."""
+def complete(
+    facts: ExtensionFacts, inventory: Inventory, cache: Cache | None = None
+) -> ExtensionFacts:
+    """``facts`` with how each unlinkable module is imported (:func:`with_importers`) and,
+    with NumPy 2 installed, which NumPy headers the modules of numpy's dependents were
+    compiled against (:func:`pkgdoctor.look.numpy_abi.with_numpy_headers`)."""
+    from pkgdoctor.look.numpy_abi import with_numpy_headers
+
     modules = with_importers(facts.modules, facts.elf, inventory)
+    modules = with_numpy_headers(modules, inventory, cache)
     return dataclasses.replace(facts, modules=tuple(modules))
 
 

@@ -61,6 +61,8 @@ from pkgdoctor.snapshot.model import (
     Shebang,
     Snapshot,
     SourceDir,
+    SymbolDefinition,
+    SymbolSearch,
     Tool,
     VenvFacts,
 )
@@ -360,7 +362,47 @@ def _extensions(facts: ExtensionFacts) -> dict[str, Any]:
         ],
         "modules": [_extension(m) for m in facts.modules],
         "elf": {path: _elf(elf) for path, elf in sorted(facts.elf.items())},
+        # Only `why` looks symbols up: written when there are any.
+        **(
+            {"symbol_searches": [_symbol_search(s) for s in facts.symbol_searches]}
+            if facts.symbol_searches
+            else {}
+        ),
     }
+
+
+def _symbol_search(search: SymbolSearch) -> dict[str, Any]:
+    return {
+        "symbol": search.symbol,
+        "version": search.version,
+        "requester": search.requester,
+        "module": search.module,
+        # [path, via, soname, version]
+        "defined_in": [[d.path, d.via, d.soname, d.version] for d in search.defined_in],
+        "libraries_read": search.libraries_read,
+        "complete": search.complete,
+        "library": search.library,
+    }
+
+
+def _read_symbol_search(doc: Any) -> SymbolSearch:
+    if not isinstance(doc, dict):
+        raise TypeError("a symbol search must be an object")
+
+    def definition(item: Any) -> SymbolDefinition:
+        path, via, soname, version = item
+        return SymbolDefinition(_str(path), _str(via), _opt_str(soname), _opt_str(version))
+
+    return SymbolSearch(
+        symbol=_opt_str(doc["symbol"]),
+        version=_opt_str(doc["version"]),
+        requester=_str(doc["requester"]),
+        module=_str(doc["module"]),
+        defined_in=_list(doc["defined_in"], definition),
+        libraries_read=_int(doc["libraries_read"]),
+        complete=_bool(doc["complete"]),
+        library=_opt_str(doc.get("library")),
+    )
 
 
 def _extension(module: Extension) -> dict[str, Any]:
@@ -395,6 +437,8 @@ def _extension(module: Extension) -> dict[str, Any]:
                 for s in module.importers.sites
             ],
         },
+        # Only when looked at (pkgdoctor.numpy_abi): older readers' documents stay the same.
+        **({} if module.numpy_headers is None else {"numpy_headers": module.numpy_headers}),
     }
 
 
@@ -771,6 +815,7 @@ def _read_extensions(doc: Mapping[str, Any]) -> ExtensionFacts:
         elf={_str(path): _read_elf(path, value) for path, value in elf.items()},
         executable=_opt_str(doc["executable"]),
         system_known=_bool(doc["system_known"]),
+        symbol_searches=_list(doc.get("symbol_searches", []), _read_symbol_search),
     )
 
 
@@ -813,7 +858,16 @@ def _read_extension(doc: Mapping[str, Any]) -> Extension:
         importers=None
         if importers is None
         else ModuleImports(_str(importers["module"]), _list(importers["sites"], site)),
+        numpy_headers=_opt_numpy_headers(doc.get("numpy_headers")),
     )
+
+
+def _opt_numpy_headers(value: Any) -> int | None:
+    if value is None:
+        return None
+    if value not in (0, 1, 2) or isinstance(value, bool):
+        raise SnapshotError(f"numpy_headers must be 0, 1 or 2, not {value!r}")
+    return int(value)
 
 
 def _read_elf(path: str, value: Any) -> ELFFile | str:

@@ -646,6 +646,11 @@ class Extension(Fact):
     # guarded by ``except ImportError`` (see pkgdoctor.optional_imports). Looked at only for
     # modules the loader cannot link; None: not looked at.
     importers: ModuleImports | None = None
+    # The NumPy headers the module was compiled against (pkgdoctor.numpy_abi): 1 or 2, 0 when
+    # it does not import NumPy's C API. Looked at only with NumPy 2 installed, for modules of
+    # distributions that require numpy (every module an import touched, in `why`); None: not
+    # looked at.
+    numpy_headers: int | None = None
 
 
 class VersionGap(NamedTuple):
@@ -690,6 +695,35 @@ def link_gaps(
 
 
 @fact
+class SymbolDefinition(Fact):
+    """A library that defines a symbol some object could not find."""
+
+    path: str
+    via: str  # where it lies: "loaded" (in the lookup scope), "LD_LIBRARY_PATH", "rpath", ...
+    soname: str | None = None
+    version: str | None = None  # the symbol's version there
+
+
+@fact
+class SymbolSearch(Fact):
+    """Where an undefined symbol is defined (``why``, after ld.so said "undefined symbol"):
+    the libraries of the lookup scope (the interpreter's and the module's ``DT_NEEDED``
+    closure) and those of ``LD_LIBRARY_PATH``, the RPATH/RUNPATH directories, the environment
+    and the system, read up to the limits of :mod:`pkgdoctor.look.symbols`."""
+
+    # None: a symbol version the loaded library lacks ("version `V' not found"), looked up
+    # only in the files of that library's name.
+    symbol: str | None
+    version: str | None  # the version ld.so asked for ("undefined symbol: x, version V")
+    requester: str  # the object whose reference is undefined
+    module: str  # the extension module whose import failed
+    defined_in: tuple[SymbolDefinition, ...] = ()
+    libraries_read: int = 0
+    complete: bool = True  # False: a limit stopped the search before every directory
+    library: str | None = None  # the library that lacks the version (``symbol`` None)
+
+
+@fact
 class ExtensionFacts(Fact):
     """Every extension module on ``sys.path`` and the ELF facts of every object involved."""
 
@@ -700,6 +734,8 @@ class ExtensionFacts(Fact):
     elf: Mapping[str, ELFFile | str] = field(default_factory=dict)
     executable: str | None = None  # the interpreter's real executable, when an ELF file
     system_known: bool = True  # lookups in system directories describe the target's system
+    # Undefined symbols looked up (``why`` only; empty elsewhere).
+    symbol_searches: tuple[SymbolSearch, ...] = ()
 
 
 # --- the environment's own integrity -------------------------------------------------------
