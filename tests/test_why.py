@@ -200,6 +200,9 @@ def test_why_text_output_as_a_whole(tmp_path: Path, pkgdoctor: Runner) -> None:
         "[✗] Imports  1 error\n"
         "    ✗ import brittle fails: KeyError: 'key'  [import-failed]\n"
         "        checked files: (none)\n"
+        f"        raised in: {venv.site_packages / 'brittle.py'}:2\n"
+        "      fix: To see each module the import loads, the last one before the error, run:\n"
+        f"        {venv.prefix / 'bin/python3'} -X importtime -v -c 'import brittle'\n"
         "\n"
         "1 error, 0 warnings, 0 notes.\n"
     )

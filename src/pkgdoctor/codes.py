@@ -307,6 +307,13 @@ IMPORT_REMOVED_STDLIB = _register(
     "The import needs a standard-library module that this Python version removed.",
 )
 
+IMPORT_NAMESPACE_FALLBACK = _register(
+    "import-namespace-fallback",
+    "Imports",
+    Severity.ERROR,
+    "A package imports as an empty namespace package: the __init__.py its RECORD lists is gone.",
+)
+
 IMPORT_FAILED = _register(
     "import-failed",
     "Imports",
