@@ -412,3 +412,42 @@ def test_import_failed_gives_a_command_that_reproduces_it(
     missing = pkgdoctor("why", "json.nothing_here", "--prefix", str(venv.prefix), "--json")
     (finding,) = missing.json["findings"]
     assert "Nothing provides" not in (finding["explanation"] or "")
+
+
+@pytest.mark.skipif(PY312 is None, reason="needs a CPython 3.12 (pyenv)")
+def test_a_module_installed_for_another_python_of_the_prefix(
+    tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner
+) -> None:
+    """A venv made again with 3.12 in place: idna is still in lib/python3.11/site-packages,
+    which 3.12 never reads. why says where it is, and its command installs it for 3.12."""
+    assert PY312 is not None
+    prefix = tmp_path / "env"
+    run([str(PY312), "-m", "venv", str(prefix)])
+    old = Venv(prefix)  # its site_packages: lib/python3.11/site-packages
+    wheelhouse.install(old, "idna==3.10", python="3.11")
+    python = prefix / "bin" / "python"
+    result = pkgdoctor("why", "idna", "--python", str(python), "--json")
+    assert result.status == 1
+    (finding,) = result.json["findings"]
+    assert finding["code"] == "import-other-python"
+    assert finding["message"] == (
+        "import idna fails (ModuleNotFoundError: No module named 'idna'): idna 3.10 is "
+        f"installed in {old.site_packages}, for Python 3.11, which Python 3.12 never reads."
+    )
+    assert finding["command"] == f"{python} -m pip install idna"
+    done = _shell(finding["command"])
+    assert done.returncode == 0, done.stderr
+    after = pkgdoctor("why", "idna", "--python", str(python), "--json")
+    assert (after.status, after.json["findings"]) == (0, [])
+
+
+def test_why_when_the_interpreter_cannot_start(
+    tmp_path: Path, pkgdoctor: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing can be imported: interpreter-cannot-start is the answer, not exit status 2."""
+    venv = make_venv(tmp_path / "env")
+    monkeypatch.setenv("PYTHONHOME", str(tmp_path / "nowhere"))
+    result = pkgdoctor("why", "json", "--python", str(venv.python), "--json")
+    assert result.status == 1
+    assert result.json["imports"] == []
+    assert [f["code"] for f in result.json["findings"]] == ["interpreter-cannot-start"]

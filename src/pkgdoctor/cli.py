@@ -907,7 +907,13 @@ def _why(args: argparse.Namespace) -> int:
     from pkgdoctor.checks.scope import judge
     from pkgdoctor.listings import Listings
     from pkgdoctor.look.extensions import ExtensionLooker, with_importers
-    from pkgdoctor.look.imports import involved_files, run_import, valid_module_name
+    from pkgdoctor.look.imports import (
+        installed_elsewhere,
+        involved_files,
+        missing_module,
+        run_import,
+        valid_module_name,
+    )
     from pkgdoctor.render import Report
     from pkgdoctor.snapshot.model import Extension
     from pkgdoctor.target.limits import PROBE_TIMEOUT
@@ -931,6 +937,9 @@ def _why(args: argparse.Namespace) -> int:
             if not outcome.ok:
                 looker = looker or ExtensionLooker(target, cache, listings)
                 modules = [looker.look(f) for f in involved_files(target, outcome)]
+            missing = missing_module(outcome)
+            if missing is not None:
+                outcome = replace(outcome, elsewhere=installed_elsewhere(target, missing))
             looked.append((outcome, modules))
     # Judge: every family, as check does; then each import with the findings about it.
     ctx = Context(snapshot, memo=cache)

@@ -314,6 +314,13 @@ IMPORT_NAMESPACE_FALLBACK = _register(
     "A package imports as an empty namespace package: the __init__.py its RECORD lists is gone.",
 )
 
+IMPORT_OTHER_PYTHON = _register(
+    "import-other-python",
+    "Imports",
+    Severity.ERROR,
+    "The module is installed only in another Python version's site-packages, never read here.",
+)
+
 IMPORT_FAILED = _register(
     "import-failed",
     "Imports",

@@ -29,6 +29,7 @@ AREA = "Imports"
 IMPORT_FAILED = codes.IMPORT_FAILED
 IMPORT_REMOVED_STDLIB = codes.IMPORT_REMOVED_STDLIB
 IMPORT_NAMESPACE_FALLBACK = codes.IMPORT_NAMESPACE_FALLBACK
+IMPORT_OTHER_PYTHON = codes.IMPORT_OTHER_PYTHON
 
 
 def explain(ctx: Context, outcome: ImportOutcome, modules: Sequence[Extension]) -> list[Finding]:
@@ -48,6 +49,8 @@ def explain(ctx: Context, outcome: ImportOutcome, modules: Sequence[Extension]) 
     removed = _removed_stdlib(ctx, outcome)
     if removed is not None:
         return [*causes, removed]
+    if outcome.elsewhere:
+        return [*causes, _other_python(ctx, outcome)]
     # Warnings alone do not explain a failed import: report the failure itself too.
     return [*causes, _unexplained(ctx, outcome, [m.file.path for m in modules])]
 
@@ -165,6 +168,32 @@ def _namespace_fallbacks(ctx: Context, outcome: ImportOutcome) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _other_python(ctx: Context, outcome: ImportOutcome) -> Finding:
+    """import-other-python: the missing module is installed, but for another Python (a
+    ``lib/pythonX.Y/site-packages`` of the prefix this interpreter never reads)."""
+    first = outcome.elsewhere[0]
+    name, site = str(first["distribution"]), str(first["site_dir"])
+    python = str(first["python"]).replace("python", "Python ", 1)
+    this = f"Python {ctx.target.interpreter.short_version}"
+    error = _innermost(outcome)
+    return IMPORT_OTHER_PYTHON.finding(
+        f"import {outcome.module} fails ({error}): {name} {first['version']} is installed in "
+        f"{site}, for {python}, which {this} never reads.",
+        distribution=name,
+        path=site,
+        evidence={
+            "import_error": error,
+            "installed_in": [
+                f"{e['distribution']} {e['version']}: {e['site_dir']}" for e in outcome.elsewhere
+            ],
+            "this_python": ctx.target.interpreter.short_version,
+        },
+        # Not pinned: the version installed for the other Python may have no wheel for this one.
+        command=ctx.pip(f"install {shlex.quote(name)}"),
+        explanation=f"Install {name} for {this} (or run the program with {python}).",
+    )
 
 
 def _bootstrap(file: str) -> bool:

@@ -71,6 +71,9 @@ def judge(
         for f in kept
         if not (f.code == codes.RECORD_MISSING_FILE.code and f.distribution in fallback)
     ]
+    # A venv run by another Python: venv-python-mismatch is the cause, and its fix the better.
+    if any(f.code in _WHEN_FAILING for f in kept):
+        explained = [f for f in explained if f.code != codes.IMPORT_OTHER_PYTHON.code]
     if not outcome.ok and _explains(outcome, kept):
         explained = [f for f in explained if f.code != codes.IMPORT_FAILED.code]
     return [*explained, *kept]
