@@ -288,6 +288,10 @@ def test_a_stray_init_on_pythonpath_hides_a_namespace_package(
     wheelhouse.install(venv, *JARACO)
     healthy = pkgdoctor("why", "jaraco", "jaraco.functools", "--python", str(venv.python))
     assert healthy.status == 0, healthy.out  # a namespace package is no finding
+    assert (
+        "✓ import jaraco works in the target interpreter, as a namespace package: "
+        f"{venv.site_packages / 'jaraco'}.\n"
+    ) in healthy.out
     mine, other = tmp_path / "mine", tmp_path / "other"
     stray = mine / "jaraco" / "__init__.py"
     stray.parent.mkdir(parents=True)
@@ -333,6 +337,7 @@ def test_a_package_whose_init_was_deleted_imports_as_an_empty_namespace(
     result = pkgdoctor("why", "idna", "--python", str(venv.python), "--json")
     assert result.status == 1
     assert result.json["imports"][0]["ok"] is True
+    assert result.json["imports"][0]["portions"] == [str(init.parent)]
     (finding,) = result.json["findings"]  # record-missing-file is the same story
     assert finding["code"] == "import-namespace-fallback"
     assert finding["path"] == str(init)
@@ -349,6 +354,7 @@ def test_a_package_whose_init_was_deleted_imports_as_an_empty_namespace(
     assert works.stdout == "b'a'\n", works.stderr
     after = pkgdoctor("why", "idna", "--python", str(venv.python), "--json")
     assert (after.status, after.json["findings"]) == (0, [])
+    assert after.json["imports"][0]["portions"] == []
 
 
 @pytest.mark.skipif(PY312 is None, reason="needs a CPython 3.12 (pyenv)")

@@ -62,6 +62,17 @@ class ImportOutcome(Fact):
         return None
 
     @property
+    def portions(self) -> list[str]:
+        """The directories of a namespace package (PEP 420: no origin, only locations) the
+        module was found as; empty for anything else."""
+        for spec in reversed(self.found):
+            if spec.get("name") == self.module:
+                if spec.get("origin") in (None, "namespace"):
+                    return [str(p) for p in spec.get("locations") or ()]
+                return []
+        return []
+
+    @property
     def summary(self) -> str:
         if self.crashed:
             return f"the interpreter died while importing {self.module} ({self.crashed})"
@@ -78,6 +89,7 @@ class ImportOutcome(Fact):
             "chain": self.chain,
             "origin": self.origin,
             "distribution": self.distribution,
+            "portions": self.portions,
         }
 
 
