@@ -53,10 +53,13 @@ _WHY_EPILOG = """\
 The module is imported, so its code runs, in a child process of the target interpreter
 (no bytecode is written); the whole exception chain is read and the extension modules
 involved are checked, so the real cause comes first, not the misleading outer message.
+Everything 'check' finds about the module comes with it: its distribution and what that
+requires, its files, and sys.path as seen from --cwd (default: here).
 
 examples:
   pkgdoctor why numpy
   pkgdoctor why torch._C --python ~/envs/ml/bin/python
+  pkgdoctor why mypkg --cwd ~/project      shadowing where you run Python
   pkgdoctor why numpy --from env.json.gz   no import: what the snapshot shows of numpy
 """
 
