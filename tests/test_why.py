@@ -457,3 +457,35 @@ def test_why_when_the_interpreter_cannot_start(
     assert result.status == 1
     assert result.json["imports"] == []
     assert [f["code"] for f in result.json["findings"]] == ["interpreter-cannot-start"]
+
+
+def test_why_keeps_what_concerns_the_module_and_only_that(
+    tmp_path: Path, wheelhouse: Wheelhouse, pkgdoctor: Runner
+) -> None:
+    """jaraco.context needs backports.tarfile before 3.12 (pip check's verdict): why says so
+    for jaraco.context, whose import it breaks, and its command makes the import work; idna,
+    beside it, has nothing to do with it. A working directory that shadows idna (--cwd) is
+    about idna."""
+    prefix = tmp_path / "env"
+    run([sys.executable, "-m", "venv", str(prefix)])  # with pip: the fix runs it
+    venv = Venv(prefix)
+    wheelhouse.install(venv, "idna==3.10", "jaraco.context==6.1.2")
+    idna = pkgdoctor("why", "idna", "--python", str(venv.python), "--json")
+    assert (idna.status, idna.json["findings"]) == (0, [])
+    result = pkgdoctor("why", "jaraco.context", "--python", str(venv.python), "--json")
+    assert result.status == 1
+    (finding,) = result.json["findings"]
+    assert finding["code"] == "dist-requirement-missing"
+    assert finding["command"] == f"{venv.python} -m pip install backports.tarfile"
+    done = _shell(finding["command"])
+    assert done.returncode == 0, done.stderr
+    after = pkgdoctor("why", "jaraco.context", "--python", str(venv.python), "--json")
+    assert (after.status, after.json["findings"]) == (0, [])
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "idna.py").write_text("")
+    shadowed = pkgdoctor("why", "idna", "--python", str(venv.python), "--cwd", str(work), "--json")
+    assert shadowed.status == 1
+    (finding,) = shadowed.json["findings"]
+    assert (finding["code"], finding["path"]) == ("module-shadowed", str(work / "idna.py"))

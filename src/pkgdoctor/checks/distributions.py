@@ -251,7 +251,7 @@ def _missing(ctx: Context, dist: Distribution, req: Requirement) -> Finding:
         distribution=dist.name,
         path=dist.metadata_dir,
         evidence={**_requirement_evidence(dist, req), "installed": None},
-        explanation=ctx.pip(f"install {shlex.quote(req.spec)}"),
+        command=ctx.pip(f"install {shlex.quote(req.spec)}"),
     )
 
 
