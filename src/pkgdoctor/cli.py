@@ -54,10 +54,13 @@ _WHY_EPILOG = """\
 The module is imported, so its code runs, in a child process of the target interpreter
 (no bytecode is written); the whole exception chain is read and the extension modules
 involved are checked, so the real cause comes first, not the misleading outer message.
+Everything 'check' finds about the module comes with it: its distribution and what that
+requires, its files, and sys.path as seen from --cwd (default: here).
 
 examples:
   pkgdoctor why numpy
   pkgdoctor why torch._C --python ~/envs/ml/bin/python
+  pkgdoctor why mypkg --cwd ~/project      shadowing where you run Python
   pkgdoctor why numpy --from env.json.gz   no import: what the snapshot shows of numpy
 """
 
@@ -378,6 +381,17 @@ def _add_why(sub: _Subparsers) -> None:
         help="no import: judge MODULE's extension modules as a snapshot recorded them "
         "(pkgdoctor snapshot -o FILE), e.g. from a machine you cannot run code on",
     )
+    why.add_argument(
+        "--cwd",
+        metavar="DIR",
+        help="the directory you run Python from, for module shadowing (default: here)",
+    )
+    why.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not use or update pkgdoctor's cache of parsed files",
+    )
+    why.set_defaults(deep=False, stdlib=False)
     _timeout_option(why, why=True)
     _output_options(why)
 
@@ -753,14 +767,19 @@ def _read_snapshot(args: argparse.Namespace) -> Snapshot:
 
 
 def _take_snapshot(
-    args: argparse.Namespace, *, progress: bool, parallel: bool = False
+    args: argparse.Namespace,
+    *,
+    progress: bool,
+    parallel: bool = False,
+    timeout: float | None = None,
 ) -> tuple[Snapshot, Cache]:
-    """Look at the target the options name: the probe first, the files while it runs."""
+    """Look at the target the options name: the probe first, the files while it runs
+    (``timeout``: the probe's limit when ``--timeout`` means something else)."""
     cwd = os.path.abspath(args.cwd) if args.cwd else os.getcwd()
     if not os.path.isdir(cwd):
         raise UsageError(f"--cwd {args.cwd}: no such directory")
     # First: the probe runs while everything else imports and the cache loads.
-    target, cache = _look_while_importing(args, use_cache=not args.no_cache)
+    target, cache = _look_while_importing(args, use_cache=not args.no_cache, timeout=timeout)
 
     from pkgdoctor.look import collect
     from pkgdoctor.snapshot.model import Scope
@@ -878,13 +897,16 @@ def _export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _look_while_importing(args: argparse.Namespace, *, use_cache: bool) -> tuple[Target, Cache]:
+def _look_while_importing(
+    args: argparse.Namespace, *, use_cache: bool, timeout: float | None = None
+) -> tuple[Target, Cache]:
     """Find the target while the checks' modules import and the cache loads: the probe is
     started first, from a module that imports next to nothing, and runs on the other core
     meanwhile (start-up time is part of our speed)."""
     from pkgdoctor.target.select import plan_target
 
-    plan = plan_target(args.python, args.prefix, static=args.static, timeout=args.timeout)
+    limit = args.timeout if timeout is None else timeout
+    plan = plan_target(args.python, args.prefix, static=args.static, timeout=limit)
     plan.start()
     try:
         import importlib
@@ -914,71 +936,71 @@ def _look_while_importing(args: argparse.Namespace, *, use_cache: bool) -> tuple
 def _why(args: argparse.Namespace) -> int:
     if args.from_file:
         return _why_recorded(args)
-    from pkgdoctor.cache import Cache
+    from dataclasses import replace
+
+    from pkgdoctor.checks import run_checks
     from pkgdoctor.checks.context import Context
-    from pkgdoctor.checks.imports import explain
-    from pkgdoctor.inventory import discover, site_entries
+    from pkgdoctor.checks.scope import judge
     from pkgdoctor.listings import Listings
-    from pkgdoctor.look import paths as look_paths
-    from pkgdoctor.look import records, settled_since
     from pkgdoctor.look.extensions import ExtensionLooker, with_importers
-    from pkgdoctor.look.imports import involved_files, run_import, valid_module_name
+    from pkgdoctor.look.imports import (
+        installed_elsewhere,
+        involved_files,
+        missing_module,
+        run_import,
+        valid_module_name,
+    )
     from pkgdoctor.look.numpy_abi import with_numpy_headers
     from pkgdoctor.look.symbols import with_symbol_searches
     from pkgdoctor.render import Report
-    from pkgdoctor.snapshot.model import Extension, Inventory, Scope
-    from pkgdoctor.snapshot.model import Snapshot as SnapshotModel
-    from pkgdoctor.target import find_target
+    from pkgdoctor.snapshot.model import Extension
+    from pkgdoctor.target.limits import PROBE_TIMEOUT
 
     _codes(args.select + args.ignore)
     for module in args.modules:
         if not valid_module_name(module):
             raise UsageError(f"{module!r} is not a module name (expected e.g. numpy or torch._C)")
-    from pkgdoctor.target.limits import PROBE_TIMEOUT
-
-    probe_timeout = min(args.timeout, PROBE_TIMEOUT)
-    target = find_target(args.python, args.prefix, static=args.static, timeout=probe_timeout)
-    # Look: run each import, then read the facts of the files the failures involve.
-    cache, listings = Cache(None), Listings()
+    # Look: what ``check`` looks at (the same snapshot, --cwd included), then each import,
+    # then the facts of the extension module files the failures involve.
+    snapshot, cache = _take_snapshot(args, progress=False, timeout=min(args.timeout, PROBE_TIMEOUT))
+    target = snapshot.target
     looker: ExtensionLooker | None = None
     looked: list[tuple[ImportOutcome, list[Extension]]] = []
-    for module in args.modules:
-        outcome = run_import(target, module, args.timeout)
-        modules: list[Extension] = []
-        if not outcome.ok:
-            looker = looker or ExtensionLooker(target, cache, listings)
-            modules = [looker.look(f) for f in involved_files(target, outcome)]
-        looked.append((outcome, modules))
-    inventory = Inventory()
-    extensions = _empty()
-    if looker is not None:  # owners and missing files, for the findings' evidence and fixes
-        settled = settled_since(0)
-        inventory = discover(site_entries(target.sys_path, target.stdlib), cache)
-        inventory = records.collect(
-            inventory, deep=False, cache=cache, listings=listings, settled=settled
-        )
+    # An interpreter that cannot start imports nothing: interpreter-cannot-start says why.
+    if target.start_failure is None:
+        listings = Listings()
+        for module in args.modules:
+            outcome = run_import(target, module, args.timeout)
+            modules: list[Extension] = []
+            if not outcome.ok:
+                looker = looker or ExtensionLooker(target, cache, listings)
+                modules = [looker.look(f) for f in involved_files(target, outcome)]
+            missing = missing_module(outcome)
+            if missing is not None:
+                outcome = replace(outcome, elsewhere=installed_elsewhere(target, missing))
+            looked.append((outcome, modules))
+    # Judge: every family, as check does; then each import with the findings about it.
+    ctx = Context(snapshot, memo=cache)
+    everything = run_checks(ctx, wanted=_wanted(args))
+    cache.save()
+    explaining = ctx
+    if looker is not None:
         found = [m for _, ms in looked for m in ms]
-        found = with_importers(found, looker.elf, inventory)
-        found = with_numpy_headers(found, inventory, cache, every_owner=True)
+        found = with_importers(found, looker.elf, snapshot.inventory)
+        found = with_numpy_headers(found, snapshot.inventory, cache, every_owner=True)
         by_path = {m.file.path: m for m in found}
         looked = [(o, [by_path[m.file.path] for m in ms]) for o, ms in looked]
         extensions = with_symbol_searches(looker.facts(found), looker, looked)
-    snapshot = SnapshotModel(
-        target=target,
-        scope=Scope(),
-        inventory=inventory,
-        paths=look_paths.collect(target, None),
-        extensions=extensions,
-    )
-    # Judge.
-    ctx = Context(snapshot)
+        explaining = Context(replace(snapshot, extensions=extensions), memo=cache)
     findings: list[Finding] = []
+    if not looked:
+        findings = judge(explaining, None, [], everything)
     for outcome, modules in looked:
-        findings += [f for f in explain(ctx, outcome, modules) if f not in findings]
+        findings += [
+            f for f in judge(explaining, outcome, modules, everything) if f not in findings
+        ]
     # The import lines head the report, each with the file imported and who installed it;
     # areas appear only where something was found.
-    from dataclasses import replace
-
     outcomes = []
     for outcome, _ in looked:
         owner = ctx.owner(outcome.origin) if outcome.origin else None

@@ -324,6 +324,20 @@ IMPORT_REMOVED_STDLIB = _register(
     "The import needs a standard-library module that this Python version removed.",
 )
 
+IMPORT_NAMESPACE_FALLBACK = _register(
+    "import-namespace-fallback",
+    "Imports",
+    Severity.ERROR,
+    "A package imports as an empty namespace package: the __init__.py its RECORD lists is gone.",
+)
+
+IMPORT_OTHER_PYTHON = _register(
+    "import-other-python",
+    "Imports",
+    Severity.ERROR,
+    "The module is installed only in another Python version's site-packages, never read here.",
+)
+
 IMPORT_FAILED = _register(
     "import-failed",
     "Imports",

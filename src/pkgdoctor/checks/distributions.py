@@ -224,6 +224,18 @@ def _dependencies(ctx: Context, inventory: Inventory) -> list[Finding]:
     return findings
 
 
+def required(ctx: Context, dist: Distribution) -> list[str]:
+    """The normalized names of the requirements of ``dist`` whose markers hold for the
+    target (unparsable ones left out): what ``pip check`` judges it by."""
+    evaluator = _Evaluator(ctx)
+    names = []
+    for text in dist.requires:
+        req = evaluator.requirement(text)
+        if not isinstance(req, str) and req.applies:
+            names.append(req.name)
+    return names
+
+
 def _requirement_evidence(dist: Distribution, req: Requirement) -> dict[str, Any]:
     return {
         "required_by": dist.name,

@@ -500,7 +500,7 @@ def _names(names: Sequence[str], limit: int = 5) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _pythonpath_without(model: PathModel, entry: Entry) -> str:
+def _pythonpath_command(model: PathModel, entry: Entry) -> str:
     """The shell command that leaves ``entry`` out of PYTHONPATH."""
     keep = [p for p in model.pythonpath or () if model.from_pythonpath(p) != _norm(entry.path)]
     if keep:
@@ -512,7 +512,7 @@ def _removal_fix(model: PathModel, entry: Entry) -> Fix:
     """How to take ``entry`` off sys.path, given where it came from."""
     if entry.origin == "PYTHONPATH" and model.pythonpath is not None:
         return Fix(
-            _pythonpath_without(model, entry),
+            _pythonpath_command(model, entry),
             "Remove it from PYTHONPATH in this shell (and where your shell profile sets it).",
         )
     if entry.origin == ".pth" and entry.pth_file:
@@ -649,6 +649,7 @@ def _shadowed(
     preceded by a regular module or package that no installed distribution records."""
     unshadowable = _unshadowable(ctx)
     providers: dict[str, list[tuple[int, str, Distribution | None]]] = {}
+    portions: set[str] = set()  # names that distributions install as namespace packages
     by_real = {e.real: e for e in reversed(model.entries)}
     for name in stdlib_names:
         for entry in model.entries:
@@ -664,6 +665,8 @@ def _shadowed(
             provision = site.provides.get(name)
             if provision is not None:
                 providers.setdefault(name, []).append((site.index, provision.path, dist))
+                if not provision.regular:
+                    portions.add(name)
     real_of = {e.path: e.real for e in model.entries}
     reported_real = {real_of.get(p, p) for p in reported}
     findings = []
@@ -681,6 +684,9 @@ def _shadowed(
             continue  # the same directory twice (the working directory is site-packages)
         if _owner(ctx, found.provision) is not None:
             continue  # a distribution's own file: dist-duplicate's business
+        if name in portions and found.provision.kind == "package" and provider is not None:
+            findings.append(_namespace_hidden(model, name, found, provider))
+            continue
         findings.append(_shadow_finding(ctx, model, name, found, real_path, provider))
     return findings
 
@@ -735,7 +741,7 @@ def _shadow_finding(
         fix = Fix(None, f"{rename}, or run Python from another directory")
     elif shadow.origin == "PYTHONPATH":
         fix = Fix(
-            _pythonpath_without(model, shadow),
+            _pythonpath_command(model, shadow),
             f"Take {shadow.path} off PYTHONPATH; or {rename[0].lower()}{rename[1:]}",
         )
     else:
@@ -754,6 +760,60 @@ def _shadow_finding(
             "why": why,
         },
         fix=fix,
+    )
+
+
+def _namespace_hidden(model: PathModel, name: str, found: Found, dist: Distribution) -> Finding:
+    """module-shadowed, where the hidden one is a namespace package (PEP 420): a directory
+    of that name *with* an ``__init__.py`` earlier on the path is a regular package, which
+    ends the search, so none of the distributions' portions is seen (``import
+    jaraco.functools``: "No module named 'jaraco.functools'"). Without its ``__init__.py``
+    that directory would be one more portion, and everything would import."""
+    shadow = found.entry
+    directory = found.provision.path
+    init = _join(directory, "__init__.py")
+    if shadow.origin == "PYTHONPATH":
+        where = f"{shadow.path}, on PYTHONPATH"
+    elif shadow.origin == "working directory":
+        where = f"{shadow.path}, the working directory"
+    elif shadow.origin == ".pth":
+        where = f"{shadow.path}, added by {shadow.pth_file}"
+    else:
+        where = f"{shadow.path}, earlier on sys.path"
+    message = (
+        f"import {name} gets the regular package {directory} ({where}): its stray {init} "
+        f"hides the namespace package {name} of {dist} (PEP 420), so its modules cannot be "
+        "imported."
+    )
+    removal = f"delete {shlex.quote(init)} if {directory} is meant to be one more portion of {name}"
+    command = None
+    if shadow.origin == "PYTHONPATH" and model.pythonpath is not None:
+        command = _pythonpath_command(model, shadow)
+        explanation = (
+            f"Take {shadow.path} off PYTHONPATH (in your shell profile too); or {removal}."
+        )
+    elif shadow.origin == "working directory":
+        explanation = f"Run Python from another directory, or {removal}."
+    else:
+        taken_off = _removal_fix(model, shadow)
+        command = taken_off.command
+        explanation = f"{taken_off.explanation}; or {removal}."
+    return MODULE_SHADOWED.finding(
+        message,
+        distribution=dist.name,
+        path=init,
+        evidence={
+            "module": name,
+            "shadowing": directory,
+            "shadowing_kind": "package",
+            "stray_init": init,
+            "provider": dist.name,
+            "provider_kind": "namespace",
+            "origin": shadow.origin,
+            "entry": shadow.path,
+        },
+        command=command,
+        explanation=explanation,
     )
 
 

@@ -10,6 +10,7 @@ built for another architecture.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -46,6 +47,9 @@ class ImportOutcome(Fact):
     crashed: str | None = None  # "SIGSEGV", "exit status 3" when no result came back
     stderr_tail: list[str] = field(default_factory=list)
     distribution: str | None = None  # who installed :attr:`origin` ("NAME VERSION"), if known
+    # The distributions that provide the module a ModuleNotFoundError names, found in another
+    # Python version's site-packages of the prefix (see :func:`installed_elsewhere`).
+    elsewhere: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def origin(self) -> str | None:
@@ -56,6 +60,17 @@ class ImportOutcome(Fact):
                 origin = spec.get("origin")
                 return origin if isinstance(origin, str) and origin.startswith("/") else None
         return None
+
+    @property
+    def portions(self) -> list[str]:
+        """The directories of a namespace package (PEP 420: no origin, only locations) the
+        module was found as; empty for anything else."""
+        for spec in reversed(self.found):
+            if spec.get("name") == self.module:
+                if spec.get("origin") in (None, "namespace"):
+                    return [str(p) for p in spec.get("locations") or ()]
+                return []
+        return []
 
     @property
     def summary(self) -> str:
@@ -74,6 +89,7 @@ class ImportOutcome(Fact):
             "chain": self.chain,
             "origin": self.origin,
             "distribution": self.distribution,
+            "portions": self.portions,
         }
 
 
@@ -124,6 +140,39 @@ def run_import(target: Target, module: str, timeout: float = IMPORT_TIMEOUT) -> 
             "standard output, and no result after it"
         )
     return ImportOutcome(module, False, [], found, _describe_exit(proc.returncode), tail)
+
+
+def missing_module(outcome: ImportOutcome) -> str | None:
+    """The module the innermost ``ModuleNotFoundError`` names, if that is how it failed."""
+    if outcome.ok or outcome.crashed or not outcome.chain:
+        return None
+    innermost = outcome.chain[-1]
+    name = innermost.get("name")
+    return str(name) if innermost["type"] == "ModuleNotFoundError" and name else None
+
+
+def installed_elsewhere(target: Target, module: str) -> list[dict[str, Any]]:
+    """The distributions that provide ``module``'s top-level name in a site-packages of the
+    target's prefix that its interpreter never reads: ``lib/python3.11/site-packages`` left
+    behind when the venv was made again with 3.12 in place. Read only for a failed import."""
+    from pkgdoctor.inventory import discover
+
+    top = module.split(".")[0]
+    read = {os.path.realpath(p) for p in target.sys_path}
+    pattern = os.path.join(glob.escape(target.prefix), "lib", "*", "site-packages")
+    found = []
+    for site in sorted(glob.glob(pattern)):
+        if os.path.realpath(site) in read:
+            continue
+        for dist in discover([site]).distributions:
+            if top in dist.top_level_names:
+                found.append({
+                    "distribution": dist.name,
+                    "version": dist.version,
+                    "site_dir": site,
+                    "python": os.path.basename(os.path.dirname(site)),
+                })  # fmt: skip
+    return found
 
 
 def _describe_exit(returncode: int) -> str:

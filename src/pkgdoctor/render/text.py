@@ -162,6 +162,8 @@ def _import_lines(outcome: ImportOutcome) -> list[Line]:
             where = f": {outcome.origin}" + (
                 f" ({outcome.distribution})" if outcome.distribution else ""
             )
+        elif outcome.portions:
+            where = f", as a namespace package: {', '.join(outcome.portions)}"
         return [
             [
                 ("✓ ", "bold green"),
