@@ -55,13 +55,29 @@ def with_numpy_headers(
     major = numpy_installed_major(inventory)
     if major is None or major < 2:
         return list(modules)
+    numpy = inventory.get("numpy")
+    if every_owner:
+        skip = {path for _, path in numpy.files()} if numpy is not None else set()
+        judged = None
+    else:
+        # Where the distributions that require numpy put their files (the first component
+        # of their RECORD rows, cached with them): no RECORD is read and no index of every
+        # file's owner built, which a warm check of a large environment never needs.
+        judged = {
+            (os.path.normpath(dist.site_dir), root)
+            for dist in inventory.all
+            if dist.key != "numpy" and requires_numpy(dist)
+            for root in dist.roots
+        }
+        if not judged:
+            return list(modules)
+        skip = set()
     result = []
     for module in modules:
-        owner = inventory.owner(module.file.path)
-        if owner is not None and owner.key == "numpy":
-            result.append(module)
-            continue
-        if not every_owner and (owner is None or not requires_numpy(owner)):
+        path = os.path.normpath(module.file.path)
+        base = os.path.normpath(module.file.root)
+        top = path[len(base) + 1 :].split("/", 1)[0] if path.startswith(base + "/") else ""
+        if path in skip or (judged is not None and (base, top) not in judged):
             result.append(module)
             continue
         headers = _cached(module.file.path, cache)
