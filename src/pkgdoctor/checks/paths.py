@@ -986,9 +986,10 @@ def _pth_fix(
             f"({facts.manager}'s database under {facts.root} was read); find out what put it "
             f"there, and if that is gone, remove it: rm {shlex.quote(path)}",
         )
+    # No OS database for this prefix (a venv, pyenv, conda, /usr/local): no OS package is
+    # expected to own it, so no dpkg -S to suggest.
     return (
         None,
-        "No installed distribution records this file (the system's package manager may own "
-        f"it: dpkg -S {shlex.quote(path)} or rpm -qf {shlex.quote(path)}); find out what put "
-        f"it there, and if that is gone, remove it: rm {shlex.quote(path)}",
+        "No installed distribution records this file; find out what put it there, and if "
+        f"that is gone, remove it: rm {shlex.quote(path)}",
     )
