@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from artefacts import make_venv, run
+from artefacts import Venv, make_venv, run
 from conftest import Runner
+from wheel_artefacts import make_wheel
 
 PYENV = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
 
@@ -248,3 +249,30 @@ def test_venv_of_another_machine_is_not_said_to_lack_its_base(
     result = pkgdoctor("check", "--prefix", str(prefix), "--json", "--no-cache")
     assert result.json["target"]["mode"] == "static"
     assert _venv_findings(result.json) == []
+
+
+def test_fixes_in_a_uv_venv_without_pip_go_through_uv(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """``python -m pip`` cannot work in a venv uv made (no pip in it): the command is
+    ``uv pip``, with pip's options, and it works as printed."""
+    uv = shutil.which("uv", path=os.path.dirname(sys.executable))
+    assert uv is not None, "uv is a test requirement"
+    prefix = tmp_path / "uvenv"
+    run([uv, "venv", "-q", "--python", sys.executable, str(prefix)])
+    wheel = make_wheel(tmp_path / "dist", "uvdemo", "1.0")
+    run([uv, "pip", "install", "-q", "--python", str(prefix / "bin/python"), str(wheel)])
+    site = Venv(prefix).site_packages
+    (site / "uvdemo" / "__init__.py").unlink()
+    result = pkgdoctor("check", "--prefix", str(prefix), "--json")
+    (finding,) = [f for f in result.json["findings"] if f["code"] == "record-missing-file"]
+    command = finding["command"]
+    assert command.startswith("uv pip install --python "), command
+    assert command.endswith(" --force-reinstall --no-deps uvdemo==1.0")
+    env = {
+        **os.environ,
+        "PATH": f"{os.path.dirname(uv)}:{os.environ['PATH']}",
+        "UV_FIND_LINKS": str(wheel.parent),
+        "UV_OFFLINE": "1",
+    }
+    _run_fix(finding, env)
+    after = pkgdoctor("check", "--prefix", str(prefix), "--json")
+    assert after.json["summary"]["error"] == 0 and after.json["summary"]["warning"] == 0

@@ -119,9 +119,16 @@ class Context:
 
     def pip(self, args: str) -> str:
         """``python -m pip ARGS`` for the target, preceded by :attr:`ensurepip` when its pip
-        is broken: the one place that decides how a fix calls the installer."""
-        command = f"{self.python} -m pip {args}"
-        return f"{self.ensurepip} && {command}" if self.pip_broken else command
+        is broken, or ``uv pip ARGS --python PY`` for a venv that uv made and that has no pip
+        (``python -m pip`` would fail there; uv takes pip's options): the one place that
+        decides how a fix calls the installer."""
+        if self.pip_broken:
+            return f"{self.ensurepip} && {self.python} -m pip {args}"
+        venv = self.snapshot.venv
+        if venv is not None and "uv" in venv.cfg and self.inventory.get("pip") is None:
+            verb, _, rest = args.partition(" ")
+            return f"uv pip {verb} --python {self.python} {rest}".rstrip()
+        return f"{self.python} -m pip {args}"
 
     def pip_reinstall(self, dist: Distribution | None, *, no_deps: bool = True) -> str:
         """The command that installs ``dist`` again: through the OS package manager when
