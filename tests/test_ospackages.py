@@ -1,10 +1,12 @@
-"""Distributions the OS package manager owns: dpkg's and apk's files are fixed through them.
+"""Distributions the OS package manager owns: dpkg's, apk's and rpm's files are fixed through
+them.
 
 On a Debian machine the suite checks the system's own ``/usr/bin/python3`` (dpkg's database
 is the oracle, asked through ``dpkg-query -S``, read-only). Everywhere, it builds trees of
-another "machine" under ``tmp_path`` — ``ROOT/usr`` with its own ``ROOT/var/lib/dpkg`` or
-``ROOT/lib/apk/db`` — and checks them with ``--prefix ROOT/usr``: only that root's database
-may be read, never this machine's.
+another "machine" under ``tmp_path`` — ``ROOT/usr`` with its own ``ROOT/var/lib/dpkg``,
+``ROOT/lib/apk/db`` or ``ROOT/var/lib/rpm`` (written by the test: no rpm here) — and checks
+them with ``--prefix ROOT/usr``: only that root's database may be read, never this
+machine's.
 """
 
 from __future__ import annotations
