@@ -1,10 +1,12 @@
-"""Distributions the OS package manager owns: dpkg's and apk's files are fixed through them.
+"""Distributions the OS package manager owns: dpkg's, apk's and rpm's files are fixed through
+them.
 
 On a Debian machine the suite checks the system's own ``/usr/bin/python3`` (dpkg's database
 is the oracle, asked through ``dpkg-query -S``, read-only). Everywhere, it builds trees of
-another "machine" under ``tmp_path`` — ``ROOT/usr`` with its own ``ROOT/var/lib/dpkg`` or
-``ROOT/lib/apk/db`` — and checks them with ``--prefix ROOT/usr``: only that root's database
-may be read, never this machine's.
+another "machine" under ``tmp_path`` — ``ROOT/usr`` with its own ``ROOT/var/lib/dpkg``,
+``ROOT/lib/apk/db`` or ``ROOT/var/lib/rpm`` (written by the test: no rpm here) — and checks
+them with ``--prefix ROOT/usr``: only that root's database may be read, never this
+machine's.
 """
 
 from __future__ import annotations
@@ -363,3 +365,176 @@ def test_round_trip_and_older_snapshots(tmp_path: Path) -> None:
     document["os_packages"] = {**codec.to_json(snapshot)["os_packages"], "manager": "pacman"}
     with pytest.raises(codec.SnapshotError):
         codec.from_json(document)
+
+
+# --- rpm (Fedora, RHEL, openSUSE) -----------------------------------------------------------
+
+
+def rpm_header(tags: dict[int, int | str | list[str] | list[int]]) -> bytes:
+    """One header as rpm stores it in ``rpmdb.sqlite``'s ``Packages`` table (rpm's
+    lib/header.c, headerExport, without the 8-byte magic): big-endian int32 ``il`` and
+    ``dl``, ``il`` index entries (tag, type, offset, count), then ``dl`` bytes of data.
+    Types: INT32 4 (4-byte aligned), STRING 6, STRING_ARRAY 8 (NUL-terminated strings)."""
+    import struct
+
+    index, data = b"", b""
+    for tag, value in sorted(tags.items()):
+        if isinstance(value, str):
+            kind, count, raw = 6, 1, value.encode() + b"\0"
+        elif isinstance(value, int) or all(isinstance(v, int) for v in value):
+            ints = [value] if isinstance(value, int) else value
+            data += b"\0" * (-len(data) % 4)
+            kind, count, raw = 4, len(ints), struct.pack(f">{len(ints)}i", *ints)
+        else:
+            kind, count, raw = 8, len(value), b"".join(str(v).encode() + b"\0" for v in value)
+        index += struct.pack(">iiii", tag, kind, len(data), count)
+        data += raw
+    return struct.pack(">ii", len(tags), len(data)) + index + data
+
+
+def rpm_package(name: str, version: str, release: str, files: list[str], source: str) -> bytes:
+    dirs = sorted({os.path.dirname(f) + "/" for f in files})
+    return rpm_header(
+        {
+            1000: name,
+            1001: version,
+            1002: release,
+            1044: f"{source}-{version}-{release}.src.rpm",
+            1116: [dirs.index(os.path.dirname(f) + "/") for f in files],
+            1117: [os.path.basename(f) for f in files],
+            1118: dirs,
+        }
+    )
+
+
+def write_rpmdb(root: Path, blobs: list[bytes]) -> Path:
+    import sqlite3
+
+    db = root / "var" / "lib" / "rpm" / "rpmdb.sqlite"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(db)
+    with connection:
+        # rpm's lib/backend/sqlite.c creates the table so.
+        connection.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL)")
+        connection.executemany("INSERT INTO Packages (blob) VALUES (?)", [(b,) for b in blobs])
+    connection.close()
+    return db
+
+
+def fedora_tree(root: Path) -> Path:
+    """``root/usr`` with python3.12's layout and a dist-info that rpm package python3-foo
+    installed (its script relocated, requiring ``bar``, not installed), in
+    ``root/var/lib/rpm/rpmdb.sqlite`` written here: this machine has no rpm, so there is
+    no real rpm database to read; the headers follow rpm's format (lib/header.c)."""
+    usr = root / "usr"
+    (usr / "lib" / "python3.12").mkdir(parents=True)
+    site = usr / "lib" / "python3.12" / "site-packages"
+    (site / "foo").mkdir(parents=True)
+    (site / "foo" / "__init__.py").write_text("")
+    meta = write_dist_info(site, "foo", "1.0", ["foo/__init__.py", "../../../bin/foo"])
+    (meta / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: foo\nVersion: 1.0\nRequires-Dist: bar\n\n"
+    )
+    rel = "/usr/lib/python3.12/site-packages"
+    files = [f"{rel}/foo", f"{rel}/foo/__init__.py", f"{rel}/{meta.name}"]
+    files += [f"{rel}/{meta.name}/{n}" for n in ("METADATA", "INSTALLER", "RECORD")]
+    write_rpmdb(
+        root,
+        [
+            rpm_package("glibc", "2.38", "14.fc39", ["/usr/lib64/libc.so.6"], "glibc"),
+            rpm_package("python3-foo", "1.0", "3.fc39", files, "python-foo"),
+        ],
+    )
+    return usr
+
+
+def test_a_static_tree_with_its_own_rpm(tmp_path: Path, pkgdoctor: Runner) -> None:
+    usr = fedora_tree(tmp_path / "fedora")
+    site = usr / "lib" / "python3.12" / "site-packages"
+    result = pkgdoctor("check", "--prefix", str(usr), "--json")
+    findings = {f["code"]: f for f in result.json["findings"]}
+    assert "record-missing-file" not in findings  # the relocated script is rpm's business
+    missing = findings["dist-requirement-missing"]
+    assert missing["command"] == "dnf install -y python3-bar"
+    assert missing["evidence"]["owned_by"] == "rpm package python3-foo 1.0-3.fc39"
+    assert "Fedora's Python packaging guidelines names it python3-bar" in missing["explanation"]
+    snapshot = codec.to_json(collect(find_target(prefix=str(usr))))
+    facts = snapshot["os_packages"]
+    assert facts["manager"] == "rpm" and facts["root"] == str(tmp_path / "fedora")
+    assert [(p["name"], p["source"]) for p in facts["packages"]] == [("python3-foo", "python-foo")]
+    assert facts["owned"][f"{site}/foo-1.0.dist-info"] == ["python3-foo"]
+    # A file rpm installed and lost: dnf puts it back; never pip, never rm.
+    (site / "foo" / "__init__.py").unlink()
+    result = pkgdoctor("check", "--prefix", str(usr), "--json")
+    lost = {f["code"]: f for f in result.json["findings"]}["record-missing-file"]
+    assert lost["evidence"]["missing"] == ["foo/__init__.py"]
+    assert lost["command"] == "dnf reinstall -y python3-foo"
+    for finding in result.json["findings"]:
+        command = finding["command"] or ""
+        assert " pip " not in command and not command.startswith("rm "), finding
+    # --deep: rpm's digests are not read, so a file that differs from RECORD is reported,
+    # and reinstalled through dnf.
+    (site / "foo" / "__init__.py").write_text("edited = True\n")
+    (site / "foo-1.0.dist-info" / "RECORD").write_text(
+        record_line("foo/__init__.py", b"") + "foo-1.0.dist-info/RECORD,,\n"
+    )
+    deep = pkgdoctor("check", "--prefix", str(usr), "--deep", "--json").json["findings"]
+    (mismatch,) = [f for f in deep if f["code"] == "record-hash-mismatch"]
+    assert mismatch["command"] == "dnf reinstall -y python3-foo"
+
+
+def test_a_hostile_rpm_database_is_read_without_hanging(tmp_path: Path) -> None:
+    """Truncated headers, offsets past the data, a huge index count, a string array that
+    claims more strings than it has, a non-blob row, and then a FIFO named rpmdb.sqlite: the
+    check ends, in a child with a hard timeout and an address-space limit; the good header
+    is still read."""
+    import resource
+    import sqlite3
+    import struct
+    import sys
+
+    root = tmp_path / "fedora"
+    usr = fedora_tree(root)
+    good = (root / "var" / "lib" / "rpm" / "rpmdb.sqlite").read_bytes()
+    db = sqlite3.connect(root / "var" / "lib" / "rpm" / "rpmdb.sqlite")
+    (blob,) = db.execute("SELECT blob FROM Packages WHERE hnum = 2").fetchone()
+    il = struct.unpack_from(">i", blob)[0]
+    hostile = [
+        blob[:40],  # truncated
+        b"\0\0",
+        struct.pack(">ii", 0x7FFFFFFF, 0x7FFFFFFF) + blob[8:],  # huge il and dl
+        struct.pack(">ii", 1, 4) + struct.pack(">iiii", 1117, 8, 0, 0x7FFFFFFF) + b"ab\0\0",
+        struct.pack(">ii", 1, 4) + struct.pack(">iiii", 1116, 4, 0, 1 << 28) + b"\0" * 4,
+        struct.pack(">ii", 1, 4) + struct.pack(">iiii", 1000, 6, 1 << 30, 1) + b"ab\0\0",
+        struct.pack(">ii", 1, 2) + struct.pack(">iiii", 1000, 6, 0, 1) + b"ab",  # no NUL
+        blob[:8] + bytes(16 * il) + blob[8 + 16 * il :],  # tags zeroed
+    ]
+    with db:
+        db.executemany("INSERT INTO Packages (blob) VALUES (?)", [(b,) for b in hostile])
+        db.execute("INSERT INTO Packages (blob) VALUES ('text, not a blob')")
+    db.close()
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    command = [sys.executable, "-m", "pkgdoctor", "check", "--prefix", str(usr), "--json"]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, preexec_fn=limit, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    findings = json.loads(result.stdout)["findings"]
+    (missing,) = [f for f in findings if f["code"] == "dist-requirement-missing"]
+    assert missing["command"] == "dnf install -y python3-bar"
+    assert missing["evidence"]["owned_by"] == "rpm package python3-foo 1.0-3.fc39"
+    # Not a database at all, then a FIFO: nothing read, nothing waited for.
+    path = root / "var" / "lib" / "rpm" / "rpmdb.sqlite"
+    path.write_bytes(good[:100] + b"garbage" * 100)
+    assert collect(find_target(prefix=str(usr))).os_packages is not None
+    path.unlink()
+    os.mkfifo(path)
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, preexec_fn=limit, check=False
+    )
+    # No OS database now: the relocated script is a missing file (an error, exit 1).
+    assert result.returncode == 1, result.stderr
+    assert collect(find_target(prefix=str(usr))).os_packages is None

@@ -1,6 +1,6 @@
-"""Which of the target's files the OS package manager owns: dpkg (Debian, Ubuntu) and apk
-(Alpine). rpm (Fedora, RHEL) is not read yet: its database is a SQLite file of binary
-headers, and a wrong reading of it would be worse than none.
+"""Which of the target's files the OS package manager owns: dpkg (Debian, Ubuntu), apk
+(Alpine) and rpm (Fedora, RHEL, openSUSE: its SQLite database of binary headers, the
+default since rpm 4.16; the older Berkeley DB and NDB formats are not read).
 
 A distribution whose metadata directory a package of the OS installed (``python3-gi`` owns
 ``/usr/lib/python3/dist-packages/PyGObject-3.42.2.egg-info``) is the OS's: the checks give
@@ -9,12 +9,13 @@ its fixes through that manager (``apt install --reinstall python3-gi``), never `
 not missing files (:class:`pkgdoctor.snapshot.model.OsPackages`).
 
 Whose database. The OS that owns ``{root}/usr`` keeps its database under the same root:
-``{root}/var/lib/dpkg``, ``{root}/lib/apk/db``. So the root is taken from the target's
-prefix when the prefix is ``{root}/usr`` — ``/usr`` is this machine's (root ``/``), a
-``--prefix /srv/x/usr`` is the tree at ``/srv/x`` (a chroot, an image unpacked for
-inspection) and only ``/srv/x/var/lib/dpkg`` is read for it, never this machine's. A live
-venv adds its base interpreter's prefix (its ``--system-site-packages`` directories are the
-OS's); a static one does not, since its ``pyvenv.cfg`` may name another machine's ``/usr``.
+``{root}/var/lib/dpkg``, ``{root}/lib/apk/db``, ``{root}/var/lib/rpm``. So the root is
+taken from the target's prefix when the prefix is ``{root}/usr`` — ``/usr`` is this
+machine's (root ``/``), a ``--prefix /srv/x/usr`` is the tree at ``/srv/x`` (a chroot, an
+image unpacked for inspection) and only ``/srv/x/var/lib/dpkg`` is read for it, never
+this machine's. A live venv adds its base interpreter's prefix (its
+``--system-site-packages`` directories are the OS's); a static one does not, since its
+``pyvenv.cfg`` may name another machine's ``/usr``.
 Any other prefix (a venv, conda, ``/opt/python3.12``, ``/usr/local``: Debian policy 9.1.2
 leaves ``/usr/local`` to the administrator) has no OS database, and nothing is read.
 
@@ -33,13 +34,17 @@ import lzma
 import os
 import re
 import shutil
+import sqlite3
+import stat
+import struct
 import time
+import urllib.parse
 import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from pkgdoctor.cache import Cache, directory_validator, validator
-from pkgdoctor.files import read_regular
+from pkgdoctor.files import irregular_kind, read_regular
 from pkgdoctor.snapshot.model import (
     MANAGERS,
     Inventory,
@@ -64,6 +69,15 @@ MAX_APK_BYTES = 256 << 20
 MAX_PACKAGES_BYTES = 256 << 20
 #: How long ``lz4cat`` may take to decompress one apt index (it takes ~0.1 s).
 LZ4_TIMEOUT = 30.0
+#: rpm's ``rpmdb.sqlite`` (all its rows' blobs together, too). Not measured here (this
+#: machine has no rpm); a header is tens of KB, so even 10,000 packages stay far below.
+MAX_RPMDB_BYTES = 1 << 30
+#: One rpm header blob: the largest (a kernel's, a texlive's) are a few MB.
+MAX_RPM_HEADER_BYTES = 64 << 20
+#: More packages than this is no rpm database (the same bound as dpkg's .list files).
+MAX_RPM_PACKAGES = 200_000
+#: How long reading rpm's database may take (the synthetic ones of the tests: milliseconds).
+RPMDB_TIMEOUT = 30.0
 #: More ``.list`` files than this is no dpkg database (Debian has ~65,000 binary packages).
 MAX_LIST_FILES = 200_000
 
@@ -152,7 +166,8 @@ def collect(
             packages={p.name: p for p in packages},
             owned=owned,
         )
-        if differing:  # --deep found files that differ from their RECORD
+        # rpm's per-file digests are not read (yet): its differing files stay reported.
+        if differing and manager != "rpm":  # --deep found files that differ from their RECORD
             facts = dataclasses.replace(facts, intact=_intact(facts, differing))
         lacking = _lacking(inventory, facts)
         if lacking:
@@ -167,6 +182,8 @@ def _manager(root: str) -> str | None:
         return "dpkg"
     if os.path.isfile(os.path.join(root, "lib/apk/db/installed")):
         return "apk"
+    if os.path.isfile(os.path.join(root, _RPMDB)):
+        return "rpm"
     return None
 
 
@@ -207,6 +224,8 @@ def _owned(
         return stored
     if manager == "dpkg":
         packages, owned = _read_dpkg(root, dirs, wanted)
+    elif manager == "rpm":
+        packages, owned = _read_rpm(root, dirs, wanted)
     else:
         packages, owned = _read_apk(root, dirs, wanted)
     if all(v is not None and settled(v[1]) for v in check):
@@ -237,6 +256,10 @@ def _opt(value: Any) -> str | None:
 def _database_files(manager: str, root: str) -> list[str]:
     if manager == "dpkg":
         return [os.path.join(root, "var/lib/dpkg/status"), os.path.join(root, "var/lib/dpkg/info")]
+    if manager == "rpm":
+        # Only the database: the ``immutable`` reading ignores SQLite's write-ahead log,
+        # which rpm checkpoints into the database (changing its identity) when it closes.
+        return [os.path.join(root, _RPMDB)]
     return [os.path.join(root, "lib/apk/db/installed")]
 
 
@@ -347,6 +370,189 @@ def _read_apk(
             if _keep(path, dirs, wanted):
                 owned.setdefault(_absolute(root, path), []).append(package)
     return _finish(owned, versions)
+
+
+_RPMDB = "var/lib/rpm/rpmdb.sqlite"
+# rpm's header tags and types (rpm's include/rpm/rpmtag.h; the format: lib/header.c).
+_RPMTAG_NAME, _RPMTAG_VERSION, _RPMTAG_RELEASE, _RPMTAG_EPOCH = 1000, 1001, 1002, 1003
+_RPMTAG_SOURCERPM = 1044
+_RPMTAG_DIRINDEXES, _RPMTAG_BASENAMES, _RPMTAG_DIRNAMES = 1116, 1117, 1118
+_RPM_INT32, _RPM_STRING, _RPM_STRING_ARRAY, _RPM_I18NSTRING = 4, 6, 8, 9
+_RPM_TAGS = frozenset(
+    {_RPMTAG_NAME, _RPMTAG_VERSION, _RPMTAG_RELEASE, _RPMTAG_EPOCH, _RPMTAG_SOURCERPM}
+    | {_RPMTAG_DIRINDEXES, _RPMTAG_BASENAMES, _RPMTAG_DIRNAMES}
+)
+# A source rpm's file name: NAME-VERSION-RELEASE.src.rpm (neither VERSION nor RELEASE
+# contains "-", rpm's rule), NAME the source package.
+_SOURCE_RPM = re.compile(r"^(.+)-[^-]+-[^-]+\.(?:no)?src\.rpm$")
+
+
+class _BadHeader(ValueError):
+    """An rpm header blob that does not hold what its index says."""
+
+
+def _rpm_header(blob: bytes) -> dict[int, int | str | list[str] | list[int]]:
+    """The tags of :data:`_RPM_TAGS` in one header of rpm's ``Packages`` table: the header
+    without its 8-byte magic (lib/header.c, headerImport): big-endian int32 ``il`` (index
+    entries) and ``dl`` (data bytes), ``il`` entries of 16 bytes (tag, type, offset, count),
+    then the ``dl`` bytes of data. Every offset and count is checked against ``dl``.
+
+    :raises _BadHeader: when it is not such a header.
+    """
+    if len(blob) < 8:
+        raise _BadHeader("short")
+    il, dl = struct.unpack_from(">ii", blob)
+    # rpm itself refuses more than 0xffff index entries (lib/header_internal.h, hdrchkTags).
+    if not 0 <= il <= 0xFFFF or dl < 0 or 8 + 16 * il + dl > len(blob):
+        raise _BadHeader("index or data past the blob")
+    start = 8 + 16 * il
+    data = blob[start : start + dl]
+    found: dict[int, int | str | list[str] | list[int]] = {}
+    for tag, kind, offset, count in struct.iter_unpack(">iiii", blob[8:start]):
+        if tag not in _RPM_TAGS:
+            continue
+        # A tag twice would be parsed twice: each of the few wanted is parsed once.
+        if tag in found or not 0 <= offset <= dl or not 0 <= count <= dl - offset:
+            raise _BadHeader(f"tag {tag} twice or past the data")
+        if kind == _RPM_INT32:
+            if offset + 4 * count > dl:
+                raise _BadHeader(f"tag {tag} past the data")
+            ints = list(struct.unpack_from(f">{count}i", data, offset))
+            found[tag] = ints[0] if tag == _RPMTAG_EPOCH and ints else ints
+        elif kind in (_RPM_STRING, _RPM_STRING_ARRAY, _RPM_I18NSTRING):
+            # ``count`` NUL-terminated strings one after the other (one for STRING and
+            # I18NSTRING, whose first is the untranslated text).
+            wanted = count if kind == _RPM_STRING_ARRAY else 1
+            parts = data[offset:].split(b"\0", wanted)
+            if len(parts) <= wanted:
+                raise _BadHeader(f"tag {tag} unterminated")
+            strings = [p.decode("utf-8", "surrogateescape") for p in parts[:wanted]]
+            found[tag] = strings if kind == _RPM_STRING_ARRAY else strings[0]
+        else:
+            raise _BadHeader(f"tag {tag} of type {kind}")
+    return found
+
+
+def _rpm_headers(root: str) -> Iterator[dict[int, int | str | list[str] | list[int]]]:
+    """Each well-formed header of ``root``'s rpm database, read only (SQLite's
+    ``immutable``: no lock, no journal written, nothing of another machine's tree changed),
+    within :data:`MAX_RPM_PACKAGES`, :data:`MAX_RPMDB_BYTES` and :data:`RPMDB_TIMEOUT`; a
+    malformed header is left out."""
+    path = os.path.join(root, _RPMDB)
+    # Never opened unless a regular file: SQLite would wait on a FIFO forever.
+    if irregular_kind(path) is not None or not os.path.isfile(path):
+        return
+    with contextlib.suppress(OSError):
+        if os.path.getsize(path) > MAX_RPMDB_BYTES:
+            return
+    deadline = time.monotonic() + RPMDB_TIMEOUT
+    # Opened here without blocking and checked to be a regular file; SQLite then opens that
+    # same file through /proc/self/fd, so a FIFO swapped in after the check is never opened.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return
+        held = f"/proc/self/fd/{fd}"
+        opened = held if os.path.exists(held) else os.path.abspath(path)
+        yield from _rpm_rows(opened, deadline)
+    finally:
+        os.close(fd)  # only now: SQLite may open its file when first asked for a page
+
+
+def _rpm_rows(
+    opened: str, deadline: float
+) -> Iterator[dict[int, int | str | list[str] | list[int]]]:
+    try:
+        connection = sqlite3.connect(
+            f"file:{urllib.parse.quote(opened)}?mode=ro&immutable=1", uri=True
+        )
+    except sqlite3.Error:
+        return
+    try:
+        # SQLite calls this every 10,000 virtual-machine steps: a non-zero answer interrupts.
+        connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        rows = connection.execute(
+            "SELECT blob FROM Packages WHERE length(blob) <= ? LIMIT ?",
+            (MAX_RPM_HEADER_BYTES, MAX_RPM_PACKAGES),
+        )
+        total = 0
+        for (blob,) in rows:
+            if time.monotonic() > deadline:
+                break
+            if not isinstance(blob, bytes):
+                continue
+            total += len(blob)
+            if total > MAX_RPMDB_BYTES:
+                break
+            try:
+                yield _rpm_header(blob)
+            except (_BadHeader, struct.error):
+                continue
+    except sqlite3.Error:
+        return  # not rpm's database, corrupt, or out of time: what was read is kept
+    finally:
+        connection.close()
+
+
+def _rpm_strings(header: dict[int, int | str | list[str] | list[int]], tag: int) -> list[str]:
+    value = header.get(tag)
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _rpm_string(header: dict[int, int | str | list[str] | list[int]], tag: int) -> str | None:
+    value = header.get(tag)
+    return value if isinstance(value, str) else None
+
+
+def _rpm_source(header: dict[int, int | str | list[str] | list[int]]) -> str | None:
+    """``pygobject3`` from ``SOURCERPM: pygobject3-3.46.0-2.fc39.src.rpm``."""
+    match = _SOURCE_RPM.match(_rpm_string(header, _RPMTAG_SOURCERPM) or "")
+    return match[1] if match else None
+
+
+def _read_rpm(
+    root: str, dirs: set[str], wanted: set[str]
+) -> tuple[list[OsPackage], dict[str, tuple[str, ...]]]:
+    """rpm's headers: a file is ``DIRNAMES[DIRINDEXES[i]] + BASENAMES[i]``; the version
+    is ``[EPOCH:]VERSION-RELEASE`` (rpm's EVR)."""
+    versions: dict[str, tuple[str | None, str | None]] = {}
+    owned: dict[str, list[str]] = {}
+    for header in _rpm_headers(root):
+        name = _rpm_string(header, _RPMTAG_NAME)
+        if not name:
+            continue
+        version, release = (
+            _rpm_string(header, _RPMTAG_VERSION),
+            _rpm_string(header, _RPMTAG_RELEASE),
+        )
+        epoch = header.get(_RPMTAG_EPOCH)
+        evr = f"{version}-{release}" if version and release else version
+        if evr and isinstance(epoch, int):
+            evr = f"{epoch}:{evr}"
+        versions[name] = (evr, _rpm_source(header))
+        dirnames = _rpm_strings(header, _RPMTAG_DIRNAMES)
+        indexes = header.get(_RPMTAG_DIRINDEXES)
+        indexes = indexes if isinstance(indexes, list) else []
+        for index, base in zip(indexes, _rpm_strings(header, _RPMTAG_BASENAMES), strict=False):
+            if not isinstance(index, int) or not 0 <= index < len(dirnames):
+                continue
+            path = dirnames[index] + base
+            if _keep(path, dirs, wanted):
+                owned.setdefault(_absolute(root, path), []).append(name)
+    return _finish(owned, versions)
+
+
+def _rpm_index(root: str) -> dict[str, str]:
+    """Installed package → its source package."""
+    index = {}
+    for header in _rpm_headers(root):
+        name = _rpm_string(header, _RPMTAG_NAME)
+        if name:
+            index[name] = _rpm_source(header) or name
+    return index
 
 
 def _absolute(root: str, path: str) -> str:
@@ -494,6 +700,8 @@ def _candidates(
     indexes: list[tuple[str, dict[str, str]]] = []
     if manager == "dpkg":
         indexes.append(("dpkg's status", _dpkg_index(root)))
+    elif manager == "rpm":
+        indexes.append(("rpm's database", _rpm_index(root)))
     else:
         indexes.append(("apk's installed database", _apk_index(root)))
     found = {}
@@ -540,7 +748,10 @@ def _candidate(
                 built[0], f"{where} lists {built[0]}, built from the source package {source}", True
             )
     checked = ", ".join(where for where, _ in indexes) or f"no {manager} index"
-    naming = "Debian's Python policy" if manager == "dpkg" else "Alpine's naming of Python packages"
+    naming = {
+        "dpkg": "Debian's Python policy",
+        "rpm": "Fedora's Python packaging guidelines",
+    }.get(manager, "Alpine's naming of Python packages")
     return OsCandidate(
         exact,
         f"{naming} names it {exact}; {checked} did not confirm that name",

@@ -791,11 +791,11 @@ class OsManager(Fact):
 
     ``python_prefix`` is how the distribution names the package of a Python module: Debian's
     Python policy (section 4.3, "Module Package Names") ``python3-foo`` for module ``foo``;
-    Alpine's ``py3-foo``.
+    Alpine's ``py3-foo``; Fedora's ``python3-foo``.
     """
 
-    name: str  # the database: "dpkg", "apk"
-    front: str  # the tool that installs: "apt", "apk"
+    name: str  # the database: "dpkg", "apk", "rpm"
+    front: str  # the tool that installs: "apt", "apk", "dnf"
     install: str  # a command with ``{}`` for the package names
     reinstall: str
     python_prefix: str
@@ -807,6 +807,9 @@ MANAGERS: Mapping[str, OsManager] = {
     "dpkg": OsManager("dpkg", "apt", "apt install {}", "apt install --reinstall {}", "python3-"),
     # `apk fix` reinstalls a package ("--reinstall" is its default, apk-fix(8)).
     "apk": OsManager("apk", "apk", "apk add {}", "apk fix {}", "py3-"),
+    # dnf installs through rpm; `reinstall` puts back every file of the installed version
+    # (dnf(8)). Fedora's Python packaging guidelines name the package python3-NAME.
+    "rpm": OsManager("rpm", "dnf", "dnf install -y {}", "dnf reinstall -y {}", "python3-"),
 }
 
 
@@ -816,7 +819,7 @@ class OsPackage(Fact):
 
     name: str
     version: str | None = None
-    source: str | None = None  # the source package (dpkg's Source:, apk's origin)
+    source: str | None = None  # the source package (dpkg's Source:, apk's origin, rpm's SOURCERPM)
 
 
 @fact
