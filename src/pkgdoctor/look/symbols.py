@@ -135,6 +135,19 @@ class _Search:
     def full(self) -> bool:
         return len(self.found) >= MAX_DEFINITIONS
 
+    def result(self, requester: str, module: Extension, library: str | None = None) -> SymbolSearch:
+        """What this search found, as the Snapshot's fact."""
+        return SymbolSearch(
+            symbol=self.symbol,
+            version=self.version,
+            requester=requester,
+            module=module.file.path,
+            defined_in=tuple(self.found),
+            libraries_read=len(self.read),
+            complete=self.complete,
+            library=library,
+        )
+
     def look(self, path: str, via: str) -> None:
         """Read ``path``'s dynamic symbols (once) and note it if it defines the symbol."""
         real = os.path.realpath(path)
@@ -189,15 +202,7 @@ def search(
                 state.look(path, via)
             if state.full():
                 break
-    return SymbolSearch(
-        symbol=symbol,
-        version=version,
-        requester=requester,
-        module=module.file.path,
-        defined_in=tuple(state.found),
-        libraries_read=len(state.read),
-        complete=state.complete,
-    )
+    return state.result(requester, module)
 
 
 def search_version(
@@ -218,16 +223,7 @@ def search_version(
                     state.look(path, via)
             if state.full():
                 break
-    return SymbolSearch(
-        symbol=None,
-        version=version,
-        requester=requester,
-        module=module.file.path,
-        defined_in=tuple(state.found),
-        libraries_read=len(state.read),
-        complete=state.complete,
-        library=library,
-    )
+    return state.result(requester, module, library)
 
 
 def _directories(
