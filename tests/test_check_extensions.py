@@ -226,6 +226,10 @@ def test_patched_machine_is_wrong_arch(tmp_path: Path, pkgdoctor: Runner) -> Non
     assert finding["evidence"]["file_architecture"] == "loongarch64"
     assert "not installed by any distribution" in finding["message"]
     assert finding["fix"].startswith("Remove or rebuild")
+    # The text says the machine in words (issue 10: loongarch64, not 258).
+    text = pkgdoctor("check", "--prefix", str(venv.prefix)).out
+    assert "architecture loongarch64" in text or "architecture: loongarch64" in text, text
+    assert "258" not in text
 
 
 def test_missing_system_library(tmp_path: Path, pkgdoctor: Runner) -> None:
