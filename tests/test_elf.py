@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import shutil
 import stat
@@ -1253,3 +1254,33 @@ def test_fuzz_symbols_with_overwrites(
     data = overwrite(*symbol_fuzz_base, edits)
     with contextlib.suppress(ELFError):
         read_elf_bytes(data, "fuzzed.so", symbols=True, properties=True)
+
+
+def test_section_extents_agree_with_pyelftools(tmp_path: Path) -> None:
+    """``.rodata`` where pyelftools says it is, for real objects of this machine; None for
+    what has no readable section table (then the caller reads the whole file)."""
+    from pkgdoctor.elf import section_extents
+
+    paths = [os.path.realpath(sys.executable)]
+    paths += sorted(
+        str(p) for p in Path(sysconfig.get_path("platstdlib")).glob("lib-dynload/*.so")
+    )[:20]
+    for path in paths:
+        with open(path, "rb") as handle:
+            oracle = OracleELFFile(handle).get_section_by_name(".rodata")
+            expected = [] if oracle is None else [(oracle["sh_offset"], oracle["sh_size"])]
+            size = os.fstat(handle.fileno()).st_size
+            found = section_extents(
+                functools.partial(_pread, handle.fileno()), size, frozenset({".rodata"})
+            )
+        assert found == expected, path
+    assert section_extents(lambda n, o: b"not an ELF file"[o : o + n], 15, frozenset()) is None
+    # A section table cut short: no guess.
+    data = Path(paths[0]).read_bytes()
+    cut = data[: len(data) // 2]
+    result = section_extents(lambda n, o: cut[o : o + n], len(cut), frozenset({".rodata"}))
+    assert result is None or all(o + n <= len(cut) for o, n in result)
+
+
+def _pread(fd: int, length: int, offset: int) -> bytes:
+    return os.pread(fd, length, offset)

@@ -494,6 +494,61 @@ def read_elf_bytes(
     return _parse(_Reader(pread, len(data)), name, symbols, properties)
 
 
+_SHT_NOBITS = 8  # .bss: occupies no bytes in the file
+_SHN_UNDEF = 0
+#: Section header tables read at most this many entries (e_shnum is 16 bits; 0 means the
+#: extended count of the first entry's sh_size, which is left unread: no known ELF needs it).
+_MAX_SECTIONS = 0xFFFF
+_MAX_SHSTRTAB = 1 << 20
+
+
+def section_extents(
+    pread: Callable[[int, int], bytes], size: int, names: frozenset[str]
+) -> list[tuple[int, int]] | None:
+    """``(offset, size)`` in the file of each section named in ``names`` (``.rodata``),
+    from the section header table; None when it cannot be read (none, stripped, malformed,
+    not ELF): the caller then reads the whole file. Sections are a linker's view, not the
+    loader's (ld.so never reads them), so only an optimisation may rely on them."""
+    reader = _Reader(pread, size)
+    try:
+        ident = reader.read(0, _EI_NIDENT, "e_ident")
+        if ident[:4] != _ELFMAG or ident[_EI_CLASS] not in (_ELFCLASS32, _ELFCLASS64):
+            return None
+        if ident[_EI_DATA] not in (_ELFDATA2LSB, _ELFDATA2MSB):
+            return None
+        is64 = ident[_EI_CLASS] == _ELFCLASS64
+        order = "<" if ident[_EI_DATA] == _ELFDATA2LSB else ">"
+        fmt = _FORMATS[is64, order == "<"]
+        header = fmt.ehdr.unpack(reader.read(_EI_NIDENT, fmt.ehdr.size, "ELF header"))
+        shoff, shentsize, shnum, shstrndx = header[5], header[10], header[11], header[12]
+        # Elf64_Shdr / Elf32_Shdr: sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size, ...
+        shdr = struct.Struct(order + ("IIQQQQIIQQ" if is64 else "IIIIIIIIII"))
+        if not shoff or not shnum or shnum > _MAX_SECTIONS or shentsize < shdr.size:
+            return None
+        if shstrndx == _SHN_UNDEF or shstrndx >= shnum:
+            return None
+        table = reader.read(shoff, shnum * shentsize, "section headers")
+        entries = [shdr.unpack_from(table, i * shentsize) for i in range(shnum)]
+        strtab = entries[shstrndx]
+        if strtab[5] > _MAX_SHSTRTAB:
+            return None
+        strings = reader.read(strtab[4], strtab[5], "section names")
+        found = []
+        for entry in entries:
+            name_end = strings.find(b"\0", entry[0])
+            if entry[0] >= len(strings) or name_end < 0:
+                continue
+            name = strings[entry[0] : name_end].decode("ascii", "replace")
+            if name in names and entry[1] != _SHT_NOBITS:
+                offset, length = entry[4], entry[5]
+                if offset + length > size:
+                    return None
+                found.append((offset, length))
+        return found
+    except (ELFError, struct.error):
+        return None
+
+
 def read_elf_from(
     pread: Callable[[int, int], bytes],
     size: int,

@@ -16,7 +16,7 @@ import re
 import stat
 from collections.abc import Callable, Sequence
 
-from pkgdoctor import numpy_abi
+from pkgdoctor import elf, numpy_abi
 from pkgdoctor.cache import Cache, validator
 from pkgdoctor.snapshot.model import Distribution, Extension, Inventory, normalize
 
@@ -25,6 +25,7 @@ _SECTION = "numpy-headers"
 #: MB (scipy's largest, 2025: ~9 MB); a larger file is left unjudged (None).
 MAX_BYTES = 256 << 20
 _CHUNK = 4 << 20
+_RODATA = frozenset({".rodata"})
 _NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -125,16 +126,24 @@ def _scan(path: str, limit: int, pread: Callable[[int, int, int], bytes]) -> int
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
             return None
+        # The markers are string literals: a linker puts them in .rodata, a small part of the
+        # file. Without readable section headers, the whole file.
+        ranges = elf.section_extents(
+            lambda length, offset: pread(fd, length, offset), info.st_size, _RODATA
+        )
         found: set[bytes] = set()
-        tail = b""
-        offset = 0
-        while offset < info.st_size:
-            chunk = pread(fd, _CHUNK, offset)
-            if not chunk:
-                break
-            found |= numpy_abi.markers(tail + chunk)
-            tail = chunk[-numpy_abi.OVERLAP :]
-            offset += len(chunk)
+        for start, length in ranges or [(0, info.st_size)]:
+            # A marker's NULs may be the bytes just outside a section (a string at the very
+            # start of .rodata follows the previous section's last byte).
+            tail = b""
+            offset, end = max(start - 1, 0), min(start + length + 1, info.st_size)
+            while offset < end:
+                chunk = pread(fd, min(_CHUNK, end - offset), offset)
+                if not chunk:
+                    break
+                found |= numpy_abi.markers(tail + chunk)
+                tail = chunk[-numpy_abi.OVERLAP :]
+                offset += len(chunk)
         return numpy_abi.judge(found)
     except OSError:
         return None
