@@ -420,7 +420,8 @@ def _fix_reinstall(
 def _wrong_arch(ctx: Context, members: list[Problem], dist: Distribution | None, _: Any) -> Finding:
     interp = ctx.target.interpreter
     arch = members[0].detail["architecture"]
-    evidence = _base_evidence(members, shared=("architecture",))
+    # Each record keeps its architecture: the text says it in words, not as e_machine.
+    evidence = _base_evidence(members)
     evidence.update(
         file_architecture=arch,
         interpreter_architecture=interp.architecture,

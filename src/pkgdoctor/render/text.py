@@ -295,17 +295,6 @@ def _evidence_lines(evidence: Mapping[str, Any], base: str | None) -> Iterable[s
             continue
         label = key.replace("_", " ")
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            if "file_architecture" in evidence:  # the records' e_machine, in words
-                words = evidence["file_architecture"]
-                value = [
-                    {
-                        ("architecture" if k == "elf_machine" else k): (
-                            words if k == "elf_machine" else v
-                        )
-                        for k, v in r.items()
-                    }
-                    for r in value
-                ]
             yield from _records(value, base_dir)
             if key == "files" and "files_omitted" in evidence:
                 yield f"… and {plural(evidence['files_omitted'], 'more file')}"
