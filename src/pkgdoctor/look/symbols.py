@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pkgdoctor.look.extensions import ExtensionLooker
     from pkgdoctor.look.imports import ImportOutcome
 
+MAX_DIRECTORY_ENTRIES = 100_000  # /usr/lib/x86_64-linux-gnu: ~2,000 on a full desktop
 MAX_LIBRARIES = 1000
 MAX_SYMBOLS = 4_000_000
 MAX_DEFINITIONS = 8
@@ -266,13 +267,21 @@ def _directories(
 
 
 def _libraries(directory: str) -> list[str]:
-    """The shared libraries in ``directory`` (``*.so`` and ``*.so.N``), by name."""
+    """The shared libraries in ``directory`` (``*.so`` and ``*.so.N``), by name; at most
+    :data:`MAX_DIRECTORY_ENTRIES` entries of a directory are listed (a hostile one may hold
+    millions)."""
+    names = []
     try:
-        names = sorted(os.listdir(directory))
+        with os.scandir(directory) as entries:
+            for count, entry in enumerate(entries):
+                if count >= MAX_DIRECTORY_ENTRIES:
+                    break
+                if entry.name.endswith(".so") or ".so." in entry.name:
+                    names.append(entry.name)
     except (OSError, ValueError):
         return []
     return [
         os.path.join(directory, n)
-        for n in names
-        if (n.endswith(".so") or ".so." in n) and os.path.isfile(os.path.join(directory, n))
+        for n in sorted(names)
+        if os.path.isfile(os.path.join(directory, n))
     ]
