@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shlex
+import sysconfig
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from artefacts import Wheelhouse
+from artefacts import Wheelhouse, compile_library
+from conda_env import Channels
 from pkgdoctor.cli import main
 from pkgdoctor.snapshot.model import Snapshot
 
@@ -86,6 +88,24 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
     """Wheels from the registry, downloaded at most once per run."""
     return Wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
+
+
+@pytest.fixture(scope="session")
+def conda_channels(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Wheelhouse) -> Channels:
+    """Local conda channels with real packages, built once per run (tests/conda_env.py):
+    ``conda-forge`` has python (the tests' own), pip (ensurepip's wheel), numpy 1.26.4 (the
+    registry's wheel) and a libblas; each test makes its environments with ``create``."""
+    channels = Channels(tmp_path_factory.mktemp("conda"))
+    channels.python()
+    bundled = Path(sysconfig.get_paths()["stdlib"]) / "ensurepip" / "_bundled"
+    channels.from_wheel("conda-forge", next(bundled.glob("pip-*.whl")))
+    blas = compile_library(tmp_path_factory.mktemp("blas"), "libblas.so.3")
+    channels.package(
+        "conda-forge", "libblas", "3.9.0", "20_linux64_openblas", {"lib/libblas.so.3": blas}
+    )
+    numpy = next(wheelhouse.fetch("numpy==1.26.4").glob("numpy-*.whl"))
+    channels.from_wheel("conda-forge", numpy, depends=["libblas >=3.9.0,<4.0a0"])
+    return channels
 
 
 @dataclass

@@ -325,7 +325,7 @@ class _RichBar:
 class HashJob(Fact):
     """A RECORD entry to hash: whose, which, where, and its size on disk when listed."""
 
-    dist: Distribution
+    dist: Distribution | None  # None: a file of another installer (a conda record)
     entry: RecordEntry
     path: str  # absolute
     size: int  # from stat: for scheduling and progress only
@@ -494,7 +494,7 @@ def _published(group: list[HashResult]) -> tuple[str | None, set[str]]:
     from pkgdoctor.archive import ArchiveError, WheelArchive
 
     dist = group[0].job.dist
-    url = (dist.direct_url or {}).get("url")
+    url = (dist.direct_url or {}).get("url") if dist is not None else None
     if not isinstance(url, str):
         return None, set()
     try:

@@ -40,6 +40,11 @@ from pkgdoctor.snapshot.model import (
     MANAGERS,
     SCHEMA_VERSION,
     Candidate,
+    CondaFacts,
+    CondaHistory,
+    CondaPath,
+    CondaRecord,
+    CondaRegistry,
     Distribution,
     Extension,
     ExtensionFacts,
@@ -98,6 +103,7 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
         "venv": _venv(snapshot.venv),
         "os_release": None if snapshot.os_release is None else dict(snapshot.os_release),
         "os_packages": _os_packages(snapshot.os_packages),
+        "conda": _conda(snapshot.conda),
     }
 
 
@@ -351,6 +357,122 @@ def _os_packages(facts: OsPackages | None) -> dict[str, Any] | None:
     }
 
 
+def _conda(facts: CondaFacts | None) -> dict[str, Any] | None:
+    if facts is None:
+        return None
+    history = facts.history
+    registry = facts.registry
+    return {
+        "prefix": facts.prefix,
+        "deep": facts.deep,
+        "records": [
+            {
+                "name": r.name,
+                "version": r.version,
+                "build": r.build,
+                "record_file": r.record_file,
+                "build_number": r.build_number,
+                "channel": r.channel,
+                "subdir": r.subdir,
+                "url": r.url,
+                "depends": list(r.depends),
+                "constrains": list(r.constrains),
+                # [path, path_type, sha256, size]: a large environment lists ~100,000.
+                "files": [list(f) for f in r.files],
+                "link_type": r.link_type,
+                "link_source": r.link_source,
+                "noarch": r.noarch,
+                "requested": list(r.requested),
+                "problems": list(r.problems),
+                "missing": list(r.missing),
+                "altered": list(r.altered),
+            }
+            for r in facts.records
+        ],
+        "history": None
+        if history is None
+        else {
+            "revisions": history.revisions,
+            "requested": list(history.requested),
+            "commands": list(history.commands),
+            "problems": list(history.problems),
+        },
+        "pinned": None if facts.pinned is None else [list(line) for line in facts.pinned],
+        "pinned_problem": facts.pinned_problem,
+        "registry": None
+        if registry is None
+        else {
+            "path": registry.path,
+            "exists": registry.exists,
+            "lists_prefix": registry.lists_prefix,
+        },
+        "unreadable": [list(item) for item in facts.unreadable],
+    }
+
+
+def _read_conda(doc: Any) -> CondaFacts | None:
+    if doc is None:
+        return None
+
+    def path(item: Any) -> CondaPath:
+        name, kind, sha256, size = item
+        return CondaPath(_str(name), _str(kind), _opt_str(sha256), _opt_int(size))
+
+    def record(item: Mapping[str, Any]) -> CondaRecord:
+        return CondaRecord(
+            name=_str(item["name"]),
+            version=_str(item["version"]),
+            build=_str(item["build"]),
+            record_file=_str(item["record_file"]),
+            build_number=_opt_int(item.get("build_number")),
+            channel=_opt_str(item.get("channel")),
+            subdir=_opt_str(item.get("subdir")),
+            url=_opt_str(item.get("url")),
+            depends=_strs(item.get("depends", [])),
+            constrains=_strs(item.get("constrains", [])),
+            files=_list(item.get("files", []), path),
+            link_type=_opt_str(item.get("link_type")),
+            link_source=_opt_str(item.get("link_source")),
+            noarch=_opt_str(item.get("noarch")),
+            requested=_strs(item.get("requested", [])),
+            problems=_strs(item.get("problems", [])),
+            missing=_strs(item.get("missing", [])),
+            altered=_strs(item.get("altered", [])),
+        )
+
+    def pinned(item: Any) -> tuple[int, str]:
+        number, text = item
+        return _int(number), _str(text)
+
+    def unreadable(item: Any) -> tuple[str, str]:
+        where, why = item
+        return _str(where), _str(why)
+
+    history = doc.get("history")
+    registry = doc.get("registry")
+    return CondaFacts(
+        prefix=_str(doc["prefix"]),
+        records=_list(doc["records"], record),
+        history=None
+        if history is None
+        else CondaHistory(
+            revisions=_int(history["revisions"]),
+            requested=_strs(history["requested"]),
+            commands=_strs(history["commands"]),
+            problems=_strs(history["problems"]),
+        ),
+        pinned=None if doc.get("pinned") is None else _list(doc["pinned"], pinned),
+        pinned_problem=_opt_str(doc.get("pinned_problem")),
+        registry=None
+        if registry is None
+        else CondaRegistry(
+            _str(registry["path"]), _bool(registry["exists"]), _bool(registry["lists_prefix"])
+        ),
+        unreadable=_list(doc.get("unreadable", []), unreadable),
+        deep=_bool(doc.get("deep", False)),
+    )
+
+
 def _extensions(facts: ExtensionFacts) -> dict[str, Any]:
     return {
         "executable": facts.executable,
@@ -551,6 +673,7 @@ def _snapshot(doc: Mapping[str, Any]) -> Snapshot:
         os_release=None if doc.get("os_release") is None else _str_map(doc["os_release"]),
         # Optional too: older snapshots have no OS package facts.
         os_packages=_read_os_packages(doc.get("os_packages")),
+        conda=_read_conda(doc.get("conda")),
     )
 
 

@@ -876,6 +876,156 @@ class OsPackages(Fact):
         return self.tool.reinstall.format(" ".join(map(shlex.quote, names)))
 
 
+# --- conda ----------------------------------------------------------------------------------
+
+
+class CondaPath(NamedTuple):
+    """One file of a conda package as its record lists it (``paths_data``, conda's
+    ``PathsData``; only ``files`` in records without it).
+
+    ``sha256`` and ``size`` describe the file *as linked into the prefix*: the record's
+    ``sha256_in_prefix``/``size_in_bytes`` when conda rewrote it (prefix replacement), else
+    the package's own ``sha256``/``size_in_bytes`` for a file linked unchanged; None when
+    the record does not say (a prefix placeholder without ``sha256_in_prefix``, a record
+    without ``paths_data``). A NamedTuple: an environment lists tens of thousands.
+    """
+
+    path: str  # relative to the prefix, "/"-separated, as recorded
+    path_type: str  # "hardlink", "softlink", "directory"; "" when only ``files`` lists it
+    sha256: str | None  # hex
+    size: int | None
+
+
+@fact
+class CondaRecord(Fact):
+    """One ``conda-meta/NAME-VERSION-BUILD.json``: a conda package installed in the prefix
+    (conda's ``PrefixRecord``; rattler, mamba and pixi write the same format), and what the
+    look found of its files."""
+
+    name: str
+    version: str
+    build: str
+    record_file: str  # absolute path of the .json
+    build_number: int | None = None
+    channel: str | None = None  # as recorded: a URL (conda >= 4.6, rattler) or a name
+    subdir: str | None = None  # "linux-64", "noarch"
+    url: str | None = None  # the package file it came from
+    depends: tuple[str, ...] = ()  # match specs (conda's MatchSpec syntax)
+    constrains: tuple[str, ...] = ()
+    files: tuple[CondaPath, ...] = ()
+    link_type: str | None = None  # "hardlink", "softlink", "copy" (``link.type``)
+    link_source: str | None = None  # the extracted package in a pkgs/ cache it was linked from
+    noarch: str | None = None  # "python", "generic"
+    requested: tuple[str, ...] = ()  # conda's ``requested_spec``, rattler's ``requested_specs``
+    problems: tuple[str, ...] = ()  # what is wrong with the record itself, as read
+    # What the look found: files in the record that are not in the prefix (``lstat`` fails;
+    # ``.pyc`` left out, as conda doctor does), and files whose content differs from the
+    # record (a size that differs; with ``--deep``, a sha256 that differs).
+    missing: tuple[str, ...] = ()
+    altered: tuple[str, ...] = ()
+
+    @property
+    def dist_name(self) -> str:
+        """``numpy-1.26.4-py311h64a7726_0``: conda's name for the record (its file's stem)."""
+        return f"{self.name}-{self.version}-{self.build}"
+
+    @property
+    def channel_name(self) -> str | None:
+        """The channel as conda names it: ``conda-forge`` for
+        ``https://conda.anaconda.org/conda-forge/linux-64``, ``pkgs/main`` for
+        ``https://repo.anaconda.com/pkgs/main``; a local ``file://`` channel by its last
+        directory. See :func:`channel_name`."""
+        return channel_name(self.channel) if self.channel else None
+
+
+#: The channels ``defaults`` stands for on Linux and macOS (conda's ``DEFAULT_CHANNELS_UNIX``,
+#: ``conda/base/constants.py``), by :func:`channel_name`.
+DEFAULT_CHANNELS = frozenset({"pkgs/main", "pkgs/r", "pkgs/msys2", "pkgs/free", "pkgs/pro"})
+
+
+def channel_name(channel: str) -> str:
+    """The name a recorded channel goes by, wherever it is served from: its last directory
+    without a trailing subdir (``conda-forge`` for ``https://conda.anaconda.org/conda-forge/
+    linux-64`` and for a mirror's ``https://mirror.example/anaconda/cloud/conda-forge``), and
+    the last two for Anaconda's ``pkgs/main``-style channels (``defaults`` and its mirrors,
+    conda's ``DEFAULT_CHANNELS_UNIX``). Channel *mixing* is about what was built together,
+    not about which server handed it out.
+
+    >>> channel_name("https://conda.anaconda.org/conda-forge/linux-64")
+    'conda-forge'
+    >>> channel_name("https://repo.anaconda.com/pkgs/main")
+    'pkgs/main'
+    >>> channel_name("https://mirrors.tuna.tsinghua.edu.cn/anaconda/pkgs/main/")
+    'pkgs/main'
+    >>> channel_name("conda-forge")
+    'conda-forge'
+    >>> channel_name("file:///srv/channels/pytorch/")
+    'pytorch'
+    """
+    value = channel.strip().rstrip("/")
+    _, sep, rest = value.partition("://")
+    parts = [p for p in (rest.partition("/")[2] if sep else value).split("/") if p]
+    if parts and _SUBDIR.match(parts[-1]):
+        parts.pop()
+    if not parts:
+        return value
+    if len(parts) >= 2 and parts[-2] == "pkgs":
+        return "/".join(parts[-2:])
+    return parts[-1]
+
+
+# conda's platform subdirs (``conda/base/constants.py`` PLATFORMS) and noarch.
+_SUBDIR = re.compile(r"^(?:noarch|(?:linux|osx|win|emscripten|wasi|zos|freebsd)-[a-z0-9_]+)$")
+
+
+@fact
+class CondaHistory(Fact):
+    """``conda-meta/history``: the revisions conda wrote (``==> DATE <==`` blocks), the specs
+    the user asked for as conda sums them up (conda's ``History.get_requested_specs_map``:
+    ``# update specs``, ``# remove specs``, ``# neutered specs``), and the lines it could not
+    read."""
+
+    revisions: int = 0
+    requested: tuple[str, ...] = ()  # match specs, by name, as of the last revision
+    commands: tuple[str, ...] = ()  # the last ``# cmd:`` lines (newest last), a few at most
+    problems: tuple[str, ...] = ()
+
+
+@fact
+class CondaRegistry(Fact):
+    """The user's list of environments (``~/.conda/environments.txt``, conda's
+    ``get_user_environments_txt_file``): whether the prefix is on it."""
+
+    path: str
+    exists: bool
+    lists_prefix: bool
+
+
+@fact
+class CondaFacts(Fact):
+    """A conda prefix (it has ``conda-meta/``): its package records, history, pins and
+    registration. None in a Snapshot of anything else (or one older than these facts)."""
+
+    prefix: str
+    records: tuple[CondaRecord, ...] = ()
+    history: CondaHistory | None = None  # None: no conda-meta/history (not made by conda)
+    # ``conda-meta/pinned``: (line number, text) of each line that is not blank or a comment;
+    # None when there is no such file.
+    pinned: tuple[tuple[int, str], ...] | None = None
+    pinned_problem: str | None = None  # the file could not be read (not regular, not UTF-8)
+    registry: CondaRegistry | None = None
+    unreadable: tuple[tuple[str, str], ...] = ()  # (record file, why) not read as a record
+    # The record files that lie in conda-meta but are not ``*.json`` records are no business
+    # of ours; the hashes were compared (``--deep``): ``altered`` is from sha256, not size.
+    deep: bool = False
+
+    def record(self, name: str) -> CondaRecord | None:
+        for record in self.records:
+            if record.name == name:
+                return record
+        return None
+
+
 # --- the whole ------------------------------------------------------------------------------
 
 
@@ -907,6 +1057,7 @@ class Snapshot(Fact):
     tool: Tool | None = None
     venv: VenvFacts | None = None  # the target has a pyvenv.cfg
     os_packages: OsPackages | None = None  # the OS package manager owns the target's files
+    conda: CondaFacts | None = None  # the target's prefix is a conda environment
     created: str | None = None  # ISO 8601, UTC: when it was taken (never used by checks)
     # The identifying lines of the system's os-release(5) (NAME, ID, VERSION_ID, ...); None
     # when not known (another machine's tree, no such file, an older snapshot).
