@@ -301,3 +301,115 @@ class Channels:
             ]
             (prefix / "conda-meta" / "history").write_text("\n".join(lines) + "\n")
         return CondaEnv(prefix, self.pkgs)
+
+
+# --- running the conda commands pkgdoctor prints ------------------------------------------------
+
+
+def run_fix(channels: Channels, command: str, *, env: Mapping[str, str] | None = None) -> None:
+    """Run a fix as a user would paste it: a ``&&`` chain whose ``conda`` steps are carried
+    out by rattler (no conda can run on the test machines: the channels are local) and whose
+    other steps run in ``sh``. The conda steps understood are the ones pkgdoctor prints:
+    ``conda install -p PREFIX [--force-reinstall] [-y] [-c CHANNEL]... SPEC...``, ``conda
+    remove -p PREFIX [-y] NAME...`` and ``conda create -p PREFIX [-y] [--override-channels]
+    -c CHANNEL... SPEC...``; anything else fails the test."""
+    import shlex
+    import subprocess
+
+    import pytest
+
+    for step in command.split(" && "):
+        argv = shlex.split(step)
+        if argv[:1] == ["conda"]:
+            _conda(channels, argv[1:])
+            continue
+        proc = subprocess.run(step, shell=True, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            pytest.fail(f"{step!r} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+
+
+def _conda(channels: Channels, argv: list[str]) -> None:
+    import rattler
+
+    verb, rest = argv[0], argv[1:]
+    prefix: Path | None = None
+    urls: list[str] = []
+    specs: list[str] = []
+    force = False
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg in ("-p", "--prefix"):
+            prefix, i = Path(rest[i + 1]), i + 2
+            continue
+        if arg in ("-c", "--channel"):
+            name = rest[i + 1]
+            urls.append(name if "://" in name else channels.url(name))
+            i += 2
+            continue
+        if arg == "--force-reinstall":
+            force = True
+        elif arg in ("-y", "--yes", "--override-channels"):
+            pass
+        elif arg.startswith("-"):
+            raise AssertionError(f"conda {verb}: option {arg} not understood by the test")
+        else:
+            specs.append(arg)
+        i += 1
+    assert prefix is not None, f"conda {verb} without -p: {argv}"
+    meta = prefix / "conda-meta"
+    installed = (
+        [rattler.PrefixRecord.from_path(p) for p in sorted(meta.glob("*.json"))]
+        if meta.is_dir()
+        else []
+    )
+    for spec in specs:
+        channel, sep, _ = spec.rpartition("::")
+        if sep:
+            urls.append(channel if "://" in channel else channels.url(channel))
+    if not urls:
+        urls = sorted({str(r.channel) for r in installed})
+    wanted = [s.rpartition("::")[2] if "::" in s else s for s in specs]
+    if verb == "remove":
+        names = {rattler.MatchSpec(s).name.normalized for s in wanted}
+        keep = [r for r in installed if r.name.normalized not in names]
+        asyncio.run(
+            rattler.install(
+                keep,  # type: ignore[arg-type]
+                prefix,
+                cache_dir=channels.pkgs,
+                installed_packages=installed,
+                show_progress=False,
+            )
+        )
+        return
+    assert verb in ("install", "create"), f"conda {verb} not understood by the test"
+    channels.index()
+    names = {rattler.MatchSpec(s).name.normalized for s in wanted}
+    others = [r.name.normalized for r in installed if r.name.normalized not in names]
+    virtual = [
+        rattler.GenericVirtualPackage(
+            rattler.PackageName(n), rattler.Version(v), rattler.BuildString("0")
+        )
+        for n, v in (("__unix", "0"), ("__linux", "6.1"), ("__glibc", GLIBC))
+    ]
+
+    async def go() -> None:
+        records = await rattler.solve(
+            sources=[rattler.Channel(u) for u in dict.fromkeys(urls)],
+            # Parsed leniently, as conda does (rattler's strict parser refuses name=1.0=build).
+            specs=[rattler.MatchSpec(s) for s in (*wanted, *others)],
+            platforms=["linux-64", "noarch"],
+            locked_packages=[],
+            virtual_packages=virtual,
+        )
+        await rattler.install(
+            records,
+            prefix,
+            cache_dir=channels.pkgs,
+            installed_packages=installed,
+            reinstall_packages=names if force else None,
+            show_progress=False,
+        )
+
+    asyncio.run(go())

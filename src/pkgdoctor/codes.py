@@ -24,6 +24,7 @@ AREAS = (
     "sys.path",
     "Distributions",
     "Integrity",
+    "conda",
     "Extension modules",
     "Imports",
     "Wheels",
@@ -255,6 +256,33 @@ RECORD_HASH_MISMATCH = _register(
     "Integrity",
     Severity.ERROR,
     "Installed files differ from the hash or size in their RECORD (only with --deep).",
+)
+
+# --- conda: one ledger of conda's records and pip's RECORDs (checks/ownership.py) -------------
+
+CONDA_PIP_CLOBBER = _register(
+    "conda-pip-clobber",
+    "conda",
+    Severity.WARNING,
+    "pip or uv replaced or overwrote files of a conda package; conda's record no longer holds.",
+)
+CONDA_PIP_DUPLICATE = _register(
+    "conda-pip-duplicate",
+    "conda",
+    Severity.WARNING,
+    "A project is installed by conda and again by pip; `conda list` shows it twice.",
+)
+CONDA_CLOBBER = _register(
+    "conda-clobber",
+    "conda",
+    Severity.WARNING,
+    "Two conda packages install the same file; the one linked last overwrote the other's.",
+)
+CONDA_CHANNELS_MIXED = _register(
+    "conda-channels-mixed",
+    "conda",
+    Severity.WARNING,
+    "Packages from Anaconda's defaults and from conda-forge in one environment (ABIs differ).",
 )
 
 # --- Extension modules (checks/extensions.py; audit-wheel reuses them) ------------------------

@@ -13,7 +13,15 @@ import shlex
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from pkgdoctor.snapshot.model import Distribution, Inventory, OsPackage, OsPackages, Snapshot
+from pkgdoctor.snapshot.model import (
+    CondaFacts,
+    CondaRecord,
+    Distribution,
+    Inventory,
+    OsPackage,
+    OsPackages,
+    Snapshot,
+)
 from pkgdoctor.target.facts import Target
 
 T = TypeVar("T")
@@ -50,6 +58,8 @@ class Context:
         self.memo: Memo = memo if memo is not None else _Dict()
         # What the checks looked at, by area, for the report: {"Extension modules": 141}.
         self.examined: dict[str, int] = {}
+        # Views of the facts that several families derive (the conda ledger), built once.
+        self.derived: dict[str, Any] = {}
 
     @property
     def target(self) -> Target:
@@ -130,12 +140,59 @@ class Context:
             return f"uv pip {verb} --python {self.python} {rest}".rstrip()
         return f"{self.python} -m pip {args}"
 
+    @property
+    def conda_facts(self) -> CondaFacts | None:
+        """The conda records of the target's prefix (None: not a conda environment)."""
+        return self.snapshot.conda
+
+    @functools.cached_property
+    def _conda_metadata(self) -> dict[str, CondaRecord]:
+        facts = self.snapshot.conda
+        if facts is None:
+            return {}
+        index: dict[str, CondaRecord] = {}
+        for record in facts.records:
+            for entry in record.files:
+                head, sep, _ = entry.path.partition(".dist-info/")
+                if not sep:
+                    head, sep, _ = entry.path.partition(".egg-info")
+                if sep:
+                    index.setdefault(posixpath.join(facts.prefix, head + sep.rstrip("/")), record)
+        return index
+
+    def conda_record(self, dist: Distribution | None) -> CondaRecord | None:
+        """The conda package that installed ``dist``: the record that lists its metadata
+        directory's files. Its fixes go through conda; pip would make conda's package
+        pip's, and ``rm`` would pull files from under conda's record."""
+        if dist is None or not self._conda_metadata:
+            return None
+        return self._conda_metadata.get(posixpath.normpath(dist.metadata_dir))
+
+    def conda(self, args: str) -> str:
+        """``conda ARGS -p PREFIX``: the one place that decides how a fix calls conda for the
+        target's prefix (``-p``: the environment may have no name, or another one)."""
+        facts = self.snapshot.conda
+        prefix = facts.prefix if facts is not None else self.target.prefix
+        verb, _, rest = args.partition(" ")
+        return f"conda {verb} -p {shlex.quote(prefix)} {rest}".rstrip()
+
+    def conda_reinstall(self, *records: CondaRecord) -> str:
+        """The command that links ``records`` into the prefix again, as recorded: the same
+        channel, version and build (conda's ``--force-reinstall`` unlinks and relinks every
+        file of a package the environment already has)."""
+        specs = " ".join(shlex.quote(conda_spec(r)) for r in records)
+        return self.conda(f"install --force-reinstall -y {specs}")
+
     def pip_reinstall(self, dist: Distribution | None, *, no_deps: bool = True) -> str:
         """The command that installs ``dist`` again: through the OS package manager when
-        the OS installed it (``apt install --reinstall python3-gi``), else pip."""
+        the OS installed it (``apt install --reinstall python3-gi``), through conda when a
+        conda package did, else pip."""
         package = self.os_package(dist)
         if package is not None and self.os_packages is not None:
             return self.os_packages.reinstall(package.name)
+        record = self.conda_record(dist)
+        if record is not None:
+            return self.conda_reinstall(record)
         if dist is not None and dist.key == "pip" and self.pip_broken:
             return self.ensurepip
         what = shlex.quote(dist.requirement) if dist else "PACKAGE"
@@ -145,6 +202,24 @@ class Context:
     def owner(self, path: str) -> Distribution | None:
         """The distribution whose RECORD lists ``path``."""
         return self.inventory.owner(path)
+
+
+def conda_spec(record: CondaRecord) -> str:
+    """A match spec for exactly ``record``: ``conda-forge::numpy=1.26.4=py311h64a7726_0``
+    (conda's MatchSpec ``channel::name=version=build``, the form ``conda env export`` writes:
+    with a build, the version is exact; the channel as recorded, a URL or a name, without
+    the subdir)."""
+    channel = record.channel.rstrip("/") if record.channel else ""
+    if channel and record.subdir and channel.endswith("/" + record.subdir):
+        channel = channel[: -len(record.subdir) - 1]
+    # A channel under conda's default channel_alias goes by its name (conda-forge); any other
+    # stays a URL, which conda and rattler both take (pkgs/main alone would be looked up
+    # under the alias by rattler).
+    alias = "https://conda.anaconda.org/"
+    if channel.startswith(alias) and "/" not in channel[len(alias) :]:
+        channel = channel[len(alias) :]
+    prefix = f"{channel}::" if channel else ""
+    return f"{prefix}{record.name}={record.version}={record.build}"
 
 
 def _stem(name: str) -> str:

@@ -21,6 +21,7 @@ import stat
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pkgdoctor.conda_specs import spec_name
 from pkgdoctor.files import NotRegularFile, read_regular
 from pkgdoctor.snapshot.model import (
     CondaFacts,
@@ -50,7 +51,6 @@ _REVISION = re.compile(r"==>\s*(.+?)\s*<==")
 _COMMAND = re.compile(r"#\s*cmd:\s*(.+)")
 _SPECS = re.compile(r"#\s*(\w+)\s*specs:\s*(.+)?")
 _VERSION_RELATION = re.compile(r"^\s*[<>=!~]")
-_SPEC_NAME = re.compile(r"^\s*(?:[^:\s]+::)?([A-Za-z0-9_.\-]+)")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
@@ -333,7 +333,7 @@ def read_history(path: str, installed: Iterable[str] = ()) -> CondaHistory | Non
             problems.append(f"line {number}: specs conda cannot read: {text[:80]}")
             continue
         for spec in parsed:
-            name = _spec_name(spec)
+            name = spec_name(spec)
             if name is None:
                 continue
             if action in ("remove", "uninstall"):
@@ -367,12 +367,6 @@ def _spec_list(text: str) -> list[str]:
             else:
                 specs.append(piece)
     return [s.strip() for s in specs if s.strip() and not s.strip().endswith("@")]
-
-
-def _spec_name(spec: str) -> str | None:
-    """The package name of a match spec (``conda-forge::numpy >=1.26`` → ``numpy``)."""
-    match = _SPEC_NAME.match(spec)
-    return match.group(1).lower() if match else None
 
 
 def _pinned(path: str) -> tuple[tuple[tuple[int, str], ...] | None, str | None]:
