@@ -75,7 +75,7 @@ class Channels:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.pkgs = root / "pkgs"
+        self.pkgs = root / "package-cache"  # conda's pkgs/ (not a channel: pkgs/main is one)
         self._built: set[tuple[str, str]] = set()
 
     def url(self, channel: str) -> str:
@@ -240,7 +240,10 @@ class Channels:
         """repodata.json for every channel and subdir (rattler's index), noarch included."""
         import rattler
 
-        for channel in sorted(p for p in self.root.iterdir() if (p / SUBDIR).is_dir()):
+        subdirs = self.root.glob(f"**/{SUBDIR}")
+        for channel in sorted(
+            p.parent for p in subdirs if "build" not in p.relative_to(self.root).parts
+        ):
             asyncio.run(rattler.index.index_fs(channel))
             noarch = channel / "noarch"
             noarch.mkdir(exist_ok=True)

@@ -6,10 +6,13 @@ Every environment here is real: made by rattler from local channels of real pack
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
-from artefacts import PY_NODOT, Wheelhouse, run
+import pytest
+
+from artefacts import PY_NODOT, Wheelhouse, compile_library, run
 from conda_env import Channels, CondaEnv, run_fix
 from conftest import Runner
 from pkgdoctor.look import conda as look_conda
@@ -76,3 +79,113 @@ def test_pip_over_condas_numpy(
     assert after.codes() == []
     out = run([str(env.python), "-c", "import numpy; print(numpy.__version__)"])
     assert out.stdout.strip() == "1.26.4"
+
+
+def test_pip_user_install_over_condas_numpy(
+    conda_channels: Channels,
+    wheelhouse: Wheelhouse,
+    pkgdoctor: Runner,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`pip install --user numpy==2.2.4` with conda's numpy 1.26.4 in place: conda keeps the
+    user site on, so pip's copy shadows conda's. The leaking user site is the cause: the
+    duplicate is its evidence, and its fix brings conda's numpy back."""
+    env = conda_channels.create(tmp_path / "env", ["python", "pip", "numpy"])
+    monkeypatch.setenv("PYTHONUSERBASE", str(tmp_path / "userbase"))
+    wheels = wheelhouse.fetch("numpy==2.2.4")
+    _pip(env, "install", "--user", "--no-index", "--find-links", str(wheels), "numpy==2.2.4")
+    result = pkgdoctor("check", "--python", str(env.python), "--json")
+    assert "conda-pip-clobber" not in result.codes()  # conda's files are all in place
+    assert "dist-duplicate" not in result.codes()
+    (leak,) = [f for f in result.json["findings"] if f["code"] == "path-user-site-leak"]
+    (duplicate,) = leak["evidence"]["duplicates"]
+    assert duplicate["conda_package"].startswith("numpy-1.26.4-")
+    assert leak["command"] == "export PYTHONNOUSERSITE=1"
+    monkeypatch.setenv("PYTHONNOUSERSITE", "1")
+    out = run([str(env.python), "-c", "import numpy; print(numpy.__version__)"])
+    assert out.stdout.strip() == "1.26.4"
+    after = pkgdoctor("check", "--python", str(env.python), "--json")
+    assert after.codes() == []
+
+
+def test_pip_ignore_installed_over_condas_numpy(
+    conda_channels: Channels, wheelhouse: Wheelhouse, pkgdoctor: Runner, tmp_path: Path
+) -> None:
+    """`pip install --ignore-installed numpy==2.2.4`: pip writes over conda's files without
+    uninstalling conda's distribution; both metadata directories stay."""
+    env = conda_channels.create(tmp_path / "env", ["python", "pip", "numpy"])
+    wheels = wheelhouse.fetch("numpy==2.2.4")
+    _pip(env, "install", "--ignore-installed", "--no-index", "--find-links", str(wheels),
+         "numpy==2.2.4")  # fmt: skip
+    result = pkgdoctor("check", "--python", str(env.python), "--json")
+    assert "dist-duplicate" not in result.codes()
+    (finding,) = [f for f in result.json["findings"] if f["code"] == "conda-pip-clobber"]
+    assert "pip overwrote" in finding["message"] and "numpy 2.2.4" in finding["message"]
+    run_fix(conda_channels, finding["command"])
+    out = run([str(env.python), "-c", "import numpy; print(numpy.__version__)"])
+    assert out.stdout.strip() == "1.26.4"
+    assert pkgdoctor("check", "--python", str(env.python), "--json").codes() == []
+
+
+def test_defaults_and_conda_forge_mixed(
+    conda_channels: Channels, pkgdoctor: Runner, tmp_path: Path
+) -> None:
+    """A package from Anaconda's pkgs/main in an environment of conda-forge packages."""
+    channels = Channels(tmp_path / "channels")
+    for source in sorted(conda_channels.root.glob("conda-forge/linux-64/*.conda")):
+        target = tmp_path / "channels/conda-forge/linux-64" / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.hardlink_to(source)
+    lib = compile_library(tmp_path / "z", "libz.so.1")
+    channels.package("pkgs/main", "zlib", "1.3.1", "h0_0", {"lib/libz.so.1": lib})
+    env = channels.create(
+        tmp_path / "env", ["python", "pip", "numpy", "zlib"], ["conda-forge", "pkgs/main"]
+    )
+    result = pkgdoctor("check", "--python", str(env.python), "--json")
+    (finding,) = [f for f in result.json["findings"] if f["code"] == "conda-channels-mixed"]
+    assert finding["evidence"]["channels"] == {"conda-forge": 4, "pkgs/main": 1}
+    assert finding["evidence"]["runtimes"]["zlib"] == "pkgs/main"
+    # The fix makes a new environment from conda-forge alone, with what was asked for (now
+    # that conda-forge has a zlib too).
+    assert "--override-channels -c conda-forge" in finding["command"]
+    channels.package("conda-forge", "zlib", "1.3.1", "h0_0", {"lib/libz.so.1": lib})
+    run_fix(channels, finding["command"])
+    fresh = tmp_path / "env-conda-forge"
+    again = pkgdoctor("check", "--python", str(fresh / "bin/python3"), "--json")
+    assert again.status == 0 and again.codes() == []
+    records = {p.name.rsplit("-", 2)[0] for p in (fresh / "conda-meta").glob("*.json")}
+    assert records == {"python", "pip", "numpy", "libblas", "zlib"}
+
+
+def test_two_conda_packages_install_the_same_file(
+    conda_channels: Channels, pkgdoctor: Runner, tmp_path: Path
+) -> None:
+    """rattler keeps the first package's file and sets the later one's aside in
+    __clobbers__/; conda links the later one over it and both records list the path (made
+    here from rattler's environment, as conda would have left it)."""
+    channels = Channels(tmp_path / "channels")
+    for source in sorted(conda_channels.root.glob("conda-forge/linux-64/python-*.conda")):
+        target = tmp_path / "channels/conda-forge/linux-64" / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.hardlink_to(source)
+    channels.package("conda-forge", "aaa", "1.0", "0", {"share/x.txt": b"a\n"})
+    channels.package("conda-forge", "bbb", "1.0", "0", {"share/x.txt": b"b\n"})
+    env = channels.create(tmp_path / "env", ["python", "aaa", "bbb"])
+    result = pkgdoctor("check", "--python", str(env.python), "--json")
+    (finding,) = [f for f in result.json["findings"] if f["code"] == "conda-clobber"]
+    assert finding["evidence"]["packages"] == ["aaa-1.0-0", "bbb-1.0-0"]
+    assert "aaa's copy is in place; bbb's was set aside in __clobbers__/" in finding["message"]
+
+    # conda's way: bbb linked over aaa's file, both records list share/x.txt.
+    aside = env.prefix / "__clobbers__/bbb/share/x.txt"
+    aside.replace(env.prefix / "share/x.txt")
+    record_file = next(env.meta.glob("bbb-*.json"))
+    record = json.loads(record_file.read_text())
+    record["files"] = ["share/x.txt"]
+    record["paths_data"]["paths"][0]["_path"] = "share/x.txt"
+    record_file.write_text(json.dumps(record))
+    result = pkgdoctor("check", "--python", str(env.python), "--json")
+    (finding,) = [f for f in result.json["findings"] if f["code"] == "conda-clobber"]
+    assert "the one linked last overwrote the other's" in finding["message"]
+    assert finding["evidence"]["listed"] == ["share/x.txt"]

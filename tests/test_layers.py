@@ -174,6 +174,7 @@ LAYERS = (
         "words",
         "removed_stdlib",
         "numpy_abi",
+        "conda_specs",
         "codes",
         "findings",
         "errors",

@@ -216,6 +216,8 @@ def _hook_helper(hook: Hook, line: str) -> str | None:
 
 
 _DUPLICATE = "dist-duplicate"  # distributions' code: two copies of one project on the path
+# Two copies of one project, one conda's and one pip's (checks/ownership.py): folded alike.
+_DUPLICATES = (_DUPLICATE, "conda-pip-duplicate")
 
 
 def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
@@ -236,7 +238,7 @@ def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
     folded: dict[str, list[dict[str, Any]]] = {}
     kept = []
     for finding in findings:
-        if finding.code == _DUPLICATE:
+        if finding.code in _DUPLICATES:
             copies = (finding.evidence.get("used"), finding.evidence.get("shadowed"))
             sites = [_dirname(_norm(c)) for c in copies if isinstance(c, str)]
             cause = next((site for site in sites if site in by_entry), None)
