@@ -7,16 +7,19 @@ Every environment here is real: made by rattler from local channels of real pack
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from artefacts import PY_NODOT, Wheelhouse, compile_library, run
+from artefacts import PY, PY_NODOT, Wheelhouse, compile_library, run
 from conda_env import Channels, CondaEnv, run_fix
 from conftest import Runner
 from pkgdoctor.look import conda as look_conda
 from pkgdoctor.target import static
+from pkgdoctor.target.facts import Interpreter, Target
 
 
 def test_the_records_of_a_real_environment(conda_channels: Channels, tmp_path: Path) -> None:
@@ -72,6 +75,7 @@ def test_pip_over_condas_numpy(
     assert "conda list` shows numpy twice" in finding["message"]
     text = pkgdoctor("check", "--python", str(env.python))
     assert "pip replaced conda's numpy 1.26.4 (conda-forge, build" in text.out
+    assert "conda-file-unowned" not in result.codes()  # pip's new numpy files are pip's
 
     # The fix, as printed: pip takes its numpy away, conda links its own again.
     run_fix(conda_channels, finding["command"])
@@ -158,6 +162,23 @@ def test_defaults_and_conda_forge_mixed(
     assert records == {"python", "pip", "numpy", "libblas", "zlib"}
 
 
+def test_modules_nobody_installed(
+    conda_channels: Channels, pkgdoctor: Runner, tmp_path: Path
+) -> None:
+    env = conda_channels.create(tmp_path / "env", ["python", "pip", "numpy"])
+    (env.site_packages / "stray").mkdir()
+    (env.site_packages / "stray/__init__.py").write_text("")
+    (env.site_packages / "lone.py").write_text("")
+    result = pkgdoctor("check", "--python", str(env.python), "--json")
+    (finding,) = result.json["findings"]
+    assert finding["code"] == "conda-file-unowned" and finding["severity"] == "info"
+    assert finding["evidence"]["paths"] == [
+        str(env.site_packages / "lone.py"),
+        str(env.site_packages / "stray"),
+    ]
+    assert finding["command"] is None
+
+
 def test_two_conda_packages_install_the_same_file(
     conda_channels: Channels, pkgdoctor: Runner, tmp_path: Path
 ) -> None:
@@ -189,3 +210,89 @@ def test_two_conda_packages_install_the_same_file(
     (finding,) = [f for f in result.json["findings"] if f["code"] == "conda-clobber"]
     assert "the one linked last overwrote the other's" in finding["message"]
     assert finding["evidence"]["listed"] == ["share/x.txt"]
+
+
+def test_hostile_conda_meta(tmp_path: Path) -> None:
+    """Records that are FIFOs, devices, JSON nested past the parser, larger than any record,
+    or that name paths outside the prefix: each is reported as unreadable or a problem, and
+    nothing outside the prefix is looked at."""
+    prefix = tmp_path / "env"
+    meta = prefix / "conda-meta"
+    meta.mkdir(parents=True)
+    (meta / "history").write_text("")
+    os.mkfifo(meta / "fifo-1.0-0.json")
+    (meta / "zero-1.0-0.json").symlink_to("/dev/zero")
+    (meta / "deep-1.0-0.json").write_text("[" * 100_000 + "]" * 100_000)
+    with (meta / "huge-1.0-0.json").open("wb") as f:
+        f.truncate(look_conda.RECORD_LIMIT + 10)  # sparse: no disk used
+    outside = tmp_path / "secret"
+    outside.write_text("x")
+    record = {
+        "name": "evil",
+        "version": "1.0",
+        "build": "0",
+        "files": ["../secret", "/etc/passwd", "lib/ok\0x", "lib/../../secret"],
+        "depends": "not a list",
+    }
+    (meta / "evil-1.0-0.json").write_text(json.dumps(record))
+    seen: list[str] = []
+
+    def audit(event: str, args: tuple[object, ...]) -> None:
+        if event in ("os.lstat", "os.stat", "open") and args and "secret" in str(args[0]):
+            seen.append(f"{event} {args[0]}")
+
+    sys.addaudithook(audit)
+    target = static.read_static(str(prefix), "test") if (prefix / "bin").exists() else None
+    facts = look_conda.collect(_bare_target(prefix) if target is None else target)
+    assert facts is not None
+    assert seen == []
+    why = {Path(path).name: reason for path, reason in facts.unreadable}
+    assert why["fifo-1.0-0.json"] == "not a regular file"
+    assert why["zero-1.0-0.json"] == "not a regular file"
+    assert why["deep-1.0-0.json"] == "not valid JSON (nested too deeply)"
+    assert why["huge-1.0-0.json"] == "larger than 64 MiB"
+    (evil,) = facts.records
+    assert evil.missing == ()  # none of its paths was looked at
+    assert "4 path(s) that leave the prefix (not looked at)" in evil.problems
+    assert "depends is not a list of strings" in evil.problems
+
+
+def _bare_target(prefix: Path) -> Target:
+    """A target for a prefix with no Python (only conda-meta/ is looked at here)."""
+    interpreter = Interpreter("cpython", (3, 11, 0), None, None, (), None, None, None)
+    return Target("static", str(prefix), str(prefix), interpreter, (), (), ())
+
+
+def test_pip_numpy_under_a_conda_package_built_for_numpy_1(
+    conda_channels: Channels, wheelhouse: Wheelhouse, pkgdoctor: Runner, tmp_path: Path
+) -> None:
+    """A conda package whose depends pins numpy <2.0a0 (as conda-forge's scipy builds for
+    NumPy 1 do) under pip's numpy 2.2.4: an error, naming the dependent and its spec."""
+    channels = Channels(tmp_path / "channels")
+    for source in sorted(conda_channels.root.glob("conda-forge/linux-64/*.conda")):
+        target = tmp_path / "channels/conda-forge/linux-64" / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.hardlink_to(source)
+    site = f"lib/python{PY}/site-packages"
+    channels.package(
+        "conda-forge",
+        "numdep",
+        "1.0",
+        f"py{PY_NODOT}_0",
+        {f"{site}/numdep.py": b"import numpy\n"},
+        depends=["numpy >=1.23.5,<2.0a0", f"python >={PY},<{PY}.999"],
+    )
+    env = channels.create(tmp_path / "env", ["python", "pip", "numdep"])
+    assert pkgdoctor("check", "--python", str(env.python), "--json").codes() == []
+    wheels = wheelhouse.fetch("numpy==2.2.4")
+    _pip(env, "install", "--no-index", "--find-links", str(wheels), "numpy==2.2.4")
+    result = pkgdoctor("check", "--python", str(env.python), "--json")
+    (finding,) = [f for f in result.json["findings"] if f["code"] == "conda-pip-clobber"]
+    assert finding["severity"] == "error"
+    assert "conda's numdep 1.0 (numpy >=1.23.5,<2.0a0) cannot use numpy 2.2.4" in finding["message"]
+    (dependent,) = finding["evidence"]["conda_dependents"]
+    assert dependent == {
+        "package": f"numdep-1.0-py{PY_NODOT}_0",
+        "depends": "numpy >=1.23.5,<2.0a0",
+        "satisfied": False,
+    }

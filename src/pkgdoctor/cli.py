@@ -688,7 +688,12 @@ def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
     from pkgdoctor.codes import AREAS
     from pkgdoctor.render import Report
 
-    areas = tuple(a for a in AREAS if a not in ("Imports", "Wheels"))
+    # conda's area only for a conda environment (its family counts the records it examined).
+    areas = tuple(
+        a
+        for a in AREAS
+        if a not in ("Imports", "Wheels") and (a != "conda" or a in ctx.examined)
+    )
     report = Report(
         "check",
         snapshot.target,

@@ -278,6 +278,13 @@ CONDA_CLOBBER = _register(
     Severity.WARNING,
     "Two conda packages install the same file; the one linked last overwrote the other's.",
 )
+CONDA_FILE_UNOWNED = _register(
+    "conda-file-unowned",
+    "conda",
+    Severity.INFO,
+    "Modules in the conda environment's site-packages that no conda package and no pip "
+    "distribution installed.",
+)
 CONDA_CHANNELS_MIXED = _register(
     "conda-channels-mixed",
     "conda",

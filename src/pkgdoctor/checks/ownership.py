@@ -43,6 +43,7 @@ PIP_CLOBBER = codes.CONDA_PIP_CLOBBER
 PIP_DUPLICATE = codes.CONDA_PIP_DUPLICATE
 CLOBBER = codes.CONDA_CLOBBER
 CHANNELS_MIXED = codes.CONDA_CHANNELS_MIXED
+UNOWNED = codes.CONDA_FILE_UNOWNED
 
 MAX_LISTED = 10  # files named in one finding's evidence; counts say how many in all
 #: Packages that carry the C/C++/Fortran runtime and OpenMP: what the other packages of an
@@ -209,6 +210,7 @@ def check(ctx: Context) -> list[Finding]:
     findings = [_pip_clobber(ctx, built, taken) for taken in built.taken]
     findings += _duplicates(ctx, built)
     findings += _conda_clobbers(ctx, built)
+    findings += _unowned(ctx, built)
     findings += _channels(ctx, built.facts)
     return findings
 
@@ -291,7 +293,8 @@ def _pip_clobber(ctx: Context, built: Ledger, taken: Taken) -> Finding:
     return PIP_CLOBBER.finding(
         message,
         severity=Severity.ERROR if broken else None,
-        distribution=record.name,
+        # The Python project (conda's name may differ: pytorch installs torch).
+        distribution=pip.name if pip else (taken.project or record.name),
         path=record.record_file,
         evidence=evidence,
         command=command,
@@ -438,6 +441,55 @@ def _conda_clobbers(ctx: Context, built: Ledger) -> list[Finding]:
             )
         )
     return findings
+
+
+# --- owned by nobody -------------------------------------------------------------------------
+
+
+def _unowned(ctx: Context, built: Ledger) -> list[Finding]:
+    """Top-level modules of the prefix's site directories that no conda record and no RECORD
+    lists (a file or anything below it): copied in by hand, or left by an interrupted
+    install. Nobody updates or removes them."""
+    prefix = built.facts.prefix
+    listed: set[str] = set()  # prefix-relative paths of conda's files and their parents
+    for record in built.facts.records:
+        for item in record.files:
+            path = _clobbered(item.path) or item.path
+            while path and path not in listed:
+                listed.add(path)
+                path = posixpath.dirname(path)
+    found = []
+    for entry in ctx.snapshot.paths.entries:
+        site = posixpath.normpath(entry.path)
+        if entry.origin != "site-packages" or not site.startswith(prefix.rstrip("/") + "/"):
+            continue
+        roots: set[str] = set()
+        for dist in ctx.inventory.all:
+            if posixpath.normpath(dist.site_dir) == site:
+                roots |= dist.roots
+        for name, provision in sorted(entry.provides.items()):
+            path = posixpath.normpath(provision.path)
+            rel_site = posixpath.relpath(path, site)
+            if rel_site in roots or posixpath.relpath(path, prefix) in listed:
+                continue
+            found.append((name, path))
+    if not found:
+        return []
+    names = ", ".join(name for name, _ in found[:MAX_LISTED])
+    more = f" and {len(found) - MAX_LISTED} more" if len(found) > MAX_LISTED else ""
+    return [
+        UNOWNED.finding(
+            f"{len(found)} module(s) in site-packages belong to no conda package and no pip "
+            f"distribution: {names}{more}.",
+            path=found[0][1],
+            evidence={"modules": len(found), "paths": [path for _, path in found[:MAX_LISTED]]},
+            explanation=(
+                "Nothing will update or remove them: they were copied in by hand or left by "
+                "an interrupted install. If you use them, install them with conda or pip; "
+                "otherwise remove them."
+            ),
+        )
+    ]
 
 
 # --- channels -------------------------------------------------------------------------------

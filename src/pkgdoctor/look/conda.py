@@ -122,6 +122,8 @@ def read_record(path: str, prefix: str) -> CondaRecord:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"not valid JSON ({_first_line(exc)})") from exc
+    except RecursionError as exc:  # [[[[...]]]]: nested deeper than the parser goes
+        raise ValueError("not valid JSON (nested too deeply)") from exc
     if not isinstance(doc, dict):
         raise ValueError("not a JSON object")
     problems: list[str] = []
