@@ -690,9 +690,7 @@ def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
 
     # conda's area only for a conda environment (its family counts the records it examined).
     areas = tuple(
-        a
-        for a in AREAS
-        if a not in ("Imports", "Wheels") and (a != "conda" or a in ctx.examined)
+        a for a in AREAS if a not in ("Imports", "Wheels") and (a != "conda" or a in ctx.examined)
     )
     report = Report(
         "check",
