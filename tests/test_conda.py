@@ -296,3 +296,21 @@ def test_pip_numpy_under_a_conda_package_built_for_numpy_1(
         "depends": "numpy >=1.23.5,<2.0a0",
         "satisfied": False,
     }
+
+
+def test_uv_over_condas_numpy(
+    conda_channels: Channels, wheelhouse: Wheelhouse, pkgdoctor: Runner, tmp_path: Path
+) -> None:
+    """uv does what pip does to conda's numpy, and says so in INSTALLER."""
+    env = conda_channels.create(tmp_path / "env", ["python", "pip", "numpy"])
+    wheels = wheelhouse.fetch("numpy==2.2.4")
+    uv = Path(sys.executable).parent / "uv"
+    run([str(uv), "pip", "install", "--python", str(env.python), "--offline", "--no-index",
+         "--find-links", str(wheels), "numpy==2.2.4"],
+        env={**os.environ, "UV_CACHE_DIR": str(tmp_path / "uv-cache")})  # fmt: skip
+    result = pkgdoctor("check", "--python", str(env.python), "--json")
+    (finding,) = [f for f in result.json["findings"] if f["code"] == "conda-pip-clobber"]
+    assert finding["message"].startswith("uv replaced conda's numpy 1.26.4 (conda-forge, build")
+    assert finding["evidence"]["installer"] == "uv"
+    run_fix(conda_channels, finding["command"])
+    assert pkgdoctor("check", "--python", str(env.python), "--json").codes() == []
