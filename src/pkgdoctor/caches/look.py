@@ -16,7 +16,7 @@ import os
 import stat
 import time
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pkgdoctor.caches import locate
@@ -53,6 +53,7 @@ PARTIAL = ".partial"
 # pip's cache (pip/_internal/commands/cache.py): "http" (pip < 23.3) and "http-v2" hold HTTP
 # responses, "wheels" the wheels pip built; ``pip cache purge`` removes both kinds.
 _PIP_PARTS = {"http": "HTTP responses", "http-v2": "HTTP responses", "wheels": "built wheels"}
+_PIP_OTHER = "selfcheck, wheels' origin.json"
 
 
 @dataclass
@@ -78,8 +79,17 @@ class Walked:
     links_out: set[str] = field(default_factory=set)  # symbolic link targets (uv's archives)
 
 
-def walk(root: str, budget: Budget, *, names: bool = False, links: bool = False) -> Walked:
-    """Files and bytes under ``root``, each inode once; links are never followed."""
+def walk(
+    root: str,
+    budget: Budget,
+    *,
+    names: bool = False,
+    links: bool = False,
+    key: Callable[[str], str] | None = None,
+) -> Walked:
+    """Files and bytes under ``root``, each inode once; links are never followed. The
+    counts are kept by ``key(relative path)`` of each file (default: the root's child it
+    is under, "" for a file at the top)."""
     out = Walked()
     counts: dict[str, list[int]] = {}
     seen: set[tuple[int, int]] = set()
@@ -114,18 +124,19 @@ def walk(root: str, budget: Budget, *, names: bool = False, links: bool = False)
                     if depth + 1 >= MAX_DEPTH:
                         complete = False
                         continue
-                    counts.setdefault(top, [0, 0])
+                    if key is None:
+                        counts.setdefault(top, [0, 0])
                     stack.append((entry.path, name, depth + 1))
                 elif stat.S_ISREG(st.st_mode):
                     if names:
                         out.names.add(name)
                     if st.st_nlink > 1:
                         out.shared = True
-                        key = (st.st_dev, st.st_ino)
-                        if key in seen:
+                        inode = (st.st_dev, st.st_ino)
+                        if inode in seen:
                             continue
-                        seen.add(key)
-                    count = counts.setdefault(top, [0, 0])
+                        seen.add(inode)
+                    count = counts.setdefault(key(name) if key else top, [0, 0])
                     count[0] += 1
                     count[1] += st.st_size
                 elif stat.S_ISLNK(st.st_mode):
@@ -184,20 +195,27 @@ def pip_cache(location: Location, budget: Budget) -> Cache:
     absent = _absent(location)
     if absent is not None or location.path is None:
         return absent or Cache(location, exists=False)
-    walked = walk(_root(location.path), budget)
-    parts: dict[str, Usage] = {}
-    for child, usage in walked.children.items():
-        key = child if child in _PIP_PARTS else "other"
-        parts[key] = parts.get(key, Usage()) + usage
+    walked = walk(_root(location.path), budget, key=_pip_part)
+    parts = walked.children
     return Cache(
         location,
         exists=True,
         total=walked.usage,
         parts=tuple(
-            Part(name, usage, name in _PIP_PARTS, _PIP_PARTS.get(name, "selfcheck, other"))
+            Part(name, usage, name in _PIP_PARTS, _PIP_PARTS.get(name, _PIP_OTHER))
             for name, usage in sorted(parts.items())
         ),
     )
+
+
+def _pip_part(name: str) -> str:
+    """What ``pip cache purge`` removes (``remove_cache_items(["*"])``): every file under
+    ``http``/``http-v2``, and the ``*.whl`` files under ``wheels`` (their ``origin.json``
+    stays)."""
+    top = name.split("/", 1)[0]
+    if top in ("http", "http-v2") or (top == "wheels" and name.endswith(".whl")):
+        return top
+    return "other"
 
 
 def _bucket(name: str) -> tuple[str, int] | None:
