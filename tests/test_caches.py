@@ -321,6 +321,7 @@ def test_broken_and_partial_packages_in_pkgs(
     assert cache["layout"] == "conda" and cache["reclaim_command"] == (
         "conda clean --packages --tarballs"
     )
+    assert part(cache, "tarballs")["bytes"] == source.stat().st_size // 2  # extracted beside
     by_path = {f["path"]: f for f in document["findings"]}
     assert set(by_path) == {str(pkgs / source.name), str(python_dir), str(partial)}
     assert by_path[str(pkgs / source.name)]["code"] == "cache-archive-invalid"
@@ -373,3 +374,24 @@ def _columns(pkgdoctor: Runner, width: int) -> str:
         return pkgdoctor("cache", "--python", sys.executable).out
     finally:
         del os.environ["COLUMNS"]
+
+
+def test_a_record_pointing_outside_is_not_walked(
+    home: Path, channels: Channels, tmp_path: Path, pkgdoctor: Runner
+) -> None:
+    """``link.source`` comes from the target's files: a directory not named like a package
+    cache is never taken for one (never walked, never counted)."""
+    import json
+
+    env = channels.create(tmp_path / "env", ["libblas"])
+    elsewhere = tmp_path / "elsewhere" / "libblas-3.9.0-20_linux64_openblas"
+    shutil.copytree(next(channels.pkgs.glob("libblas-*")), elsewhere)
+    record = next(env.meta.glob("libblas-*.json"))
+    doc = json.loads(record.read_text())
+    doc["link"]["source"] = str(elsewhere)
+    record.write_text(json.dumps(doc))
+    document = pkgdoctor("cache", "--prefix", str(env.prefix), "--static", "--json").json
+    assert all(str(tmp_path / "elsewhere") not in (c["path"] or "") for c in document["caches"])
+    # The file is compared with the record's own source: a copy there, not the same inode.
+    assert document["environment"]["copied"]["files"] == 1
+    assert document["environment"]["hardlinked"]["files"] == 0

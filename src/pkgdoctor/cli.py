@@ -1566,19 +1566,28 @@ def _add_cache(sub: _Subparsers) -> None:
 
 def _cache(args: argparse.Namespace) -> int:
     from pkgdoctor.caches import judge
-    from pkgdoctor.caches.look import collect
+    from pkgdoctor.caches.look import collect, conda_facts
     from pkgdoctor.caches.render import render_json, render_text
+    from pkgdoctor.errors import TargetError
     from pkgdoctor.findings import Severity, sort_findings
-    from pkgdoctor.look import conda as look_conda
     from pkgdoctor.render.text import to_plain
     from pkgdoctor.target.select import find_target
     from pkgdoctor.wheels.config import ConfigError, read_pip_config
 
     wanted = _wanted(args)
-    target = find_target(args.python, args.prefix, static=args.static, timeout=args.timeout)
+    try:
+        prefix = find_target(
+            args.python, args.prefix, static=args.static, timeout=args.timeout
+        ).prefix
+    except TargetError:
+        # A conda environment without Python (an R or a tools environment) still has
+        # records and hard links to look at.
+        if not (args.prefix and os.path.isdir(os.path.join(args.prefix, "conda-meta"))):
+            raise
+        prefix = os.path.abspath(args.prefix)
     home = os.environ.get("HOME") or os.path.expanduser("~")
     try:
-        settings = read_pip_config(os.environ, site_prefix=target.prefix)
+        settings = read_pip_config(os.environ, site_prefix=prefix)
         cache_dir = settings.cache_dir
         no_cache = settings.no_cache_dir
         pip_config = (
@@ -1588,9 +1597,9 @@ def _cache(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # pip would refuse to run; the variables still say something
         _say(f"warning: {exc}")
         pip_config = (None, None)
-    conda = look_conda.collect(target)
+    conda = conda_facts(prefix)
     facts = collect(
-        target.prefix, conda, os.environ, home=home, pip_config=pip_config,
+        prefix, conda, os.environ, home=home, pip_config=pip_config,
         time_limit=args.time_limit,
     )  # fmt: skip
     found = sort_findings(f for f in judge.findings(facts) if wanted(f.code))

@@ -18,6 +18,7 @@ import time
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from pkgdoctor.caches import locate
 from pkgdoctor.caches.facts import (
@@ -290,7 +291,7 @@ def conda_cache(location: Location, budget: Budget) -> Cache:
     except OSError as exc:
         return Cache(location, exists=False, problem=exc.strerror or str(exc))
     names = {e.name for e in entries}
-    unused = in_use = tarballs = other = Usage()
+    unused = in_use = tarballs = fetched = other = Usage()
     complete = True
     packages = archives = 0
     broken: list[BrokenPackage] = []
@@ -334,19 +335,23 @@ def conda_cache(location: Location, budget: Budget) -> Cache:
                     problem = archive_problem(entry.path)
                     if problem is not None:
                         broken.append(BrokenPackage(entry.path, "bad-archive", problem))
-                if st.st_nlink == 1:
-                    tarballs = tarballs + usage
-                else:
+                stem = next(base[: -len(e)] for e in CONDA_EXTENSIONS if base.endswith(e))
+                if st.st_nlink > 1:
                     in_use = in_use + usage
+                elif stem in names and entry.name == base:
+                    tarballs = tarballs + usage
+                else:  # not extracted (or a .partial download): conda fetches it again
+                    fetched = fetched + usage
             else:
                 other = other + usage
     if budget.entries <= 0:
         complete = False
-    total = unused + in_use + tarballs + other
+    total = unused + in_use + tarballs + fetched + other
     total = Usage(total.files, total.bytes, complete and total.complete)
     parts = (
         Part("unused packages", unused, True, "extracted, no environment links them"),
-        Part("tarballs", tarballs, True, "package files (.conda, .tar.bz2)"),
+        Part("tarballs", tarballs, True, "package files whose package is extracted"),
+        Part("tarballs only", fetched, True, "package files not extracted (or .partial)"),
         Part("in use", in_use, False, "extracted, hard-linked into environments"),
         Part("other", other, False, "bookkeeping, partial extractions"),
     )
@@ -354,7 +359,7 @@ def conda_cache(location: Location, budget: Budget) -> Cache:
         location,
         exists=True,
         total=total,
-        parts=tuple(p for p in parts if p.usage.files or p.reclaimable),
+        parts=tuple(p for p in parts if p.usage.files or p.name == "unused packages"),
         layout=layout,
         packages=packages,
         tarballs=archives,
@@ -539,6 +544,21 @@ def linkage(facts: CondaFacts, pkgs_dirs: Sequence[str], budget: Budget) -> Link
         no_source=no_source,
         records=len(facts.records),
     )
+
+
+@dataclass
+class _Prefix:
+    prefix: str
+
+
+def conda_facts(prefix: str) -> CondaFacts | None:
+    """The conda facts of ``prefix`` (:func:`pkgdoctor.look.conda.collect`, which reads only
+    the target's ``prefix``), also for a conda environment without Python, which has no
+    :class:`Target`."""
+    from pkgdoctor.look import conda as look_conda
+    from pkgdoctor.target.facts import Target
+
+    return look_conda.collect(cast(Target, _Prefix(prefix)))
 
 
 # --- everything ------------------------------------------------------------------------------
