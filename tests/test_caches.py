@@ -395,3 +395,24 @@ def test_a_record_pointing_outside_is_not_walked(
     # The file is compared with the record's own source: a copy there, not the same inode.
     assert document["environment"]["copied"]["files"] == 1
     assert document["environment"]["hardlinked"]["files"] == 0
+
+
+def test_a_huge_cache_leaves_the_others_their_share(
+    home: Path, tmp_path: Path, pkgdoctor: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pkgdoctor.caches import look
+
+    monkeypatch.setattr(look, "MAX_ENTRIES", 2000)
+    pip_cache, uv_cache = tmp_path / "pip", tmp_path / "uv"
+    for index in range(3000):
+        directory = pip_cache / "http-v2" / f"{index % 50}"
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / f"{index}").write_bytes(b"x")
+    (uv_cache / "wheels-v5").mkdir(parents=True)
+    (uv_cache / "wheels-v5" / "a").write_bytes(b"y" * 10)
+    monkeypatch.setenv("PIP_CACHE_DIR", str(pip_cache))
+    monkeypatch.setenv("UV_CACHE_DIR", str(uv_cache))
+    document = pkgdoctor("cache", "--python", sys.executable, "--json").json
+    assert cache_of(document, "pip")["total"]["complete"] is False
+    assert 0 < cache_of(document, "pip")["total"]["files"] < 3000
+    assert cache_of(document, "uv")["total"] == {"files": 1, "bytes": 10, "complete": True}

@@ -574,26 +574,24 @@ def collect(
     time_limit: float = TIME_LIMIT,
 ) -> CacheFacts:
     """Every cache of pip, uv and conda (and rattler/pixi's when it exists) for the target
-    ``prefix`` (``conda``: its conda facts, None when it is no conda environment)."""
+    ``prefix`` (``conda``: its conda facts, None when it is no conda environment).
+
+    The time is shared fairly: each cache (and the environment's linkage) may use the time
+    and the entries left divided by the number of those still to look at, so a huge first
+    cache cannot leave the others unmeasured."""
     started = time.monotonic()
-    budget = Budget(deadline=started + time_limit)
-    notes: list[str] = []
-    caches = [
-        pip_cache(
-            locate.pip_cache(
-                environ, home, config_cache_dir=pip_config[0], config_no_cache=pip_config[1]
-            ),
-            budget,
-        ),
-        uv_cache(locate.uv_cache(environ, home), budget),
-    ]
+    end = started + time_limit
+    budget = Budget(deadline=end)
+    pip = locate.pip_cache(
+        environ, home, config_cache_dir=pip_config[0], config_no_cache=pip_config[1]
+    )
     root = locate.conda_root_prefix(
         environ, prefix, [p for p in locate.root_candidates(prefix) if _is_dir(p)]
     )
-    linked_from = []
+    linked_from: list[str] = []
     if conda is not None:
         for record in conda.records:
-            parent = os.path.dirname(record.link_source or "")
+            parent = os.path.normpath(os.path.dirname(record.link_source or "/"))
             # Only a directory named like a package cache: link.source comes from the
             # target's own files, and pkgdoctor does not walk where a record merely points.
             if (
@@ -602,10 +600,11 @@ def collect(
                 and parent not in linked_from
                 and _is_dir(parent)
             ):
-                linked_from.append(os.path.normpath(parent))
+                linked_from.append(parent)
     # >>> The .condarc plug-in point: the merged ``pkgs_dirs`` of every .condarc level and
-    # the file that set it, from the configuration reader (issue 11, section "config"),
-    # goes here as (dirs, origin). Until then only CONDA_PKGS_DIRS and conda's defaults.
+    # the file that set it, from the configuration reader (issue 11, section "config":
+    # ``conda_settings(...)``), goes here as (dirs, origin). Until it lands, only
+    # CONDA_PKGS_DIRS and conda's defaults are used.
     condarc_pkgs_dirs: tuple[Sequence[str], str] | None = None
     conda_locations = locate.conda_pkgs_dirs(
         environ, home, root, condarc_pkgs_dirs=condarc_pkgs_dirs, linked_from=linked_from
@@ -614,12 +613,29 @@ def collect(
     known = {c.path for c in conda_locations}
     if rattler.path and rattler.path not in known and _is_dir(rattler.path):
         conda_locations.append(rattler)
-    for location in conda_locations:
-        caches.append(conda_cache(location, budget))
+    todo: list[tuple[Callable[[Location, Budget], Cache], Location]] = [
+        (pip_cache, pip),
+        (uv_cache, locate.uv_cache(environ, home)),
+        *((conda_cache, location) for location in conda_locations),
+    ]
+    slots = len(todo) + (conda is not None)
+    caches: list[Cache] = []
+    entries = MAX_ENTRIES
+    for look, location in todo:
+        now = time.monotonic()
+        budget.deadline = now + max(end - now, 0.0) / slots
+        budget.entries = entries // slots
+        given = budget.entries
+        slots -= 1
+        caches.append(look(location, budget))
+        entries -= given - max(budget.entries, 0)
     link = None
     if conda is not None:
+        budget.deadline = end
+        budget.entries = entries
         pkgs = [c.location.path for c in caches[2:] if c.exists and c.location.path]
         link = linkage(conda, pkgs, budget)
+    notes: list[str] = []
     if any(not c.total.complete for c in caches) or (
         link is not None and not link.hardlinked.complete
     ):
