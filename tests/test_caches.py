@@ -314,6 +314,11 @@ def test_broken_and_partial_packages_in_pkgs(
     (partial / "lib").mkdir(parents=True)
     (partial / "lib" / "libz.so.1").write_bytes(b"\x7fELF")
     os.mkfifo(pkgs / "fifo-1.0-0.conda")  # never opened
+    hostile = pkgs / "hostile-1.0-0"
+    (hostile / "info").mkdir(parents=True)
+    (hostile / "info" / "index.json").write_text("{}")
+    os.mkfifo(hostile / "info" / "paths.json")  # never opened: the package lists no files
+    (hostile / "info" / "files").symlink_to("/etc/passwd")  # never read through
     result = pkgdoctor("cache", "--prefix", str(env.prefix), "--static", "--json")
     document = result.json
     assert result.status == 0  # warnings; --fail-on error
@@ -323,7 +328,10 @@ def test_broken_and_partial_packages_in_pkgs(
     )
     assert part(cache, "tarballs")["bytes"] == source.stat().st_size // 2  # extracted beside
     by_path = {f["path"]: f for f in document["findings"]}
-    assert set(by_path) == {str(pkgs / source.name), str(python_dir), str(partial)}
+    assert set(by_path) == {
+        str(pkgs / source.name), str(python_dir), str(partial), str(hostile)
+    }  # fmt: skip
+    assert "lists the package's files" in by_path[str(hostile)]["message"]
     assert by_path[str(pkgs / source.name)]["code"] == "cache-archive-invalid"
     incomplete = by_path[str(python_dir)]
     assert incomplete["code"] == "cache-package-incomplete"

@@ -419,9 +419,12 @@ def _package(path: str, name: str, siblings: set[str], budget: Budget) -> _Packa
 def _listed_paths(info: str) -> list[str] | None:
     """The files and links a package's ``info/paths.json`` lists (``paths_version`` 1; its
     ``directory`` entries left out), else those of the older ``info/files``; None when
-    neither can be read."""
+    neither can be read. A link there is not read (it could point anywhere)."""
     try:
-        doc = json.loads(read_regular(os.path.join(info, "paths.json"), PATHS_JSON_LIMIT))
+        path = os.path.join(info, "paths.json")
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise NotRegularFile(path)
+        doc = json.loads(read_regular(path, PATHS_JSON_LIMIT))
         rows = doc["paths"] if isinstance(doc, dict) else None
         if isinstance(rows, list):
             return [
@@ -434,7 +437,10 @@ def _listed_paths(info: str) -> list[str] | None:
     except (OSError, NotRegularFile, ValueError, UnicodeDecodeError, KeyError):
         pass
     try:
-        text = read_regular(os.path.join(info, "files"), PATHS_JSON_LIMIT).decode("utf-8")
+        path = os.path.join(info, "files")
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        text = read_regular(path, PATHS_JSON_LIMIT).decode("utf-8")
     except (OSError, NotRegularFile, UnicodeDecodeError):
         return None
     return [line for line in text.splitlines() if line.strip()]
