@@ -89,6 +89,17 @@ def test_where_pip_and_uv_say_their_cache_is(home: Path, tmp_path: Path, pkgdoct
         assert cache_of(document, "pip")["path"] == pip_says, extra
         assert cache_of(document, "uv")["path"] == uv_says, extra
     assert cache_of(document, "pip")["source"] == f"{conf} [global]"
+    # PIP_NO_CACHE_DIR=false turns pip's cache off too (pip says so and refuses).
+    env = dict(os.environ, PIP_NO_CACHE_DIR="false")
+    said = subprocess.run([sys.executable, "-m", "pip", "cache", "dir"], env=env,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert said.returncode != 0 and "cache is disabled" in said.stderr
+    os.environ["PIP_NO_CACHE_DIR"] = "false"
+    try:
+        off = cache_of(pkgdoctor("cache", "--python", sys.executable, "--json").json, "pip")
+    finally:
+        del os.environ["PIP_NO_CACHE_DIR"]
+    assert off["path"] is None and off["disabled"] == "PIP_NO_CACHE_DIR"
 
 
 def test_caches_turned_off() -> None:
