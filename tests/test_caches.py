@@ -215,9 +215,13 @@ def test_a_real_pip_cache_and_what_purge_frees(
     reclaimable = found["reclaimable"]["bytes"]
     assert found["reclaim_command"] == "pip cache purge"
     run([*pip, "cache", "purge"])
+    left = find_bytes(cache)[1]
     after = cache_of(pkgdoctor("cache", "--python", sys.executable, "--json").json, "pip")
-    assert after["reclaimable"]["bytes"] == 0
-    assert after["total"]["bytes"] == size - reclaimable == find_bytes(cache)[1]
+    assert after["total"]["bytes"] == left
+    # pip >= 24 removes all of it; an older pip leaves the wheels' origin.json behind,
+    # which is still said to be reclaimable (the next purge of a newer pip removes it).
+    assert size - left == reclaimable - after["reclaimable"]["bytes"]
+    assert after["reclaimable"]["bytes"] < 1024
     text = pkgdoctor("cache", "--python", sys.executable).out
     assert f"pip      {cache}" in text
 

@@ -53,8 +53,13 @@ CONDA_EXTENSIONS = (".conda", ".tar.bz2")
 PARTIAL = ".partial"
 # pip's cache (pip/_internal/commands/cache.py): "http" (pip < 23.3) and "http-v2" hold HTTP
 # responses, "wheels" the wheels pip built; ``pip cache purge`` removes both kinds.
-_PIP_PARTS = {"http": "HTTP responses", "http-v2": "HTTP responses", "wheels": "built wheels"}
-_PIP_OTHER = "selfcheck, wheels' origin.json"
+_PIP_PARTS = {
+    "http": "HTTP responses",
+    "http-v2": "HTTP responses",
+    "wheels": "built wheels",
+    "selfcheck.json": "pip's legacy version check",
+}
+_PIP_OTHER = "pip's version check (selfcheck/), other"
 
 
 @dataclass
@@ -210,13 +215,15 @@ def pip_cache(location: Location, budget: Budget) -> Cache:
 
 
 def _pip_part(name: str) -> str:
-    """What ``pip cache purge`` removes (``remove_cache_items(["*"])``): every file under
-    ``http``/``http-v2``, and the ``*.whl`` files under ``wheels`` (their ``origin.json``
-    stays)."""
+    """What ``pip cache purge`` removes (``remove_cache_items(["*"])``,
+    pip/_internal/commands/cache.py): every file under ``http``/``http-v2``, the wheels
+    under ``wheels`` and, since pip 24, the directories left without a wheel (their
+    ``origin.json``) and the legacy ``selfcheck.json``. (An older pip leaves ``origin.json``
+    files behind: a few hundred bytes each.)"""
     top = name.split("/", 1)[0]
-    if top in ("http", "http-v2") or (top == "wheels" and name.endswith(".whl")):
+    if top in ("http", "http-v2", "wheels"):
         return top
-    return "other"
+    return "selfcheck.json" if name == "selfcheck.json" else "other"
 
 
 def _bucket(name: str) -> tuple[str, int] | None:
