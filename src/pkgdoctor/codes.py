@@ -28,6 +28,7 @@ AREAS = (
     "Extension modules",
     "Imports",
     "Wheels",
+    "Caches",
 )
 
 
@@ -423,4 +424,20 @@ WHEEL_CLASSIFIER_CONTRADICTS = _register(
     "Wheels",
     Severity.WARNING,
     "A Python version classifier names versions that Requires-Python excludes.",
+)
+
+
+# --- Caches (pkgdoctor cache) -----------------------------------------------------------------
+
+CACHE_PACKAGE_INCOMPLETE = _register(
+    "cache-package-incomplete",
+    "Caches",
+    Severity.WARNING,
+    "An extracted package in a conda package cache lacks its metadata or some of its files.",
+)
+CACHE_ARCHIVE_INVALID = _register(
+    "cache-archive-invalid",
+    "Caches",
+    Severity.WARNING,
+    "A package file (.conda, .tar.bz2) in a conda package cache is damaged or truncated.",
 )
