@@ -691,14 +691,13 @@ def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
     from pkgdoctor.codes import AREAS
     from pkgdoctor.render import Report
 
-<<<<<<< HEAD
-    # conda's area only for a conda environment (its family counts the records it examined).
+    # conda's area only for a conda environment (its family counts the records it examined);
+    # caches are `pkgdoctor cache`'s.
     areas = tuple(
-        a for a in AREAS if a not in ("Imports", "Wheels") and (a != "conda" or a in ctx.examined)
+        a
+        for a in AREAS
+        if a not in ("Imports", "Wheels", "Caches") and (a != "conda" or a in ctx.examined)
     )
-=======
-    areas = tuple(a for a in AREAS if a not in ("Imports", "Wheels", "Caches"))
->>>>>>> h-cache
     report = Report(
         "check",
         snapshot.target,
