@@ -75,11 +75,16 @@ class Channels:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.pkgs = root / "package-cache"  # conda's pkgs/ (not a channel: pkgs/main is one)
+        self.pkgs = root / "pkgs"  # the package cache, as conda names it
+        self.channels = root / "channels"  # channels/conda-forge, channels/pkgs/main
         self._built: set[tuple[str, str]] = set()
 
     def url(self, channel: str) -> str:
-        return (self.root / channel).as_uri()
+        return self.directory(channel).as_uri()
+
+    def directory(self, channel: str) -> Path:
+        """Where ``channel`` (``conda-forge``, ``pkgs/main``) lies."""
+        return self.channels / channel
 
     # --- packages ---------------------------------------------------------------------------
 
@@ -101,7 +106,7 @@ class Channels:
         from conda_package_handling import api  # type: ignore[import-untyped]
 
         fn = f"{name}-{version}-{build}.conda"
-        out = self.root / channel / subdir
+        out = self.directory(channel) / subdir
         if (channel, fn) in self._built:
             return out / fn
         work = self.root / "build" / channel / f"{name}-{version}-{build}"
@@ -240,10 +245,7 @@ class Channels:
         """repodata.json for every channel and subdir (rattler's index), noarch included."""
         import rattler
 
-        subdirs = self.root.glob(f"**/{SUBDIR}")
-        for channel in sorted(
-            p.parent for p in subdirs if "build" not in p.relative_to(self.root).parts
-        ):
+        for channel in sorted(p.parent for p in self.channels.glob(f"**/{SUBDIR}")):
             asyncio.run(rattler.index.index_fs(channel))
             noarch = channel / "noarch"
             noarch.mkdir(exist_ok=True)

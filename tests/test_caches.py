@@ -271,10 +271,12 @@ def channels(conda_channels: Channels, tmp_path: Path) -> Channels:
         else:
             os.link(source, destination)
 
-    root = tmp_path / "channels"
+    channels = Channels(tmp_path / "conda")
     for channel in ("conda-forge",):
-        shutil.copytree(conda_channels.root / channel, root / channel, copy_function=copy)
-    return Channels(root)
+        shutil.copytree(
+            conda_channels.directory(channel), channels.directory(channel), copy_function=copy
+        )
+    return channels
 
 
 def test_a_conda_environment_shares_its_files_with_pkgs(
@@ -315,7 +317,7 @@ def test_broken_and_partial_packages_in_pkgs(
     env = channels.create(tmp_path / "env", ["python", "libblas"])
     pkgs = channels.pkgs
     # conda's own layout: the package file beside its extracted directory, urls.txt.
-    source = next((channels.root / "conda-forge" / "linux-64").glob("libblas-*.conda"))
+    source = next((channels.directory("conda-forge") / "linux-64").glob("libblas-*.conda"))
     shutil.copy(source, pkgs / source.name)
     (pkgs / "urls.txt").write_text(source.as_uri() + "\n")
     # A download cut short, a file deleted from an extracted package, an extraction that

@@ -137,8 +137,8 @@ def test_defaults_and_conda_forge_mixed(
 ) -> None:
     """A package from Anaconda's pkgs/main in an environment of conda-forge packages."""
     channels = Channels(tmp_path / "channels")
-    for source in sorted(conda_channels.root.glob("conda-forge/linux-64/*.conda")):
-        target = tmp_path / "channels/conda-forge/linux-64" / source.name
+    for source in sorted(conda_channels.directory("conda-forge").glob("linux-64/*.conda")):
+        target = channels.directory("conda-forge") / "linux-64" / source.name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.hardlink_to(source)
     lib = compile_library(tmp_path / "z", "libz.so.1")
@@ -186,8 +186,8 @@ def test_two_conda_packages_install_the_same_file(
     __clobbers__/; conda links the later one over it and both records list the path (made
     here from rattler's environment, as conda would have left it)."""
     channels = Channels(tmp_path / "channels")
-    for source in sorted(conda_channels.root.glob("conda-forge/linux-64/python-*.conda")):
-        target = tmp_path / "channels/conda-forge/linux-64" / source.name
+    for source in sorted(conda_channels.directory("conda-forge").glob("linux-64/python-*.conda")):
+        target = channels.directory("conda-forge") / "linux-64" / source.name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.hardlink_to(source)
     channels.package("conda-forge", "aaa", "1.0", "0", {"share/x.txt": b"a\n"})
@@ -269,8 +269,8 @@ def test_pip_numpy_under_a_conda_package_built_for_numpy_1(
     """A conda package whose depends pins numpy <2.0a0 (as conda-forge's scipy builds for
     NumPy 1 do) under pip's numpy 2.2.4: an error, naming the dependent and its spec."""
     channels = Channels(tmp_path / "channels")
-    for source in sorted(conda_channels.root.glob("conda-forge/linux-64/*.conda")):
-        target = tmp_path / "channels/conda-forge/linux-64" / source.name
+    for source in sorted(conda_channels.directory("conda-forge").glob("linux-64/*.conda")):
+        target = channels.directory("conda-forge") / "linux-64" / source.name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.hardlink_to(source)
     site = f"lib/python{PY}/site-packages"
