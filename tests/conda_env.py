@@ -79,7 +79,8 @@ class Channels:
         self._built: set[tuple[str, str]] = set()
 
     def url(self, channel: str) -> str:
-        return (self.root / channel).as_uri()
+        """The ``file://`` URL of ``channel`` (a name here); a URL is returned as it is."""
+        return channel if "://" in channel else (self.root / channel).as_uri()
 
     # --- packages ---------------------------------------------------------------------------
 
@@ -240,7 +241,9 @@ class Channels:
         """repodata.json for every channel and subdir (rattler's index), noarch included."""
         import rattler
 
-        for channel in sorted(p for p in self.root.iterdir() if (p / SUBDIR).is_dir()):
+        # A channel is a directory with a linux-64/ one or two levels down ("pkgs/main").
+        found = [*self.root.glob(f"*/{SUBDIR}"), *self.root.glob(f"*/*/{SUBDIR}")]
+        for channel in sorted(p.parent for p in found if p.parts[-3] != "build"):
             asyncio.run(rattler.index.index_fs(channel))
             noarch = channel / "noarch"
             noarch.mkdir(exist_ok=True)
@@ -271,7 +274,9 @@ class Channels:
         async def solve_and_install() -> list[rattler.RepoDataRecord]:
             records = await rattler.solve(
                 sources=[rattler.Channel(self.url(c)) for c in channels],
-                specs=list(specs),
+                # Lenient, as conda parses them: rattler's strict default refuses
+                # "numpy=1.26.4=py311_0", the form conda env export writes.
+                specs=[rattler.MatchSpec(s) for s in specs],
                 platforms=["linux-64", "noarch"],
                 virtual_packages=virtual,
             )

@@ -179,14 +179,18 @@ class _Relative:
             pairs.append((reals[0], "{prefix}"))
         if len(reals) > 1:
             pairs.append((reals[1], "{base}"))
-        # Longest first: a prefix inside the base prefix (a venv in a conda base) wins. A
-        # path ends where a name cannot go on: /srv/env is not the start of /srv/env2.
+        # One name per path, the first: a prefix that is its own base prefix (a conda
+        # environment, a system Python) is {prefix} on both sides, never by the luck of a
+        # set's order. Longest first: a prefix inside the base prefix (a venv in a conda
+        # base) wins. A path ends where a name cannot go on: /srv/env is not the start of
+        # /srv/env2.
+        names: dict[str, str] = {}
+        for path, name in pairs:
+            if len(path.rstrip("/")) > 1:
+                names.setdefault(path.rstrip("/"), name)
         self._pairs = [
             (path, re.compile(re.escape(path) + r"(?=[/\s'\":,;)\]]|$)"), name)
-            for path, name in sorted(
-                {(p.rstrip("/"), name) for p, name in pairs if len(p.rstrip("/")) > 1},
-                key=lambda pair: -len(pair[0]),
-            )
+            for path, name in sorted(names.items(), key=lambda pair: -len(pair[0]))
         ]
 
     def __call__(self, text: str) -> str:

@@ -1,0 +1,110 @@
+"""``export``, ``diff``, ``snapshot`` and ``report`` of real conda environments.
+
+The environments are made by rattler from local channels (tests/conda_env.py): a
+``conda-forge`` channel (python, pip, libblas, numpy 1.26.4 and a small ``tinypkg`` 1.0) and a
+``pkgs/main`` channel with another build of numpy 1.26.4. pip then installs on top from
+local wheels, as people do: ``tinypkg`` 2.0 over conda's 1.0, and ``pipextra``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from artefacts import Wheelhouse, run, write_wheel
+from conda_env import PY_BUILD, Channels, CondaEnv
+from conftest import Runner
+
+MAIN_BUILD = "py311h_main_0".replace("311", PY_BUILD[2:-2])
+
+
+@dataclass(frozen=True)
+class Setup:
+    channels: Channels
+    wheels: Path  # the wheels pip installs from (--find-links)
+
+
+@pytest.fixture(scope="module")
+def setup(
+    tmp_path_factory: pytest.TempPathFactory, conda_channels: Channels, wheelhouse: Wheelhouse
+) -> Setup:
+    root = tmp_path_factory.mktemp("conda-export")
+    channels = Channels(root / "channels")
+    # The session's conda-forge packages (python takes seconds to pack), copied.
+    for package in (conda_channels.root / "conda-forge" / "linux-64").glob("*.conda"):
+        (channels.root / "conda-forge" / "linux-64").mkdir(parents=True, exist_ok=True)
+        shutil.copy(package, channels.root / "conda-forge" / "linux-64")
+    wheels = root / "wheels"
+    wheels.mkdir()
+    tiny1 = write_wheel(root / "tinypkg-1.0-py3-none-any.whl", {"tinypkg.py": b"V = 1\n"})
+    channels.from_wheel("conda-forge", tiny1)
+    write_wheel(wheels / "tinypkg-2.0-py3-none-any.whl", {"tinypkg.py": b"V = 2\n"})
+    write_wheel(wheels / "pipextra-1.0-py3-none-any.whl", {"pipextra.py": b"X = 1\n"})
+    numpy = next(wheelhouse.fetch("numpy==1.26.4").glob("numpy-*.whl"))
+    channels.from_wheel("pkgs/main", numpy, depends=["libblas >=3.9.0,<4.0a0"], build=MAIN_BUILD)
+    return Setup(channels, wheels)
+
+
+def pip_install(env: CondaEnv, wheels: Path, *args: str) -> None:
+    run([str(env.python), "-m", "pip", "install", "-q", "--no-index", "--find-links",
+         str(wheels), "--disable-pip-version-check", *args])  # fmt: skip
+
+
+def make_env(setup: Setup, prefix: Path) -> CondaEnv:
+    """numpy from pkgs/main, the rest from conda-forge; pip's tinypkg 2.0 over conda's 1.0."""
+    env = setup.channels.create(
+        prefix,
+        ["python", "pip", f"{setup.channels.url('pkgs/main')}::numpy", "tinypkg"],
+        channels=["conda-forge", "pkgs/main"],
+    )
+    pip_install(env, setup.wheels, "tinypkg==2.0", "pipextra==1.0")
+    return env
+
+
+def test_environment_yml_recreates_the_environment(
+    setup: Setup, tmp_path: Path, pkgdoctor: Runner
+) -> None:
+    env = make_env(setup, tmp_path / "env")
+    out = tmp_path / "environment.yml"
+    result = pkgdoctor(
+        "export", "--prefix", str(env.prefix), "--format", "environment-yml", "-o", str(out)
+    )
+    assert result.status == 0, result.err
+    text = out.read_text()
+    doc = yaml.safe_load(text)
+    forge, main = setup.channels.url("conda-forge"), setup.channels.url("pkgs/main")
+    python = env.record("python")
+    pip_record = env.record("pip")
+    assert doc["channels"] == [forge, main]  # 4 packages from conda-forge, 1 from pkgs/main
+    assert doc["dependencies"] == [
+        "libblas=3.9.0=20_linux64_openblas",
+        f"{main}::numpy=1.26.4={MAIN_BUILD}",
+        f"pip={pip_record['version']}={PY_BUILD}",
+        f"python={python['version']}=h_0_cpython",
+        f"tinypkg=1.0={PY_BUILD}",
+        {"pip": ["pipextra==1.0", "tinypkg==2.0"]},
+    ]
+    assert "# platform: linux-64\n" in text
+    # The project both installed: said on both lines, with which copy import gets.
+    assert (
+        f"  - tinypkg=1.0={PY_BUILD}  # tinypkg 2.0 also installed by pip (pip: section)\n" in text
+    )
+    assert (
+        "      # replaced conda's tinypkg=1.0 (its files are gone): import uses this one\n"
+        "      - tinypkg==2.0\n"
+    ) in text
+
+    # Recreate it as conda env create would: solve the conda specs from the file's channels,
+    # then pip install its pip: section (conda writes it to a requirements file).
+    specs = [d for d in doc["dependencies"] if isinstance(d, str)]
+    (section,) = [d["pip"] for d in doc["dependencies"] if isinstance(d, dict)]
+    again = setup.channels.create(tmp_path / "again", specs, channels=doc["channels"])
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("".join(f"{line}\n" for line in section))
+    pip_install(again, setup.wheels, "-r", str(requirements))
+    diff = pkgdoctor("diff", str(env.prefix), str(again.prefix))
+    assert (diff.status, diff.out.splitlines()[-1]) == (0, "No differences that matter."), diff.out
