@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from artefacts import Wheelhouse, run, write_wheel
+from artefacts import Wheelhouse, make_venv, run, write_wheel
 from conda_env import PY_BUILD, Channels, CondaEnv
 from conftest import Runner
 
@@ -108,3 +108,49 @@ def test_environment_yml_recreates_the_environment(
     pip_install(again, setup.wheels, "-r", str(requirements))
     diff = pkgdoctor("diff", str(env.prefix), str(again.prefix))
     assert (diff.status, diff.out.splitlines()[-1]) == (0, "No differences that matter."), diff.out
+
+
+def test_diff_of_conda_environments(setup: Setup, tmp_path: Path, pkgdoctor: Runner) -> None:
+    """A: numpy from conda-forge, conda's tinypkg 1.0. B: numpy 1.26.4 of pkgs/main (same
+    version, another build and channel), pip's tinypkg 2.0 over conda's, pipextra from pip,
+    and libblas (not Python) missing its library."""
+    a = setup.channels.create(tmp_path / "a", ["python", "pip", "numpy", "tinypkg"])
+    b = make_env(setup, tmp_path / "b")
+    (b.prefix / "lib" / "libblas.so.3").unlink()
+    result = pkgdoctor("diff", str(a.prefix), str(b.prefix), "--json")
+    assert result.status == 1
+    doc = result.json
+    assert (doc["a"]["conda_packages"], doc["b"]["conda_packages"]) == (5, 5)
+    conda = {(c["subject"], c["aspect"]): c for c in doc["changes"]}
+    numpy = conda["numpy", "conda build, channel"]
+    assert (numpy["a"], numpy["b"]) == (
+        f"conda-forge/linux-64::numpy=1.26.4={PY_BUILD}",
+        f"pkgs/main/linux-64::numpy=1.26.4={MAIN_BUILD}",
+    )
+    over = conda["tinypkg", "installed over conda"]
+    assert (over["a"], over["b"]) == (None, "tinypkg 2.0 (installed by pip) replaced")
+    blas = conda["libblas", "conda files missing in B"]
+    assert blas["items"] == ["lib/libblas.so.3"]
+    text = pkgdoctor("diff", str(a.prefix), str(b.prefix)).out
+    assert (
+        "Distributions  (5)\n"
+        "  ≠ tinypkg: tinypkg 2.0 (installed by pip) replaced conda's tinypkg 1.0 in B\n"
+        "  ≠ tinypkg: version 1.0 in A, 2.0 in B\n"
+        "  + pipextra 1.0 is only in B\n"
+        f"  ≠ conda numpy: 1.26.4={PY_BUILD} from conda-forge in A, 1.26.4={MAIN_BUILD} from "
+        "pkgs/main in B\n"
+        "  ≠ tinypkg 2.0: installed by conda in A, pip in B\n"
+        "Files  (2)\n"
+        "  - conda package libblas: 1 file missing in B\n"
+        "      lib/libblas.so.3\n"
+        "  - conda package tinypkg: 4 files missing in B\n"
+    ) in text, text
+    # A plain venv on one side: one line, not every package of the other.
+    venv = make_venv(tmp_path / "venv")
+    changes = pkgdoctor("diff", str(venv.prefix), str(a.prefix), "--json").json["changes"]
+    (whole,) = [c for c in changes if c["subject"] == "conda"]
+    assert (whole["kind"], whole["summary"]) == (
+        "only-b",
+        "only B is a conda environment (5 conda packages)",
+    )
+    assert [c["aspect"] for c in changes if "conda" in c["aspect"]] == ["conda environment"]
