@@ -18,6 +18,9 @@ import yaml
 from artefacts import Wheelhouse, make_venv, run, write_wheel
 from conda_env import PY_BUILD, Channels, CondaEnv
 from conftest import Runner
+from pkgdoctor.look import collect
+from pkgdoctor.snapshot import codec
+from pkgdoctor.target import find_target
 
 MAIN_BUILD = "py311h_main_0".replace("311", PY_BUILD[2:-2])
 
@@ -154,3 +157,37 @@ def test_diff_of_conda_environments(setup: Setup, tmp_path: Path, pkgdoctor: Run
         "only B is a conda environment (5 conda packages)",
     )
     assert [c["aspect"] for c in changes if "conda" in c["aspect"]] == ["conda environment"]
+
+
+def test_snapshot_check_from_and_report(setup: Setup, tmp_path: Path, pkgdoctor: Runner) -> None:
+    env = make_env(setup, tmp_path / "env")
+    saved = tmp_path / "env.json.gz"
+    assert pkgdoctor("snapshot", "--prefix", str(env.prefix), "-o", str(saved)).status == 0
+    recorded = codec.read(str(saved))
+    live = collect(find_target(prefix=str(env.prefix)))
+    assert recorded.conda is not None and live.conda is not None
+    assert recorded.conda == live.conda  # every record, file, history line and pin
+    assert {r.name for r in recorded.conda.records} == {
+        "libblas", "numpy", "pip", "python", "tinypkg"
+    }  # fmt: skip
+    # check (replayed from its own recording by the runner) and check --from agree.
+    checked = pkgdoctor("check", "--prefix", str(env.prefix))
+    again = pkgdoctor("check", "--from", str(saved))
+    assert again.status == checked.status
+    for fmt in ("environment-yml", "requirements"):
+        exported = pkgdoctor("export", "--prefix", str(env.prefix), "--format", fmt).out
+        assert pkgdoctor("export", "--from", str(saved), "--format", fmt).out == exported
+    diff = pkgdoctor("diff", str(saved), str(env.prefix))
+    assert diff.status == 0, diff.out
+
+    report = pkgdoctor("report", "--prefix", str(env.prefix), "--markdown").out
+    assert (
+        "#### Conda environment\n\n"
+        "```text\n"
+        "packages    5 (3 with Python distributions, 2 without)\n"
+        "channels    conda-forge (4), pkgs/main (1)\n"
+        "pip on top  2: pipextra 1.0 (pip), tinypkg 2.0 (pip, over conda's 1.0)\n"
+        "```\n"
+    ) in report, report
+    plain = pkgdoctor("report", "--prefix", str(env.prefix)).out
+    assert "\nConda environment:\npackages    5 (3 with Python" in plain
