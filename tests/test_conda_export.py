@@ -18,6 +18,7 @@ import yaml
 from artefacts import Wheelhouse, make_venv, run, write_wheel
 from conda_env import PY_BUILD, Channels, CondaEnv
 from conftest import Runner
+from pkgdoctor.conda_owners import conda_owners
 from pkgdoctor.look import collect
 from pkgdoctor.snapshot import codec
 from pkgdoctor.target import find_target
@@ -191,3 +192,26 @@ def test_snapshot_check_from_and_report(setup: Setup, tmp_path: Path, pkgdoctor:
     ) in report, report
     plain = pkgdoctor("report", "--prefix", str(env.prefix)).out
     assert "\nConda environment:\npackages    5 (3 with Python" in plain
+
+
+def test_a_project_conda_and_pip_both_installed(
+    setup: Setup, tmp_path: Path, pkgdoctor: Runner
+) -> None:
+    """pip install --ignore-installed leaves conda's dist-info beside its own: both copies'
+    metadata in one directory, the module file pip's."""
+    env = setup.channels.create(tmp_path / "env", ["python", "pip", "tinypkg"])
+    pip_install(env, setup.wheels, "--ignore-installed", "tinypkg==2.0")
+    snapshot = collect(find_target(prefix=str(env.prefix)))
+    owners = conda_owners(snapshot)
+    assert owners is not None
+    assert [(r.name, str(d)) for r, d in owners.both] == [("tinypkg", "tinypkg 2.0")]
+    assert not owners.replaced
+    text = pkgdoctor("export", "--prefix", str(env.prefix), "--format", "environment-yml").out
+    winner = snapshot.inventory.by_key["tinypkg"]
+    assert (
+        f"  - tinypkg=1.0={PY_BUILD}  # tinypkg 2.0 also installed by pip (pip: section)\n"
+        "  - pip:\n"
+        "      # installed beside conda's tinypkg=1.0 in one directory: import uses the files "
+        f"written last; importlib.metadata and pip see {winner}\n"
+        "      - tinypkg==2.0\n"
+    ) in text, text
