@@ -61,6 +61,14 @@ def test_user_site_leak_in_a_conda_env(
         f"first: {command}"
     )
 
+    # export leaves the user site out, and says so.
+    exported = pkgdoctor("export", "--prefix", str(env.prefix), "--format", "environment-yml")
+    assert "# Not exported, installed outside the environment: leaky 1.0, numpy 2.0.\n" in (
+        exported.out
+    )
+    assert f"  # numpy 2.0 also installed in {user_site} (not exported)\n" in exported.out
+    assert "pip:" not in exported.out
+
     # The printed command, run in a shell before the environment's python and pkgdoctor.
     check = [sys.executable, "-m", "pkgdoctor", "check", "--prefix", str(env.prefix), "--json"]
     script = f"{finding['command']} && {shlex.join(imported)} && {shlex.join(check)}"

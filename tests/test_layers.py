@@ -189,7 +189,7 @@ LAYERS = (
     # looking: the only layer that reads the target's files or runs its interpreter
     ("look", "target", "inventory", "loader"),
     # judging: pure functions of the facts (wheelaudit and wheels look at wheels and indexes)
-    ("checks", "wheelaudit", "wheels", "diff"),
+    ("checks", "wheelaudit", "wheels", "diff", "conda_owners"),
     ("render", "wheelaudit.render", "wheels.report", "export", "explain"),
     ("cli", "__main__"),
 )

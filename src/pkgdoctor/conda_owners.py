@@ -66,7 +66,8 @@ class CondaOwners(Fact):
 
     ``owned``: the metadata directory (absolute, normalized) of each distribution a record
     owns → that record. ``pip``: the distributions no record owns (installed by pip, uv or
-    by hand), in inventory order, shadowed copies included. ``replaced``: records whose own
+    by hand), in inventory order, shadowed copies included; ``outside``: those of them not
+    in the prefix (the user site, a PYTHONPATH directory). ``replaced``: records whose own
     metadata directory is gone while a distribution of the same project that no record owns
     is installed: (record, that distribution). ``both``: records whose distribution is still
     there *and* another copy of the project that no record owns is installed too.
@@ -74,6 +75,8 @@ class CondaOwners(Fact):
 
     owned: Mapping[str, CondaRecord]
     pip: tuple[Distribution, ...] = ()
+    # Those of ``pip`` outside the prefix: the user site, a PYTHONPATH directory.
+    outside: tuple[Distribution, ...] = ()
     replaced: tuple[tuple[CondaRecord, Distribution], ...] = ()
     both: tuple[tuple[CondaRecord, Distribution], ...] = ()
 
@@ -126,7 +129,12 @@ def conda_owners(snapshot: Snapshot) -> CondaOwners | None:
         if other is None:
             continue
         (both if id(record) in present else replaced).append((record, other))
-    return CondaOwners(owned, tuple(pip), tuple(replaced), tuple(both))
+    outside = tuple(
+        d
+        for d in pip
+        if not any(os.path.normpath(d.metadata_dir).startswith(root + "/") for root in roots)
+    )
+    return CondaOwners(owned, tuple(pip), outside, tuple(replaced), tuple(both))
 
 
 __all__ = ["CondaOwners", "conda_owners", "metadata_dirs", "project_of"]

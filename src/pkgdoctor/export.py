@@ -429,8 +429,17 @@ def render_conda_environment_yml(
     # pip freeze lists the copy importlib.metadata finds; a copy conda's package hides is
     # listed too, when the project is also conda's: the file must recreate both.
     hidden = {id(d) for _, d in owners.both}
+    # Only what is in the prefix: the user site or a PYTHONPATH directory is no part of the
+    # environment (installing it here would move it in); said in a comment.
+    elsewhere = {id(d) for d in owners.outside}
     pip_dists = sorted(
-        (d for d in owners.pip if d.key not in skip and (id(d) in winners or id(d) in hidden)),
+        (
+            d
+            for d in owners.pip
+            if d.key not in skip
+            and id(d) not in elsewhere
+            and (id(d) in winners or id(d) in hidden)
+        ),
         key=lambda d: d.name.lower(),
     )
     pip_pins = [_pin(d, gone) for d in pip_dists]
@@ -440,6 +449,12 @@ def render_conda_environment_yml(
     if platform:
         # As ``conda list --explicit`` says it: the builds below exist for this subdir only.
         lines.append(f"# platform: {platform}")
+    outside = sorted((d for d in owners.outside if id(d) in winners), key=lambda d: d.key)
+    if outside:
+        listed = ", ".join(str(d) for d in outside[:_OUTSIDE_LISTED])
+        more = len(outside) - _OUTSIDE_LISTED
+        listed += f" and {more} more" if more > 0 else ""
+        lines.append(f"# Not exported, installed outside the environment: {listed}.")
     lines.append(f"name: {_yaml_scalar(_env_name(snapshot))}")
     if channels:
         lines.append("channels:")
@@ -456,12 +471,17 @@ def render_conda_environment_yml(
             spec = f"{channel}::{spec}"
         item = f"  - {_yaml_scalar(spec)}"
         other = owners.other_copy(record)
-        if other is not None:
+        if other is not None and id(other) in elsewhere:
+            item += f"  # {other} also installed in {other.site_dir} (not exported)"
+        elif other is not None:
             item += f"  # {_also_by_pip(record, other)}"
             notes[other.key] = _which_wins(snapshot, owners, record, other)
         lines.append(item)
     lines += _pip_section(pip_pins, notes, with_pip=conda.record("pip") is None)
     return "\n".join(lines) + "\n"
+
+
+_OUTSIDE_LISTED = 10
 
 
 def _also_by_pip(record: CondaRecord, dist: Distribution) -> str:

@@ -237,6 +237,7 @@ def _conda(snapshot: Snapshot) -> list[str]:
         ),
     ]
     used = {id(d) for d in snapshot.inventory.distributions}
+    used -= {id(d) for d in owners.outside}  # the user site is its own line of the report
     on_top = [d for d in owners.pip if id(d) in used]
     if on_top:
         replaced = {d.key: r for r, d in owners.replaced} | {d.key: r for r, d in owners.both}
