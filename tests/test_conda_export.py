@@ -19,6 +19,7 @@ from artefacts import Wheelhouse, make_venv, run, write_wheel
 from conda_env import PY_BUILD, Channels, CondaEnv
 from conftest import Runner
 from pkgdoctor.conda_owners import conda_owners
+from pkgdoctor.export import conda_channel
 from pkgdoctor.look import collect
 from pkgdoctor.snapshot import codec
 from pkgdoctor.target import find_target
@@ -215,3 +216,19 @@ def test_a_project_conda_and_pip_both_installed(
         f"written last; importlib.metadata and pip see {winner}\n"
         "      - tinypkg==2.0\n"
     ) in text, text
+
+
+@pytest.mark.parametrize(
+    ("recorded", "written"),
+    [
+        ("https://conda.anaconda.org/conda-forge/linux-64", "conda-forge"),
+        ("https://conda.anaconda.org/conda-forge", "conda-forge"),
+        ("https://repo.anaconda.com/pkgs/main/noarch", "pkgs/main"),
+        ("conda-forge", "conda-forge"),  # a record of conda < 4.6
+        ("https://mirror.example/anaconda/cloud/conda-forge/linux-64",
+         "https://mirror.example/anaconda/cloud/conda-forge"),
+        ("file:///srv/channels/pkgs/main/", "file:///srv/channels/pkgs/main"),
+    ],
+)  # fmt: skip
+def test_channels_are_written_as_conda_env_export_writes_them(recorded: str, written: str) -> None:
+    assert conda_channel(recorded) == written

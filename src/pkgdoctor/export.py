@@ -473,6 +473,9 @@ def render_conda_environment_yml(
         other = owners.other_copy(record)
         if other is not None and id(other) in elsewhere:
             item += f"  # {other} also installed in {other.site_dir} (not exported)"
+        elif other is not None and other.key in skip:
+            item += f"  # {other} also installed by {other.installer or 'another installer'}"
+            item += " (left out, as pip freeze does)"
         elif other is not None:
             item += f"  # {_also_by_pip(record, other)}"
             notes[other.key] = _which_wins(snapshot, owners, record, other)
