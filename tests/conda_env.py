@@ -80,7 +80,8 @@ class Channels:
         self._built: set[tuple[str, str]] = set()
 
     def url(self, channel: str) -> str:
-        return self.directory(channel).as_uri()
+        """The ``file://`` URL of ``channel`` (a name here); a URL is returned as it is."""
+        return channel if "://" in channel else self.directory(channel).as_uri()
 
     def directory(self, channel: str) -> Path:
         """Where ``channel`` (``conda-forge``, ``pkgs/main``) lies."""
@@ -276,7 +277,9 @@ class Channels:
         async def solve_and_install() -> list[rattler.RepoDataRecord]:
             records = await rattler.solve(
                 sources=[rattler.Channel(self.url(c)) for c in channels],
-                specs=list(specs),
+                # Lenient, as conda parses them: rattler's strict default refuses
+                # "numpy=1.26.4=py311_0", the form conda env export writes.
+                specs=[rattler.MatchSpec(s) for s in specs],
                 platforms=["linux-64", "noarch"],
                 virtual_packages=virtual,
             )

@@ -199,7 +199,7 @@ LAYERS = (
     # looking: the only layer that reads the target's files or runs its interpreter
     ("look", "target", "inventory", "loader", "caches.look"),
     # judging: pure functions of the facts (wheelaudit and wheels look at wheels and indexes)
-    ("checks", "wheelaudit", "wheels", "diff", "caches.judge"),
+    ("checks", "wheelaudit", "wheels", "diff", "conda_owners", "caches.judge"),
     ("render", "wheelaudit.render", "wheels.report", "export", "explain", "caches.render"),
     ("cli", "__main__"),
 )
