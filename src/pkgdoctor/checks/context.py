@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from pkgdoctor.conda_owners import CondaOwners, conda_owners
 from pkgdoctor.snapshot.model import (
     CondaFacts,
     CondaRecord,
@@ -146,27 +147,19 @@ class Context:
         return self.snapshot.conda
 
     @functools.cached_property
-    def _conda_metadata(self) -> dict[str, CondaRecord]:
-        facts = self.snapshot.conda
-        if facts is None:
-            return {}
-        index: dict[str, CondaRecord] = {}
-        for record in facts.records:
-            for entry in record.files:
-                head, sep, _ = entry.path.partition(".dist-info/")
-                if not sep:
-                    head, sep, _ = entry.path.partition(".egg-info")
-                if sep:
-                    index.setdefault(posixpath.join(facts.prefix, head + sep.rstrip("/")), record)
-        return index
+    def conda_owners(self) -> CondaOwners | None:
+        """Which distributions conda packages own and which pip put on top (conda's own
+        rule, :mod:`pkgdoctor.conda_owners`); None outside a conda environment."""
+        return conda_owners(self.snapshot)
 
     def conda_record(self, dist: Distribution | None) -> CondaRecord | None:
         """The conda package that installed ``dist``: the record that lists its metadata
-        directory's files. Its fixes go through conda; pip would make conda's package
-        pip's, and ``rm`` would pull files from under conda's record."""
-        if dist is None or not self._conda_metadata:
+        directory. Its fixes go through conda; pip would make conda's package pip's, and
+        ``rm`` would pull files from under conda's record."""
+        owners = self.conda_owners
+        if dist is None or owners is None:
             return None
-        return self._conda_metadata.get(posixpath.normpath(dist.metadata_dir))
+        return owners.record_of(dist)
 
     def conda(self, args: str) -> str:
         """``conda ARGS -p PREFIX``: the one place that decides how a fix calls conda for the

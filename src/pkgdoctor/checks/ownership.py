@@ -28,6 +28,7 @@ from typing import Any
 
 from pkgdoctor import codes
 from pkgdoctor.checks.context import Context
+from pkgdoctor.conda_owners import metadata_dirs, project_of
 from pkgdoctor.conda_specs import matches_version, spec_name
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.snapshot.model import (
@@ -111,17 +112,14 @@ def _build(ctx: Context, facts: CondaFacts) -> Ledger:
     prefix = facts.prefix
     owners = ctx.inventory.owners  # absolute path -> the first distribution whose RECORD lists it
     shared_rows = ctx.inventory.shared  # absolute path -> every distribution, when two or more
-    pip_dists = {
-        d.key: d for d in ctx.inventory.all if (d.installer or "").strip().lower() != "conda"
-    }
     listed: dict[str, list[CondaRecord]] = {}
     taken: list[Taken] = []
+    split = ctx.conda_owners  # which distributions conda's records own (conda's own rule)
+    replaced = {id(r): d for r, d in split.replaced} if split is not None else {}
     for record in facts.records:
-        project, metadata_gone = _project(record)
-        entry = Taken(record, project)
-        replacement = pip_dists.get(normalize(project)) if project else None
-        if replacement is not None and metadata_gone and ctx.conda_record(replacement) is None:
-            entry.replaced_by = replacement
+        dirs = metadata_dirs(record)
+        entry = Taken(record, project_of(dirs[0]) if dirs else None)
+        entry.replaced_by = replaced.get(id(record))
         missing = set(record.missing)
         for item in record.files:
             path = item.path
@@ -167,19 +165,6 @@ def _clobbered(path: str) -> str | None:
         return None
     parts = path.split("/", 2)
     return parts[2] if len(parts) == 3 and parts[2] else None
-
-
-def _project(record: CondaRecord) -> tuple[str | None, bool]:
-    """The Python project a conda package installs (from its ``.dist-info`` directory, the
-    only reliable link: conda names differ from PyPI's, ``pytorch`` is ``torch``) and
-    whether that directory's METADATA is gone."""
-    for item in record.files:
-        head, sep, tail = item.path.partition(".dist-info/")
-        if sep and tail == "METADATA":
-            stem = posixpath.basename(head)
-            name = stem.rpartition("-")[0] or stem
-            return name, item.path in set(record.missing)
-    return None, False
 
 
 def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
