@@ -688,7 +688,9 @@ def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
     from pkgdoctor.codes import AREAS
     from pkgdoctor.render import Report
 
-    areas = tuple(a for a in AREAS if a not in ("Imports", "Wheels"))
+    # Configuration is the user's, not the environment's: its area shows only when it has a
+    # finding, like Imports.
+    areas = tuple(a for a in AREAS if a not in ("Imports", "Configuration", "Wheels"))
     report = Report(
         "check",
         snapshot.target,

@@ -8,4 +8,4 @@ The finding codes themselves (area, default severity, summary) are plain data in
 from __future__ import annotations
 
 # In order; each module has ``check(ctx)`` (and may have ``reconcile``).
-FAMILIES = ("interpreter", "venv", "distributions", "integrity", "paths", "extensions")
+FAMILIES = ("interpreter", "venv", "distributions", "integrity", "paths", "extensions", "config")

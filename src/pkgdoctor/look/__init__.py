@@ -18,7 +18,7 @@ from pkgdoctor import __version__
 from pkgdoctor.cache import Cache
 from pkgdoctor.inventory import discover, site_entries
 from pkgdoctor.listings import Listings
-from pkgdoctor.look import extensions, ospackages, paths, records, system, venv
+from pkgdoctor.look import config, extensions, ospackages, paths, records, system, venv
 from pkgdoctor.look.fork import fork_look
 from pkgdoctor.look.records import ProgressFactory
 from pkgdoctor.snapshot.model import ExtensionFacts, Scope, Snapshot, Tool
@@ -82,6 +82,7 @@ def collect(
         venv_facts = venv.collect(target)
         os_release = system.collect(target)
         os_facts = ospackages.collect(target, inventory, cache, settled)
+        config_facts = config.collect(target)
     except BaseException:  # interrupted: no child process is left behind
         if child is not None:
             child.cancel()
@@ -100,5 +101,6 @@ def collect(
         venv=venv_facts,
         os_release=os_release,
         os_packages=os_facts,
+        config=config_facts,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_ns / 1e9)),
     )
