@@ -291,6 +291,13 @@ def _add_check(sub: _Subparsers) -> None:
         help="the directory you run Python from, for module shadowing (default: here)",
     )
     check.add_argument(
+        "--online",
+        action="store_true",
+        help="also ask the configured package indexes about the installed projects "
+        "(config-extra-index-confusion: which names exist on several; unreachable "
+        "mirrors); kept in the snapshot, so check --from replays it",
+    )
+    check.add_argument(
         "--no-cache",
         action="store_true",
         help="do not use or update pkgdoctor's cache of parsed files (kept in "
@@ -792,7 +799,8 @@ def _take_snapshot(
 
         bar = terminal_progress(sys.stderr)
     scope = Scope(deep=args.deep, include_stdlib=args.stdlib, cwd=cwd)
-    return collect(target, scope, cache, bar, parallel=parallel), cache
+    online = bool(getattr(args, "online", False))
+    return collect(target, scope, cache, bar, parallel=parallel, online=online), cache
 
 
 def _snapshot(args: argparse.Namespace, *, parallel: bool = False) -> int:

@@ -170,15 +170,17 @@ def pip_settings(
     :func:`pkgdoctor.look.config.pip_files` lists them) and ``PIP_*`` variables, before the
     command line (see :func:`pkgdoctor.wheels.config.apply_command_line`)."""
     settings = PipSettings()
-    sections: dict[str, dict[str, Located]] = {"global": {}, command: {}}
     for file in files:
         settings.files.append((file.level, file.path, file.exists))
         if file.error is not None:
             settings.errors.append(Located(file.error, file.path))
-        for section, key, value in file.items:
-            if section in sections:
-                sections[section][key] = Located(value, f"{file.path} [{section}]")
-    items = [*sections["global"].items(), *sections[command].items()]
+    values = pip_file_values(files)
+    items = [
+        (name.partition(".")[2], located)
+        for section in ("global", command)
+        for name, located in values.items()
+        if name.partition(".")[0] == section
+    ]
     if not isolated:
         for name, value in environ.items():
             if name.startswith("PIP_") and name[4:].lower() not in ("version", "help"):
@@ -187,6 +189,18 @@ def pip_settings(
         if located.value:
             _apply(settings, key, located)
     return settings
+
+
+def pip_file_values(files: Sequence[PipConfigFile]) -> dict[str, Located]:
+    """``section.key`` -> the value that wins among the files (what ``pip config list``
+    prints, less the variables): a later file's value replaces an earlier one's
+    (``Configuration._dictionary``, pip's OVERRIDE_ORDER global, user, site, then the
+    ``PIP_CONFIG_FILE`` file)."""
+    values: dict[str, Located] = {}
+    for file in files:
+        for section, key, value in file.items:
+            values[f"{section}.{key}"] = Located(value, f"{file.path} [{section}]")
+    return values
 
 
 def normalize_key(name: str) -> str:

@@ -22,7 +22,9 @@ Judged from :class:`~pkgdoctor.snapshot.model.ConfigFacts` through the merge rul
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from pkgdoctor.checks.context import Context
@@ -46,6 +48,7 @@ from pkgdoctor.configuration import (
 )
 from pkgdoctor.findings import Finding, Fix, Severity
 from pkgdoctor.indexes import AS_OF, is_loopback, is_pypi_or_mirror, retired
+from pkgdoctor.redact import without_credentials
 from pkgdoctor.snapshot.model import ConfigFacts
 
 # pip config's level options, by pkgdoctor's level names (pip config --help).
@@ -59,8 +62,8 @@ def check(ctx: Context) -> list[Finding]:
     pip = pip_settings(facts.pip_files, facts.pip_environ)
     findings = _unreadable(pip)
     findings += _insecure(ctx, facts, pip)
-    findings += _confusion(pip)
-    findings += _local_versions(ctx, pip)
+    findings += _confusion(facts, pip)
+    findings += _local_versions(ctx, facts, pip)
     findings += _retired(ctx, facts, pip)
     conda = conda_settings(facts)
     findings += _conda(conda)
@@ -95,7 +98,7 @@ def _pip_config(ctx: Context, facts: ConfigFacts, origin: str, verb: str, *args:
 
 def _where(origin: str) -> str:
     """How a fix names where a value is set."""
-    if " [" in origin:
+    if " [" in origin or origin.startswith("/"):  # a pip.conf and section, a .condarc
         return f"in {origin}"
     return f"by the variable {origin}"
 
@@ -183,11 +186,12 @@ def _insecure(ctx: Context, facts: ConfigFacts, pip: PipSettings) -> list[Findin
 
 
 def _is_local(url: str) -> bool:
-    """An index on this machine: a ``file://`` directory or a loopback server."""
-    return url.lower().startswith("file:") or is_loopback(url)
+    """An index that is a directory of this machine (``file://``). A server on a loopback
+    address is not: it is most often a proxy (devpi) of a public index."""
+    return url.lower().startswith("file:")
 
 
-def _confusion(pip: PipSettings) -> list[Finding]:
+def _confusion(facts: ConfigFacts, pip: PipSettings) -> list[Finding]:
     indexes = list({u.value: u for u in pip.index_urls()}.values())
     if len(indexes) < 2:
         return []
@@ -195,7 +199,7 @@ def _confusion(pip: PipSettings) -> list[Finding]:
     local = [u for u in indexes if _is_local(u.value)]
     if len(remote) < 2 and not (remote and local):
         return []
-    evidence = {
+    evidence: dict[str, object] = {
         "indexes": [f"{u.value} ({u.origin})" for u in indexes],
     }
     how = (
@@ -208,13 +212,16 @@ def _confusion(pip: PipSettings) -> list[Finding]:
         "or Nexus proxy that mirrors both), or use uv, whose default index strategy "
         "(first-index) takes a name from the first index that has it."
     )
+    names = ", ".join(u.value for u in indexes)
+    if facts.online is not None:
+        return _confusion_online(facts, indexes, evidence, how, fix)
     if len(remote) >= 2:
         return [
             CONFIG_EXTRA_INDEX_CONFUSION.finding(
-                f"pip is configured with {len(indexes)} indexes "
-                f"({', '.join(u.value for u in indexes)}): " + how,
+                f"pip is configured with {len(indexes)} indexes ({names}): " + how,
                 evidence=evidence,
-                explanation=fix,
+                explanation=fix + " check --online says which installed names exist on "
+                "several of them.",
             )
         ]
     # One remote index beside directories (or servers) of this machine: those are the
@@ -232,9 +239,87 @@ def _confusion(pip: PipSettings) -> list[Finding]:
     ]
 
 
-def _local_versions(ctx: Context, pip: PipSettings) -> list[Finding]:
+def _newest(versions: Sequence[str]) -> Version | None:
+    parsed = []
+    for text in versions:
+        try:
+            parsed.append(Version(text))
+        except InvalidVersion:
+            continue
+    return max(parsed, default=None)
+
+
+def _confusion_online(
+    facts: ConfigFacts,
+    indexes: list[Located],
+    evidence: dict[str, object],
+    how: str,
+    fix: str,
+) -> list[Finding]:
+    """With the indexes' pages (check --online): the installed names found on more than one
+    index, and those whose newest version is not on the first index (pip installs it from
+    another)."""
+    assert facts.online is not None
+    shown = {without_credentials(u.value): u for u in indexes}
+    by_name: dict[str, dict[str, Version | None]] = {}
+    for page in facts.online:
+        if page.status == "found" and page.index in shown:
+            by_name.setdefault(page.project, {})[page.index] = _newest(page.versions)
+    first = without_credentials(indexes[0].value)
+    both = {n: found for n, found in by_name.items() if len(found) > 1}
+    higher = []
+    for name, found in sorted(both.items()):
+        best = max((v for v in found.values() if v is not None), default=None)
+        mine = found.get(first)
+        if best is not None and (mine is None or mine < best):
+            where = next(i for i, v in found.items() if v == best)
+            higher.append(f"{name}: {best} on {where}, {mine or 'none'} on {first}")
+    looked = len({p.project for p in facts.online})
+    evidence = {
+        **evidence,
+        "names looked up": looked,
+        "on several indexes": [
+            f"{n} ({', '.join(f'{i} {v}' for i, v in found.items())})"
+            for n, found in sorted(both.items())
+        ],
+        "newest not on the first index": higher,
+    }
+    if not both:
+        return [
+            CONFIG_EXTRA_INDEX_CONFUSION.finding(
+                f"pip is configured with {len(indexes)} indexes, but none of the {looked} "
+                "installed names exists on more than one of them today: " + how,
+                severity=Severity.INFO,
+                evidence=evidence,
+                explanation=fix,
+            )
+        ]
+    names = ", ".join(sorted(both))
+    return [
+        CONFIG_EXTRA_INDEX_CONFUSION.finding(
+            f"{len(both)} installed name{'s exist' if len(both) > 1 else ' exists'} on more "
+            f"than one configured index ({names}); "
+            + (
+                f"for {len(higher)} of them another index than {first} has the newest "
+                "version, which pip takes: "
+                if higher
+                else ""
+            )
+            + how,
+            evidence=evidence,
+            explanation=fix,
+        )
+    ]
+
+
+def _local_versions(ctx: Context, facts: ConfigFacts, pip: PipSettings) -> list[Finding]:
     indexes = pip.index_urls()
-    if not indexes or pip.find_links or not all(is_pypi_or_mirror(u.value) for u in indexes):
+    # Only where the configuration chose PyPI mirrors (index-url set by a file or variable):
+    # with pip's default alone, a +local build came from an index given on its command
+    # line, and nothing configured is wrong. find-links may hold the build: not judged.
+    configured = any(u.origin != "pip's default" for u in indexes)
+    mirrors_only = indexes and all(is_pypi_or_mirror(u.value) for u in indexes)
+    if not configured or not mirrors_only or pip.find_links:
         return []
     findings = []
     for dist in ctx.inventory.distributions:
@@ -245,6 +330,12 @@ def _local_versions(ctx: Context, pip: PipSettings) -> list[Finding]:
         except InvalidVersion:
             continue
         if local is None:
+            continue
+        served = facts.online is not None and any(
+            p.project == canonicalize_name(dist.name) and dist.version in p.versions
+            for p in facts.online
+        )
+        if served:  # check --online found it on a configured index after all
             continue
         names = ", ".join(f"{u.value} ({u.origin})" for u in indexes)
         findings.append(
@@ -274,6 +365,9 @@ def _retired(ctx: Context, facts: ConfigFacts, pip: PipSettings) -> list[Finding
         for url in urls:
             entry = retired(url.value)
             if entry is None:
+                unreachable = _unreachable(facts, url.value)
+                if unreachable is not None:
+                    findings.append(unreachable_finding(url, key, unreachable))
                 continue
             command = None
             if key == "index-url":
@@ -296,6 +390,27 @@ def _retired(ctx: Context, facts: ConfigFacts, pip: PipSettings) -> list[Finding
                 )
             )
     return findings
+
+
+def _unreachable(facts: ConfigFacts, url: str) -> str | None:
+    """With check --online: why the index did not answer for any name; None when it did
+    answer (or was not asked)."""
+    shown = without_credentials(url)
+    pages = [p for p in (facts.online or ()) if p.index == shown]
+    if not pages or any(p.status != "unreachable" for p in pages):
+        return None
+    return pages[0].error or "no answer"
+
+
+def unreachable_finding(url: Located, key: str, error: str) -> Finding:
+    return CONFIG_INDEX_RETIRED.finding(
+        f"pip's {key} {url.value} did not answer for any project (check --online: {error}); "
+        f"set {_where(url.origin)}: every pip install that needs it fails or waits for its "
+        "timeouts.",
+        evidence={key: url.value, "set": url.origin, "error": error},
+        explanation="Check the address (and the proxy); if the mirror is gone, use PyPI "
+        "(https://pypi.org/simple, pip's default) or a mirror that is in service.",
+    )
 
 
 # --- conda --------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ def collect(
     progress: ProgressFactory | None = None,
     *,
     parallel: bool = False,
+    online: bool = False,
 ) -> Snapshot:
     """Everything the checks need to know about ``target``, read once.
 
@@ -52,6 +53,9 @@ def collect(
     distributions; the child sends its facts (and what it added to the cache) back through
     a pipe. Anything that goes wrong there makes this process look at them itself: the
     Snapshot is the same either way.
+
+    ``online`` (``check --online``): the configured package indexes are asked about the
+    installed projects (the only network access of ``check``).
     """
     scope = scope or Scope()
     cache = cache if cache is not None else Cache(None)
@@ -82,7 +86,10 @@ def collect(
         venv_facts = venv.collect(target)
         os_release = system.collect(target)
         os_facts = ospackages.collect(target, inventory, cache, settled)
-        config_facts = config.collect(target)
+        names = None
+        if online:  # the REQUESTED ones first: what the user asked for by name
+            names = [d.name for d in sorted(inventory.distributions, key=lambda d: not d.requested)]
+        config_facts = config.collect(target, online_names=names)
     except BaseException:  # interrupted: no child process is left behind
         if child is not None:
             child.cancel()

@@ -15,13 +15,13 @@ import configparser
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pkgdoctor.configuration import CONDA_ALIASES, CONDA_VARIABLES, is_path, normalize_key
 from pkgdoctor.files import NotRegularFile, blocking_kind, read_regular
 from pkgdoctor.redact import variable_value, without_credentials
-from pkgdoctor.snapshot.model import CondaConfigFile, ConfigFacts, PipConfigFile
+from pkgdoctor.snapshot.model import CondaConfigFile, ConfigFacts, IndexPage, PipConfigFile
 from pkgdoctor.target.facts import Target
 
 #: pip and conda configuration files are a few lines; more than this is not one.
@@ -87,8 +87,14 @@ _FINAL = re.compile(r"^([A-Za-z_][\w-]*)\s*:[^\n#]*#\s*!final\b", re.MULTILINE)
 _VARIABLE = re.compile(r"\$(\w+)")
 
 
-def collect(target: Target, environ: Mapping[str, str] | None = None) -> ConfigFacts:
-    """The configuration facts for ``target``, credentials redacted."""
+def collect(
+    target: Target,
+    environ: Mapping[str, str] | None = None,
+    *,
+    online_names: list[str] | None = None,
+) -> ConfigFacts:
+    """The configuration facts for ``target``, credentials redacted; with ``online_names``
+    (``check --online``), each configured index's page for those projects too."""
     env = os.environ if environ is None else environ
     pip = pip_files(env, site_prefix=target.prefix, redact=True)
     conda = conda_files(env, target.prefix)
@@ -102,6 +108,9 @@ def collect(target: Target, environ: Mapping[str, str] | None = None) -> ConfigF
         conda_environ=conda_env,
         ca_environ=ca_env,
         paths=_certificate_paths(pip, pip_env, conda, conda_env, ca_env),
+        online=None
+        if online_names is None
+        else fetch_index_pages(online_names, target.prefix, env),
     )
 
 
@@ -284,3 +293,88 @@ def _certificate_paths(
             named.append(value)
     named += [v for k, v in conda_env.items() if CONDA_VARIABLES[k] == "ssl_verify"]
     return {p: os.path.exists(p) for p in dict.fromkeys(n.strip() for n in named) if is_path(p)}
+
+
+# --- check --online -------------------------------------------------------------------------
+
+#: At most this many project names are looked up on each index (the REQUESTED ones first):
+#: a few hundred requests, seconds on a good connection, for the largest environments.
+MAX_ONLINE_NAMES = 200
+#: Simple pages fetched at once (pip itself fetches one at a time; indexes allow more).
+ONLINE_WORKERS = 8
+ONLINE_TIMEOUT_S = 10.0
+
+
+def fetch_index_pages(
+    names: list[str],
+    prefix: str,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[IndexPage, ...]:
+    """Each configured index's simple page (PEP 503/691) for each of ``names`` (at most
+    :data:`MAX_ONLINE_NAMES`): which versions it has, or that it has none, or that it did not
+    answer. Fetched as pip would (its cert, client-cert, trusted-host and proxy settings,
+    with the credentials of the index URLs), kept with the credentials redacted."""
+    from packaging.utils import canonicalize_name
+
+    from pkgdoctor.configuration import pip_settings
+    from pkgdoctor.wheels.http import Session, request_pool
+    from pkgdoctor.wheels.simple import IndexSource
+
+    env = os.environ if environ is None else environ
+    settings = pip_settings(pip_files(env, site_prefix=prefix), env)
+    indexes = list(dict.fromkeys(u.value for u in settings.index_urls()))
+    wanted = list(dict.fromkeys(canonicalize_name(n) for n in names))[:MAX_ONLINE_NAMES]
+    if not indexes or not wanted:
+        return ()
+    sources = [IndexSource(url, "") for url in indexes]
+    with (
+        Session(
+            timeout=min(settings.timeout, ONLINE_TIMEOUT_S),
+            retries=1,
+            cert=settings.cert,
+            client_cert=settings.client_cert,
+            trusted_hosts=settings.trusted_hosts,
+            proxy=settings.proxy,
+        ) as session,
+        request_pool(ONLINE_WORKERS) as pool,
+    ):
+        futures = [
+            (url, name, pool.submit(source.list, session, name))
+            for url, source in zip(indexes, sources, strict=True)
+            for name in wanted
+        ]
+        pages = []
+        for url, name, future in futures:
+            listing = future.result()
+            shown = without_credentials(url)
+            if listing.error is not None:
+                pages.append(IndexPage(shown, name, "unreachable", error=listing.error))
+            elif listing.not_found or not listing.files:
+                pages.append(IndexPage(shown, name, "missing"))
+            else:
+                versions = _versions(f.filename for f in listing.files)
+                pages.append(IndexPage(shown, name, "found", versions))
+    return tuple(pages)
+
+
+def _versions(filenames: Iterable[str]) -> tuple[str, ...]:
+    """The versions that files are of (wheel and sdist names, PEP 427 / PEP 625), in
+    ascending order."""
+    from packaging.utils import (
+        InvalidSdistFilename,
+        InvalidWheelFilename,
+        parse_sdist_filename,
+        parse_wheel_filename,
+    )
+    from packaging.version import Version
+
+    found: set[Version] = set()
+    for name in filenames:
+        try:
+            if name.endswith(".whl"):
+                found.add(parse_wheel_filename(name)[1])
+            else:
+                found.add(parse_sdist_filename(name)[1])
+        except (InvalidWheelFilename, InvalidSdistFilename):
+            continue
+    return tuple(str(v) for v in sorted(found))
