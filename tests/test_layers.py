@@ -181,13 +181,16 @@ LAYERS = (
         "elf",
         "ldcache",
         "redact",
+        "indexes",
     ),
     ("archive", "library_wheels", "files", "_typed"),
     # the facts: what a Snapshot is made of
     ("target.facts", "extmodules", "listings", "optional_imports", "snapshot.model"),
-    ("snapshot", "cache"),
-    # looking: the only layer that reads the target's files or runs its interpreter
-    ("look", "target", "inventory", "loader"),
+    # configuration: pip's and conda's merge rules, pure functions of the facts
+    ("snapshot", "cache", "configuration"),
+    # looking: the only layer that reads the target's files or runs its interpreter (and,
+    # for check --online and wheels, the package indexes: wheels.http, wheels.simple)
+    ("look", "target", "inventory", "loader", "wheels.http", "wheels.simple"),
     # judging: pure functions of the facts (wheelaudit and wheels look at wheels and indexes)
     ("checks", "wheelaudit", "wheels", "diff"),
     ("render", "wheelaudit.render", "wheels.report", "export", "explain"),

@@ -61,8 +61,7 @@ RETIRED = (
     Retired(
         "pypi.douban.com",
         "2017-03",
-        "moved: it answers with a redirect to pypi.doubanio.com, which pip follows only "
-        "where the redirect's host is trusted too",
+        "moved: douban's mirror answers there only with a redirect to pypi.doubanio.com",
         "ibigbug/pypi-mirrors#5 (mirror list update, 2017-03-02)",
     ),
 )

@@ -109,8 +109,8 @@ def _where(origin: str) -> str:
 def _unreadable(pip: PipSettings) -> list[Finding]:
     return [
         CONFIG_UNREADABLE.finding(
-            f"{error.value}; pip refuses to run (every pip install, pip list, pip config "
-            "fails with this error).",
+            f"{error.value.rstrip('.')}; pip refuses to run (every pip install, pip list, "
+            "pip config fails with this error).",
             path=error.origin if error.origin.startswith("/") else None,
             evidence={"error": error.value},
             explanation="Correct or remove the file (pip parses it as an INI file with "
@@ -374,7 +374,7 @@ def _retired(ctx: Context, facts: ConfigFacts, pip: PipSettings) -> list[Finding
                 command = _pip_config(ctx, facts, url.origin, "unset", key)
             findings.append(
                 CONFIG_INDEX_RETIRED.finding(
-                    f"pip's {key} {url.value} is a retired mirror ({entry.what}, since "
+                    f"pip's {key} {url.value} is a retired or moved mirror ({entry.what}, since "
                     f"{entry.since}); set {_where(url.origin)}.",
                     evidence={
                         key: url.value,
@@ -497,8 +497,9 @@ def _ca_bundles(facts: ConfigFacts, conda: CondaSettings) -> list[Finding]:
         findings.append(
             CONFIG_CA_BUNDLE_MISSING.finding(
                 f"{setting} names the CA bundle {item.value}, which does not exist "
-                f"({_where(item.origin)}): every HTTPS request of pip, requests and conda "
-                "fails with an SSL error.",
+                f"({_where(item.origin)}): every HTTPS request that reads it ("
+                + ("conda's" if item is conda.ssl_verify else "pip's, requests', conda's")
+                + ") fails with an SSL error.",
                 path=item.value,
                 evidence={"setting": setting, "set": item.origin, "path": item.value},
                 fix=Fix(
