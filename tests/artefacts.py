@@ -37,22 +37,35 @@ _CONFIG_VARIABLES = frozenset(
 )
 
 
+# This machine's variables as the test run found them (before any test changed one).
+_MACHINE_ENVIRON = dict(os.environ)
+
+
 def without_user_config(environ: dict[str, str] | None = None) -> dict[str, str]:
     """``environ`` (default: this process's) with this machine's pip and conda configuration
     out of sight of a pkgdoctor run: ``PIP_CONFIG_FILE=/dev/null`` makes pip (and pkgdoctor)
-    skip every pip.conf, the global ones too; no other ``PIP_*`` variable, no conda setting
-    variable nor CA bundle variable; conda's ``$XDG_CONFIG_HOME`` and ``$CONDA_ROOT``
-    levels name nothing (``CONDA_PREFIX`` and ``CONDA_EXE`` stay: they say which
-    environment is active). HOME
-    stays (the user site and pyenv's directory depend on it), and so do ``~/.condarc`` and
-    ``~/.conda``. The environments the suite builds are judged without the machine's
-    configuration; the pip that builds them keeps it (its runs do not use this)."""
+    skip every pip.conf, the global ones too; the machine's ``PIP_*``, conda setting and CA
+    bundle variables go (a value a test set stays: it is the test's); conda's
+    ``$XDG_CONFIG_HOME`` and ``$CONDA_ROOT`` levels name nothing. HOME stays (the user site
+    and pyenv's directory depend on it), and so do ``~/.condarc`` and ``~/.conda``. The
+    environments the suite builds are judged without the machine's configuration; the pip
+    that builds them keeps it (its runs do not use this)."""
     env = dict(os.environ if environ is None else environ)
+
+    def machines(name: str) -> bool:
+        return name in env and env[name] == _MACHINE_ENVIRON.get(name)
+
     for name in list(env):
-        if name.startswith("PIP_") or name in _CONFIG_VARIABLES:
+        if (name.startswith("PIP_") or name in _CONFIG_VARIABLES) and machines(name):
             del env[name]
-    env["PIP_CONFIG_FILE"] = os.devnull
-    env["XDG_CONFIG_HOME"] = env["CONDA_ROOT"] = os.path.join(os.devnull, "no-config")
+    nowhere = os.path.join(os.devnull, "no-config")
+    for name, value in (
+        ("PIP_CONFIG_FILE", os.devnull),
+        ("XDG_CONFIG_HOME", nowhere),
+        ("CONDA_ROOT", nowhere),
+    ):
+        if name not in env or machines(name):
+            env[name] = value
     return env
 
 

@@ -4,6 +4,7 @@ which file is read and which value wins), judged by the ``config-*`` checks, and
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -68,6 +69,37 @@ def pip_says(env: dict[str, str], python: Path, *args: str) -> subprocess.Comple
     )
 
 
+# pip's Configuration: up to pip 23 items() is the merged dictionary; from pip 24 on it
+# maps each file to its values, and get_value merges them. Variables (":env:") left out.
+_WINNERS = """
+import json
+from pip._internal.configuration import Configuration
+configuration = Configuration(isolated=False)
+configuration.load()
+keys = []
+for key, value in configuration.items():
+    keys += list(value) if isinstance(value, dict) else [key]
+print(json.dumps({k: configuration.get_value(k) for k in keys if not k.startswith(":env:")}))
+"""
+
+
+def pips_winners(env: dict[str, str], python: Path) -> dict[str, str]:
+    """``section.key`` -> value, as pip's Configuration merges its files (for ``python``'s
+    environment, with the pip of the Python running the tests)."""
+    import pip
+
+    where = str(Path(pip.__file__).parent.parent)
+    proc = subprocess.run(
+        [str(python), "-c", _WINNERS],
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": where},
+        check=True,
+    )
+    winners: dict[str, str] = json.loads(proc.stdout)
+    return winners
+
+
 def config_findings(result: Any) -> list[dict[str, Any]]:
     return [f for f in result.json["findings"] if f["code"].startswith("config-")]
 
@@ -106,14 +138,10 @@ def test_files_and_winning_values_are_pips(tmp_path: Path, explicit: bool) -> No
             theirs.add((level, path, exists == "True"))
     assert {(f.level, f.path, f.exists) for f in ours} == theirs
 
-    listed = pip_says(env, venv.python, "config", "list")
-    assert listed.returncode == 0, listed.stderr
-    expected = {}
-    for line in listed.stdout.splitlines():
-        name, _, value = line.partition("=")
-        if not name.startswith(":env:"):
-            expected[name] = value.strip("'")
-    assert {k: v.value for k, v in pip_file_values(ours).items()} == expected
+    # The winner of each key, from pip's own Configuration (`pip config list` printed the
+    # merged values up to pip 23; from pip 24 on it prints every file's, and `config get`
+    # reads one level), run by the venv's Python so that its site level is the venv's.
+    assert {k: v.value for k, v in pip_file_values(ours).items()} == pips_winners(env, venv.python)
 
 
 def test_pip_config_file_devnull_skips_every_file(tmp_path: Path) -> None:
@@ -121,9 +149,8 @@ def test_pip_config_file_devnull_skips_every_file(tmp_path: Path) -> None:
     venv = make_venv(tmp_path / "venv")
     write(home / ".config/pip/pip.conf", "[global]\nindex-url = https://user.example/s\n")
     env = private_environ(home, PIP_CONFIG_FILE=os.devnull)
-    listed = pip_says(env, venv.python, "config", "list")
-    from_files = [line for line in listed.stdout.splitlines() if not line.startswith(":env:")]
-    assert (listed.returncode, from_files) == (0, [])
+    got = pip_says(env, venv.python, "config", "get", "global.index-url")
+    assert got.returncode != 0 and "No such key" in got.stderr
     files = pip_files(env, site_prefix=str(venv.prefix))
     assert not any(f.exists for f in files) and pip_file_values(files) == {}
 
@@ -282,7 +309,7 @@ def test_a_retired_mirror_and_its_fix(pkgdoctor: Runner, tmp_path: Path, home: P
 
 @pytest.mark.user_config
 def test_a_local_version_behind_a_pypi_mirror(
-    pkgdoctor: Runner, tmp_path: Path, home: Path
+    pkgdoctor: Runner, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     venv = make_venv(tmp_path / "venv")
     write_dist_info(venv.site_packages, "torchish", "2.5.1+cu118", [])
@@ -290,7 +317,7 @@ def test_a_local_version_behind_a_pypi_mirror(
     args = ("check", "--prefix", str(venv.prefix), "--json")
     assert config_findings(pkgdoctor(*args)) == []  # pip's default index: nothing configured
     variable = "https://pypi.tuna.tsinghua.edu.cn/simple"
-    os.environ["PIP_INDEX_URL"] = variable
+    monkeypatch.setenv("PIP_INDEX_URL", variable)
     (finding,) = config_findings(pkgdoctor(*args))
     assert (finding["code"], finding["distribution"]) == (
         "config-index-hides-local-version",
@@ -298,14 +325,14 @@ def test_a_local_version_behind_a_pypi_mirror(
     )
     assert finding["evidence"]["indexes"] == [f"{variable} (PIP_INDEX_URL)"]
     # An index that is not PyPI's may serve +cu118 builds: nothing to say.
-    os.environ["PIP_EXTRA_INDEX_URL"] = "https://download.pytorch.org/whl/cu118"
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "https://download.pytorch.org/whl/cu118")
     codes = [f["code"] for f in config_findings(pkgdoctor(*args))]
     assert "config-index-hides-local-version" not in codes
 
 
 @pytest.mark.user_config
 def test_conda_channels_mixed_priority_disabled_and_ca_bundles(
-    pkgdoctor: Runner, tmp_path: Path, home: Path
+    pkgdoctor: Runner, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     venv = make_venv(tmp_path / "venv")
     user = write(
@@ -313,7 +340,7 @@ def test_conda_channels_mixed_priority_disabled_and_ca_bundles(
         "channels:\n  - conda-forge\n  - defaults\nssl_verify: /nonexistent/corp.pem\n",
     )
     env_rc = write(venv.prefix / ".condarc", "channel_priority: disabled\n")
-    os.environ["REQUESTS_CA_BUNDLE"] = "/nonexistent/bundle.pem"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/bundle.pem")
     result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
     by_code: dict[str, list[dict[str, Any]]] = {}
     for finding in config_findings(result):
@@ -356,15 +383,17 @@ def index_with(directory: Path, projects: dict[str, list[str]]) -> SimpleIndex:
 
 
 @pytest.mark.user_config
-def test_online_names_on_both_indexes(pkgdoctor: Runner, tmp_path: Path, home: Path) -> None:
+def test_online_names_on_both_indexes(
+    pkgdoctor: Runner, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     venv = make_venv(tmp_path / "venv")
     write_dist_info(venv.site_packages, "demo", "1.0", [])
     write_dist_info(venv.site_packages, "only-first", "1.0", [])
     index_with(tmp_path / "a", {"demo": ["1.0"], "only-first": ["1.0"]})
     index_with(tmp_path / "b", {"demo": ["1.0", "2.0"]})
     with serve(tmp_path / "a") as first, serve(tmp_path / "b") as second:
-        os.environ["PIP_INDEX_URL"] = f"{first.url}/simple"
-        os.environ["PIP_EXTRA_INDEX_URL"] = f"{second.url}/simple"
+        monkeypatch.setenv("PIP_INDEX_URL", f"{first.url}/simple")
+        monkeypatch.setenv("PIP_EXTRA_INDEX_URL", f"{second.url}/simple")
         offline = config_findings(pkgdoctor("check", "--prefix", str(venv.prefix), "--json"))
         online = config_findings(
             pkgdoctor("check", "--prefix", str(venv.prefix), "--json", "--online")
@@ -384,11 +413,11 @@ def test_online_names_on_both_indexes(pkgdoctor: Runner, tmp_path: Path, home: P
 
 @pytest.mark.user_config
 def test_online_an_index_that_does_not_answer(
-    pkgdoctor: Runner, tmp_path: Path, home: Path
+    pkgdoctor: Runner, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     venv = make_venv(tmp_path / "venv")
     write_dist_info(venv.site_packages, "demo", "1.0", [])
-    os.environ["PIP_INDEX_URL"] = "http://127.0.0.1:9/simple"  # discard port: refused
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # discard port: refused
     result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json", "--online")
     (finding,) = config_findings(result)
     assert finding["code"] == "config-index-retired"
