@@ -422,3 +422,18 @@ def test_online_an_index_that_does_not_answer(
     (finding,) = config_findings(result)
     assert finding["code"] == "config-index-retired"
     assert "did not answer" in finding["message"]
+
+
+@pytest.mark.user_config
+def test_a_site_level_value_is_fixed_in_the_targets_pip_conf(
+    pkgdoctor: Runner, tmp_path: Path, home: Path
+) -> None:
+    venv = make_venv(tmp_path / "venv")  # no pip inside: pip reaches it with --python
+    site = write(venv.prefix / "pip.conf", "[install]\ntrusted-host = build.example\n")
+    (finding,) = config_findings(pkgdoctor("check", "--prefix", str(venv.prefix), "--json"))
+    assert finding["evidence"]["set"] == f"{site} [install]"
+    assert finding["command"] == (
+        f"python3 -m pip --python {venv.python} config --site unset install.trusted-host"
+    )
+    run_fix(finding["command"])
+    assert config_findings(pkgdoctor("check", "--prefix", str(venv.prefix), "--json")) == []

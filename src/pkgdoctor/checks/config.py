@@ -89,10 +89,15 @@ def _pip_config(ctx: Context, facts: ConfigFacts, origin: str, verb: str, *args:
     edited = [f.path for f in facts.pip_files if f.level == level]
     if level not in _LEVEL_OPTIONS or edited[-1] != path:
         return None
-    # The site level is the target's own pip's; user and global are any pip's.
-    python = f"{ctx.target.prefix.rstrip('/')}/bin/python" if level == "site" else "python3"
+    # The site level is the target's (pip's sys.prefix); user and global are any pip's. A
+    # target without pip is reached with --python (pip 22.3+), as checks/venv.py does.
+    pip = ["python3", "-m", "pip"]
+    if level == "site":
+        python = f"{ctx.target.prefix.rstrip('/')}/bin/python"
+        has_pip = ctx.inventory.get("pip") is not None
+        pip = [python, "-m", "pip"] if has_pip else [*pip, "--python", python]
     name = f"{section[:-1]}.{args[0]}"
-    words = [python, "-m", "pip", "config", _LEVEL_OPTIONS[level], verb, name, *args[1:]]
+    words = [*pip, "config", _LEVEL_OPTIONS[level], verb, name, *args[1:]]
     return shlex.join(words)
 
 
