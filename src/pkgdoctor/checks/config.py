@@ -219,7 +219,10 @@ def _confusion(facts: ConfigFacts, pip: PipSettings) -> list[Finding]:
     )
     names = ", ".join(u.value for u in indexes)
     if facts.online is not None:
-        return _confusion_online(facts, indexes, evidence, how, fix)
+        # A file:// copy beside one remote index stays a note with the pages too: its names
+        # are on both by design (a local mirror); they are listed all the same.
+        severity = Severity.WARNING if len(remote) >= 2 else Severity.INFO
+        return _confusion_online(facts, indexes, evidence, how, fix, severity)
     if len(remote) >= 2:
         return [
             CONFIG_EXTRA_INDEX_CONFUSION.finding(
@@ -260,6 +263,7 @@ def _confusion_online(
     evidence: dict[str, object],
     how: str,
     fix: str,
+    severity: Severity,
 ) -> list[Finding]:
     """With the indexes' pages (check --online): the installed names found on more than one
     index, and those whose newest version is not on the first index (pip installs it from
@@ -311,6 +315,7 @@ def _confusion_online(
                 else ""
             )
             + how,
+            severity=severity,
             evidence=evidence,
             explanation=fix,
         )
