@@ -21,12 +21,53 @@ from pathlib import Path
 
 import pytest
 
+from pkgdoctor.configuration import CONDA_VARIABLES
+
 PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 PY_NODOT = f"{sys.version_info[0]}{sys.version_info[1]}"
 # "Another CPython" for ABI-mismatch cases: the previous minor version (3.10 under 3.11).
 OTHER_PY = f"3.{sys.version_info[1] - 1}"
 EXT_SUFFIX: str = sysconfig.get_config_var("EXT_SUFFIX")
 MULTIARCH: str = sysconfig.get_config_var("MULTIARCH") or ""
+
+# The variables that point pip, conda and the HTTP clients at the user's configuration
+# (pkgdoctor's look/config.py reads them).
+_CONFIG_VARIABLES = frozenset(
+    ("CONDARC", *CONDA_VARIABLES, "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
+)
+
+
+# This machine's variables as the test run found them (before any test changed one).
+_MACHINE_ENVIRON = dict(os.environ)
+
+
+def without_user_config(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """``environ`` (default: this process's) with this machine's pip and conda configuration
+    out of sight of a pkgdoctor run: ``PIP_CONFIG_FILE=/dev/null`` makes pip (and pkgdoctor)
+    skip every pip.conf, the global ones too; the machine's ``PIP_*``, conda setting and CA
+    bundle variables go (a value a test set stays: it is the test's); conda's
+    ``$XDG_CONFIG_HOME`` and ``$CONDA_ROOT`` levels name nothing. HOME stays (the user site
+    and pyenv's directory depend on it), and so do ``~/.condarc`` and ``~/.conda``. The
+    environments the suite builds are judged without the machine's configuration; the pip
+    that builds them keeps it (its runs do not use this)."""
+    env = dict(os.environ if environ is None else environ)
+
+    def machines(name: str) -> bool:
+        return name in env and env[name] == _MACHINE_ENVIRON.get(name)
+
+    for name in list(env):
+        if (name.startswith("PIP_") or name in _CONFIG_VARIABLES) and machines(name):
+            del env[name]
+    nowhere = os.path.join(os.devnull, "no-config")
+    for name, value in (
+        ("PIP_CONFIG_FILE", os.devnull),
+        ("XDG_CONFIG_HOME", nowhere),
+        ("CONDA_ROOT", nowhere),
+    ):
+        if name not in env or machines(name):
+            env[name] = value
+    return env
+
 
 EM_AARCH64 = 183  # System V gABI e_machine values
 EM_LOONGARCH = 258

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -14,7 +15,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from artefacts import Wheelhouse, compile_library
+from artefacts import Wheelhouse, compile_library, without_user_config
 from conda_env import Channels
 from pkgdoctor.cli import main
 from pkgdoctor.snapshot.model import Snapshot
@@ -144,9 +145,27 @@ class _Live:
     snapshot: Snapshot
 
 
+@contextlib.contextmanager
+def isolated_config() -> Iterator[None]:
+    """This machine's pip and conda configuration out of sight while the block runs
+    (:func:`artefacts.without_user_config`); restored after, so that the pip the tests run
+    to build environments keeps the machine's indexes."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(without_user_config(saved))
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture
 def pkgdoctor(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Runner]:
     """Run the CLI in-process: ``pkgdoctor("check", "--prefix", str(venv))``.
 
@@ -155,6 +174,10 @@ def pkgdoctor(
     moved out of the way (so nothing of it can be read), and ``check --from`` that file must
     give exactly the same output and exit status. So every broken environment the suite
     builds is checked live *and* recorded.
+
+    Every command but ``wheels`` (which fetches with the machine's indexes) runs with this
+    machine's pip and conda configuration out of sight (:func:`isolated_config`), unless
+    the test is marked ``user_config`` (and sets up the configuration it wants).
     """
     import pkgdoctor.look
 
@@ -174,7 +197,9 @@ def pkgdoctor(
     def invoke(*argv: str) -> Result:
         capsys.readouterr()
         before = len(taken)
-        status = main(list(argv))
+        isolate = argv[:1] != ("wheels",) and not request.node.get_closest_marker("user_config")
+        with isolated_config() if isolate else contextlib.nullcontext():
+            status = main(list(argv))
         captured = capsys.readouterr()
         result = Result(status, captured.out, captured.err)
         if argv[:1] == ("check",) and "--from" not in argv and len(taken) == before + 1:

@@ -19,6 +19,7 @@ from artefacts import (
     compile_library,
     make_venv,
     patch_machine,
+    without_user_config,
     write_dist_info,
 )
 from conftest import Runner
@@ -130,7 +131,7 @@ def test_a_fifo_in_place_of_the_cache_file_does_not_block(tmp_path: Path) -> Non
     on without a cache (in a child with a hard timeout, so a regression fails, not hangs)."""
     venv = make_venv(tmp_path / "env")
     args = [sys.executable, "-m", "pkgdoctor", "check", "--prefix", str(venv.prefix), "--json"]
-    env = {**os.environ, "PKGDOCTOR_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**without_user_config(), "PKGDOCTOR_CACHE_DIR": str(tmp_path / "cache")}
     assert subprocess.run(args, env=env, capture_output=True, timeout=120).returncode == 0
     (written,) = cache_files(tmp_path / "cache")
     written.unlink()
@@ -175,7 +176,7 @@ def test_record_verdicts_follow_directory_changes(tmp_path: Path) -> None:
         (venv.site_packages / name).write_text("")
     write_dist_info(venv.site_packages, "pkg", "1.0", names)
     age(venv.prefix)
-    env = {**os.environ, "PKGDOCTOR_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**without_user_config(), "PKGDOCTOR_CACHE_DIR": str(tmp_path / "cache")}
     command = [sys.executable, "-m", "pkgdoctor", "check", "--prefix", str(venv.prefix), "--json"]
 
     def check() -> list[str]:

@@ -39,6 +39,7 @@ from artefacts import (
     run,
     set_phnum,
     truncate_last_segment,
+    without_user_config,
     write_dist_info,
 )
 from conftest import Runner
@@ -699,6 +700,7 @@ def test_a_thousand_nested_directories_end_in_a_warning(
     for extra in ((), ("--static",)):
         proc = subprocess.run(
             [sys.executable, "-m", "pkgdoctor", "check", "--prefix", str(venv.prefix), *extra],
+            env=without_user_config(),
             capture_output=True,
             text=True,
             timeout=120,

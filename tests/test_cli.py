@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from artefacts import EXT_SUFFIX, Venv, compile_extension, make_venv
+from artefacts import EXT_SUFFIX, Venv, compile_extension, make_venv, without_user_config
 from conftest import Runner
 from pkgdoctor import __version__
 from pkgdoctor.codes import all_codes
@@ -27,7 +27,7 @@ def run_cli(
         [*prefix, sys.executable, "-m", "pkgdoctor", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=without_user_config(env),
         check=False,
     )
 
@@ -262,7 +262,7 @@ def run_in_pty(args: list[str], env: dict[str, str]) -> str:
         stdout=child_fd,
         stderr=child_fd,
         stdin=subprocess.DEVNULL,
-        env=env,
+        env=without_user_config(env),
     )
     os.close(child_fd)
     chunks = []

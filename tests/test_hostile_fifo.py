@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from artefacts import make_venv
+from artefacts import make_venv, without_user_config
 
 LIMIT_S = 60
 MEMORY = 2 << 30  # 2 GiB of address space: far above a run's needs, far below a runaway's
@@ -35,7 +35,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         capture_output=True,
         text=True,
         timeout=LIMIT_S,
-        env={**os.environ, **(env or {})},
+        env={**without_user_config(), **(env or {})},
         preexec_fn=_limit_memory,
         check=False,
     )

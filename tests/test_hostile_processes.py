@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from artefacts import Venv, make_venv
+from artefacts import Venv, make_venv, without_user_config
 from pkgdoctor.target.limits import OUTPUT_LIMIT
 from pkgdoctor.target.process import Kept
 
@@ -65,6 +65,7 @@ def run_bounded(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "pkgdoctor", *args],
+        env=without_user_config(),
         capture_output=True,
         text=True,
         timeout=HARD_TIMEOUT,

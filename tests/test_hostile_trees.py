@@ -31,7 +31,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from artefacts import EXT_SUFFIX, PY, compile_extension, make_venv, snapshot, write_dist_info
+from artefacts import (
+    EXT_SUFFIX,
+    PY,
+    compile_extension,
+    make_venv,
+    snapshot,
+    without_user_config,
+    write_dist_info,
+)
 from conftest import Runner, validated
 
 LIMIT_S = 60  # a run that takes longer has hung: no example needs a tenth of it
@@ -508,6 +516,7 @@ def _unlock(root: Path) -> None:
 def check(prefix: Path, *mode: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pkgdoctor", "check", "--prefix", str(prefix), "--json", *mode],
+        env=without_user_config(),
         capture_output=True,
         text=True,
         errors="surrogateescape",

@@ -28,7 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.metadata import parse_email
 
-from artefacts import PY, Venv, Wheelhouse, make_venv, pip, write_dist_info
+from artefacts import PY, Venv, Wheelhouse, make_venv, pip, without_user_config, write_dist_info
 from conftest import Runner
 from pkgdoctor.checks.integrity import SHEBANG_NOTE
 from pkgdoctor.inventory import (
@@ -779,6 +779,7 @@ def test_record_rows_outside_the_environment_are_never_touched(
     argv = ["check", "--prefix", str(broken.prefix), "--deep", "--json", "--no-cache"]
     proc = subprocess.run(
         [sys.executable, "-c", _WATCHED, str(log), *argv],
+        env=without_user_config(),
         capture_output=True,
         text=True,
         timeout=120,

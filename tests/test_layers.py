@@ -182,6 +182,7 @@ LAYERS = (
         "elf",
         "ldcache",
         "redact",
+        "indexes",
     ),
     ("archive", "library_wheels", "files", "_typed"),
     # the facts: what a Snapshot is made of
@@ -195,9 +196,11 @@ LAYERS = (
         "caches.facts",
         "caches.locate",
     ),
-    ("snapshot", "cache"),
-    # looking: the only layer that reads the target's files or runs its interpreter
-    ("look", "target", "inventory", "loader", "caches.look"),
+    # configuration: pip's and conda's merge rules, pure functions of the facts
+    ("snapshot", "cache", "configuration"),
+    # looking: the only layer that reads the target's files or runs its interpreter (and,
+    # for check --online and wheels, the package indexes: wheels.http, wheels.simple)
+    ("look", "target", "inventory", "loader", "wheels.http", "wheels.simple", "caches.look"),
     # judging: pure functions of the facts (wheelaudit and wheels look at wheels and indexes)
     ("checks", "wheelaudit", "wheels", "diff", "conda_owners", "caches.judge"),
     ("render", "wheelaudit.render", "wheels.report", "export", "explain", "caches.render"),

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from artefacts import make_venv, record_line, write_dist_info
+from artefacts import make_venv, record_line, without_user_config, write_dist_info
 from conftest import Runner
 from pkgdoctor.look import collect
 from pkgdoctor.look.ospackages import os_root
@@ -260,6 +260,7 @@ def test_a_hostile_database_is_read_without_hanging(tmp_path: Path) -> None:
 
     result = subprocess.run(
         [sys.executable, "-m", "pkgdoctor", "check", "--prefix", str(usr), "--json"],
+        env=without_user_config(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -519,7 +520,13 @@ def test_a_hostile_rpm_database_is_read_without_hanging(tmp_path: Path) -> None:
 
     command = [sys.executable, "-m", "pkgdoctor", "check", "--prefix", str(usr), "--json"]
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=120, preexec_fn=limit, check=False
+        command,
+        env=without_user_config(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     findings = json.loads(result.stdout)["findings"]
@@ -533,7 +540,13 @@ def test_a_hostile_rpm_database_is_read_without_hanging(tmp_path: Path) -> None:
     path.unlink()
     os.mkfifo(path)
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=120, preexec_fn=limit, check=False
+        command,
+        env=without_user_config(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
+        check=False,
     )
     # No OS database now: the relocated script is a missing file (an error, exit 1).
     assert result.returncode == 1, result.stderr

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from artefacts import make_venv
+from artefacts import make_venv, without_user_config
 from conftest import Runner
 
 PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))) / "versions"
@@ -144,7 +144,7 @@ def test_pythonhome_of_pkgdoctors_python_breaks_another_python(tmp_path: Path) -
         pytest.skip("no pyenv Python of another minor version on this machine")
     venv = tmp_path / "other"
     subprocess.run([str(other), "-m", "venv", "--without-pip", str(venv)], check=True)
-    env = {**os.environ, "PYTHONHOME": sys.base_prefix}
+    env = {**without_user_config(), "PYTHONHOME": sys.base_prefix}
     for flag in ("--python", "--prefix"):
         where = str(venv / "bin" / "python") if flag == "--python" else str(venv)
         proc = subprocess.run(

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from artefacts import EXT_SUFFIX, PY, make_venv
+from artefacts import EXT_SUFFIX, PY, make_venv, without_user_config
 from conftest import Runner
 from pkgdoctor.extmodules import parse_extension_filename
 from pkgdoctor.platforms import triplet_architecture, triplet_libc
@@ -358,7 +358,9 @@ def test_pyenv_shim_runs_the_version_chosen_where_the_user_is(tmp_path: Path) ->
     versions = sorted(os.listdir(os.path.expanduser("~/.pyenv/versions")))
     version = next(v for v in reversed(versions) if v.startswith("3.12."))
     (tmp_path / ".python-version").write_text(f"{version}\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYENV_VERSION", "PYENV_DIR")}
+    env = {
+        k: v for k, v in without_user_config().items() if k not in ("PYENV_VERSION", "PYENV_DIR")
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "pkgdoctor", "check", "--python", f"{_SHIMS}/python3", "--json"],
         capture_output=True, text=True, cwd=tmp_path, env=env, check=False,

@@ -291,6 +291,13 @@ def _add_check(sub: _Subparsers) -> None:
         help="the directory you run Python from, for module shadowing (default: here)",
     )
     check.add_argument(
+        "--online",
+        action="store_true",
+        help="also ask the configured package indexes about the installed projects "
+        "(config-extra-index-confusion: which names exist on several; unreachable "
+        "mirrors); kept in the snapshot, so check --from replays it",
+    )
+    check.add_argument(
         "--no-cache",
         action="store_true",
         help="do not use or update pkgdoctor's cache of parsed files (kept in "
@@ -692,12 +699,10 @@ def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
     from pkgdoctor.render import Report
 
     # conda's area only for a conda environment (its family counts the records it examined);
-    # caches are `pkgdoctor cache`'s.
-    areas = tuple(
-        a
-        for a in AREAS
-        if a not in ("Imports", "Wheels", "Caches") and (a != "conda" or a in ctx.examined)
-    )
+    # caches are `pkgdoctor cache`'s; configuration is the user's, not the environment's: its
+    # area shows only when it has a finding, like Imports.
+    hidden = ("Imports", "Configuration", "Wheels", "Caches")
+    areas = tuple(a for a in AREAS if a not in hidden and (a != "conda" or a in ctx.examined))
     report = Report(
         "check",
         snapshot.target,
@@ -799,7 +804,8 @@ def _take_snapshot(
 
         bar = terminal_progress(sys.stderr)
     scope = Scope(deep=args.deep, include_stdlib=args.stdlib, cwd=cwd)
-    return collect(target, scope, cache, bar, parallel=parallel), cache
+    online = bool(getattr(args, "online", False))
+    return collect(target, scope, cache, bar, parallel=parallel, online=online), cache
 
 
 def _snapshot(args: argparse.Namespace, *, parallel: bool = False) -> int:
@@ -1574,11 +1580,13 @@ def _cache(args: argparse.Namespace) -> int:
     from pkgdoctor.caches import judge
     from pkgdoctor.caches.look import collect, conda_facts
     from pkgdoctor.caches.render import render_json, render_text
+    from pkgdoctor.configuration import CONDA_VARIABLES, conda_settings, pip_file_values
     from pkgdoctor.errors import TargetError
     from pkgdoctor.findings import Severity, sort_findings
+    from pkgdoctor.look.config import conda_files, pip_files
     from pkgdoctor.render.text import to_plain
+    from pkgdoctor.snapshot.model import ConfigFacts
     from pkgdoctor.target.select import find_target
-    from pkgdoctor.wheels.config import ConfigError, read_pip_config
 
     wanted = _wanted(args)
     try:
@@ -1592,21 +1600,27 @@ def _cache(args: argparse.Namespace) -> int:
             raise
         prefix = os.path.abspath(args.prefix)
     home = os.environ.get("HOME") or os.path.expanduser("~")
-    try:
-        settings = read_pip_config(os.environ, site_prefix=prefix)
-        cache_dir = settings.cache_dir
-        no_cache = settings.no_cache_dir
-        pip_config = (
-            (cache_dir.value, cache_dir.origin) if cache_dir else None,
-            no_cache.origin if no_cache else None,
+    # Where pip and conda are told to keep their caches: the configuration reader's files
+    # (pip's [global]/[install] cache-dir and no-cache-dir, conda's merged pkgs_dirs).
+    pip_values = pip_file_values(pip_files(os.environ, site_prefix=prefix))
+    cache_dir = pip_values.get("install.cache-dir") or pip_values.get("global.cache-dir")
+    no_cache = pip_values.get("install.no-cache-dir") or pip_values.get("global.no-cache-dir")
+    pip_config = (
+        (cache_dir.value, cache_dir.origin) if cache_dir else None,
+        no_cache.origin if no_cache else None,
+    )
+    conda_config = conda_settings(
+        ConfigFacts(
+            conda_files=conda_files(os.environ, prefix),
+            conda_environ={k: v for k, v in os.environ.items() if k in CONDA_VARIABLES},
         )
-    except ConfigError as exc:  # pip would refuse to run; the variables still say something
-        _say(f"warning: {exc}")
-        pip_config = (None, None)
+    )
+    pkgs_dirs = conda_config.pkgs_dirs
+    condarc_pkgs_dirs = ([d.value for d in pkgs_dirs], pkgs_dirs[0].origin) if pkgs_dirs else None
     conda = conda_facts(prefix)
     facts = collect(
         prefix, conda, os.environ, home=home, pip_config=pip_config,
-        time_limit=args.time_limit,
+        condarc_pkgs_dirs=condarc_pkgs_dirs, time_limit=args.time_limit,
     )  # fmt: skip
     found = sort_findings(f for f in judge.findings(facts) if wanted(f.code))
     if args.json:

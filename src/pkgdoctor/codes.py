@@ -27,6 +27,7 @@ AREAS = (
     "conda",
     "Extension modules",
     "Imports",
+    "Configuration",
     "Wheels",
     "Caches",
 )
@@ -440,4 +441,56 @@ CACHE_ARCHIVE_INVALID = _register(
     "Caches",
     Severity.WARNING,
     "A package file (.conda, .tar.bz2) in a conda package cache is damaged or truncated.",
+)
+
+
+# --- pip's and conda's configuration (checks/config.py) --------------------------------------
+
+CONFIG_UNREADABLE = _register(
+    "config-unreadable",
+    "Configuration",
+    Severity.ERROR,
+    "pip cannot read one of its configuration files (or rejects a value): every pip command fails.",
+)
+CONFIG_INSECURE_INDEX = _register(
+    "config-insecure-index",
+    "Configuration",
+    Severity.WARNING,
+    "pip is configured to fetch over plain HTTP, without TLS verification, or with a missing cert.",
+)
+CONFIG_EXTRA_INDEX_CONFUSION = _register(
+    "config-extra-index-confusion",
+    "Configuration",
+    Severity.WARNING,
+    "An extra index beside another: pip takes the highest version of a name from any of them.",
+)
+CONFIG_INDEX_HIDES_LOCAL_VERSION = _register(
+    "config-index-hides-local-version",
+    "Configuration",
+    Severity.WARNING,
+    "An installed local version (+cu118) cannot come from the configured indexes (PyPI has none).",
+)
+CONFIG_INDEX_RETIRED = _register(
+    "config-index-retired",
+    "Configuration",
+    Severity.WARNING,
+    "A configured index is a retired or moved PyPI mirror.",
+)
+CONFIG_CONDA_CHANNELS_MIXED = _register(
+    "config-conda-channels-mixed",
+    "Configuration",
+    Severity.WARNING,
+    "conda's channels mix defaults (Anaconda's pkgs/main) with conda-forge: C/C++ runtimes mix.",
+)
+CONFIG_CONDA_PRIORITY_DISABLED = _register(
+    "config-conda-priority-disabled",
+    "Configuration",
+    Severity.WARNING,
+    "conda's channel_priority is disabled: the highest version wins from any channel.",
+)
+CONFIG_CA_BUNDLE_MISSING = _register(
+    "config-ca-bundle-missing",
+    "Configuration",
+    Severity.ERROR,
+    "A CA bundle variable (REQUESTS_CA_BUNDLE, SSL_CERT_FILE...) or ssl_verify names no file.",
 )

@@ -73,3 +73,28 @@ class Redactor:
         if self._user is not None:
             value = self._user.sub("<user>", value)
         return _CREDENTIALS.sub(r"\1***@", value)
+
+
+# Variable names whose value is a secret as a whole (the live probe's rule, target/_probe.py).
+_SECRET_WORDS = ("TOKEN", "PASSWORD", "SECRET", "AUTH", "KEYRING", "CREDENTIAL")
+
+
+def without_credentials(value: str) -> str:
+    """``value`` with the credentials of every URL in it replaced by ``***``.
+
+    >>> without_credentials("https://me:tok@host/simple file:///x")
+    'https://***@host/simple file:///x'
+    """
+    return _CREDENTIALS.sub(r"\1***@", value)
+
+
+def variable_value(name: str, value: str) -> str:
+    """A variable's value as a snapshot may keep it: ``***`` for a secret's, else without the
+    credentials of its URLs.
+
+    >>> variable_value("PIP_INDEX_URL", "https://u:p@h/simple"), variable_value("X_TOKEN", "t")
+    ('https://***@h/simple', '***')
+    """
+    if any(word in name.upper() for word in _SECRET_WORDS):
+        return "***"
+    return without_credentials(value)

@@ -584,6 +584,7 @@ def collect(
     *,
     home: str,
     pip_config: tuple[tuple[str, str] | None, str | None] = (None, None),
+    condarc_pkgs_dirs: tuple[Sequence[str], str] | None = None,
     time_limit: float = TIME_LIMIT,
 ) -> CacheFacts:
     """Every cache of pip, uv and conda (and rattler/pixi's when it exists) for the target
@@ -614,11 +615,8 @@ def collect(
                 and _is_dir(parent)
             ):
                 linked_from.append(parent)
-    # >>> The .condarc plug-in point: the merged ``pkgs_dirs`` of every .condarc level and
-    # the file that set it, from the configuration reader (issue 11, section "config":
-    # ``conda_settings(...)``), goes here as (dirs, origin). Until it lands, only
-    # CONDA_PKGS_DIRS and conda's defaults are used.
-    condarc_pkgs_dirs: tuple[Sequence[str], str] | None = None
+    # ``condarc_pkgs_dirs``: the merged ``pkgs_dirs`` of every .condarc level and the file
+    # that set the first (configuration.conda_settings), as the command line passes it.
     conda_locations = locate.conda_pkgs_dirs(
         environ, home, root, condarc_pkgs_dirs=condarc_pkgs_dirs, linked_from=linked_from
     )

@@ -17,4 +17,5 @@ FAMILIES = (
     "ownership",
     "paths",
     "extensions",
+    "config",
 )

@@ -18,7 +18,7 @@ from pkgdoctor import __version__
 from pkgdoctor.cache import Cache
 from pkgdoctor.inventory import discover, site_entries
 from pkgdoctor.listings import Listings
-from pkgdoctor.look import conda, extensions, ospackages, paths, records, system, venv
+from pkgdoctor.look import conda, config, extensions, ospackages, paths, records, system, venv
 from pkgdoctor.look.fork import fork_look
 from pkgdoctor.look.records import ProgressFactory
 from pkgdoctor.snapshot.model import ExtensionFacts, Scope, Snapshot, Tool
@@ -44,6 +44,7 @@ def collect(
     progress: ProgressFactory | None = None,
     *,
     parallel: bool = False,
+    online: bool = False,
 ) -> Snapshot:
     """Everything the checks need to know about ``target``, read once.
 
@@ -52,6 +53,9 @@ def collect(
     distributions; the child sends its facts (and what it added to the cache) back through
     a pipe. Anything that goes wrong there makes this process look at them itself: the
     Snapshot is the same either way.
+
+    ``online`` (``check --online``): the configured package indexes are asked about the
+    installed projects (the only network access of ``check``).
     """
     scope = scope or Scope()
     cache = cache if cache is not None else Cache(None)
@@ -83,6 +87,10 @@ def collect(
         os_release = system.collect(target)
         os_facts = ospackages.collect(target, inventory, cache, settled)
         conda_facts = conda.collect(target, deep=scope.deep, listings=listings)
+        names = None
+        if online:  # the REQUESTED ones first: what the user asked for by name
+            names = [d.name for d in sorted(inventory.distributions, key=lambda d: not d.requested)]
+        config_facts = config.collect(target, online_names=names)
     except BaseException:  # interrupted: no child process is left behind
         if child is not None:
             child.cancel()
@@ -102,5 +110,6 @@ def collect(
         os_release=os_release,
         os_packages=os_facts,
         conda=conda_facts,
+        config=config_facts,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_ns / 1e9)),
     )

@@ -40,16 +40,19 @@ from pkgdoctor.snapshot.model import (
     MANAGERS,
     SCHEMA_VERSION,
     Candidate,
+    CondaConfigFile,
     CondaFacts,
     CondaHistory,
     CondaPath,
     CondaRecord,
     CondaRegistry,
+    ConfigFacts,
     Distribution,
     Extension,
     ExtensionFacts,
     ExternallyManaged,
     HashedFile,
+    IndexPage,
     Integrity,
     Inventory,
     Link,
@@ -58,6 +61,7 @@ from pkgdoctor.snapshot.model import (
     OsPackages,
     PathEntry,
     PathFacts,
+    PipConfigFile,
     PthFile,
     PthLine,
     RecordEntry,
@@ -104,6 +108,7 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
         "os_release": None if snapshot.os_release is None else dict(snapshot.os_release),
         "os_packages": _os_packages(snapshot.os_packages),
         "conda": _conda(snapshot.conda),
+        "config": _config(snapshot.config),
     }
 
 
@@ -473,6 +478,49 @@ def _read_conda(doc: Any) -> CondaFacts | None:
     )
 
 
+def _config(facts: ConfigFacts | None) -> dict[str, Any] | None:
+    if facts is None:
+        return None
+    return {
+        "pip_files": [
+            {
+                "level": f.level,
+                "path": f.path,
+                "exists": f.exists,
+                "items": [list(item) for item in f.items],
+                "error": f.error,
+            }
+            for f in facts.pip_files
+        ],
+        "pip_environ": dict(facts.pip_environ),
+        "conda_files": [
+            {
+                "level": f.level,
+                "path": f.path,
+                "values": dict(f.values),
+                "final": list(f.final),
+                "error": f.error,
+            }
+            for f in facts.conda_files
+        ],
+        "conda_environ": dict(facts.conda_environ),
+        "ca_environ": dict(facts.ca_environ),
+        "paths": dict(facts.paths),
+        "online": None
+        if facts.online is None
+        else [
+            {
+                "index": p.index,
+                "project": p.project,
+                "status": p.status,
+                "versions": list(p.versions),
+                "error": p.error,
+            }
+            for p in facts.online
+        ],
+    }
+
+
 def _extensions(facts: ExtensionFacts) -> dict[str, Any]:
     return {
         "executable": facts.executable,
@@ -674,7 +722,71 @@ def _snapshot(doc: Mapping[str, Any]) -> Snapshot:
         # Optional too: older snapshots have no OS package facts.
         os_packages=_read_os_packages(doc.get("os_packages")),
         conda=_read_conda(doc.get("conda")),
+        # Optional too: older snapshots have no configuration facts.
+        config=_read_config(doc.get("config")),
     )
+
+
+def _read_config(doc: Any) -> ConfigFacts | None:
+    if doc is None:
+        return None
+
+    def pip_file(item: Mapping[str, Any]) -> PipConfigFile:
+        def row(value: Any) -> tuple[str, str, str]:
+            section, key, text = value
+            return _str(section), _str(key), _str(text)
+
+        return PipConfigFile(
+            _str(item["level"]),
+            _str(item["path"]),
+            _bool(item["exists"]),
+            _list(item["items"], row),
+            _opt_str(item["error"]),
+        )
+
+    def conda_file(item: Mapping[str, Any]) -> CondaConfigFile:
+        values = item["values"]
+        if not isinstance(values, dict):
+            raise TypeError("values must be an object")
+        return CondaConfigFile(
+            _str(item["level"]),
+            _str(item["path"]),
+            {_str(k): _plain(v) for k, v in values.items()},
+            _strs(item["final"]),
+            _opt_str(item["error"]),
+        )
+
+    def page(item: Mapping[str, Any]) -> IndexPage:
+        return IndexPage(
+            _str(item["index"]),
+            _str(item["project"]),
+            _str(item["status"]),
+            _strs(item["versions"]),
+            _opt_str(item["error"]),
+        )
+
+    paths = doc["paths"]
+    if not isinstance(paths, dict):
+        raise TypeError("paths must be an object")
+    online = doc.get("online")
+    return ConfigFacts(
+        pip_files=_list(doc["pip_files"], pip_file),
+        pip_environ=_str_map(doc["pip_environ"]),
+        conda_files=_list(doc["conda_files"], conda_file),
+        conda_environ=_str_map(doc["conda_environ"]),
+        ca_environ=_str_map(doc["ca_environ"]),
+        paths={_str(k): _bool(v) for k, v in paths.items()},
+        online=None if online is None else _list(online, page),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A .condarc value as the look layer keeps it: str, or lists and objects of those."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {_str(k): _plain(v) for k, v in value.items()}
+    return _str(value)
 
 
 def _read_os_packages(doc: Any) -> OsPackages | None:

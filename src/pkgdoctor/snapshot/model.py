@@ -1025,6 +1025,66 @@ class CondaFacts(Fact):
         return None
 
 
+# --- pip's and conda's configuration --------------------------------------------------------
+
+
+@fact
+class PipConfigFile(Fact):
+    """One file pip would try (:func:`pkgdoctor.look.config.pip_files`), in pip's order."""
+
+    level: str  # "global", "user", "site", "PIP_CONFIG_FILE" (pip's names for them)
+    path: str
+    exists: bool  # False too where PIP_CONFIG_FILE=/dev/null makes pip skip every file
+    # (section, key, value) as pip's RawConfigParser reads them: keys lower-case with "-".
+    items: tuple[tuple[str, str, str], ...] = ()
+    error: str | None = None  # why pip refuses to run with this file; None: it reads it
+
+
+@fact
+class CondaConfigFile(Fact):
+    """One ``.condarc`` (or ``condarc.d/*.yml``) conda reads, in conda's search order."""
+
+    level: str  # "system", "root", "user", "env", "CONDARC"
+    path: str
+    # The keys pkgdoctor uses (look.config.CONDA_KEYS), as plain str / list / dict values.
+    values: Mapping[str, Any] = field(default_factory=dict)
+    final: tuple[str, ...] = ()  # keys marked ``#!final``: no later file overrides them
+    error: str | None = None  # conda ignores a file it cannot parse (with a warning)
+
+
+@fact
+class IndexPage(Fact):
+    """What ``check --online`` found for one project on one index (its simple page)."""
+
+    index: str  # the index URL as configured (credentials redacted)
+    project: str  # normalized name
+    # "found", "missing" (404) or "unreachable" (no answer: the reason is in ``error``)
+    status: str
+    versions: tuple[str, ...] = ()  # versions with a file there (wheel or sdist names)
+    error: str | None = None
+
+
+@fact
+class ConfigFacts(Fact):
+    """What pip's and conda's configuration files and variables say (what was *read*; the
+    merge is :mod:`pkgdoctor.configuration`'s, the verdicts checks/config.py's). Read with
+    the variables of the pkgdoctor process: configuration is the user's, also for a
+    ``--static``/``--prefix`` target, whose prefix gives pip's site and conda's env level."""
+
+    pip_files: tuple[PipConfigFile, ...] = ()
+    pip_environ: Mapping[str, str] = field(default_factory=dict)  # PIP_* (redacted)
+    conda_files: tuple[CondaConfigFile, ...] = ()
+    conda_environ: Mapping[str, str] = field(default_factory=dict)  # CONDA_* settings
+    # REQUESTS_CA_BUNDLE, SSL_CERT_FILE, CURL_CA_BUNDLE as set
+    ca_environ: Mapping[str, str] = field(default_factory=dict)
+    # Every certificate path a setting names (the CA variables, pip's cert/client-cert,
+    # conda's ssl_verify when a path) -> whether it exists.
+    paths: Mapping[str, bool] = field(default_factory=dict)
+    # check --online: each configured index's page for the installed and requested
+    # projects; None when nothing was fetched (offline).
+    online: tuple[IndexPage, ...] | None = None
+
+
 # --- the whole ------------------------------------------------------------------------------
 
 
@@ -1057,6 +1117,7 @@ class Snapshot(Fact):
     venv: VenvFacts | None = None  # the target has a pyvenv.cfg
     os_packages: OsPackages | None = None  # the OS package manager owns the target's files
     conda: CondaFacts | None = None  # the target's prefix is a conda environment
+    config: ConfigFacts | None = None  # pip's and conda's configuration (None: older snapshot)
     created: str | None = None  # ISO 8601, UTC: when it was taken (never used by checks)
     # The identifying lines of the system's os-release(5) (NAME, ID, VERSION_ID, ...); None
     # when not known (another machine's tree, no such file, an older snapshot).
