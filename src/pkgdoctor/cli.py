@@ -1609,6 +1609,11 @@ def _cache(args: argparse.Namespace) -> int:
         (cache_dir.value, cache_dir.origin) if cache_dir else None,
         no_cache.origin if no_cache else None,
     )
+    # A PIP_* variable wins over every file (pip's ConfigOptionParser: environment last).
+    if os.environ.get("PIP_CACHE_DIR"):
+        pip_config = ((os.environ["PIP_CACHE_DIR"], "PIP_CACHE_DIR"), pip_config[1])
+    if "PIP_NO_CACHE_DIR" in os.environ:
+        pip_config = (pip_config[0], "PIP_NO_CACHE_DIR")
     conda_config = conda_settings(
         ConfigFacts(
             conda_files=conda_files(os.environ, prefix),

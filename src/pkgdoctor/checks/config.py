@@ -49,7 +49,7 @@ from pkgdoctor.configuration import (
 from pkgdoctor.findings import Finding, Fix, Severity
 from pkgdoctor.indexes import AS_OF, is_loopback, is_pypi_or_mirror, retired
 from pkgdoctor.redact import without_credentials
-from pkgdoctor.snapshot.model import ConfigFacts
+from pkgdoctor.snapshot.model import ConfigFacts, is_conda_forge, is_defaults
 
 # pip config's level options, by pkgdoctor's level names (pip config --help).
 _LEVEL_OPTIONS = {"global": "--global", "user": "--user", "site": "--site"}
@@ -425,17 +425,9 @@ def unreachable_finding(url: Located, key: str, error: str) -> Finding:
 
 # --- conda --------------------------------------------------------------------------------
 
-# Anaconda's channels ("defaults" and what it expands to: conda's DEFAULT_CHANNELS_UNIX).
-_ANACONDA = ("defaults", "main", "r", "pkgs/main", "pkgs/r", "pkgs/free", "pkgs/pro")
-
-
-def _is_anaconda(channel: str) -> bool:
-    name = channel.rstrip("/")
-    return name in _ANACONDA or "repo.anaconda.com/pkgs/" in name
-
-
-def _is_conda_forge(channel: str) -> bool:
-    return channel.rstrip("/").rsplit("/", 1)[-1] == "conda-forge"
+# Which channel is which: snapshot.model.is_defaults / is_conda_forge (one place).
+_is_anaconda = is_defaults
+_is_conda_forge = is_conda_forge
 
 
 def _conda_fix(origin: str, *args: str) -> str | None:

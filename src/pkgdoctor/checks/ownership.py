@@ -30,12 +30,14 @@ from pkgdoctor import codes
 from pkgdoctor.checks.context import Context
 from pkgdoctor.conda_owners import metadata_dirs, project_of
 from pkgdoctor.conda_specs import matches_version, spec_name
+from pkgdoctor.configuration import conda_settings
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.snapshot.model import (
-    DEFAULT_CHANNELS,
     CondaFacts,
     CondaRecord,
     Distribution,
+    is_conda_forge,
+    is_defaults,
     normalize,
 )
 
@@ -484,8 +486,8 @@ def _channels(ctx: Context, facts: CondaFacts) -> list[Finding]:
     by_channel: dict[str, list[CondaRecord]] = {}
     for record in facts.records:
         by_channel.setdefault(record.channel_name or "?", []).append(record)
-    defaults = sorted(c for c in by_channel if c in DEFAULT_CHANNELS)
-    forge = "conda-forge" in by_channel
+    defaults = sorted(c for c in by_channel if is_defaults(c))
+    forge = any(is_conda_forge(c) for c in by_channel)
     if not (defaults and forge):
         return []
     counts = {c: len(rs) for c, rs in sorted(by_channel.items())}
@@ -505,13 +507,24 @@ def _channels(ctx: Context, facts: CondaFacts) -> list[Finding]:
             f"conda create -y -p {shlex.quote(prefix)} --override-channels -c {channel} "
             + " ".join(shlex.quote(s) for s in plain)
         )
+    evidence: dict[str, Any] = {"channels": counts, "runtimes": runtimes, "requested": list(specs)}
+    config = ctx.snapshot.config
+    if config is not None:
+        # What conda is told now (checks/config.py judges the configuration itself).
+        settings = conda_settings(config)
+        priority = settings.channel_priority
+        evidence["channel_priority"] = (
+            f"{priority.value} ({priority.origin})" if priority else "flexible (conda's default)"
+        )
+        if settings.channels:
+            evidence["configured_channels"] = [f"{c.value} ({c.origin})" for c in settings.channels]
     return [
         CHANNELS_MIXED.finding(
             f"This environment mixes Anaconda's defaults and conda-forge ({summary}): their "
             "packages are built with different compilers and runtimes and are not meant to "
             "be combined.",
             path=facts.prefix,
-            evidence={"channels": counts, "runtimes": runtimes, "requested": list(specs)},
+            evidence=evidence,
             command=command,
             explanation=(
                 f"Make a new environment from one channel ({channel}, where most packages "

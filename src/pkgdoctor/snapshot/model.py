@@ -974,6 +974,24 @@ def channel_name(channel: str) -> str:
     return parts[-1]
 
 
+def is_defaults(channel: str) -> bool:
+    """Whether ``channel`` (a name, a URL, a mirror's URL) is one of Anaconda's ``defaults``
+    channels, or ``defaults`` itself (the name conda expands to them).
+
+    >>> [is_defaults(c) for c in ("defaults", "https://repo.anaconda.com/pkgs/main/", "main")]
+    [True, True, True]
+    >>> is_defaults("conda-forge"), is_defaults("https://mirror.example/anaconda/pkgs/r")
+    (False, True)
+    """
+    name = channel_name(channel)
+    return name == "defaults" or name in DEFAULT_CHANNELS or f"pkgs/{name}" in DEFAULT_CHANNELS
+
+
+def is_conda_forge(channel: str) -> bool:
+    """Whether ``channel`` is conda-forge (by name, or any URL or mirror of it)."""
+    return channel_name(channel) == "conda-forge"
+
+
 # conda's platform subdirs (``conda/base/constants.py`` PLATFORMS) and noarch.
 _SUBDIR = re.compile(r"^(?:noarch|(?:linux|osx|win|emscripten|wasi|zos|freebsd)-[a-z0-9_]+)$")
 
