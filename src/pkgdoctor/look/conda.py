@@ -132,7 +132,10 @@ def read_record(path: str, prefix: str) -> CondaRecord:
     link: dict[str, Any] = doc["link"] if isinstance(doc.get("link"), dict) else {}
     requested = doc.get("requested_specs")
     if not isinstance(requested, list):
-        requested = [doc["requested_spec"]] if doc.get("requested_spec") else []
+        # conda writes the string "None" for a package nobody asked for (str(None) of
+        # PrefixRecord.requested_spec; its own test data has it).
+        spec = doc.get("requested_spec")
+        requested = [spec] if spec and spec != "None" else []
     missing, altered = _presence(files, prefix, problems)
     noarch = doc.get("noarch")
     if isinstance(noarch, dict):  # older records: {"type": "python"}
