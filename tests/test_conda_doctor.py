@@ -116,6 +116,24 @@ def test_missing_and_altered_files(
     run_fix(conda_channels, finding["command"])
     assert pkgdoctor("check", "--python", str(env.python), "--json").codes() == []
 
+    # A file of numpy, which its RECORD lists too: one deletion, one finding (conda's record
+    # knows every file of the package; Integrity's record-missing-file is folded in).
+    version = env.site_packages / "numpy" / "version.py"
+    original_version = version.read_bytes()
+    version.unlink()
+    result = pkgdoctor("check", "--python", str(env.python), "--json")
+    assert result.codes() == ["conda-files-missing"]
+    (finding,) = result.json["findings"]
+    assert finding["evidence"]["missing"] == [f"lib/python{PY}/site-packages/numpy/version.py"]
+    assert finding["evidence"]["record_missing_count"] == 1
+    assert pkgdoctor("check", "--select", "record-missing-file", "--python", str(env.python),
+                     "--json").codes() == ["record-missing-file"]  # fmt: skip
+    version.write_bytes(original_version.replace(b"1.26.4", b"1.26.5"))
+    deep = pkgdoctor("check", "--python", str(env.python), "--deep", "--json")
+    assert deep.codes() == ["conda-files-altered"]
+    assert deep.json["findings"][0]["evidence"]["record_differing_count"] == 1
+    _replace(version, original_version)
+
     # An edit by hand of the stdlib conda's python installed: the size tells without --deep;
     # a same-size edit only the hash tells (--deep).
     this = env.prefix / "lib" / f"python{PY}" / "this.py"
@@ -135,7 +153,7 @@ def test_missing_and_altered_files(
     assert finding["evidence"]["compared"] == "sha256"
     assert finding["evidence"]["altered_count"] == 1
     text = pkgdoctor("check", "--python", str(env.python), "--deep")
-    assert "1 file(s) of conda's python" in text.out and "(sha256)" in text.out
+    assert "1 file of conda's python" in text.out and "(sha256)" in text.out
     run_fix(conda_channels, finding["command"])
     assert this.read_bytes() == original
     assert pkgdoctor("check", "--python", str(env.python), "--deep", "--json").codes() == []
@@ -182,7 +200,7 @@ def test_dependency_missing_and_conflicting(
     (finding,) = result.json["findings"]
     assert finding["evidence"]["installed"] == "libblas-4.0.0-0_doctor"
     assert finding["evidence"]["asked_by"][0]["package"].startswith("numpy-1.26.4-")
-    assert "ask(s) for libblas, but libblas 4.0.0 (doctor, build 0_doctor)" in finding["message"]
+    assert "asks for libblas, but libblas 4.0.0 (doctor, build 0_doctor)" in finding["message"]
     run_fix(conda_channels, finding["command"])
     assert pkgdoctor("check", "--python", str(env.python), "--json").codes() == []
 

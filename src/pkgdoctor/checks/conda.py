@@ -16,6 +16,7 @@ The upstream checks are conda's ``conda/plugins/subcommands/doctor/health_checks
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 import shlex
@@ -58,9 +59,84 @@ def check(ctx: Context) -> list[Finding]:
     return findings
 
 
+# What the Integrity family says about a distribution's RECORD, and the conda finding that
+# says it about the conda package that installed it.
+_SAME_CAUSE = {
+    codes.RECORD_MISSING_FILE.code: codes.CONDA_FILES_MISSING.code,
+    codes.RECORD_HASH_MISMATCH.code: codes.CONDA_FILES_ALTERED.code,
+}
+
+
+def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
+    """Fold ``record-missing-file``/``record-hash-mismatch`` of a distribution that conda
+    installed into its package's ``conda-files-missing``/``conda-files-altered`` when every
+    file they name is in that finding: one deletion, reported once, by the record that
+    knows every file of the package (RECORD knows only the Python ones)."""
+    facts = ctx.conda_facts
+    if facts is None:
+        return findings
+    conda_findings = {(f.code, f.path): f for f in findings if f.code in _SAME_CAUSE.values()}
+    if not conda_findings:
+        return findings
+    dists = {d.metadata_dir: d for d in ctx.inventory.distributions}
+    folded: dict[int, list[Finding]] = {}
+    kept = []
+    for finding in findings:
+        code = _SAME_CAUSE.get(finding.code)
+        dist = dists.get(finding.path or "") if code else None
+        record = ctx.conda_record(dist)
+        mine = conda_findings.get((code, record.record_file)) if code and record else None
+        if dist is not None and record is not None and mine is not None:
+            if code == codes.CONDA_FILES_MISSING.code:
+                named = set(dist.missing_paths)
+                files = record.missing
+            else:
+                named = {h.located for h in dist.integrity.differing}
+                files = record.altered
+            left = set(files) - explained(ctx, record)
+            if {posixpath.relpath(p, facts.prefix) for p in named} <= left:
+                folded.setdefault(id(mine), []).append(finding)
+                continue
+        kept.append(finding)
+    out = []
+    for finding in kept:
+        for other in folded.get(id(finding), ()):
+            key = (
+                "record_missing"
+                if other.code == codes.RECORD_MISSING_FILE.code
+                else "record_differing"
+            )
+            count = other.evidence.get("missing_count", other.evidence.get("file_count"))
+            evidence = {**finding.evidence, f"{key}_count": count, f"{key}_in": other.path}
+            finding = dataclasses.replace(finding, evidence=evidence)
+        out.append(finding)
+    return out
+
+
 def _describe(record: CondaRecord) -> str:
     channel = record.channel_name or "an unknown channel"
     return f"{record.name} {record.version} ({channel}, build {record.build})"
+
+
+def _files_of(count: int) -> str:
+    return "1 file of" if count == 1 else f"{count} files of"
+
+
+def _are(count: int) -> str:
+    return "is" if count == 1 else "are"
+
+
+def _differ(count: int) -> str:
+    return "differs" if count == 1 else "differ"
+
+
+def _verb(need: _Need, singular: str) -> str:
+    """``needs``/``need`` for the dependents of ``need``."""
+    return singular if len(need.asked) == 1 else singular.removesuffix("s")
+
+
+def _first(paths: list[str]) -> str:
+    return paths[0] + (" …" if len(paths) > 1 else "")
 
 
 def _listed(paths: Iterable[str]) -> list[str]:
@@ -90,8 +166,8 @@ def _files(ctx: Context, facts: CondaFacts, record: CondaRecord) -> list[Finding
         code = [p for p in missing if _matters(p)]
         findings.append(
             codes.CONDA_FILES_MISSING.finding(
-                f"{len(missing)} file(s) of conda's {_describe(record)} are gone from the "
-                f"prefix ({missing[0]}{' …' if len(missing) > 1 else ''}).",
+                f"{_files_of(len(missing))} conda's {_describe(record)} "
+                f"{_are(len(missing))} gone from the prefix ({_first(missing)}).",
                 severity=None if code else Severity.WARNING,
                 distribution=record.name,
                 path=record.record_file,
@@ -118,9 +194,9 @@ def _files(ctx: Context, facts: CondaFacts, record: CondaRecord) -> list[Finding
         )
         findings.append(
             codes.CONDA_FILES_ALTERED.finding(
-                f"{len(altered)} file(s) of conda's {_describe(record)} differ from its "
-                f"record ({compared}) and no other package installed them: altered by hand "
-                f"({altered[0]}{' …' if len(altered) > 1 else ''}).",
+                f"{_files_of(len(altered))} conda's {_describe(record)} "
+                f"{_differ(len(altered))} from its record ({compared}) and no other package "
+                f"installed them: altered by hand ({_first(altered)}).",
                 distribution=record.name,
                 path=record.record_file,
                 evidence={
@@ -157,7 +233,8 @@ class _Virtual:
 
 # The virtual packages conda exports on another platform only (conda/plugins/virtual_packages/
 # osx.py, windows.py, freebsd.py): on Linux they are known to be absent.
-_OTHER_PLATFORMS = frozenset({"__osx", "__win", "__freebsd"})
+_PLATFORM_NAMES = {"__osx": "macOS", "__win": "Windows", "__freebsd": "FreeBSD"}
+_OTHER_PLATFORMS = frozenset(_PLATFORM_NAMES)
 
 
 def virtual_packages(target: Target) -> dict[str, _Virtual]:
@@ -267,10 +344,10 @@ def _missing(ctx: Context, need: _Need) -> Finding:
     first = need.asked[0][0]
     evidence = {"dependency": need.name, "needed_by": _asked(need), "count": len(need.asked)}
     if need.name.startswith("__"):
-        platform = need.name[2:]
+        platform = _PLATFORM_NAMES.get(need.name, need.name[2:])
         return codes.CONDA_DEPENDENCY_MISSING.finding(
-            f"{_who(need)} need(s) the virtual package {need.name}, which this system does "
-            f"not have: built for {platform}, not for this platform.",
+            f"{_who(need)} {_verb(need, 'needs')} the virtual package {need.name}, which "
+            f"this system does not have: built for {platform}, not for this platform.",
             distribution=first.name,
             path=first.record_file,
             evidence=evidence,
@@ -281,7 +358,8 @@ def _missing(ctx: Context, need: _Need) -> Finding:
             ),
         )
     return codes.CONDA_DEPENDENCY_MISSING.finding(
-        f"{_who(need)} need(s) {need.name}, which is not installed in this environment.",
+        f"{_who(need)} {_verb(need, 'needs')} {need.name}, which is not installed in this "
+        "environment.",
         distribution=first.name,
         path=first.record_file,
         evidence=evidence,
@@ -321,7 +399,7 @@ def _conflict(
             ),
         )
     return codes.CONDA_DEPENDENCY_CONFLICT.finding(
-        f"{_who(need)} ask(s) for {need.name}, but {have} is installed.",
+        f"{_who(need)} {_verb(need, 'asks')} for {need.name}, but {have} is installed.",
         distribution=dep.name,
         path=path,
         evidence=evidence,
@@ -384,7 +462,7 @@ def _pinned(ctx: Context, facts: CondaFacts) -> list[Finding]:
             + shlex.quote(path)
         )
         explanation = (
-            f"Delete the line(s) conda cannot parse ({', '.join(str(n) for n, _, _ in unparsable)}"
+            f"Delete what conda cannot parse (line {', '.join(str(n) for n, _, _ in unparsable)}"
             "), or write them as match specs (numpy 1.26.*, python >=3.11,<3.12)."
         )
     else:
@@ -436,7 +514,7 @@ def _registry(facts: CondaFacts) -> list[Finding]:
             f"{facts.prefix} is not listed in {registry.path}: conda works in it, but `conda "
             "env list` does not show it.",
             path=facts.prefix,
-            evidence={"environments_txt": registry.path, "prefix": facts.prefix},
+            evidence={"environments_txt": registry.path},
             command=f"echo {line} >> {shlex.quote(registry.path)}",
             explanation="The line conda itself appends when it creates an environment.",
         )
