@@ -334,6 +334,10 @@ def test_condas_own_test_records(
     )
     for record in (DATA / "corrupt/dot_underscore/conda-meta").iterdir():
         shutil.copy(record, env.meta)
+    # A record under another name (conda ignores it), and a history line conda cannot read.
+    shutil.copy(env.meta / "valid-1.0-0.json", env.meta / "valid-1.0-1.json")
+    with (env.meta / "history").open("a") as history:
+        history.write("# update specs: ['numpy'\n")
 
     facts = look_conda.collect(static.read_static(str(env.prefix), "test"))
     assert facts is not None
@@ -353,11 +357,20 @@ def test_condas_own_test_records(
     codes = sorted(f["code"] for f in found)
     assert codes == [
         "conda-dependency-conflict", "conda-dependency-missing",
-        "conda-record-invalid", "conda-record-invalid",
+        *["conda-record-invalid"] * 4,
     ]  # fmt: skip
-    invalid = [f for f in found if f["code"] == "conda-record-invalid"]
-    assert {f["severity"] for f in invalid} == {"error"}
-    assert {f["evidence"]["problem"].split(" (")[0] for f in invalid} == {"not valid JSON"}
+    invalid = {f["path"]: f for f in found if f["code"] == "conda-record-invalid"}
+    for name in ("corrupt-1.2.3-hashhash.json", "unicode-1.2.3-hashhash.json"):
+        corrupt = invalid.pop(str(env.meta / name))
+        assert corrupt["severity"] == "error"
+        assert corrupt["evidence"]["problem"].startswith("not valid JSON (")
+    misnamed = invalid.pop(str(env.meta / "valid-1.0-1.json"))
+    assert misnamed["severity"] == "warning"
+    assert misnamed["evidence"]["problems"] == [
+        "its file name says valid-1.0-1 but it records valid-1.0-0: conda ignores it"
+    ]
+    history = invalid.pop(str(env.meta / "history"))
+    assert history["evidence"]["problems"][0].startswith("line ")
     (missing,) = [f for f in found if f["code"] == "conda-dependency-missing"]
     assert missing["evidence"]["dependency"] == "__osx"
     assert {d["package"] for d in missing["evidence"]["needed_by"]} == {

@@ -237,15 +237,17 @@ _PLATFORM_NAMES = {"__osx": "macOS", "__win": "Windows", "__freebsd": "FreeBSD"}
 _OTHER_PLATFORMS = frozenset(_PLATFORM_NAMES)
 
 
-def virtual_packages(target: Target) -> dict[str, _Virtual]:
-    """The virtual packages pkgdoctor knows the target to have, as conda's plugins detect
-    them (``conda/plugins/virtual_packages/``) and with conda's ``CONDA_OVERRIDE_*``
-    variables. A name missing here is either known to be absent (``__osx`` on Linux) or not
-    known at all (``__cuda``, ``__archspec``, ``__conda``): see :func:`_unknown`."""
+def virtual_packages(target: Target) -> dict[str, _Virtual | None]:
+    """What pkgdoctor knows of the target's virtual packages, as conda's plugins detect them
+    (``conda/plugins/virtual_packages/``) and with conda's ``CONDA_OVERRIDE_*`` variables: a
+    :class:`_Virtual` for one it has, None for one it is known not to have (``__osx`` on
+    Linux). A name not here is not known either way (``__cuda`` without an override,
+    ``__conda``): see :func:`_unknown`."""
     environ = target.environ
-    out: dict[str, _Virtual] = {}
+    out: dict[str, _Virtual | None] = {}
     if target.markers.get("sys_platform", "linux") != "linux":
         return out
+    out.update(dict.fromkeys(_OTHER_PLATFORMS))
     out["__unix"] = _Virtual("0")
     release = environ.get("CONDA_OVERRIDE_LINUX") or target.markers.get("platform_release", "")
     version = _LINUX_VERSION.match(release)
@@ -263,11 +265,13 @@ def virtual_packages(target: Target) -> dict[str, _Virtual]:
     return out
 
 
-def _unknown(name: str, known: Mapping[str, _Virtual]) -> bool:
-    """Whether pkgdoctor cannot tell if the target has the virtual package ``name``."""
-    if name in known:
-        return known[name].version is None
-    return name not in _OTHER_PLATFORMS
+def _unknown(name: str, known: Mapping[str, _Virtual | None]) -> bool:
+    """Whether pkgdoctor cannot tell if the target has the virtual package ``name`` (in
+    the version a spec asks for)."""
+    if name not in known:
+        return True
+    virtual = known[name]
+    return virtual is not None and virtual.version is None
 
 
 @dataclass

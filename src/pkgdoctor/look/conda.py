@@ -358,7 +358,12 @@ def _spec_list(text: str) -> list[str]:
     if text.startswith("["):
         import ast
 
-        value = ast.literal_eval(text)
+        try:
+            value = ast.literal_eval(text)
+        except (SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+            # A cut or hand-edited line ("['numpy'"), or one nested deep enough to exhaust
+            # the parser: a line conda cannot read either, never pkgdoctor's crash.
+            raise ValueError(text) from exc
         if not isinstance(value, list):
             raise ValueError(text)
         specs = [str(s) for s in value]
