@@ -75,11 +75,17 @@ class Channels:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.pkgs = root / "pkgs"
+        self.pkgs = root / "pkgs"  # the package cache, as conda names it
+        self.channels = root / "channels"  # channels/conda-forge, channels/pkgs/main
         self._built: set[tuple[str, str]] = set()
 
     def url(self, channel: str) -> str:
-        return (self.root / channel).as_uri()
+        """The ``file://`` URL of ``channel`` (a name here); a URL is returned as it is."""
+        return channel if "://" in channel else self.directory(channel).as_uri()
+
+    def directory(self, channel: str) -> Path:
+        """Where ``channel`` (``conda-forge``, ``pkgs/main``) lies."""
+        return self.channels / channel
 
     # --- packages ---------------------------------------------------------------------------
 
@@ -101,7 +107,7 @@ class Channels:
         from conda_package_handling import api  # type: ignore[import-untyped]
 
         fn = f"{name}-{version}-{build}.conda"
-        out = self.root / channel / subdir
+        out = self.directory(channel) / subdir
         if (channel, fn) in self._built:
             return out / fn
         work = self.root / "build" / channel / f"{name}-{version}-{build}"
@@ -240,7 +246,7 @@ class Channels:
         """repodata.json for every channel and subdir (rattler's index), noarch included."""
         import rattler
 
-        for channel in sorted(p for p in self.root.iterdir() if (p / SUBDIR).is_dir()):
+        for channel in sorted(p.parent for p in self.channels.glob(f"**/{SUBDIR}")):
             asyncio.run(rattler.index.index_fs(channel))
             noarch = channel / "noarch"
             noarch.mkdir(exist_ok=True)
@@ -271,7 +277,9 @@ class Channels:
         async def solve_and_install() -> list[rattler.RepoDataRecord]:
             records = await rattler.solve(
                 sources=[rattler.Channel(self.url(c)) for c in channels],
-                specs=list(specs),
+                # Lenient, as conda parses them: rattler's strict default refuses
+                # "numpy=1.26.4=py311_0", the form conda env export writes.
+                specs=[rattler.MatchSpec(s) for s in specs],
                 platforms=["linux-64", "noarch"],
                 virtual_packages=virtual,
             )

@@ -28,13 +28,19 @@ SNAPSHOT_SCHEMA = json.loads((SCHEMAS / "snapshot-v1.json").read_text())
 SNAPSHOT_VALIDATOR = jsonschema.Draft202012Validator(SNAPSHOT_SCHEMA)
 DIFF_SCHEMA = json.loads((SCHEMAS / "diff-v1.json").read_text())
 DIFF_VALIDATOR = jsonschema.Draft202012Validator(DIFF_SCHEMA)
+CACHE_SCHEMA = json.loads((SCHEMAS / "cache-v1.json").read_text())
+CACHE_VALIDATOR = jsonschema.Draft202012Validator(CACHE_SCHEMA)
 
 
 def validated(document: Any) -> Any:
     """``document``, after checking it against the shipped JSON Schema of its command (every
     test does)."""
     command = str(document.get("command")) if isinstance(document, dict) else ""
-    validators = {"audit-wheel": AUDIT_WHEEL_VALIDATOR, "diff": DIFF_VALIDATOR}
+    validators = {
+        "audit-wheel": AUDIT_WHEEL_VALIDATOR,
+        "diff": DIFF_VALIDATOR,
+        "cache": CACHE_VALIDATOR,
+    }
     validators.get(command, VALIDATOR).validate(document)
     for finding in _findings_in(document):
         assert_pasteable(finding)

@@ -134,24 +134,20 @@ def test_missing_and_altered_files(
     assert deep.json["findings"][0]["evidence"]["record_differing_count"] == 1
     _replace(version, original_version)
 
-    # An edit by hand of the stdlib conda's python installed: the size tells without --deep;
-    # a same-size edit only the hash tells (--deep).
+    # An edit by hand of the stdlib conda's python installed: only --deep reads the files
+    # (size and sha256); without it, nothing is said.
     this = env.prefix / "lib" / f"python{PY}" / "this.py"
     original = this.read_bytes()
-    _replace(this, original + b"# edited\n")
-    result = pkgdoctor("check", "--python", str(env.python), "--json")
-    assert result.codes() == ["conda-files-altered"]
-    (finding,) = _findings(result, "conda-files-altered")
-    assert finding["severity"] == "warning"
-    assert finding["evidence"]["altered"] == [f"lib/python{PY}/this.py"]
-    assert finding["evidence"]["compared"] == "size"
-    assert "altered by hand" in finding["message"]
     _replace(this, original.replace(b"s = ", b"t = ", 1))
     assert pkgdoctor("check", "--python", str(env.python), "--json").codes() == []
     deep = pkgdoctor("check", "--python", str(env.python), "--deep", "--json")
+    assert deep.codes() == ["conda-files-altered"]
     (finding,) = _findings(deep, "conda-files-altered")
+    assert finding["severity"] == "warning"
+    assert finding["evidence"]["altered"] == [f"lib/python{PY}/this.py"]
     assert finding["evidence"]["compared"] == "sha256"
     assert finding["evidence"]["altered_count"] == 1
+    assert "altered by hand" in finding["message"]
     text = pkgdoctor("check", "--python", str(env.python), "--deep")
     assert "1 file of conda's python" in text.out and "(sha256)" in text.out
     run_fix(conda_channels, finding["command"])

@@ -174,6 +174,7 @@ LAYERS = (
         "words",
         "removed_stdlib",
         "numpy_abi",
+        "conda_specs",
         "codes",
         "findings",
         "errors",
@@ -184,13 +185,22 @@ LAYERS = (
     ),
     ("archive", "library_wheels", "files", "_typed"),
     # the facts: what a Snapshot is made of
-    ("target.facts", "extmodules", "listings", "optional_imports", "snapshot.model"),
+    (
+        "target.facts",
+        "extmodules",
+        "listings",
+        "optional_imports",
+        "snapshot.model",
+        "caches",
+        "caches.facts",
+        "caches.locate",
+    ),
     ("snapshot", "cache"),
     # looking: the only layer that reads the target's files or runs its interpreter
-    ("look", "target", "inventory", "loader"),
+    ("look", "target", "inventory", "loader", "caches.look"),
     # judging: pure functions of the facts (wheelaudit and wheels look at wheels and indexes)
-    ("checks", "wheelaudit", "wheels", "diff"),
-    ("render", "wheelaudit.render", "wheels.report", "export", "explain"),
+    ("checks", "wheelaudit", "wheels", "diff", "conda_owners", "caches.judge"),
+    ("render", "wheelaudit.render", "wheels.report", "export", "explain", "caches.render"),
     ("cli", "__main__"),
 )
 

@@ -409,6 +409,7 @@ _HELP = {
     "diff": "what differs that matters between two environments or snapshots",
     "explain": "what a finding code means, its evidence and its fix",
     "report": "a redacted block of facts and findings to paste into a bug report",
+    "cache": "pip's, uv's and conda's package caches: where, how big, what is reclaimable",
 }
 
 
@@ -483,6 +484,8 @@ def main(argv: Sequence[str] | None = None, *, parallel: bool = False) -> int:
             return _explain(args)
         if args.command == "report":
             return _report(args, words, parallel=parallel)
+        if args.command == "cache":
+            return _cache(args)
         return _why(args)
     except PkgdoctorError as exc:
         _say_error(str(exc))
@@ -688,7 +691,13 @@ def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
     from pkgdoctor.codes import AREAS
     from pkgdoctor.render import Report
 
-    areas = tuple(a for a in AREAS if a not in ("Imports", "Wheels"))
+    # conda's area only for a conda environment (its family counts the records it examined);
+    # caches are `pkgdoctor cache`'s.
+    areas = tuple(
+        a
+        for a in AREAS
+        if a not in ("Imports", "Wheels", "Caches") and (a != "conda" or a in ctx.examined)
+    )
     report = Report(
         "check",
         snapshot.target,
@@ -1516,6 +1525,98 @@ def _report(args: argparse.Namespace, argv: Sequence[str], *, parallel: bool = F
     return EXIT_FOUND if any(f.severity >= threshold for f in findings) else EXIT_OK
 
 
+_CACHE_EPILOG = """\
+Where each tool keeps its cache is decided as the tool decides: pip (PIP_CACHE_DIR, cache-dir
+in pip's configuration, PIP_NO_CACHE_DIR, else $XDG_CACHE_HOME/pip or ~/.cache/pip), uv
+(UV_NO_CACHE, UV_CACHE_DIR, else $XDG_CACHE_HOME/uv or ~/.cache/uv), conda (CONDA_PKGS_DIRS,
+else ROOT/pkgs and ~/.conda/pkgs, and the pkgs/ directories the target's records were linked
+from), and pixi/rattler's cache when it exists. Reclaimable is what the tool's own clean-up
+would remove: pip cache purge; uv cache prune (at least); conda clean --packages (extracted
+packages no environment hard-links any more) --tarballs. For a conda environment: how much of
+it is hard-linked from pkgs/ (shared on disk) and how much is copied. Sizes are apparent sizes
+(lstat), each hard-linked file once; a walk that reached a limit prints its numbers with >=.
+
+examples:
+  pkgdoctor cache                          the caches, and the active environment's sharing
+  pkgdoctor cache --prefix ~/miniforge3/envs/ml
+  pkgdoctor cache --json | jq '.caches[] | {tool, path, reclaimable}'
+
+exit status: 0 nothing at or above --fail-on, 1 something was found, 2 pkgdoctor could not
+do its job (bad arguments, target not found).
+"""
+
+
+def _add_cache(sub: _Subparsers) -> None:
+    from pkgdoctor.caches.look import TIME_LIMIT
+
+    cache = sub.add_parser(
+        "cache",
+        help=_HELP["cache"],
+        description="pip's, uv's and conda's package caches: where, how big, what is\n"
+        "reclaimable, how much of a conda environment they share on disk, broken packages.",
+        epilog=_CACHE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _target_options(cache)
+    cache.add_argument(
+        "--time-limit",
+        metavar="SECONDS",
+        type=_seconds,
+        default=TIME_LIMIT,
+        help="stop walking the caches after SECONDS; later numbers are lower bounds "
+        f"(default: {TIME_LIMIT:g})",
+    )
+    _timeout_option(cache)
+    _output_options(cache)
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from pkgdoctor.caches import judge
+    from pkgdoctor.caches.look import collect, conda_facts
+    from pkgdoctor.caches.render import render_json, render_text
+    from pkgdoctor.errors import TargetError
+    from pkgdoctor.findings import Severity, sort_findings
+    from pkgdoctor.render.text import to_plain
+    from pkgdoctor.target.select import find_target
+    from pkgdoctor.wheels.config import ConfigError, read_pip_config
+
+    wanted = _wanted(args)
+    try:
+        prefix = find_target(
+            args.python, args.prefix, static=args.static, timeout=args.timeout
+        ).prefix
+    except TargetError:
+        # A conda environment without Python (an R or a tools environment) still has
+        # records and hard links to look at.
+        if not (args.prefix and os.path.isdir(os.path.join(args.prefix, "conda-meta"))):
+            raise
+        prefix = os.path.abspath(args.prefix)
+    home = os.environ.get("HOME") or os.path.expanduser("~")
+    try:
+        settings = read_pip_config(os.environ, site_prefix=prefix)
+        cache_dir = settings.cache_dir
+        no_cache = settings.no_cache_dir
+        pip_config = (
+            (cache_dir.value, cache_dir.origin) if cache_dir else None,
+            no_cache.origin if no_cache else None,
+        )
+    except ConfigError as exc:  # pip would refuse to run; the variables still say something
+        _say(f"warning: {exc}")
+        pip_config = (None, None)
+    conda = conda_facts(prefix)
+    facts = collect(
+        prefix, conda, os.environ, home=home, pip_config=pip_config,
+        time_limit=args.time_limit,
+    )  # fmt: skip
+    found = sort_findings(f for f in judge.findings(facts) if wanted(f.code))
+    if args.json:
+        sys.stdout.write(render_json(facts, found))
+    else:
+        _print_lines(render_text(facts, found, width=_width()), to_plain)
+    threshold = Severity.parse(args.fail_on)
+    return EXIT_FOUND if any(f.severity >= threshold for f in found) else EXIT_OK
+
+
 #: Every command, in the order ``pkgdoctor --help`` lists them, with what adds its parser.
 _COMMANDS: dict[str, Callable[[_Subparsers], None]] = {
     "check": _add_check,
@@ -1527,4 +1628,5 @@ _COMMANDS: dict[str, Callable[[_Subparsers], None]] = {
     "diff": _add_diff,
     "explain": _add_explain,
     "report": _add_report,
+    "cache": _add_cache,
 }

@@ -28,6 +28,7 @@ AREAS = (
     "Extension modules",
     "Imports",
     "Wheels",
+    "Caches",
 )
 
 
@@ -278,6 +279,13 @@ CONDA_CLOBBER = _register(
     Severity.WARNING,
     "Two conda packages install the same file; the one linked last overwrote the other's.",
 )
+CONDA_FILE_UNOWNED = _register(
+    "conda-file-unowned",
+    "conda",
+    Severity.INFO,
+    "Modules in the conda environment's site-packages that no conda package and no pip "
+    "distribution installed.",
+)
 CONDA_CHANNELS_MIXED = _register(
     "conda-channels-mixed",
     "conda",
@@ -467,4 +475,20 @@ WHEEL_CLASSIFIER_CONTRADICTS = _register(
     "Wheels",
     Severity.WARNING,
     "A Python version classifier names versions that Requires-Python excludes.",
+)
+
+
+# --- Caches (pkgdoctor cache) -----------------------------------------------------------------
+
+CACHE_PACKAGE_INCOMPLETE = _register(
+    "cache-package-incomplete",
+    "Caches",
+    Severity.WARNING,
+    "An extracted package in a conda package cache lacks its metadata or some of its files.",
+)
+CACHE_ARCHIVE_INVALID = _register(
+    "cache-archive-invalid",
+    "Caches",
+    Severity.WARNING,
+    "A package file (.conda, .tar.bz2) in a conda package cache is damaged or truncated.",
 )

@@ -43,7 +43,7 @@ from pkgdoctor.codes import RECORD_HASH_MISMATCH
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.platforms import PlatformTag, parse_platform_tag
-from pkgdoctor.snapshot.model import Distribution, Snapshot, normal_hash
+from pkgdoctor.snapshot.model import CondaRecord, Distribution, Snapshot, normal_hash
 from pkgdoctor.words import plural
 
 if TYPE_CHECKING:
@@ -152,6 +152,7 @@ def compare(
     notes: list[str] = []
     changes += _interpreter(a, b, notes)
     changes += _distributions(a, b, rel_a, rel_b)
+    changes += _conda(a, b, notes)
     changes += _files(a, b, notes)
     changes += _environment(a, b, rel_a, rel_b, notes)
     changes += _sys_path(a, b, rel_a, rel_b)
@@ -179,14 +180,18 @@ class _Relative:
             pairs.append((reals[0], "{prefix}"))
         if len(reals) > 1:
             pairs.append((reals[1], "{base}"))
-        # Longest first: a prefix inside the base prefix (a venv in a conda base) wins. A
-        # path ends where a name cannot go on: /srv/env is not the start of /srv/env2.
+        # One name per path, the first: a prefix that is its own base prefix (a conda
+        # environment, a system Python) is {prefix} on both sides, never by the luck of a
+        # set's order. Longest first: a prefix inside the base prefix (a venv in a conda
+        # base) wins. A path ends where a name cannot go on: /srv/env is not the start of
+        # /srv/env2.
+        names: dict[str, str] = {}
+        for path, name in pairs:
+            if len(path.rstrip("/")) > 1:
+                names.setdefault(path.rstrip("/"), name)
         self._pairs = [
             (path, re.compile(re.escape(path) + r"(?=[/\s'\":,;)\]]|$)"), name)
-            for path, name in sorted(
-                {(p.rstrip("/"), name) for p, name in pairs if len(p.rstrip("/")) > 1},
-                key=lambda pair: -len(pair[0]),
-            )
+            for path, name in sorted(names.items(), key=lambda pair: -len(pair[0]))
         ]
 
     def __call__(self, text: str) -> str:
@@ -358,6 +363,169 @@ def _distributions(a: Snapshot, b: Snapshot, rel_a: _Relative, rel_b: _Relative)
                     distribution=db.name,
                 )
             )
+    return changes
+
+
+# --- 2b. conda packages ---------------------------------------------------------------------
+
+
+def _conda_spec(record: CondaRecord) -> str:
+    """conda's full spec of one record: ``conda-forge/linux-64::numpy=1.26.4=py311_0``."""
+    where = record.channel_name or "(unknown channel)"
+    if record.subdir:
+        where += f"/{record.subdir}"
+    return f"{where}::{record.name}={record.version}={record.build}"
+
+
+def _conda(a: Snapshot, b: Snapshot, notes: list[str]) -> list[Change]:
+    """conda packages by name: version, build string, channel (by name: the same build from
+    a mirror is the same package) and subdir; Python or not (``libblas`` too); the files
+    their records list; and a distribution of pip's that replaced or joined one."""
+    ca, cb = a.conda, b.conda
+    if ca is None and cb is None:
+        return []
+    if ca is None or cb is None:
+        side, other, facts = ("A", b, ca) if cb is None else ("B", a, cb)
+        assert facts is not None
+        if other.paths.conda:  # a conda prefix, in a snapshot older than the conda facts
+            notes.append(
+                f"{'B' if side == 'A' else 'A'} has no conda records (a snapshot older than "
+                "pkgdoctor's conda facts): conda packages not compared"
+            )
+            return []
+        return [
+            Change(
+                DISTRIBUTIONS,
+                2,
+                ONLY_A if side == "A" else ONLY_B,
+                "conda",
+                "conda environment",
+                f"only {side} is a conda environment "
+                f"({plural(len(facts.records), 'conda package')})",
+                str(len(facts.records)) if side == "A" else None,
+                str(len(facts.records)) if side == "B" else None,
+                items=tuple(_conda_spec(r) for r in facts.records),
+            )
+        ]
+    by_a = {r.name: r for r in ca.records}
+    by_b = {r.name: r for r in cb.records}
+    changes: list[Change] = []
+    for name in sorted(by_a.keys() - by_b.keys()):
+        spec = _conda_spec(by_a[name])
+        summary = f"conda package {spec} is only in A"
+        changes.append(Change(DISTRIBUTIONS, 2, ONLY_A, name, "conda package", summary, spec))
+    for name in sorted(by_b.keys() - by_a.keys()):
+        spec = _conda_spec(by_b[name])
+        summary = f"conda package {spec} is only in B"
+        changes.append(Change(DISTRIBUTIONS, 3, ONLY_B, name, "conda package", summary, None, spec))
+    for name in sorted(by_a.keys() & by_b.keys()):
+        ra, rb = by_a[name], by_b[name]
+        compared = [
+            ("version", ra.version, rb.version),
+            ("build", ra.build, rb.build),
+            ("channel", ra.channel_name, rb.channel_name),
+            ("subdir", ra.subdir, rb.subdir),
+        ]
+        differ = [(aspect, va, vb) for aspect, va, vb in compared if va != vb]
+        if differ:
+            subdirs = ra.subdir != rb.subdir
+            changes.append(
+                Change(
+                    DISTRIBUTIONS,
+                    1 if ra.version != rb.version else 4,
+                    CHANGED,
+                    name,
+                    "conda " + ", ".join(aspect for aspect, _, _ in differ),
+                    f"conda {name}: {_conda_side(ra, subdirs)} in A, "
+                    f"{_conda_side(rb, subdirs)} in B",
+                    _conda_spec(ra),
+                    _conda_spec(rb),
+                )
+            )
+        else:
+            changes += _conda_files(ra, rb, deep=ca.deep == cb.deep)
+    changes += _conda_pip(a, b)
+    return changes
+
+
+def _conda_side(record: CondaRecord, subdir: bool) -> str:
+    """``1.26.4=py311_0 from conda-forge`` (``conda-forge/noarch`` when subdirs differ)."""
+    where = record.channel_name or "(unknown channel)"
+    if subdir:
+        where += f"/{record.subdir or '(none)'}"
+    return f"{record.version}={record.build} from {where}"
+
+
+def _conda_files(ra: CondaRecord, rb: CondaRecord, *, deep: bool) -> list[Change]:
+    """The files the record of one build lists, missing (or, compared alike, altered) on
+    one side only."""
+    changes = []
+    pairs = [("missing", ra.missing, rb.missing)]
+    if deep:  # sha256 on one side, size on the other: not the same question
+        pairs.append(("altered", ra.altered, rb.altered))
+    for word, fa, fb in pairs:
+        for kind, side, listed in (
+            (ONLY_B, "A", sorted(set(fa) - set(fb))),
+            (ONLY_A, "B", sorted(set(fb) - set(fa))),
+        ):
+            if not listed:
+                continue
+            aspect = f"conda files {word} in {side}"
+            summary = f"conda package {ra.name}: {plural(len(listed), 'file')} {word} in {side}"
+            changes.append(
+                Change(
+                    FILES,
+                    0,
+                    kind,
+                    ra.name,
+                    aspect,
+                    summary,
+                    str(len(listed)),
+                    None,
+                    items=tuple(listed),
+                )
+            )
+    return changes
+
+
+def _conda_pip(a: Snapshot, b: Snapshot) -> list[Change]:
+    """A distribution that pip (or uv) installed over a conda package's, or beside it, on
+    one side only (:mod:`pkgdoctor.conda_owners`)."""
+    from pkgdoctor.conda_owners import conda_owners
+
+    def states(snapshot: Snapshot) -> dict[str, tuple[str, str]]:
+        owners = conda_owners(snapshot)
+        found: dict[str, tuple[str, str]] = {}
+        if owners is None:
+            return found
+        for pairs, verb in ((owners.replaced, "replaced"), (owners.both, "sits beside")):
+            for record, dist in pairs:
+                by = dist.installer or "an unknown installer"
+                state = f"{dist} (installed by {by}) {verb}"
+                found[record.name] = (state, f"{state} conda's {record.name} {record.version}")
+        return found
+
+    sa, sb = states(a), states(b)
+    changes = []
+    for name in sorted(sa.keys() | sb.keys()):
+        va, vb = sa.get(name), sb.get(name)
+        if va == vb:
+            continue
+        said = (f"{vb[1]} in B" if vb else "") + ("; " if va and vb else "")
+        said += f"{va[1]} in A" if va else ""
+        changes.append(
+            Change(
+                DISTRIBUTIONS,
+                1,
+                CHANGED,
+                name,
+                "installed over conda",
+                f"{name}: {said}",
+                va[0] if va else None,
+                vb[0] if vb else None,
+                distribution=name,
+            )
+        )
     return changes
 
 

@@ -14,8 +14,12 @@ Three formats, one classification of every distribution (:func:`pins`):
   index installs need the file's URL and hash from the index: the caller looks them up
   (:mod:`pkgdoctor.wheels.locate`) and passes them as ``located``; what could not be located
   is listed in a comment, never written with an invented URL or hash.
-- ``environment-yml``: conda's ``environment.yml``: ``python=X.Y``, the distributions conda
-  installed (INSTALLER ``conda``) as conda dependencies, the rest in its ``pip:`` section.
+- ``environment-yml``: conda's ``environment.yml``, modelled on ``conda env export``
+  (``conda/env/env.py``, ``from_environment``). In a conda prefix: ``channels`` from the
+  records, every conda package as ``name=version=build`` (``channel::`` in front when it
+  is not from the first channel), and the distributions no conda package owns
+  (:mod:`pkgdoctor.conda_owners`) in its ``pip:`` section. Without conda facts:
+  ``python=X.Y``, the distributions whose INSTALLER is ``conda``, the rest under ``pip:``.
 
 A distribution whose source is unknown (no version, a local wheel or directory that no
 longer exists, an unreadable ``direct_url.json``) becomes a comment that says so.
@@ -39,7 +43,8 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 
 from pkgdoctor import __version__
 from pkgdoctor._fields import Fact, fact
-from pkgdoctor.snapshot.model import Distribution, Snapshot
+from pkgdoctor.conda_owners import CondaOwners, conda_owners
+from pkgdoctor.snapshot.model import CondaRecord, Distribution, Snapshot, channel_name
 
 if TYPE_CHECKING:  # the look-up lives with the other index readers, imported when needed
     from pkgdoctor.wheels.locate import LockedFile
@@ -280,14 +285,20 @@ def _yaml_scalar(text: str) -> str:
 
 
 def render_environment_yml(snapshot: Snapshot, gone: frozenset[str] = frozenset()) -> str:
+    """conda's ``environment.yml``. With the conda facts of the prefix (``conda-meta/``),
+    every conda package as ``name=version=build`` from its channel, and what pip or uv put
+    on top in the ``pip:`` section (:func:`render_conda_environment_yml`); without them (a
+    venv, a snapshot older than those facts), ``python=X.Y`` and the distributions whose
+    INSTALLER is ``conda``."""
+    owners = conda_owners(snapshot)
+    if owners is not None:
+        return render_conda_environment_yml(snapshot, owners, gone)
     all_pins = pins(snapshot, gone)
     interp = snapshot.target.interpreter
-    how = "Recreate with: conda env create -f FILE"
-    lines = _header(snapshot, how, _skipped(snapshot))
-    name = os.path.basename(snapshot.target.prefix.rstrip("/")) or "env"
-    lines.append(f"name: {_yaml_scalar(name)}")
-    # The channel each conda package came from is in conda-meta/, which pkgdoctor does not
-    # record yet: conda then uses the channels of the user's configuration.
+    lines = _header(snapshot, _CONDA_HOW, _skipped(snapshot))
+    lines.append(f"name: {_yaml_scalar(_env_name(snapshot))}")
+    # Without conda-meta/ the channel each conda package came from is not known: conda then
+    # uses the channels of the user's configuration.
     lines.append("# channels: not recorded; conda uses the channels of your configuration")
     lines.append("dependencies:")
     if interp.implementation == "cpython":
@@ -300,19 +311,207 @@ def render_environment_yml(snapshot: Snapshot, gone: frozenset[str] = frozenset(
             lines.append(f"  - {_yaml_scalar(f'{pin.key}={pin.dist.version}')}")
         else:
             pip_pins.append(pin)
-    if pip_pins:
-        lines += ["  - pip", "  - pip:"]
-        for url in _extra_indexes(pip_pins):
-            lines.append(f"      - {_yaml_scalar(f'--extra-index-url {url}')}")
-        for pin in pip_pins:
-            for line in requirement_lines(pin):
-                if line.startswith("#"):
-                    lines.append(f"      {line}")
-                else:
-                    text, _, comment = line.partition("  # ")
-                    item = f"      - {_yaml_scalar(text)}"
-                    lines.append(f"{item}  # {comment}" if comment else item)
+    lines += _pip_section(pip_pins, {})
     return "\n".join(lines) + "\n"
+
+
+_CONDA_HOW = "Recreate with: conda env create -f FILE"
+
+
+def _env_name(snapshot: Snapshot) -> str:
+    return os.path.basename(snapshot.target.prefix.rstrip("/")) or "env"
+
+
+def _pip_section(
+    pip_pins: Sequence[Pin], notes: Mapping[str, str], *, with_pip: bool = True
+) -> list[str]:
+    """The ``pip:`` item of ``dependencies``, and ``pip`` itself before it unless a conda
+    package of pip is listed already (``conda env create`` installs the section with the
+    environment's pip). ``notes``: a comment above the item of a distribution, by key."""
+    if not pip_pins:
+        return []
+    lines = ["  - pip", "  - pip:"] if with_pip else ["  - pip:"]
+    for url in _extra_indexes(pip_pins):
+        lines.append(f"      - {_yaml_scalar(f'--extra-index-url {url}')}")
+    for pin in pip_pins:
+        if pin.key in notes:
+            lines.append(f"      # {notes[pin.key]}")
+        for line in requirement_lines(pin):
+            if line.startswith("#"):
+                lines.append(f"      {line}")
+            else:
+                text, _, comment = line.partition("  # ")
+                item = f"      - {_yaml_scalar(text)}"
+                lines.append(f"{item}  # {comment}" if comment else item)
+    return lines
+
+
+# The hosts that serve channels under their plain names with conda's default configuration
+# (``channel_alias`` https://conda.anaconda.org, the ``defaults`` channels on
+# https://repo.anaconda.com): conda's ``Channel.canonical_name`` is the name there, and the
+# channel's base URL anywhere else (``conda/models/channel.py``).
+_NAMED_HOSTS = frozenset({"conda.anaconda.org", "repo.anaconda.com", "anaconda.org"})
+
+
+def conda_channel(channel: str) -> str:
+    """How a record's channel is written in ``environment.yml``, as ``conda env export``
+    writes it under conda's default configuration: by name when Anaconda's servers serve it
+    (``conda-forge``, ``pkgs/main``: the file then follows the reader's own mirrors and
+    ``channel_alias``), else its base URL (a private server, a mirror, a ``file://``
+    channel), without the subdir.
+
+    >>> conda_channel("https://conda.anaconda.org/conda-forge/linux-64")
+    'conda-forge'
+    >>> conda_channel("https://repo.anaconda.com/pkgs/main/noarch")
+    'pkgs/main'
+    >>> conda_channel("file:///srv/channels/internal/")
+    'file:///srv/channels/internal'
+    >>> conda_channel("https://mirror.example/anaconda/pkgs/main/linux-64")
+    'https://mirror.example/anaconda/pkgs/main'
+    """
+    value = channel.strip().rstrip("/")
+    if "://" not in value:
+        return channel_name(value)  # an old record's name ("conda-forge", "defaults")
+    host = urllib.parse.urlsplit(value).hostname or ""
+    if host in _NAMED_HOSTS:
+        return channel_name(value)
+    # channel_name drops a trailing subdir ("linux-64"): the URL ends with the name, or with
+    # the name and that subdir.
+    if value.endswith("/" + channel_name(value)):
+        return value
+    return value.rpartition("/")[0]
+
+
+def _channel_order(records: Sequence[CondaRecord]) -> list[str]:
+    """The channels of ``records``, the one that gave the most packages first (ties by name).
+
+    ``conda env export`` puts each record's channel in front of the configured ones as it
+    meets them (records sorted by name), an order that follows the package names. Here the
+    channel the environment was mostly built from comes first: with conda's default
+    ``channel_priority: strict`` it wins every name it has, and each package of another
+    channel is pinned to its channel (``channel::name``), so the order cannot pick another
+    build than the one installed.
+    """
+    counts: dict[str, int] = {}
+    for record in records:
+        if record.channel:
+            key = conda_channel(record.channel)
+            counts[key] = counts.get(key, 0) + 1
+    return sorted(counts, key=lambda c: (-counts[c], c))
+
+
+def _platform(records: Sequence[CondaRecord]) -> str | None:
+    subdirs: dict[str, int] = {}
+    for record in records:
+        if record.subdir and record.subdir != "noarch":
+            subdirs[record.subdir] = subdirs.get(record.subdir, 0) + 1
+    return max(sorted(subdirs), key=lambda s: subdirs[s]) if subdirs else None
+
+
+def render_conda_environment_yml(
+    snapshot: Snapshot, owners: CondaOwners, gone: frozenset[str] = frozenset()
+) -> str:
+    """``environment.yml`` of a conda prefix: ``channels`` (:func:`_channel_order`), every
+    conda package, Python or not, as ``name=version=build`` sorted by name (as ``conda env
+    export`` writes them), and in ``pip:`` the distributions that no conda package owns
+    (:mod:`pkgdoctor.conda_owners`), as ``pip freeze`` would list them.
+
+    A project installed by conda *and* by pip keeps both lines, so that the file recreates
+    what is installed (conda installs its package, pip then replaces or joins it), with a
+    comment that says which copy ``import`` gets.
+    """
+    conda = snapshot.conda
+    assert conda is not None
+    records = sorted(conda.records, key=lambda r: r.name)
+    channels = _channel_order(records)
+    skip = left_out(snapshot)
+    winners = {id(d) for d in snapshot.inventory.distributions}
+    # pip freeze lists the copy importlib.metadata finds; a copy conda's package hides is
+    # listed too, when the project is also conda's: the file must recreate both.
+    hidden = {id(d) for _, d in owners.both}
+    # Only what is in the prefix: the user site or a PYTHONPATH directory is no part of the
+    # environment (installing it here would move it in); said in a comment.
+    elsewhere = {id(d) for d in owners.outside}
+    pip_dists = sorted(
+        (
+            d
+            for d in owners.pip
+            if d.key not in skip
+            and id(d) not in elsewhere
+            and (id(d) in winners or id(d) in hidden)
+        ),
+        key=lambda d: d.name.lower(),
+    )
+    pip_pins = [_pin(d, gone) for d in pip_dists]
+    skipped = sorted(d.name for d in owners.pip if d.key in skip and id(d) in winners)
+    lines = _header(snapshot, _CONDA_HOW, skipped)
+    platform = _platform(records)
+    if platform:
+        # As ``conda list --explicit`` says it: the builds below exist for this subdir only.
+        lines.append(f"# platform: {platform}")
+    outside = sorted((d for d in owners.outside if id(d) in winners), key=lambda d: d.key)
+    if outside:
+        listed = ", ".join(str(d) for d in outside[:_OUTSIDE_LISTED])
+        more = len(outside) - _OUTSIDE_LISTED
+        listed += f" and {more} more" if more > 0 else ""
+        lines.append(f"# Not exported, installed outside the environment: {listed}.")
+    lines.append(f"name: {_yaml_scalar(_env_name(snapshot))}")
+    if channels:
+        lines.append("channels:")
+        lines += [f"  - {_yaml_scalar(c)}" for c in channels]
+    lines.append("dependencies:")
+    if conda.record("python") is None:
+        interp = snapshot.target.interpreter
+        lines.append(f"  - python={interp.short_version}")
+    notes: dict[str, str] = {}
+    for record in records:
+        spec = f"{record.name}={record.version}={record.build}"
+        channel = conda_channel(record.channel) if record.channel else None
+        if channel and channels and channel != channels[0]:
+            spec = f"{channel}::{spec}"
+        item = f"  - {_yaml_scalar(spec)}"
+        other = owners.other_copy(record)
+        if other is not None and id(other) in elsewhere:
+            item += f"  # {other} also installed in {other.site_dir} (not exported)"
+        elif other is not None and other.key in skip:
+            item += f"  # {other} also installed by {other.installer or 'another installer'}"
+            item += " (left out, as pip freeze does)"
+        elif other is not None:
+            item += f"  # {_also_by_pip(record, other)}"
+            notes[other.key] = _which_wins(snapshot, owners, record, other)
+        lines.append(item)
+    lines += _pip_section(pip_pins, notes, with_pip=conda.record("pip") is None)
+    return "\n".join(lines) + "\n"
+
+
+_OUTSIDE_LISTED = 10
+
+
+def _also_by_pip(record: CondaRecord, dist: Distribution) -> str:
+    by = dist.installer or "another installer"
+    if dist.installer == "conda":  # INSTALLER says conda, yet no record lists it
+        by = "conda, without a record"
+    return f"{dist} also installed by {by} (pip: section)"
+
+
+def _which_wins(
+    snapshot: Snapshot, owners: CondaOwners, record: CondaRecord, dist: Distribution
+) -> str:
+    """A comment for the pip item of a project that a conda package installed too."""
+    ours = f"conda's {record.name}={record.version}"
+    if record in (r for r, _ in owners.replaced):
+        return f"replaced {ours} (its files are gone): import uses this one"
+    winner = snapshot.inventory.by_key.get(dist.key)
+    conda_copy = next((d for d in snapshot.inventory.all if owners.record_of(d) is record), None)
+    if winner is None or conda_copy is None:
+        return f"installed beside {ours}"
+    if conda_copy.site_dir == dist.site_dir:
+        return (
+            f"installed beside {ours} in one directory: import uses the files written last; "
+            f"importlib.metadata and pip see {winner}"
+        )
+    used = "this one" if winner is dist else f"conda's ({winner.site_dir} is first on sys.path)"
+    return f"installed beside {ours}: import uses {used}"
 
 
 # --- pylock.toml ----------------------------------------------------------------------------

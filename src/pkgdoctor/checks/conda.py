@@ -3,7 +3,8 @@ of ``depends``/``constrains``, ``pinned``, ``environments.txt``), with evidence.
 
 The upstream checks are conda's ``conda/plugins/subcommands/doctor/health_checks/``
 (``missing_files.py``, ``altered_files.py``, ``consistency.py``, ``pinned.py``,
-``environment_txt.py``). Where pkgdoctor differs, it is on purpose (docs/design.md, "conda"):
+``environment_txt.py``). Where pkgdoctor differs, it is on purpose (docs/design.md, "What
+``conda doctor`` checks"):
 
 - files that pip or another conda package replaced are :mod:`pkgdoctor.checks.ownership`'s
   business (:func:`pkgdoctor.checks.ownership.explained`), not "missing" or "altered" here
@@ -186,6 +187,7 @@ def _files(ctx: Context, facts: CondaFacts, record: CondaRecord) -> list[Finding
             )
         )
     if altered:
+        # The look compares contents only with --deep (size, then sha256).
         compared = "sha256" if facts.deep else "size"
         rewritten = sum(
             1

@@ -43,6 +43,7 @@ PIP_CLOBBER = codes.CONDA_PIP_CLOBBER
 PIP_DUPLICATE = codes.CONDA_PIP_DUPLICATE
 CLOBBER = codes.CONDA_CLOBBER
 CHANNELS_MIXED = codes.CONDA_CHANNELS_MIXED
+UNOWNED = codes.CONDA_FILE_UNOWNED
 
 MAX_LISTED = 10  # files named in one finding's evidence; counts say how many in all
 #: Packages that carry the C/C++/Fortran runtime and OpenMP: what the other packages of an
@@ -109,6 +110,7 @@ def explained(ctx: Context, record: CondaRecord) -> frozenset[str]:
 def _build(ctx: Context, facts: CondaFacts) -> Ledger:
     prefix = facts.prefix
     owners = ctx.inventory.owners  # absolute path -> the first distribution whose RECORD lists it
+    shared_rows = ctx.inventory.shared  # absolute path -> every distribution, when two or more
     pip_dists = {
         d.key: d for d in ctx.inventory.all if (d.installer or "").strip().lower() != "conda"
     }
@@ -123,9 +125,9 @@ def _build(ctx: Context, facts: CondaFacts) -> Ledger:
         missing = set(record.missing)
         for item in record.files:
             path = item.path
-            listed.setdefault(path, []).append(record)
-            owner = owners.get(posixpath.join(prefix, path))
-            if owner is not None and ctx.conda_record(owner) is None and owner.key in pip_dists:
+            listed.setdefault(_clobbered(path) or path, []).append(record)
+            owner = _pip_owner(ctx, posixpath.join(prefix, path), owners, shared_rows)
+            if owner is not None:
                 entry.overwritten[path] = owner
             elif entry.replaced_by is not None and path in missing:
                 entry.removed.append(path)
@@ -133,6 +135,38 @@ def _build(ctx: Context, facts: CondaFacts) -> Ledger:
             taken.append(entry)
     shared = {path: records for path, records in listed.items() if len(records) > 1}
     return Ledger(facts, taken, shared)
+
+
+def _pip_owner(
+    ctx: Context,
+    path: str,
+    owners: dict[str, Distribution],
+    shared: dict[str, tuple[tuple[Distribution, Any], ...]],
+) -> Distribution | None:
+    """The distribution of another installer than conda whose RECORD lists ``path``."""
+    first = owners.get(path)
+    if first is None:
+        return None
+    candidates = [d for d, _ in shared.get(path, ())] or [first]
+    for dist in candidates:
+        if ctx.conda_record(dist) is None and (dist.installer or "").strip().lower() != "conda":
+            return dist
+    return None
+
+
+#: rattler (pixi, py-rattler) links the first package's file and moves a later package's copy
+#: of the same path to ``__clobbers__/<package>/<path>``, recording it there
+#: (rattler's ``install/clobber_registry.rs``); conda links the later one over the first and
+#: both records list the path.
+CLOBBERS_DIR = "__clobbers__/"
+
+
+def _clobbered(path: str) -> str | None:
+    """The path a ``__clobbers__/<package>/<path>`` copy stands in for; None for any other."""
+    if not path.startswith(CLOBBERS_DIR):
+        return None
+    parts = path.split("/", 2)
+    return parts[2] if len(parts) == 3 and parts[2] else None
 
 
 def _project(record: CondaRecord) -> tuple[str | None, bool]:
@@ -148,6 +182,27 @@ def _project(record: CondaRecord) -> tuple[str | None, bool]:
     return None, False
 
 
+def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
+    """A ``dist-duplicate`` of a conda distribution and a pip one is this family's business:
+    dropped where a ``conda-pip-*`` finding tells the same story with a fix that goes
+    through conda (its own fix, ``rm -r`` of one metadata directory, could take conda's)."""
+    if ctx.conda_facts is None:
+        return findings
+    covered = {f.distribution for f in findings if f.code.startswith("conda-pip-")}
+    inventory = ctx.inventory
+
+    def conda_pair(finding: Finding) -> bool:
+        dirs = (finding.evidence.get("used"), finding.evidence.get("shadowed"))
+        dists = [d for d in inventory.all if d.metadata_dir in dirs]
+        return any(ctx.conda_record(d) is not None for d in dists)
+
+    return [
+        f
+        for f in findings
+        if not (f.code == "dist-duplicate" and f.distribution in covered and conda_pair(f))
+    ]
+
+
 def check(ctx: Context) -> list[Finding]:
     built = ledger(ctx)
     if built is None:
@@ -155,6 +210,7 @@ def check(ctx: Context) -> list[Finding]:
     findings = [_pip_clobber(ctx, built, taken) for taken in built.taken]
     findings += _duplicates(ctx, built)
     findings += _conda_clobbers(ctx, built)
+    findings += _unowned(ctx, built)
     findings += _channels(ctx, built.facts)
     return findings
 
@@ -190,13 +246,8 @@ def _pip_clobber(ctx: Context, built: Ledger, taken: Taken) -> Finding:
     broken = [(r, spec) for (r, spec), ok in zip(dependents, verdicts) if ok is False]
     evidence: dict[str, Any] = {
         "conda_package": record.dist_name,
-        "conda_version": record.version,
         "conda_channel": record.channel,
         "conda_record": record.record_file,
-        "overwritten": len(taken.overwritten),
-        "overwritten_files": sorted(taken.overwritten)[:MAX_LISTED],
-        "removed": len(taken.removed),
-        "removed_files": sorted(taken.removed)[:MAX_LISTED],
     }
     if pip is not None:
         evidence.update(
@@ -223,6 +274,12 @@ def _pip_clobber(ctx: Context, built: Ledger, taken: Taken) -> Finding:
             f"{installer} overwrote {len(taken.overwritten)} file(s) of conda's "
             f"{_describe(record)} when it installed {', '.join(others)}."
         )
+    evidence.update(
+        overwritten=len(taken.overwritten),
+        removed=len(taken.removed),
+        overwritten_files=sorted(taken.overwritten)[:MAX_LISTED],
+        removed_files=sorted(taken.removed)[:MAX_LISTED],
+    )
     if dependents:
         evidence["conda_dependents"] = [
             {"package": r.dist_name, "depends": spec, "satisfied": ok}
@@ -236,7 +293,8 @@ def _pip_clobber(ctx: Context, built: Ledger, taken: Taken) -> Finding:
     return PIP_CLOBBER.finding(
         message,
         severity=Severity.ERROR if broken else None,
-        distribution=record.name,
+        # The Python project (conda's name may differ: pytorch installs torch).
+        distribution=pip.name if pip else (taken.project or record.name),
         path=record.record_file,
         evidence=evidence,
         command=command,
@@ -268,14 +326,20 @@ def _restore(ctx: Context, taken: Taken, pip: Distribution | None) -> tuple[str 
         )
         return command, explanation
     others = sorted({d.name for d in taken.overwritten.values()})
-    command = (
-        f"{ctx.pip('uninstall -y ' + ' '.join(map(shlex.quote, others)))} && "
-        f"{ctx.conda_reinstall(record)}"
+    # pip uninstalls the first distribution of a name it finds: with conda's and pip's
+    # metadata side by side (`pip install --ignore-installed`), once for each copy.
+    same = taken.project is not None and any(
+        d.key == normalize(taken.project) for d in taken.overwritten.values()
     )
+    uninstall = ctx.pip("uninstall -y " + " ".join(map(shlex.quote, others)))
+    steps = [uninstall, uninstall] if same else [uninstall]
+    command = " && ".join([*steps, ctx.conda_reinstall(record)])
     explanation = (
         f"{', '.join(others)} and conda's {record.name} install the same files; uninstall "
-        f"{' and '.join(others)} with pip and let conda link {record.name}'s files again, "
-        "then install what you need of it from conda."
+        f"{' and '.join(others)} with pip"
+        + (" (twice: once for pip's copy, once for conda's metadata beside it)" if same else "")
+        + f" and let conda link {record.name}'s files again, then install what you need "
+        "with conda."
     )
     return command, explanation
 
@@ -296,6 +360,8 @@ def _duplicates(ctx: Context, built: Ledger) -> list[Finding]:
         pip_dist = dist if conda_dist is winner else winner
         record = ctx.conda_record(conda_dist)
         assert record is not None
+        if any(t.record is record for t in built.taken):
+            continue  # pip wrote over conda's files: conda-pip-clobber tells it
         used_is_pip = pip_dist is winner
         message = (
             f"{dist.name} is installed by conda ({_describe(record)}) and by pip "
@@ -322,6 +388,7 @@ def _duplicates(ctx: Context, built: Ledger) -> list[Finding]:
                     "pip_version": pip_dist.version,
                     "pip_metadata": pip_dist.metadata_dir,
                     "used": winner.metadata_dir,
+                    "shadowed": dist.metadata_dir,
                 },
                 command=command,
                 explanation=explanation,
@@ -343,18 +410,28 @@ def _conda_clobbers(ctx: Context, built: Ledger) -> list[Finding]:
     findings = []
     for key, paths in sorted(pairs.items()):
         records = [by_file[k] for k in key]
+        paths.sort()
         names = " and ".join(_describe(r) for r in records)
+        aside = [r for r in records if any(_clobbered(f.path) in paths for f in r.files)]
+        if aside:
+            kept = [r.name for r in records if r not in aside]
+            how = (
+                f"{', '.join(kept)}'s copy is in place; {', '.join(r.name for r in aside)}'s "
+                f"was set aside in {CLOBBERS_DIR} (rattler, pixi)"
+            )
+        else:
+            how = "the one linked last overwrote the other's"
         findings.append(
             CLOBBER.finding(
                 f"{names} install the same {len(paths)} file(s) ({paths[0]}"
-                f"{' …' if len(paths) > 1 else ''}); the one linked last overwrote the other's.",
+                f"{' …' if len(paths) > 1 else ''}); {how}.",
                 distribution=records[0].name,
-                path=posixpath.join(built.facts.prefix, sorted(paths)[0]),
+                path=posixpath.join(built.facts.prefix, paths[0]),
                 evidence={
                     "packages": [r.dist_name for r in records],
                     "channels": [r.channel for r in records],
                     "files": len(paths),
-                    "listed": sorted(paths)[:MAX_LISTED],
+                    "listed": paths[:MAX_LISTED],
                 },
                 explanation=(
                     "Removing either package with conda deletes the file for both. Keep the "
@@ -364,6 +441,55 @@ def _conda_clobbers(ctx: Context, built: Ledger) -> list[Finding]:
             )
         )
     return findings
+
+
+# --- owned by nobody -------------------------------------------------------------------------
+
+
+def _unowned(ctx: Context, built: Ledger) -> list[Finding]:
+    """Top-level modules of the prefix's site directories that no conda record and no RECORD
+    lists (a file or anything below it): copied in by hand, or left by an interrupted
+    install. Nobody updates or removes them."""
+    prefix = built.facts.prefix
+    listed: set[str] = set()  # prefix-relative paths of conda's files and their parents
+    for record in built.facts.records:
+        for item in record.files:
+            path = _clobbered(item.path) or item.path
+            while path and path not in listed:
+                listed.add(path)
+                path = posixpath.dirname(path)
+    found = []
+    for entry in ctx.snapshot.paths.entries:
+        site = posixpath.normpath(entry.path)
+        if entry.origin != "site-packages" or not site.startswith(prefix.rstrip("/") + "/"):
+            continue
+        roots: set[str] = set()
+        for dist in ctx.inventory.all:
+            if posixpath.normpath(dist.site_dir) == site:
+                roots |= dist.roots
+        for name, provision in sorted(entry.provides.items()):
+            path = posixpath.normpath(provision.path)
+            rel_site = posixpath.relpath(path, site)
+            if rel_site in roots or posixpath.relpath(path, prefix) in listed:
+                continue
+            found.append((name, path))
+    if not found:
+        return []
+    names = ", ".join(name for name, _ in found[:MAX_LISTED])
+    more = f" and {len(found) - MAX_LISTED} more" if len(found) > MAX_LISTED else ""
+    return [
+        UNOWNED.finding(
+            f"{len(found)} module(s) in site-packages belong to no conda package and no pip "
+            f"distribution: {names}{more}.",
+            path=found[0][1],
+            evidence={"modules": len(found), "paths": [path for _, path in found[:MAX_LISTED]]},
+            explanation=(
+                "Nothing will update or remove them: they were copied in by hand or left by "
+                "an interrupted install. If you use them, install them with conda or pip; "
+                "otherwise remove them."
+            ),
+        )
+    ]
 
 
 # --- channels -------------------------------------------------------------------------------
@@ -384,12 +510,15 @@ def _channels(ctx: Context, facts: CondaFacts) -> list[Finding]:
     summary = ", ".join(f"{n} from {c}" for c, n in counts.items())
     channel = max(("conda-forge", *defaults), key=lambda c: counts.get(c, 0))
     specs = _requested(facts)
+    # Without the channel a spec may name (conda-forge::numpy): the new environment takes
+    # everything from the one channel.
+    plain = tuple(dict.fromkeys(s.rpartition("::")[2] for s in specs))
     command = None
-    if specs:
+    if plain:
         prefix = facts.prefix.rstrip("/") + f"-{channel.replace('/', '-')}"
         command = (
             f"conda create -y -p {shlex.quote(prefix)} --override-channels -c {channel} "
-            + " ".join(shlex.quote(s) for s in specs)
+            + " ".join(shlex.quote(s) for s in plain)
         )
     return [
         CHANNELS_MIXED.finding(

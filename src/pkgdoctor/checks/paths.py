@@ -216,6 +216,8 @@ def _hook_helper(hook: Hook, line: str) -> str | None:
 
 
 _DUPLICATE = "dist-duplicate"  # distributions' code: two copies of one project on the path
+# Two copies of one project, one conda's and one pip's (checks/ownership.py): folded alike.
+_DUPLICATES = (_DUPLICATE, "conda-pip-duplicate")
 
 
 def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
@@ -236,7 +238,7 @@ def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
     folded: dict[str, list[dict[str, Any]]] = {}
     kept = []
     for finding in findings:
-        if finding.code == _DUPLICATE:
+        if finding.code in _DUPLICATES:
             copies = (finding.evidence.get("used"), finding.evidence.get("shadowed"))
             sites = [_dirname(_norm(c)) for c in copies if isinstance(c, str)]
             cause = next((site for site in sites if site in by_entry), None)
@@ -582,6 +584,34 @@ def _user_site_leak(ctx: Context, model: PathModel) -> list[Finding]:
         else "conda environments keep the user site enabled"
     )
     names = " ".join(shlex.quote(d.name) for d in dists[:_MAX_LISTED])
+    if target.is_venv:
+        explanation = (
+            f"Ignore the user site in this {kind} (or run python -s); or remove them from "
+            "the user site, outside any venv: "
+            f"python{target.interpreter.short_version} -m pip uninstall {names}"
+        )
+    else:
+        # conda: its own variables (`conda env config vars`, conda/cli/main_env_vars.py)
+        # keep the setting with the environment. The environment's pip uninstalls the first
+        # copy on sys.path, which is the user site's when the user site comes first for all
+        # of them; a system python3.X may refuse (PEP 668, externally managed).
+        prefix = shlex.quote(target.prefix)
+        explanation = (
+            f"Ignore the user site in this {kind} (or run python -s; conda env config vars "
+            f"set PYTHONNOUSERSITE=1 -p {prefix} keeps it set there); or remove them from "
+        )
+        if all(d["used"] == "user site" for d in differs):
+            python = shlex.quote(target.interpreter.executable or f"{target.prefix}/bin/python")
+            explanation += (
+                "the user site with the environment's pip, which finds their copies there "
+                f"first: {python} -m pip uninstall {names}"
+            )
+        else:
+            own = [d["distribution"] for d in differs if d["used"] != "user site"]
+            explanation += (
+                f"{entry.path} by hand (the environment's pip would uninstall its own "
+                f"{_names(own)}, which come first)"
+            )
     return [
         USER_SITE_LEAK.finding(
             message,
@@ -594,11 +624,7 @@ def _user_site_leak(ctx: Context, model: PathModel) -> list[Finding]:
                 "shadows": _shadow_records(entry, env_sites)[:_MAX_LISTED],
             },
             command="export PYTHONNOUSERSITE=1",
-            explanation=(
-                f"Ignore the user site in this {kind} (or run python -s); or remove them from "
-                "the user site, outside any venv: "
-                f"python{target.interpreter.short_version} -m pip uninstall {names}"
-            ),
+            explanation=explanation,
         )
     ]
 

@@ -82,7 +82,7 @@ def collect(
         venv_facts = venv.collect(target)
         os_release = system.collect(target)
         os_facts = ospackages.collect(target, inventory, cache, settled)
-        conda_facts = conda.collect(target, deep=scope.deep)
+        conda_facts = conda.collect(target, deep=scope.deep, listings=listings)
     except BaseException:  # interrupted: no child process is left behind
         if child is not None:
             child.cancel()

@@ -23,6 +23,7 @@ from typing import Any
 
 from pkgdoctor.conda_specs import spec_name
 from pkgdoctor.files import NotRegularFile, read_regular
+from pkgdoctor.listings import Listings
 from pkgdoctor.snapshot.model import (
     CondaFacts,
     CondaHistory,
@@ -51,14 +52,23 @@ _REVISION = re.compile(r"==>\s*(.+?)\s*<==")
 _COMMAND = re.compile(r"#\s*cmd:\s*(.+)")
 _SPECS = re.compile(r"#\s*(\w+)\s*specs:\s*(.+)?")
 _VERSION_RELATION = re.compile(r"^\s*[<>=!~]")
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def collect(
-    target: Target, *, deep: bool = False, environ: Mapping[str, str] | None = None
+    target: Target,
+    *,
+    deep: bool = False,
+    listings: Listings | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> CondaFacts | None:
-    """The conda facts of ``target``'s prefix; None when it has no ``conda-meta/``."""
+    """The conda facts of ``target``'s prefix; None when it has no ``conda-meta/``.
+
+    Whether a file is there comes from the directory listings the other looks share (one
+    ``scandir`` per directory, not an ``lstat`` per file); with ``deep``, every file whose
+    record gives a hash is read and hashed."""
     prefix = os.path.normpath(target.prefix)
+    listings = listings if listings is not None else Listings()
     meta = os.path.join(prefix, "conda-meta")
     if not os.path.isdir(meta):
         return None
@@ -66,7 +76,7 @@ def collect(
     unreadable: list[tuple[str, str]] = []
     for path in _record_files(meta, unreadable):
         try:
-            records.append(read_record(path, prefix))
+            records.append(read_record(path, prefix, listings))
         except ValueError as exc:
             unreadable.append((path, str(exc)))
     records.sort(key=lambda r: r.name)
@@ -105,8 +115,8 @@ def _record_files(meta: str, unreadable: list[tuple[str, str]]) -> list[str]:
     return sorted(found)
 
 
-def read_record(path: str, prefix: str) -> CondaRecord:
-    """The record in ``path``, with which of its files are missing or differ in size.
+def read_record(path: str, prefix: str, listings: Listings | None = None) -> CondaRecord:
+    """The record in ``path``, with which of its files are missing.
 
     :raises ValueError: when it is not a record (not JSON, no name/version/build).
     """
@@ -122,6 +132,8 @@ def read_record(path: str, prefix: str) -> CondaRecord:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"not valid JSON ({_first_line(exc)})") from exc
+    except RecursionError as exc:  # [[[[...]]]]: nested deeper than the parser goes
+        raise ValueError("not valid JSON (nested too deeply)") from exc
     if not isinstance(doc, dict):
         raise ValueError("not a JSON object")
     problems: list[str] = []
@@ -136,7 +148,7 @@ def read_record(path: str, prefix: str) -> CondaRecord:
         # PrefixRecord.requested_spec; its own test data has it).
         spec = doc.get("requested_spec")
         requested = [spec] if spec and spec != "None" else []
-    missing, altered = _presence(files, prefix, problems)
+    missing = _presence(files, prefix, problems, listings or Listings())
     noarch = doc.get("noarch")
     if isinstance(noarch, dict):  # older records: {"type": "python"}
         noarch = noarch.get("type")
@@ -158,7 +170,6 @@ def read_record(path: str, prefix: str) -> CondaRecord:
         requested=tuple(str(s) for s in requested if isinstance(s, str)),
         problems=tuple(problems),
         missing=missing,
-        altered=altered,
     )
 
 
@@ -175,14 +186,14 @@ def _files(doc: Mapping[str, Any], problems: list[str]) -> tuple[CondaPath, ...]
                 continue
             in_prefix = row.get("sha256_in_prefix")
             rewritten = bool(row.get("prefix_placeholder"))
-            if isinstance(in_prefix, str) and _HEX64.match(in_prefix):
-                sha256: str | None = in_prefix.lower()
+            if _hex64(in_prefix):
+                sha256: str | None = in_prefix
                 size = row.get("size_in_bytes") if not rewritten else None
             elif rewritten:
                 sha256, size = None, None  # rewritten at link time, and the record keeps no hash
             else:
-                sha256 = row.get("sha256") if isinstance(row.get("sha256"), str) else None
-                sha256 = sha256.lower() if sha256 and _HEX64.match(sha256) else None
+                sha256 = row.get("sha256")
+                sha256 = sha256 if _hex64(sha256) else None
                 size = row.get("size_in_bytes")
             out.append(
                 CondaPath(
@@ -204,17 +215,18 @@ def _files(doc: Mapping[str, Any], problems: list[str]) -> tuple[CondaPath, ...]
 def inside(prefix: str, relative: str) -> str | None:
     """``prefix/relative`` when ``relative`` is a relative path that stays inside ``prefix``
     (conda's paths always are); None for anything else, which is then never looked at."""
-    if not relative or relative.startswith("/") or "\0" in relative:
+    if not relative or relative[0] == "/" or "\0" in relative:
         return None
+    if ".." not in relative:  # the common case: nothing can climb out (no normpath needed)
+        return f"{prefix}/{relative}"
     path = os.path.normpath(os.path.join(prefix, relative))
     return path if path.startswith(prefix.rstrip("/") + "/") else None
 
 
 def _presence(
-    files: Sequence[CondaPath], prefix: str, problems: list[str]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    files: Sequence[CondaPath], prefix: str, problems: list[str], listings: Listings
+) -> tuple[str, ...]:
     missing: list[str] = []
-    altered: list[str] = []
     outside = 0
     for entry in files:
         if entry.path.endswith(_BYTECODE) or entry.path_type == "directory":
@@ -223,21 +235,14 @@ def _presence(
         if path is None:
             outside += 1
             continue
-        try:
-            st = os.lstat(path)
-        except OSError:
+        found = listings.exists(path)
+        if found is None:  # its directory cannot be listed: ask for the file itself
+            found = os.path.lexists(path)
+        if not found:
             missing.append(entry.path)
-            continue
-        if (
-            entry.size is not None
-            and entry.path_type != "softlink"
-            and stat.S_ISREG(st.st_mode)
-            and st.st_size != entry.size
-        ):
-            altered.append(entry.path)
     if outside:
         problems.append(f"{outside} path(s) that leave the prefix (not looked at)")
-    return tuple(missing), tuple(altered)
+    return tuple(missing)
 
 
 def _hash(records: list[CondaRecord], prefix: str) -> list[CondaRecord]:
@@ -417,6 +422,11 @@ def _registry(prefix: str, environ: Mapping[str, str]) -> CondaRegistry | None:
         if listed and (listed == prefix or os.path.realpath(listed) == real):
             return CondaRegistry(path, True, True)
     return CondaRegistry(path, True, False)
+
+
+def _hex64(value: Any) -> bool:
+    """A sha256 as conda writes it: 64 hex digits (lower case; anything else is no hash)."""
+    return isinstance(value, str) and len(value) == 64 and _HEX64.match(value) is not None
 
 
 def _text(value: Any) -> str | None:

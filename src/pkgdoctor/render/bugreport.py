@@ -61,6 +61,7 @@ def render_report(
     path = _sys_path(snapshot)
     variables = _variables(snapshot)
     counts = _counts(findings)
+    conda = _conda(snapshot)
     if not markdown:
         lines = [
             f"pkgdoctor report: {counts}",
@@ -68,6 +69,7 @@ def render_report(
             "",
             *environment,
             "",
+            *(["Conda environment:", *conda, ""] if conda else []),
             *found,
             "",
             f"Distributions that matter ({len(chosen)} of {total}):",
@@ -85,6 +87,7 @@ def render_report(
         f"<sub>{_REDACTION_MARKDOWN}</sub>\n\n",
         "#### Environment\n\n",
         _block(environment, redactor),
+        *(["\n#### Conda environment\n\n", _block(conda, redactor)] if conda else []),
         "\n#### Findings\n\n",
         _block(found, redactor),
         _details(f"Distributions that matter ({len(chosen)} of {total})", dists, redactor),
@@ -199,6 +202,58 @@ def _kind(snapshot: Snapshot) -> str:
     if paths.externally_managed is not None:
         kind += "; externally managed (PEP 668)"
     return kind
+
+
+#: At most this many distributions that pip put over a conda environment are named.
+MAX_PIP_NAMED = 10
+
+
+def _conda(snapshot: Snapshot) -> list[str]:
+    """How many conda packages, from which channels, and what pip (or uv) put on top: what
+    a maintainer asks first about a conda environment. Empty for anything else."""
+    from pkgdoctor.conda_owners import conda_owners, metadata_dirs
+
+    owners = conda_owners(snapshot)
+    if owners is None or snapshot.conda is None:
+        return []
+    records = snapshot.conda.records
+    # A package "with Python distributions" lists a metadata directory (numpy, pip); python
+    # itself, libblas, compilers do not.
+    others = [r.name for r in records if not metadata_dirs(r)]
+    channels: dict[str, int] = {}
+    for record in records:
+        name = record.channel_name or "(unknown)"
+        channels[name] = channels.get(name, 0) + 1
+    rows = [
+        (
+            "packages",
+            f"{len(records)} ({len(records) - len(others)} with Python distributions, "
+            f"{len(others)} without)",
+        ),
+        (
+            "channels",
+            ", ".join(f"{c} ({n})" for c, n in sorted(channels.items(), key=lambda x: -x[1]))
+            or "(none recorded)",
+        ),
+    ]
+    used = {id(d) for d in snapshot.inventory.distributions}
+    used -= {id(d) for d in owners.outside}  # the user site is its own line of the report
+    on_top = [d for d in owners.pip if id(d) in used]
+    if on_top:
+        replaced = {d.key: r for r, d in owners.replaced} | {d.key: r for r, d in owners.both}
+        named = []
+        for dist in sorted(on_top, key=lambda d: d.key)[:MAX_PIP_NAMED]:
+            by = dist.installer or "unknown installer"
+            over = replaced.get(dist.key)
+            also = f", over conda's {over.version}" if over is not None else ""
+            named.append(f"{dist} ({by}{also})")
+        more = len(on_top) - len(named)
+        text = ", ".join(named) + (f" and {more} more" if more else "")
+        rows.append(("pip on top", f"{len(on_top)}: {text}"))
+    else:
+        rows.append(("pip on top", "none: every distribution is a conda package's"))
+    width = max(len(label) for label, _ in rows)
+    return [f"{label:<{width}}  {value}" for label, value in rows]
 
 
 def _impl(name: str) -> str:

@@ -66,6 +66,7 @@ def _side_json(side: Side) -> dict[str, Any]:
         "deep": snapshot.scope.deep,
         "created": snapshot.created,
         "distributions": len(snapshot.inventory.distributions),
+        "conda_packages": len(snapshot.conda.records) if snapshot.conda else None,
     }
 
 
@@ -109,6 +110,8 @@ def _side_line(name: str, side: Side) -> Line:
     facts.append(interp.architecture or "unknown architecture")
     facts.append(str(interp.libc) if interp.libc else "unknown libc")
     facts.append(plural(len(side.snapshot.inventory.distributions), "distribution"))
+    if side.snapshot.conda is not None:
+        facts.append(plural(len(side.snapshot.conda.records), "conda package"))
     if side.kind == "snapshot":
         how = f"snapshot of {target.prefix}" + (
             f", {side.snapshot.created}" if side.snapshot.created else ""

@@ -918,9 +918,9 @@ class CondaRecord(Fact):
     noarch: str | None = None  # "python", "generic"
     requested: tuple[str, ...] = ()  # conda's ``requested_spec``, rattler's ``requested_specs``
     problems: tuple[str, ...] = ()  # what is wrong with the record itself, as read
-    # What the look found: files in the record that are not in the prefix (``lstat`` fails;
-    # ``.pyc`` left out, as conda doctor does), and files whose content differs from the
-    # record (a size that differs; with ``--deep``, a sha256 that differs).
+    # What the look found: files in the record that are not in the prefix (their directory
+    # does not list them; ``.pyc`` left out, as conda doctor does), and, with ``--deep``,
+    # files whose content differs from the record (size or sha256).
     missing: tuple[str, ...] = ()
     altered: tuple[str, ...] = ()
 
@@ -1015,8 +1015,7 @@ class CondaFacts(Fact):
     pinned_problem: str | None = None  # the file could not be read (not regular, not UTF-8)
     registry: CondaRegistry | None = None
     unreadable: tuple[tuple[str, str], ...] = ()  # (record file, why) not read as a record
-    # The record files that lie in conda-meta but are not ``*.json`` records are no business
-    # of ours; the hashes were compared (``--deep``): ``altered`` is from sha256, not size.
+    # The files were read and hashed (``--deep``): only then is ``altered`` known.
     deep: bool = False
 
     def record(self, name: str) -> CondaRecord | None:

@@ -51,6 +51,9 @@ _ALIASES = {
     "prefer-binary": "prefer_binary",
     "only-binary": "only_binary",
     "no-binary": "no_binary",
+    # Read for ``pkgdoctor cache`` (where pip's cache is); ``wheels`` does not use them.
+    "cache-dir": "cache_dir",
+    "no-cache-dir": "no_cache_dir",
 }
 _LISTS = {"extra_index_urls", "find_links", "trusted_hosts"}
 _BOOLEANS = {"no_index", "pre", "prefer_binary"}
@@ -131,6 +134,10 @@ class PipSettings(FieldRepr):
     pre: bool = False
     prefer_binary: bool = False
     format_control: FormatControl = field(default_factory=FormatControl)
+    cache_dir: Located | None = None
+    # Any value disables the cache (pip's _handle_no_cache_dir: "false" too; a value
+    # strtobool rejects makes pip refuse to run).
+    no_cache_dir: Located | None = None
     files: list[tuple[str, str, bool]] = field(default_factory=list)  # (level, path, exists)
 
     def index_urls(self) -> list[Located]:
@@ -247,6 +254,8 @@ def _apply(settings: PipSettings, key: str, located: Located) -> None:
             setattr(settings, attribute, flag)
     elif attribute == "index_url":
         settings.index_url = Located(value, located.origin)
+    elif attribute in ("cache_dir", "no_cache_dir"):
+        setattr(settings, attribute, Located(value, located.origin))
     elif attribute in ("only_binary", "no_binary"):
         settings.format_control.add(value, binary_only=attribute == "only_binary")
     elif attribute == "timeout":
