@@ -294,6 +294,57 @@ CONDA_CHANNELS_MIXED = _register(
     "Packages from Anaconda's defaults and from conda-forge in one environment (ABIs differ).",
 )
 
+# --- conda: what ``conda doctor`` checks, with evidence (checks/conda.py) ----------------------
+
+CONDA_FILES_MISSING = _register(
+    "conda-files-missing",
+    "conda",
+    Severity.ERROR,
+    "Files a conda package's record lists are gone from the prefix.",
+)
+CONDA_FILES_ALTERED = _register(
+    "conda-files-altered",
+    "conda",
+    Severity.WARNING,
+    "Files of a conda package differ from its record and no other package installed them.",
+)
+CONDA_DEPENDENCY_MISSING = _register(
+    "conda-dependency-missing",
+    "conda",
+    Severity.ERROR,
+    "A conda package depends on a package that is not installed (nor a virtual package).",
+)
+CONDA_DEPENDENCY_CONFLICT = _register(
+    "conda-dependency-conflict",
+    "conda",
+    Severity.ERROR,
+    "An installed conda package does not satisfy another's depends or constrains.",
+)
+CONDA_SPECS_NOT_JUDGED = _register(
+    "conda-specs-not-judged",
+    "conda",
+    Severity.INFO,
+    "conda's match specs were not judged: py-rattler (the conda extra) is not installed.",
+)
+CONDA_PINNED_MALFORMED = _register(
+    "conda-pinned-malformed",
+    "conda",
+    Severity.ERROR,
+    "conda-meta/pinned cannot be read, has specs conda cannot parse, or pins what is not there.",
+)
+CONDA_ENV_UNREGISTERED = _register(
+    "conda-env-unregistered",
+    "conda",
+    Severity.INFO,
+    "The environment is not in ~/.conda/environments.txt; `conda env list` does not show it.",
+)
+CONDA_RECORD_INVALID = _register(
+    "conda-record-invalid",
+    "conda",
+    Severity.WARNING,
+    "A conda-meta record or the history cannot be read as conda reads it.",
+)
+
 # --- Extension modules (checks/extensions.py; audit-wheel reuses them) ------------------------
 
 EXT_INVALID_ELF = _register(

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import re
+import shlex
+import sys
 from typing import Any
 
 # A spec's name: after an optional ``channel[/subdir]::``, up to the first space or operator.
@@ -64,11 +66,18 @@ def parse_error(spec: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=16384)
 def matches(
-    spec: str, name: str, version: str, build: str = "", build_number: int = 0
+    spec: str,
+    name: str,
+    version: str,
+    build: str = "",
+    build_number: int = 0,
+    subdir: str = "noarch",
 ) -> bool | None:
     """Whether the package ``name version build`` satisfies ``spec``; None when it cannot be
-    judged (no py-rattler, or a spec it cannot read)."""
+    judged (no py-rattler, or a spec it cannot read). Cached: an environment's records
+    repeat the same few specs (``python >=3.11,<3.12.0a0``) hundreds of times."""
     rattler = _rattler()
     if rattler is None:
         return None
@@ -79,7 +88,7 @@ def matches(
             version=version,
             build=rattler.BuildString(build or "0"),
             build_number=build_number,
-            subdir="noarch",
+            subdir=subdir or "noarch",
         )
         return bool(match_spec.matches(record))
     except Exception:
@@ -99,3 +108,19 @@ def matches_version(spec: str, version: str) -> bool | None:
         return bool(rattler.VersionSpec(str(version_spec)).matches(rattler.Version(version)))
     except Exception:
         return None
+
+
+def install_command() -> str | None:
+    """The command that adds py-rattler to the pkgdoctor that is running (not to the target:
+    pkgdoctor judges, the target is only looked at), as it was installed: pipx and uv keep a
+    tool in its own environment (``~/.local/share/pipx/venvs/pkgdoctor``,
+    ``~/.local/share/uv/tools/pkgdoctor``), anything else gets pip for this interpreter. None
+    where py-rattler has no wheels: before Python 3.10 (its ``Requires-Python``)."""
+    if sys.version_info < (3, 10):
+        return None
+    prefix = sys.prefix
+    if "/pipx/venvs/" in prefix:
+        return "pipx inject pkgdoctor py-rattler"
+    if "/uv/tools/" in prefix:
+        return "uv tool install " + shlex.quote("pkgdoctor[conda]")
+    return f"{shlex.quote(sys.executable or 'python3')} -m {INSTALL_HINT}"

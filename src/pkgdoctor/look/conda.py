@@ -144,7 +144,10 @@ def read_record(path: str, prefix: str, listings: Listings | None = None) -> Con
     link: dict[str, Any] = doc["link"] if isinstance(doc.get("link"), dict) else {}
     requested = doc.get("requested_specs")
     if not isinstance(requested, list):
-        requested = [doc["requested_spec"]] if doc.get("requested_spec") else []
+        # conda writes the string "None" for a package nobody asked for (str(None) of
+        # PrefixRecord.requested_spec; its own test data has it).
+        spec = doc.get("requested_spec")
+        requested = [spec] if spec and spec != "None" else []
     missing = _presence(files, prefix, problems, listings or Listings())
     noarch = doc.get("noarch")
     if isinstance(noarch, dict):  # older records: {"type": "python"}
@@ -360,7 +363,12 @@ def _spec_list(text: str) -> list[str]:
     if text.startswith("["):
         import ast
 
-        value = ast.literal_eval(text)
+        try:
+            value = ast.literal_eval(text)
+        except (SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+            # A cut or hand-edited line ("['numpy'"), or one nested deep enough to exhaust
+            # the parser: a line conda cannot read either, never pkgdoctor's crash.
+            raise ValueError(text) from exc
         if not isinstance(value, list):
             raise ValueError(text)
         specs = [str(s) for s in value]
