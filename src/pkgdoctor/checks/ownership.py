@@ -86,7 +86,12 @@ class Ledger:
             if taken.record is record:
                 out.update(taken.overwritten)
                 out.update(taken.removed)
-        out.update(path for path, records in self.shared.items() if record in records)
+        # A file two records list is the clobber's story while it is there; gone, it is
+        # missing for both (conda-files-missing says so).
+        gone = set(record.missing)
+        out.update(
+            path for path, records in self.shared.items() if record in records and path not in gone
+        )
         return frozenset(out)
 
 
