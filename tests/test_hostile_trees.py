@@ -179,6 +179,12 @@ PTH_CODE = (
 )
 EGG_INFO = ("fifo-pkg-info", "no-pkg-info", "garbage", "requires", "installed-files", "file")
 
+# What a conda prefix's conda-meta/ can hold: records, history, pinned (look/conda.py).
+CONDA_META = (
+    "fifo-record", "fifo-history", "fifo-pinned", "garbage-record", "garbage-pinned",
+    "outside-paths", "loop-record", "record-dir",
+)  # fmt: skip
+
 elements = st.one_of(
     st.tuples(st.just("fifo-dist"), st.sampled_from(DIST_FILES)),
     st.tuples(st.just("fifo-site"), st.sampled_from(SITE_FILES)),
@@ -221,6 +227,7 @@ elements = st.one_of(
     st.tuples(st.just("outside-link"), st.sampled_from(("module", "so", "METADATA", "pth"))),
     st.tuples(st.just("pth-code"), st.sampled_from(PTH_CODE)),
     st.tuples(st.just("egg-info"), st.sampled_from(EGG_INFO), st.binary(max_size=128)),
+    st.tuples(st.just("conda"), st.sampled_from(CONDA_META), json_garbage),
 )
 
 
@@ -462,6 +469,32 @@ def build(tree: Tree, index: int, element: tuple[Any, ...]) -> None:
             (egg / "installed-files.txt").write_bytes(
                 b"../../../../outside/secret.txt\n/etc/passwd\n\0\n" + data
             )
+    elif kind == "conda":
+        which, data = args
+        meta = tree.prefix / "conda-meta"
+        meta.mkdir(exist_ok=True)
+        (meta / "history").touch()
+        record = meta / f"{n}-1.0-0.json"
+        if which == "fifo-record":
+            os.mkfifo(record)
+        elif which == "fifo-history":
+            _replace(meta / "history", os.mkfifo)
+        elif which == "fifo-pinned":
+            os.mkfifo(meta / "pinned")
+        elif which == "garbage-record":
+            record.write_bytes(data)
+        elif which == "garbage-pinned":
+            (meta / "pinned").write_bytes(data + b"\nnumpy >>=1\n\0\n")
+        elif which == "outside-paths":
+            rows = ["../outside/secret.txt", "/etc/passwd", f"{n}/../../../outside/x", "\0"]
+            paths = [{"_path": r, "path_type": "hardlink", "sha256": "0" * 64,
+                      "size_in_bytes": 1} for r in rows]  # fmt: skip
+            record.write_text(json.dumps({"name": n, "version": "1.0", "build": "0",
+                "files": rows, "paths_data": {"paths_version": 1, "paths": paths}}))  # fmt: skip
+        elif which == "loop-record":
+            record.symlink_to(record.name)
+        else:
+            record.mkdir()
     else:  # pragma: no cover - a new kind without a builder
         raise AssertionError(kind)
 
@@ -567,6 +600,24 @@ def test_check_judges_any_hostile_tree(
         extra = ("--deep",) if deep else ()
         for mode in (("--static",), ("--timeout", PROBE_TIMEOUT)):
             proc = check(tree.prefix, *mode, *extra, "--no-cache")
+            assert_judged(proc, tree.prefix, size)
+        assert snapshot(tree.prefix) == before, "pkgdoctor wrote into the target"
+    finally:
+        _unlock(tree.prefix.parent)
+        shutil.rmtree(tree.prefix.parent)
+
+
+@pytest.mark.parametrize("which", CONDA_META)
+def test_every_hostile_conda_meta(base: Base, which: str) -> None:
+    """Each conda-meta/ element at least once, whatever hypothesis draws: judged in bounded
+    time, static and live, nothing written."""
+    tree = _make_tree(base)
+    try:
+        build(tree, 0, ("conda", which, b'{"name": 1}'))
+        before = snapshot(tree.prefix)
+        size = sum(st_size for mode, st_size, _ in before.values() if stat.S_ISREG(mode))
+        for mode in (("--static",), ("--timeout", PROBE_TIMEOUT)):
+            proc = check(tree.prefix, *mode, "--deep", "--no-cache")
             assert_judged(proc, tree.prefix, size)
         assert snapshot(tree.prefix) == before, "pkgdoctor wrote into the target"
     finally:
