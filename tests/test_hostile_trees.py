@@ -664,6 +664,18 @@ def test_pth_lines_with_a_nul_or_a_symlink_loop(pkgdoctor: Runner, tmp_path: Pat
     assert paths[0][-1] == str(extra)
 
 
+def test_a_pth_line_longer_than_any_path(pkgdoctor: Runner, tmp_path: Path) -> None:
+    """A random tree found it: a 2 MB .pth line was taken for a missing editable source and
+    echoed in five places of one finding (message, path, evidence, fix, explanation), 5x the
+    input. A line longer than PATH_MAX names nothing; it is no one's source."""
+    venv = make_venv(tmp_path / "env")
+    (venv.site_packages / "h0.pth").write_bytes(b"x" * 2_000_000 + b"\n")
+    for mode in ("--static", "--deep"):
+        result = pkgdoctor("check", "--prefix", str(venv.prefix), mode, "--json", "--no-cache")
+        assert result.codes() == []
+        assert len(result.out) < 64 << 10
+
+
 def test_sys_path_entries_that_are_not_str(pkgdoctor: Runner, tmp_path: Path) -> None:
     """A .pth file's code can put bytes or an int on sys.path; the import system skips them
     (PathFinder), the probe reported them and the look layer died on bytes.endswith."""

@@ -275,6 +275,10 @@ _MAX_FINDER_BYTES = 1 << 20
 _MAX_EGG_LINK_BYTES = 1 << 16
 
 
+#: Linux's PATH_MAX (<linux/limits.h>): the longest path the kernel resolves, NUL included.
+PATH_MAX = 4096
+
+
 def read_sources(target: Target, pth_files: Sequence[PthFile]) -> list[SourceDir]:
     """The directories ``.pth`` lines, editable finders and ``.egg-link`` files point at,
     with whether each exists: an editable install whose source was deleted leaves them
@@ -285,6 +289,10 @@ def read_sources(target: Target, pth_files: Sequence[PthFile]) -> list[SourceDir
             continue
         for line in pth.lines:
             if not line.executes:
+                if len(line.text) > PATH_MAX:
+                    # No file system names it (open(2) fails with ENAMETOOLONG), so it is no
+                    # one's source; and a 1 MiB line must not be echoed in five places.
+                    continue
                 path = _norm(os.path.join(pth.site_dir, line.text))  # as site.addpackage
                 # exists, not isdir: site.py adds a zipped egg (a file) as well
                 found.append(SourceDir(path, pth.path, "pth", os.path.exists(path)))
