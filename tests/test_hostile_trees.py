@@ -474,27 +474,27 @@ def build(tree: Tree, index: int, element: tuple[Any, ...]) -> None:
         meta = tree.prefix / "conda-meta"
         meta.mkdir(exist_ok=True)
         (meta / "history").touch()
-        record = meta / f"{n}-1.0-0.json"
+        conda_record = meta / f"{n}-1.0-0.json"
         if which == "fifo-record":
-            os.mkfifo(record)
+            os.mkfifo(conda_record)
         elif which == "fifo-history":
             _replace(meta / "history", os.mkfifo)
         elif which == "fifo-pinned":
             os.mkfifo(meta / "pinned")
         elif which == "garbage-record":
-            record.write_bytes(data)
+            conda_record.write_bytes(data)
         elif which == "garbage-pinned":
             (meta / "pinned").write_bytes(data + b"\nnumpy >>=1\n\0\n")
         elif which == "outside-paths":
             rows = ["../outside/secret.txt", "/etc/passwd", f"{n}/../../../outside/x", "\0"]
             paths = [{"_path": r, "path_type": "hardlink", "sha256": "0" * 64,
                       "size_in_bytes": 1} for r in rows]  # fmt: skip
-            record.write_text(json.dumps({"name": n, "version": "1.0", "build": "0",
+            conda_record.write_text(json.dumps({"name": n, "version": "1.0", "build": "0",
                 "files": rows, "paths_data": {"paths_version": 1, "paths": paths}}))  # fmt: skip
         elif which == "loop-record":
-            record.symlink_to(record.name)
+            conda_record.symlink_to(conda_record.name)
         else:
-            record.mkdir()
+            conda_record.mkdir()
     else:  # pragma: no cover - a new kind without a builder
         raise AssertionError(kind)
 
