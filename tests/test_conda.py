@@ -30,6 +30,8 @@ def test_the_records_of_a_real_environment(conda_channels: Channels, tmp_path: P
     )  # fmt: skip
     assert out.stdout.split() == [str(env.prefix), "1.26.4"]
     target = static.read_static(str(env.prefix), "test")
+    # The full version, from conda's python record (the files say only 3.X).
+    assert target.interpreter.version == tuple(sys.version_info[:3])
     facts = look_conda.collect(target)
     assert facts is not None
     names = {r.name: r for r in facts.records}

@@ -295,6 +295,27 @@ def _hash(records: list[CondaRecord], prefix: str) -> list[CondaRecord]:
     return out
 
 
+# conda-meta/python-3.11.7-h955ad1f_0.json: a record's file is NAME-VERSION-BUILD.json.
+_PYTHON_RECORD = re.compile(r"^python-(\d+)\.(\d+)\.(\d+)-[^-]+\.json$")
+
+
+def python_version(prefix: str) -> tuple[int, int, int] | None:
+    """The version of the ``python`` package conda installed in ``prefix`` (from its record's
+    file name); None when there is none. The static reader knows only X.Y from the files of
+    the standard library."""
+    try:
+        with os.scandir(os.path.join(prefix, "conda-meta")) as entries:
+            for count, entry in enumerate(entries):
+                if count >= MAX_RECORDS:
+                    break
+                match = _PYTHON_RECORD.match(entry.name)
+                if match:
+                    return int(match[1]), int(match[2]), int(match[3])
+    except OSError:
+        pass
+    return None
+
+
 def read_history(path: str, installed: Iterable[str] = ()) -> CondaHistory | None:
     """``conda-meta/history`` as conda's ``History`` reads it; None when there is none.
 

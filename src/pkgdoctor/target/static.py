@@ -143,6 +143,13 @@ def read_static(prefix_arg: str | os.PathLike[str], reason: str) -> Target:
                 break
 
     version, impl, free_threaded = _version(cfg, libdirs or base_libdirs, exe)
+    if not (cfg.get("version_info") or cfg.get("version")):
+        # A conda environment records its python package's full version (3.11.7, not 3.11).
+        from pkgdoctor.look.conda import python_version
+
+        recorded = python_version(str(prefix))
+        if recorded is not None and recorded[:2] == version[:2]:
+            version = recorded
     libdir_name = f"{'pypy' if impl == 'pypy' else 'python'}{version[0]}.{version[1]}"
     libdir_name += "t" if free_threaded else ""
     stdlib_dir = base_prefix / "lib" / libdir_name
