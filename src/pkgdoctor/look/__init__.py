@@ -18,7 +18,17 @@ from pkgdoctor import __version__
 from pkgdoctor.cache import Cache
 from pkgdoctor.inventory import discover, site_entries
 from pkgdoctor.listings import Listings
-from pkgdoctor.look import conda, config, extensions, ospackages, paths, records, system, venv
+from pkgdoctor.look import (
+    conda,
+    config,
+    extensions,
+    gpu,
+    ospackages,
+    paths,
+    records,
+    system,
+    venv,
+)
 from pkgdoctor.look.fork import fork_look
 from pkgdoctor.look.records import ProgressFactory
 from pkgdoctor.snapshot.model import ExtensionFacts, Scope, Snapshot, Tool
@@ -87,6 +97,7 @@ def collect(
         os_release = system.collect(target)
         os_facts = ospackages.collect(target, inventory, cache, settled)
         conda_facts = conda.collect(target, deep=scope.deep, listings=listings)
+        gpu_facts = gpu.collect(target)
         names = None
         if online:  # the REQUESTED ones first: what the user asked for by name
             names = [d.name for d in sorted(inventory.distributions, key=lambda d: not d.requested)]
@@ -110,6 +121,7 @@ def collect(
         os_release=os_release,
         os_packages=os_facts,
         conda=conda_facts,
+        gpu=gpu_facts,
         config=config_facts,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_ns / 1e9)),
     )

@@ -51,6 +51,8 @@ from pkgdoctor.snapshot.model import (
     Extension,
     ExtensionFacts,
     ExternallyManaged,
+    GpuDevice,
+    GpuFacts,
     HashedFile,
     IndexPage,
     Integrity,
@@ -108,6 +110,7 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
         "os_release": None if snapshot.os_release is None else dict(snapshot.os_release),
         "os_packages": _os_packages(snapshot.os_packages),
         "conda": _conda(snapshot.conda),
+        "gpu": _gpu(snapshot.gpu),
         "config": _config(snapshot.config),
     }
 
@@ -360,6 +363,55 @@ def _os_packages(facts: OsPackages | None) -> dict[str, Any] | None:
         },
         "intact": list(facts.intact),
     }
+
+
+def _gpu(facts: GpuFacts | None) -> dict[str, Any] | None:
+    if facts is None:
+        return None
+    return {
+        "driver_version": facts.driver_version,
+        "cuda_driver_version": facts.cuda_driver_version,
+        "devices": [
+            {
+                "name": d.name,
+                "compute_capability": d.compute_capability,
+                "uuid": d.uuid,
+                "bus": d.bus,
+            }
+            for d in facts.devices
+        ],
+        "source": facts.source,
+        "device_nodes": list(facts.device_nodes),
+        "visible": dict(facts.visible),
+        "libcuda": facts.libcuda,
+        "problems": list(facts.problems),
+    }
+
+
+def _read_gpu(doc: Any) -> GpuFacts | None:
+    """The ``gpu`` section; every key but the four the schema requires may be left out (a
+    snapshot edited by hand to describe a GPU node)."""
+    if doc is None:
+        return None
+
+    def device(item: Mapping[str, Any]) -> GpuDevice:
+        return GpuDevice(
+            _opt_str(item.get("name")),
+            _opt_str(item.get("compute_capability")),
+            _opt_str(item.get("uuid")),
+            _opt_str(item.get("bus")),
+        )
+
+    return GpuFacts(
+        driver_version=_opt_str(doc["driver_version"]),
+        cuda_driver_version=_opt_str(doc["cuda_driver_version"]),
+        devices=_list(doc["devices"], device),
+        source=_str(doc["source"]),
+        device_nodes=_strs(doc.get("device_nodes", [])),
+        visible=_str_map(doc.get("visible", {})),
+        libcuda=_opt_str(doc.get("libcuda")),
+        problems=_strs(doc.get("problems", [])),
+    )
 
 
 def _conda(facts: CondaFacts | None) -> dict[str, Any] | None:
@@ -722,6 +774,7 @@ def _snapshot(doc: Mapping[str, Any]) -> Snapshot:
         # Optional too: older snapshots have no OS package facts.
         os_packages=_read_os_packages(doc.get("os_packages")),
         conda=_read_conda(doc.get("conda")),
+        gpu=_read_gpu(doc.get("gpu")),
         # Optional too: older snapshots have no configuration facts.
         config=_read_config(doc.get("config")),
     )

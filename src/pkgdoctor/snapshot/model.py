@@ -1103,6 +1103,38 @@ class ConfigFacts(Fact):
     online: tuple[IndexPage, ...] | None = None
 
 
+# --- GPU ------------------------------------------------------------------------------------
+
+
+@fact
+class GpuDevice(Fact):
+    """One NVIDIA device as the driver describes it."""
+
+    name: str | None = None  # "NVIDIA H200"
+    compute_capability: str | None = None  # "9.0" (nvidia-smi's compute_cap)
+    uuid: str | None = None
+    bus: str | None = None  # PCI bus location
+
+
+@fact
+class GpuFacts(Fact):
+    """The machine's NVIDIA driver and devices (``look/gpu.py``), for the checks of GPU stacks:
+    read from ``/sys/module/nvidia/version``, ``/proc/driver/nvidia/``, ``/dev/nvidia*`` and,
+    live, ``nvidia-smi``; or recorded on another machine (a snapshot of a GPU node, edited to
+    describe one). None in a Snapshot of a tree that is not this machine's, or an older one.
+    An empty section (no driver version, no devices) says: this machine has no NVIDIA driver."""
+
+    driver_version: str | None = None  # "550.54.15"
+    cuda_driver_version: str | None = None  # the CUDA version the driver supports: "12.4"
+    devices: tuple[GpuDevice, ...] = ()
+    source: str = ""  # where the facts came from, comma-separated ("/sys/module/nvidia/version")
+    device_nodes: tuple[str, ...] = ()  # /dev/nvidiactl, /dev/nvidia0, ... as present
+    # NVIDIA_VISIBLE_DEVICES (containers), CUDA_VISIBLE_DEVICES, as set for the target.
+    visible: Mapping[str, str] = field(default_factory=dict)
+    libcuda: str | None = None  # where ld.so.cache says libcuda.so.1 is; None: not there
+    problems: tuple[str, ...] = ()  # what could not be read (nvidia-smi failed: its message)
+
+
 # --- the whole ------------------------------------------------------------------------------
 
 
@@ -1135,6 +1167,7 @@ class Snapshot(Fact):
     venv: VenvFacts | None = None  # the target has a pyvenv.cfg
     os_packages: OsPackages | None = None  # the OS package manager owns the target's files
     conda: CondaFacts | None = None  # the target's prefix is a conda environment
+    gpu: GpuFacts | None = None  # the machine's NVIDIA driver and devices
     config: ConfigFacts | None = None  # pip's and conda's configuration (None: older snapshot)
     created: str | None = None  # ISO 8601, UTC: when it was taken (never used by checks)
     # The identifying lines of the system's os-release(5) (NAME, ID, VERSION_ID, ...); None
