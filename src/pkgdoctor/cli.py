@@ -701,7 +701,7 @@ def _check(args: argparse.Namespace, *, parallel: bool = False) -> int:
     # conda's area only for a conda environment (its family counts the records it examined);
     # caches are `pkgdoctor cache`'s; configuration is the user's, not the environment's: its
     # area shows only when it has a finding, like Imports.
-    hidden = ("Imports", "Configuration", "Wheels", "Caches")
+    hidden = ("Imports", "GPU", "Configuration", "Wheels", "Caches")
     areas = tuple(a for a in AREAS if a not in hidden and (a != "conda" or a in ctx.examined))
     report = Report(
         "check",

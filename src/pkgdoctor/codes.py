@@ -26,6 +26,7 @@ AREAS = (
     "Integrity",
     "conda",
     "Extension modules",
+    "GPU",
     "Imports",
     "Configuration",
     "Wheels",
@@ -343,6 +344,15 @@ CONDA_RECORD_INVALID = _register(
     "conda",
     Severity.WARNING,
     "A conda-meta record or the history cannot be read as conda reads it.",
+)
+
+# --- GPU stacks (checks/gpu.py) ----------------------------------------------------------------
+
+GPU_CUDA_MIXED_MAJORS = _register(
+    "gpu-cuda-mixed-majors",
+    "GPU",
+    Severity.WARNING,
+    "Packages built for different CUDA majors (cu11 and cu12 wheels) in one environment.",
 )
 
 # --- Extension modules (checks/extensions.py; audit-wheel reuses them) ------------------------

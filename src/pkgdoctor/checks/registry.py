@@ -17,5 +17,6 @@ FAMILIES = (
     "ownership",
     "paths",
     "extensions",
+    "gpu",
     "config",
 )
