@@ -42,9 +42,15 @@ examples:
   pkgdoctor check --json | jq '.findings[].code'
   pkgdoctor check --select ext- --fail-on warning
   pkgdoctor check --from env.json.gz       judge a snapshot (pkgdoctor snapshot -o FILE)
+  pkgdoctor check --prefix ~/miniforge3/envs/ml --select conda-
+                                           what conda's records and pip's disagree on
+  pkgdoctor check --online                 also ask the configured indexes (extra-index-url)
 
 live mode runs the target's start-up code (site, .pth files); --prefix DIR --static runs
-nothing.
+nothing. In a conda environment, conda's records (conda-meta/) are joined with pip's; conda's
+match specs are judged when py-rattler is installed beside pkgdoctor (pkgdoctor[conda]).
+Configuration is the user's: pip.conf and .condarc files are read for every target, and each
+finding names the file or variable that set the value.
 
 exit status: 0 nothing at or above --fail-on, 1 something was found, 2 pkgdoctor could not
 do its job (bad arguments, target not found).
