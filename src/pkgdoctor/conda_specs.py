@@ -114,7 +114,9 @@ def install_command() -> str | None:
     """The command that adds py-rattler to the pkgdoctor that is running (not to the target:
     pkgdoctor judges, the target is only looked at), as it was installed: pipx and uv keep a
     tool in its own environment (``~/.local/share/pipx/venvs/pkgdoctor``,
-    ``~/.local/share/uv/tools/pkgdoctor``), anything else gets pip for this interpreter. None
+    ``~/.local/share/uv/tools/pkgdoctor``, which has no pip: ``uv pip install --python``),
+    anything else gets pip for this interpreter. The uv and pip forms were run on a pkgdoctor
+    installed from a checkout, which no index has. None
     where py-rattler has no wheels: before Python 3.10 (its ``Requires-Python``)."""
     if sys.version_info < (3, 10):
         return None
@@ -122,5 +124,8 @@ def install_command() -> str | None:
     if "/pipx/venvs/" in prefix:
         return "pipx inject pkgdoctor py-rattler"
     if "/uv/tools/" in prefix:
-        return "uv tool install " + shlex.quote("pkgdoctor[conda]")
+        # Into the tool's environment as it is: ``uv tool install 'pkgdoctor[conda]'`` would
+        # look pkgdoctor up on the index, and fail for one installed from a checkout.
+        python = shlex.quote(sys.executable or f"{prefix}/bin/python")
+        return f"uv pip install --python {python} " + shlex.quote("py-rattler>=0.28")
     return f"{shlex.quote(sys.executable or 'python3')} -m {INSTALL_HINT}"

@@ -114,11 +114,6 @@ def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _describe(record: CondaRecord) -> str:
-    channel = record.channel_name or "an unknown channel"
-    return f"{record.name} {record.version} ({channel}, build {record.build})"
-
-
 def _files_of(count: int) -> str:
     return "1 file of" if count == 1 else f"{count} files of"
 
@@ -167,7 +162,7 @@ def _files(ctx: Context, facts: CondaFacts, record: CondaRecord) -> list[Finding
         code = [p for p in missing if _matters(p)]
         findings.append(
             codes.CONDA_FILES_MISSING.finding(
-                f"{_files_of(len(missing))} conda's {_describe(record)} "
+                f"{_files_of(len(missing))} conda's {record.describe} "
                 f"{_are(len(missing))} gone from the prefix ({_first(missing)}).",
                 severity=None if code else Severity.WARNING,
                 distribution=record.name,
@@ -196,7 +191,7 @@ def _files(ctx: Context, facts: CondaFacts, record: CondaRecord) -> list[Finding
         )
         findings.append(
             codes.CONDA_FILES_ALTERED.finding(
-                f"{_files_of(len(altered))} conda's {_describe(record)} "
+                f"{_files_of(len(altered))} conda's {record.describe} "
                 f"{_differ(len(altered))} from its record ({compared}) and no other package "
                 f"installed them: altered by hand ({_first(altered)}).",
                 distribution=record.name,
@@ -382,7 +377,7 @@ def _conflict(
 ) -> Finding:
     first = need.asked[0][0]
     if dep is not None:
-        have = _describe(dep)
+        have = dep.describe
         path = dep.record_file
     else:
         have = f"{need.name} {virtual.version if virtual else '?'} (this system)"
@@ -567,7 +562,7 @@ def _invalid(ctx: Context, facts: CondaFacts) -> list[Finding]:
         if problems:
             findings.append(
                 codes.CONDA_RECORD_INVALID.finding(
-                    f"The record of conda's {_describe(record)} is not what conda writes: "
+                    f"The record of conda's {record.describe} is not what conda writes: "
                     f"{problems[0]}.",
                     distribution=record.name,
                     path=record.record_file,

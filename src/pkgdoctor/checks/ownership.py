@@ -210,11 +210,6 @@ def check(ctx: Context) -> list[Finding]:
 # --- pip over conda ---------------------------------------------------------------------------
 
 
-def _describe(record: CondaRecord) -> str:
-    channel = record.channel_name or "an unknown channel"
-    return f"{record.name} {record.version} ({channel}, build {record.build})"
-
-
 def _dependents(facts: CondaFacts, name: str) -> list[tuple[CondaRecord, str]]:
     """The conda packages whose ``depends`` name ``name``, with the spec."""
     out = []
@@ -249,7 +244,7 @@ def _pip_clobber(ctx: Context, built: Ledger, taken: Taken) -> Finding:
             installer=installer,
         )
         message = (
-            f"{installer} replaced conda's {_describe(record)} with {pip.name} {pip.version}: "
+            f"{installer} replaced conda's {record.describe} with {pip.name} {pip.version}: "
             f"conda still records {record.version}"
         )
         parts = []
@@ -264,7 +259,7 @@ def _pip_clobber(ctx: Context, built: Ledger, taken: Taken) -> Finding:
         evidence["pip_distribution"] = others
         message = (
             f"{installer} overwrote {len(taken.overwritten)} file(s) of conda's "
-            f"{_describe(record)} when it installed {', '.join(others)}."
+            f"{record.describe} when it installed {', '.join(others)}."
         )
     evidence.update(
         overwritten=len(taken.overwritten),
@@ -356,7 +351,7 @@ def _duplicates(ctx: Context, built: Ledger) -> list[Finding]:
             continue  # pip wrote over conda's files: conda-pip-clobber tells it
         used_is_pip = pip_dist is winner
         message = (
-            f"{dist.name} is installed by conda ({_describe(record)}) and by pip "
+            f"{dist.name} is installed by conda ({record.describe}) and by pip "
             f"({pip_dist.version} in {pip_dist.site_dir}); Python imports "
             f"{'pip' if used_is_pip else 'conda'}'s."
         )
@@ -403,7 +398,7 @@ def _conda_clobbers(ctx: Context, built: Ledger) -> list[Finding]:
     for key, paths in sorted(pairs.items()):
         records = [by_file[k] for k in key]
         paths.sort()
-        names = " and ".join(_describe(r) for r in records)
+        names = " and ".join(r.describe for r in records)
         aside = [r for r in records if any(_clobbered(f.path) in paths for f in r.files)]
         if aside:
             kept = [r.name for r in records if r not in aside]

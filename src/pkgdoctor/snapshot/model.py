@@ -930,6 +930,14 @@ class CondaRecord(Fact):
         return f"{self.name}-{self.version}-{self.build}"
 
     @property
+    def describe(self) -> str:
+        """``numpy 1.26.4 (conda-forge, build py311h64a7726_0)``: the record in a message."""
+        return (
+            f"{self.name} {self.version} ({self.channel_name or 'an unknown channel'}, "
+            f"build {self.build})"
+        )
+
+    @property
     def channel_name(self) -> str | None:
         """The channel as conda names it: ``conda-forge`` for
         ``https://conda.anaconda.org/conda-forge/linux-64``, ``pkgs/main`` for
