@@ -19,9 +19,9 @@ from artefacts import Wheelhouse, make_venv, run, write_wheel
 from conda_env import PY_BUILD, Channels, CondaEnv
 from conftest import Runner
 from pkgdoctor.conda_owners import conda_owners
-from pkgdoctor.export import conda_channel
 from pkgdoctor.look import collect
 from pkgdoctor.snapshot import codec
+from pkgdoctor.snapshot.model import conda_channel
 from pkgdoctor.target import find_target
 
 MAIN_BUILD = "py311h_main_0".replace("311", PY_BUILD[2:-2])

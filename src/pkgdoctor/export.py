@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 from pkgdoctor import __version__
 from pkgdoctor._fields import Fact, fact
 from pkgdoctor.conda_owners import CondaOwners, conda_owners
-from pkgdoctor.snapshot.model import CondaRecord, Distribution, Snapshot, channel_name
+from pkgdoctor.snapshot.model import CondaRecord, Distribution, Snapshot, conda_channel
 
 if TYPE_CHECKING:  # the look-up lives with the other index readers, imported when needed
     from pkgdoctor.wheels.locate import LockedFile
@@ -344,42 +344,6 @@ def _pip_section(
                 item = f"      - {_yaml_scalar(text)}"
                 lines.append(f"{item}  # {comment}" if comment else item)
     return lines
-
-
-# The hosts that serve channels under their plain names with conda's default configuration
-# (``channel_alias`` https://conda.anaconda.org, the ``defaults`` channels on
-# https://repo.anaconda.com): conda's ``Channel.canonical_name`` is the name there, and the
-# channel's base URL anywhere else (``conda/models/channel.py``).
-_NAMED_HOSTS = frozenset({"conda.anaconda.org", "repo.anaconda.com", "anaconda.org"})
-
-
-def conda_channel(channel: str) -> str:
-    """How a record's channel is written in ``environment.yml``, as ``conda env export``
-    writes it under conda's default configuration: by name when Anaconda's servers serve it
-    (``conda-forge``, ``pkgs/main``: the file then follows the reader's own mirrors and
-    ``channel_alias``), else its base URL (a private server, a mirror, a ``file://``
-    channel), without the subdir.
-
-    >>> conda_channel("https://conda.anaconda.org/conda-forge/linux-64")
-    'conda-forge'
-    >>> conda_channel("https://repo.anaconda.com/pkgs/main/noarch")
-    'pkgs/main'
-    >>> conda_channel("file:///srv/channels/internal/")
-    'file:///srv/channels/internal'
-    >>> conda_channel("https://mirror.example/anaconda/pkgs/main/linux-64")
-    'https://mirror.example/anaconda/pkgs/main'
-    """
-    value = channel.strip().rstrip("/")
-    if "://" not in value:
-        return channel_name(value)  # an old record's name ("conda-forge", "defaults")
-    host = urllib.parse.urlsplit(value).hostname or ""
-    if host in _NAMED_HOSTS:
-        return channel_name(value)
-    # channel_name drops a trailing subdir ("linux-64"): the URL ends with the name, or with
-    # the name and that subdir.
-    if value.endswith("/" + channel_name(value)):
-        return value
-    return value.rpartition("/")[0]
 
 
 def _channel_order(records: Sequence[CondaRecord]) -> list[str]:

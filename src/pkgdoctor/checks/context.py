@@ -22,6 +22,7 @@ from pkgdoctor.snapshot.model import (
     OsPackage,
     OsPackages,
     Snapshot,
+    conda_channel,
 )
 from pkgdoctor.target.facts import Target
 
@@ -200,17 +201,10 @@ class Context:
 def conda_spec(record: CondaRecord) -> str:
     """A match spec for exactly ``record``: ``conda-forge::numpy=1.26.4=py311h64a7726_0``
     (conda's MatchSpec ``channel::name=version=build``, the form ``conda env export`` writes:
-    with a build, the version is exact; the channel as recorded, a URL or a name, without
-    the subdir)."""
-    channel = record.channel.rstrip("/") if record.channel else ""
-    if channel and record.subdir and channel.endswith("/" + record.subdir):
-        channel = channel[: -len(record.subdir) - 1]
-    # A channel under conda's default channel_alias goes by its name (conda-forge); any other
-    # stays a URL, which conda and rattler both take (pkgs/main alone would be looked up
-    # under the alias by rattler).
-    alias = "https://conda.anaconda.org/"
-    if channel.startswith(alias) and "/" not in channel[len(alias) :]:
-        channel = channel[len(alias) :]
+    with a build, the version is exact)."""
+    # By name where Anaconda's servers serve it (conda-forge, pkgs/main), else its URL: the
+    # form environment.yml takes too (conda_channel).
+    channel = conda_channel(record.channel) if record.channel else ""
     prefix = f"{channel}::" if channel else ""
     return f"{prefix}{record.name}={record.version}={record.build}"
 

@@ -30,6 +30,7 @@ import functools
 import os
 import re
 import shlex
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import field
 from typing import Any, NamedTuple
@@ -998,6 +999,43 @@ def is_defaults(channel: str) -> bool:
 def is_conda_forge(channel: str) -> bool:
     """Whether ``channel`` is conda-forge (by name, or any URL or mirror of it)."""
     return channel_name(channel) == "conda-forge"
+
+
+# The hosts that serve channels under their plain names with conda's default configuration
+# (``channel_alias`` https://conda.anaconda.org, the ``defaults`` channels on
+# https://repo.anaconda.com): conda's ``Channel.canonical_name`` is the name there, and the
+# channel's base URL anywhere else (``conda/models/channel.py``).
+_NAMED_HOSTS = frozenset({"conda.anaconda.org", "repo.anaconda.com", "anaconda.org"})
+
+
+def conda_channel(channel: str) -> str:
+    """How a record's channel is written for conda (``environment.yml``, a match spec's
+    ``channel::``), as ``conda env export`` writes it under conda's default configuration:
+    by name when Anaconda's servers serve it (``conda-forge``, ``pkgs/main``: the file then
+    follows the reader's own mirrors and
+    ``channel_alias``), else its base URL (a private server, a mirror, a ``file://``
+    channel), without the subdir.
+
+    >>> conda_channel("https://conda.anaconda.org/conda-forge/linux-64")
+    'conda-forge'
+    >>> conda_channel("https://repo.anaconda.com/pkgs/main/noarch")
+    'pkgs/main'
+    >>> conda_channel("file:///srv/channels/internal/")
+    'file:///srv/channels/internal'
+    >>> conda_channel("https://mirror.example/anaconda/pkgs/main/linux-64")
+    'https://mirror.example/anaconda/pkgs/main'
+    """
+    value = channel.strip().rstrip("/")
+    if "://" not in value:
+        return channel_name(value)  # an old record's name ("conda-forge", "defaults")
+    host = urllib.parse.urlsplit(value).hostname or ""
+    if host in _NAMED_HOSTS:
+        return channel_name(value)
+    # channel_name drops a trailing subdir ("linux-64"): the URL ends with the name, or with
+    # the name and that subdir.
+    if value.endswith("/" + channel_name(value)):
+        return value
+    return value.rpartition("/")[0]
 
 
 # conda's platform subdirs (``conda/base/constants.py`` PLATFORMS) and noarch.
