@@ -229,7 +229,7 @@ def _pip_clobber(ctx: Context, built: Ledger, taken: Taken) -> Finding:
     )
     installer = installer.strip() or "pip"
     dependents = _dependents(facts, record.name)
-    verdicts = _satisfied(ctx, dependents, pip.version if pip else None)
+    verdicts = _satisfied(dependents, pip.version if pip else None)
     broken = [(r, spec) for (r, spec), ok in zip(dependents, verdicts) if ok is False]
     evidence: dict[str, Any] = {
         "conda_package": record.dist_name,
@@ -290,7 +290,7 @@ def _pip_clobber(ctx: Context, built: Ledger, taken: Taken) -> Finding:
 
 
 def _satisfied(
-    ctx: Context, dependents: Sequence[tuple[CondaRecord, str]], version: str | None
+    dependents: Sequence[tuple[CondaRecord, str]], version: str | None
 ) -> list[bool | None]:
     """Whether ``version`` (pip's) satisfies each dependent's spec; None when it cannot be
     judged (no version, or no conda match-spec library: py-rattler)."""
