@@ -121,3 +121,24 @@ def test_a_snapshot_edited_to_describe_a_gpu_node(pkgdoctor: Runner, tmp_path: P
     assert snapshot.gpu.devices[0].compute_capability == "9.0"
     assert from_json(to_json(snapshot)) == snapshot
     assert pkgdoctor("check", "--from", str(path), "--json").status == 0
+
+
+@pytest.mark.parametrize(
+    ("marker", "environ", "expected"),
+    [
+        (".dockerenv", {}, "/.dockerenv"),
+        ("run/.containerenv", {}, "/run/.containerenv"),
+        (None, {"container": "podman"}, "container=podman"),
+        ("proc/1/cgroup", {}, "/proc/1/cgroup: kubepods"),
+        (None, {}, None),
+    ],
+)
+def test_what_marks_a_container(
+    tmp_path: Path, marker: str | None, environ: dict[str, str], expected: str | None
+) -> None:
+    """The marks the container engines leave (Docker, Podman, systemd's container variable,
+    a Kubernetes pod's cgroup); a host has none."""
+    if marker is not None:
+        (tmp_path / marker).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / marker).write_text("0::/kubepods/burstable/pod1234/abcd\n")
+    assert gpu.container(str(tmp_path), environ) == expected

@@ -183,6 +183,7 @@ LAYERS = (
         "ldcache",
         "redact",
         "indexes",
+        "cuda",
     ),
     ("archive", "library_wheels", "files", "_typed"),
     # the facts: what a Snapshot is made of

@@ -355,6 +355,28 @@ GPU_CUDA_MIXED_MAJORS = _register(
     "Packages built for different CUDA majors (cu11 and cu12 wheels) in one environment.",
 )
 
+GPU_CPU_ONLY_BUILD = _register(
+    "gpu-cpu-only-build",
+    "GPU",
+    Severity.WARNING,
+    "A CPU-only (or ROCm) build of a framework on a machine with an NVIDIA driver or GPU.",
+)
+
+GPU_DRIVER_TOO_OLD = _register(
+    "gpu-driver-too-old",
+    "GPU",
+    Severity.ERROR,
+    "The NVIDIA driver is older than the CUDA a framework was built for requires.",
+)
+
+GPU_DEVICES_HIDDEN = _register(
+    "gpu-devices-hidden",
+    "GPU",
+    Severity.WARNING,
+    "The machine has an NVIDIA driver, but no GPU is visible here (a container started "
+    "without GPU access, CUDA_VISIBLE_DEVICES or NVIDIA_VISIBLE_DEVICES set to none).",
+)
+
 # --- Extension modules (checks/extensions.py; audit-wheel reuses them) ------------------------
 
 EXT_INVALID_ELF = _register(

@@ -1,13 +1,7 @@
-"""GPU stacks (issue 12): what each installed framework and library wheel was built for, from
-its metadata, never by importing it.
+"""GPU stacks (issue 12): the family's entry, and ``gpu-cuda-mixed-majors``.
 
-The CUDA major a distribution is built for, by the conventions its publishers keep:
-
-- NVIDIA's library wheels name it: ``nvidia-cuda-runtime-cu12``, ``nvidia-cudnn-cu11``;
-- CuPy names it: ``cupy-cuda12x``, ``cupy-cuda11x`` (``cupy-cuda102`` before 11: ``10``);
-- JAX's CUDA plugins name it: ``jax-cuda12-plugin``, ``jax-cuda12-pjrt``;
-- PyTorch's index puts it in the local version: ``torch 2.5.1+cu118`` (``cuXY[Z]``: the last
-  digit is the minor; ``+cu92`` is CUDA 9.2).
+What each distribution was built for is :mod:`pkgdoctor.checks.gpu_builds`'s; the builds
+against the machine's driver and devices are :mod:`pkgdoctor.checks.gpu_driver`'s.
 
 ``gpu-cuda-mixed-majors``: two majors in one environment. NVIDIA's wheels of one component
 for two majors install the same headers and ``__init__.py`` files (pip overwrote one's with
@@ -18,57 +12,31 @@ only by luck of the search order.
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import replace
 from typing import Any
 
 from pkgdoctor import codes
+from pkgdoctor.checks import gpu_driver
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.distributions import required
+from pkgdoctor.checks.gpu_builds import NVIDIA_WHEEL, built_for, cuda_major
 from pkgdoctor.findings import Finding, Severity
-from pkgdoctor.snapshot.model import Distribution, Inventory, normalize
+from pkgdoctor.snapshot.model import Distribution, Inventory
 
 AREA = "GPU"
 MIXED = codes.GPU_CUDA_MIXED_MAJORS
 
-_NVIDIA = re.compile(r"^nvidia-[a-z0-9-]+-cu(\d+)$")
-_CUPY = re.compile(r"^cupy-cuda(\d+)(x?)$")
-_JAX = re.compile(r"^jax-cuda(\d+)-(?:plugin|pjrt)$")
-_LOCAL = re.compile(r"^cu(\d{2,3})$")
-
-
-def cuda_major(name: str, version: str | None) -> str | None:
-    """The CUDA major a distribution is built for, from its name or local version.
-
-    >>> [cuda_major(n, v) for n, v in (("nvidia-cudnn-cu11", "8.9.2.26"),
-    ...     ("cupy-cuda12x", "13.3.0"), ("cupy-cuda102", "9.6.0"), ("jax-cuda12-plugin", "0.4.35"),
-    ...     ("torch", "2.5.1+cu118"), ("torch", "1.7.1+cu92"), ("torch", "2.5.1+cpu"),
-    ...     ("numpy", "2.2.4"))]
-    ['11', '12', '10', '12', '11', '9', None, None]
-    """
-    key = normalize(name)
-    match = _NVIDIA.match(key)
-    if match:
-        return match[1]
-    match = _CUPY.match(key)
-    if match:
-        return match[1] if match[2] else match[1][:-1]
-    match = _JAX.match(key)
-    if match:
-        return match[1]
-    local = (version or "").partition("+")[2]
-    for part in local.lower().split("."):
-        match = _LOCAL.match(part)
-        if match:
-            return match[1][:-1]
-    return None
-
 
 def check(ctx: Context) -> list[Finding]:
+    return _check_mixed(ctx) + gpu_driver.check(ctx)
+
+
+def _check_mixed(ctx: Context) -> list[Finding]:
     built: dict[str, list[Distribution]] = {}
+    majors = built_for(ctx)
     for dist in ctx.inventory.distributions:
-        major = cuda_major(dist.name, dist.version)
+        major = majors.get(dist.key)
         if major is not None:
             built.setdefault(major, []).append(dist)
     if len(built) < 2:
@@ -82,14 +50,15 @@ def _mixed(ctx: Context, built: dict[str, list[Distribution]]) -> Finding:
     # wheel (torch 2.5.1 requires nvidia-cuda-runtime-cu12), and the frameworks' own builds.
     needed: dict[str, set[str]] = {}
     wanted_by: dict[str, list[str]] = {}
+    built_by = built_for(ctx)
     for dist in inventory.distributions:
         for name in required(ctx, dist):
             major = cuda_major(name, None)
             if major is not None:
                 needed.setdefault(major, set()).add(dist.name)
                 wanted_by.setdefault(name, []).append(dist.name)
-        own = cuda_major(dist.name, dist.version)
-        if own is not None and not _NVIDIA.match(dist.key):
+        own = built_by.get(dist.key)
+        if own is not None and not dist.key.startswith("nvidia-"):
             needed.setdefault(own, set()).add(dist.name)
     majors = sorted(built, key=int)
     summary = "; ".join(
@@ -108,7 +77,7 @@ def _mixed(ctx: Context, built: dict[str, list[Distribution]]) -> Finding:
             for m in majors
             if m != keep
             for d in built[m]
-            if _NVIDIA.match(d.key) and d.key not in wanted_by
+            if NVIDIA_WHEEL.match(d.key) and d.key not in wanted_by
         ]
         # What the dropped wheels share with the kept ones (headers, __init__.py): pip
         # removes them with the dropped ones, so the kept ones are installed again.

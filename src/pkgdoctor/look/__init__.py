@@ -22,6 +22,7 @@ from pkgdoctor.look import (
     conda,
     config,
     extensions,
+    frameworks,
     gpu,
     ospackages,
     paths,
@@ -98,6 +99,7 @@ def collect(
         os_facts = ospackages.collect(target, inventory, cache, settled)
         conda_facts = conda.collect(target, deep=scope.deep, listings=listings)
         gpu_facts = gpu.collect(target)
+        framework_builds = frameworks.collect(inventory)
         names = None
         if online:  # the REQUESTED ones first: what the user asked for by name
             names = [d.name for d in sorted(inventory.distributions, key=lambda d: not d.requested)]
@@ -122,6 +124,7 @@ def collect(
         os_packages=os_facts,
         conda=conda_facts,
         gpu=gpu_facts,
+        frameworks=framework_builds,
         config=config_facts,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_ns / 1e9)),
     )

@@ -70,6 +70,7 @@ def collect(
         device_nodes=nodes,
         visible={k: env[k] for k in VISIBLE if k in env},
         libcuda=_libcuda(root),
+        container=container(root, env),
         problems=tuple(problems),
     )
 
@@ -158,6 +159,24 @@ def _libcuda(root: str) -> str | None:
         return None
     found = cache.lookup("libcuda.so.1")
     return found[0].path if found else None
+
+
+def container(root: str, environ: Mapping[str, str]) -> str | None:
+    """What says this machine is a container, as the container engines mark it: Docker's
+    ``/.dockerenv``, Podman's ``/run/.containerenv``, the ``container`` variable that
+    systemd-nspawn, Podman and LXC set for PID 1 (systemd's CONTAINER_INTERFACE), and a
+    Kubernetes or Docker cgroup of PID 1. None: nothing does (a host, or an unmarked one)."""
+    for marker in ("/.dockerenv", "/run/.containerenv"):
+        if os.path.lexists(os.path.join(root, marker.lstrip("/"))):
+            return marker
+    engine = environ.get("container", "")
+    if engine and len(engine) <= 64 and engine.isprintable():
+        return f"container={engine}"
+    cgroup = _read(os.path.join(root, "proc/1/cgroup")) or ""
+    for word in ("kubepods", "docker", "libpod", "containerd"):
+        if word in cgroup:
+            return f"/proc/1/cgroup: {word}"
+    return None
 
 
 def parse_nvidia_smi(query: str, header: str) -> tuple[list[GpuDevice], str | None, str | None]:

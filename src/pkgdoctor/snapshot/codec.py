@@ -51,6 +51,7 @@ from pkgdoctor.snapshot.model import (
     Extension,
     ExtensionFacts,
     ExternallyManaged,
+    FrameworkBuild,
     GpuDevice,
     GpuFacts,
     HashedFile,
@@ -111,6 +112,7 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
         "os_packages": _os_packages(snapshot.os_packages),
         "conda": _conda(snapshot.conda),
         "gpu": _gpu(snapshot.gpu),
+        "frameworks": _frameworks(snapshot.frameworks),
         "config": _config(snapshot.config),
     }
 
@@ -384,8 +386,57 @@ def _gpu(facts: GpuFacts | None) -> dict[str, Any] | None:
         "device_nodes": list(facts.device_nodes),
         "visible": dict(facts.visible),
         "libcuda": facts.libcuda,
+        "container": facts.container,
         "problems": list(facts.problems),
     }
+
+
+def _frameworks(builds: tuple[FrameworkBuild, ...] | None) -> list[dict[str, Any]] | None:
+    if builds is None:
+        return None
+    return [
+        {
+            "distribution": b.distribution,
+            "version": b.version,
+            "cuda": b.cuda,
+            "hip": b.hip,
+            "cudnn": b.cudnn,
+            "gpu_build": b.gpu_build,
+            "cuda_libraries": list(b.cuda_libraries),
+            "gpu_library": b.gpu_library,
+            "architectures": list(b.architectures),
+            "ptx": list(b.ptx),
+            "files": list(b.files),
+            "problems": list(b.problems),
+        }
+        for b in builds
+    ]
+
+
+def _read_frameworks(doc: Any) -> tuple[FrameworkBuild, ...] | None:
+    """The ``frameworks`` section; only ``distribution`` and ``version`` are required (a
+    snapshot edited by hand to describe another build)."""
+    if doc is None:
+        return None
+
+    def build(item: Mapping[str, Any]) -> FrameworkBuild:
+        gpu_build = item.get("gpu_build")
+        return FrameworkBuild(
+            distribution=_str(item["distribution"]),
+            version=_opt_str(item["version"]),
+            cuda=_opt_str(item.get("cuda")),
+            hip=_opt_str(item.get("hip")),
+            cudnn=_opt_str(item.get("cudnn")),
+            gpu_build=None if gpu_build is None else _bool(gpu_build),
+            cuda_libraries=_strs(item.get("cuda_libraries", [])),
+            gpu_library=_opt_str(item.get("gpu_library")),
+            architectures=_strs(item.get("architectures", [])),
+            ptx=_strs(item.get("ptx", [])),
+            files=_strs(item.get("files", [])),
+            problems=_strs(item.get("problems", [])),
+        )
+
+    return _list(doc, build)
 
 
 def _read_gpu(doc: Any) -> GpuFacts | None:
@@ -410,6 +461,7 @@ def _read_gpu(doc: Any) -> GpuFacts | None:
         device_nodes=_strs(doc.get("device_nodes", [])),
         visible=_str_map(doc.get("visible", {})),
         libcuda=_opt_str(doc.get("libcuda")),
+        container=_opt_str(doc.get("container")),
         problems=_strs(doc.get("problems", [])),
     )
 
@@ -775,6 +827,7 @@ def _snapshot(doc: Mapping[str, Any]) -> Snapshot:
         os_packages=_read_os_packages(doc.get("os_packages")),
         conda=_read_conda(doc.get("conda")),
         gpu=_read_gpu(doc.get("gpu")),
+        frameworks=_read_frameworks(doc.get("frameworks")),
         # Optional too: older snapshots have no configuration facts.
         config=_read_config(doc.get("config")),
     )

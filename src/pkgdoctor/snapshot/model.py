@@ -1178,7 +1178,36 @@ class GpuFacts(Fact):
     # NVIDIA_VISIBLE_DEVICES (containers), CUDA_VISIBLE_DEVICES, as set for the target.
     visible: Mapping[str, str] = field(default_factory=dict)
     libcuda: str | None = None  # where ld.so.cache says libcuda.so.1 is; None: not there
+    # What says this is a container ("/.dockerenv", "/run/.containerenv", "container=podman",
+    # "/proc/1/cgroup: kubepods"); None: nothing does.
+    container: str | None = None
     problems: tuple[str, ...] = ()  # what could not be read (nvidia-smi failed: its message)
+
+
+@fact
+class FrameworkBuild(Fact):
+    """What one installed GPU framework was built for, read from its own files
+    (``look/frameworks.py``), never by importing it: torch's ``torch/version.py``,
+    TensorFlow's ``build_info.py``, onnxruntime-gpu's ``build_and_package_info.py`` and the
+    ``DT_NEEDED`` of its CUDA provider library, the CUDA fat binaries of its GPU library."""
+
+    distribution: str  # "torch"
+    version: str | None  # the distribution's version: "2.5.1+cu124"
+    cuda: str | None = None  # the CUDA version it was built with: "12.4"; None: not a CUDA build
+    hip: str | None = None  # the ROCm/HIP version of a ROCm build: "6.2.41133"
+    cudnn: str | None = None  # "9.1.0"
+    # Whether it is a build for an accelerator: True (CUDA or ROCm), False (CPU only), None
+    # (the files do not say).
+    gpu_build: bool | None = None
+    # CUDA sonames its GPU library needs (DT_NEEDED): "libcudart.so.12", "libcublasLt.so.12".
+    cuda_libraries: tuple[str, ...] = ()
+    # The GPU library whose fat binaries were read, and what they carry: cubins ("sm_80",
+    # "sm_90a") and PTX ("compute_90"). Empty when not read.
+    gpu_library: str | None = None
+    architectures: tuple[str, ...] = ()
+    ptx: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # the files the facts were read from
+    problems: tuple[str, ...] = ()  # what could not be read, and why
 
 
 # --- the whole ------------------------------------------------------------------------------
@@ -1214,6 +1243,8 @@ class Snapshot(Fact):
     os_packages: OsPackages | None = None  # the OS package manager owns the target's files
     conda: CondaFacts | None = None  # the target's prefix is a conda environment
     gpu: GpuFacts | None = None  # the machine's NVIDIA driver and devices
+    # What each installed GPU framework was built for (None: an older snapshot).
+    frameworks: tuple[FrameworkBuild, ...] | None = None
     config: ConfigFacts | None = None  # pip's and conda's configuration (None: older snapshot)
     created: str | None = None  # ISO 8601, UTC: when it was taken (never used by checks)
     # The identifying lines of the system's os-release(5) (NAME, ID, VERSION_ID, ...); None
