@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from artefacts import Wheelhouse, make_venv, run, write_dist_info
+from artefacts import Wheelhouse, compile_extension, make_venv, run, write_dist_info
 from conftest import Runner
 
 CU11 = "nvidia-cuda-runtime-cu11==11.8.89"
@@ -78,3 +78,37 @@ def test_the_major_a_framework_asks_for_is_kept(
     after = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
     assert [f["code"] for f in after.json["findings"] if f["severity"] != "info"] == []
     assert (venv.site_packages / "nvidia/cuda_runtime/lib/libcudart.so.11.0").exists()
+
+
+def test_which_library_each_build_loads(
+    wheelhouse: Wheelhouse, pkgdoctor: Runner, tmp_path: Path
+) -> None:
+    """torch +cu121 beside cupy-cuda11x (gcc-built extension modules, each linked to its
+    major's libcudart through the wheels' directory, as their builds are): the finding says
+    which file each one's import will load."""
+    venv = make_venv(tmp_path / "env")
+    wheelhouse.install(venv, CU11)
+    wheelhouse.install(venv, CU12)
+    site = venv.site_packages
+    runtime = site / "nvidia/cuda_runtime/lib"
+    built = {}
+    for package, dist, version, soname in (
+        ("torch", "torch", "2.5.1+cu121", "libcudart.so.12"),
+        ("cupy", "cupy-cuda11x", "13.3.0", "libcudart.so.11.0"),
+    ):
+        module = compile_extension(
+            site / package,
+            "_core",
+            link=[
+                f"-L{runtime}",
+                f"-l:{soname}",
+                "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../nvidia/cuda_runtime/lib",
+            ],
+        )
+        write_dist_info(site, dist, version, [str(module.relative_to(site))])
+        built[dist] = f"{soname} → {runtime / soname}"
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    (finding,) = [f for f in result.json["findings"] if f["code"] == "gpu-cuda-mixed-majors"]
+    assert finding["evidence"]["loads"] == {name: [line] for name, line in built.items()}
+    assert finding["evidence"]["needed_by"] == {"11": ["cupy-cuda11x"], "12": ["torch"]}
+    assert finding["command"] is None  # two frameworks, two majors: the user chooses

@@ -209,3 +209,36 @@ def best_torch_build(
         if found:
             return found[-1], wanted
     return None
+
+
+# Sonames of NVIDIA's CUDA libraries, as a GPU library names them in DT_NEEDED (prefixes:
+# "libcudart.so.12", "libcublasLt.so.12", "libcudnn.so.9", "libnvJitLink.so.12").
+CUDA_LIBRARY_PREFIXES = (
+    "libcuda.",
+    "libcudart.",
+    "libcublas.",
+    "libcublasLt.",
+    "libcudnn",
+    "libcufft.",
+    "libcufftw.",
+    "libcurand.",
+    "libcusolver.",
+    "libcusparse.",
+    "libcusparseLt.",
+    "libnccl.",
+    "libnvrtc.",
+    "libnvJitLink.",
+    "libcupti.",
+    "libnvToolsExt.",
+    "libcufile.",
+    "libnvinfer.",
+)
+
+
+def is_cuda_library(soname: str) -> bool:
+    """Whether ``soname`` names one of NVIDIA's CUDA libraries.
+
+    >>> [is_cuda_library(n) for n in ("libcudart.so.12", "libcudnn_ops.so.9", "libc10.so")]
+    [True, True, False]
+    """
+    return soname.startswith(CUDA_LIBRARY_PREFIXES)

@@ -21,6 +21,7 @@ from pkgdoctor.checks import gpu_driver
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.distributions import required
 from pkgdoctor.checks.gpu_builds import NVIDIA_WHEEL, built_for, cuda_major
+from pkgdoctor.cuda import is_cuda_library
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.snapshot.model import Distribution, Inventory
 
@@ -69,6 +70,9 @@ def _mixed(ctx: Context, built: dict[str, list[Distribution]]) -> Finding:
     }
     if needed:
         evidence["needed_by"] = {m: sorted(names) for m, names in sorted(needed.items())}
+    loads = _loads(ctx, {d.key for dists in built.values() for d in dists})
+    if loads:
+        evidence["loads"] = loads
     keep = next(iter(needed)) if len(needed) == 1 else (majors[-1] if not needed else None)
     command = None
     if keep is not None:
@@ -117,6 +121,29 @@ def _mixed(ctx: Context, built: dict[str, list[Distribution]]) -> Finding:
         command=command,
         explanation=explanation,
     )
+
+
+_MAX_LOADS = 8  # CUDA libraries listed per distribution
+
+
+def _loads(ctx: Context, keys: set[str]) -> dict[str, list[str]]:
+    """Which file each framework's extension modules will load for each CUDA library, as the
+    loader model resolved it (``libcublas.so.11 → …/nvidia/cublas/lib/libcublas.so.11``):
+    with two majors installed, what each build really gets."""
+    found: dict[str, dict[str, str]] = {}
+    for module in ctx.snapshot.extensions.modules:
+        owner = ctx.owner(module.file.path)
+        if owner is None or owner.key not in keys or owner.key.startswith("nvidia-"):
+            continue
+        libraries = found.setdefault(owner.name, {})
+        for _, res in module.links:
+            if is_cuda_library(res.name) and res.name not in libraries:
+                libraries[res.name] = res.path or "not found"
+    return {
+        name: [f"{soname} → {path}" for soname, path in sorted(libraries.items())][:_MAX_LOADS]
+        for name, libraries in sorted(found.items())
+        if libraries
+    }
 
 
 def _clobbered(inventory: Inventory, built: dict[str, list[Distribution]]) -> bool:

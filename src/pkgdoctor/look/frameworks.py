@@ -26,43 +26,12 @@ import posixpath
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pkgdoctor.cuda import is_cuda_library
 from pkgdoctor.elf import ELFError, read_elf
 from pkgdoctor.files import read_regular
 from pkgdoctor.snapshot.model import Distribution, FrameworkBuild, Inventory, normalize
 
 MAX_SOURCE = 256 << 10  # version.py files are a few hundred bytes; build_info.py a few KiB
-
-# Sonames of NVIDIA's CUDA libraries, as a GPU library names them in DT_NEEDED (prefixes:
-# "libcudart.so.12", "libcublasLt.so.12", "libcudnn.so.9", "libnvJitLink.so.12").
-CUDA_LIBRARY_PREFIXES = (
-    "libcuda.",
-    "libcudart.",
-    "libcublas.",
-    "libcublasLt.",
-    "libcudnn",
-    "libcufft.",
-    "libcufftw.",
-    "libcurand.",
-    "libcusolver.",
-    "libcusparse.",
-    "libcusparseLt.",
-    "libnccl.",
-    "libnvrtc.",
-    "libnvJitLink.",
-    "libcupti.",
-    "libnvToolsExt.",
-    "libcufile.",
-    "libnvinfer.",
-)
-
-
-def is_cuda_library(soname: str) -> bool:
-    """Whether ``soname`` names one of NVIDIA's CUDA libraries.
-
-    >>> [is_cuda_library(n) for n in ("libcudart.so.12", "libcudnn_ops.so.9", "libc10.so")]
-    [True, True, False]
-    """
-    return soname.startswith(CUDA_LIBRARY_PREFIXES)
 
 
 def collect(inventory: Inventory) -> tuple[FrameworkBuild, ...]:
