@@ -105,8 +105,8 @@ class FatbinArchitectures(Fact):
     """The GPU code of one library's ``.nv_fatbin`` section (see the module's docstring).
 
     Architectures are named as nvcc names them: cubins ``"sm_80"``, ``"sm_90a"``
-    (architecture-specific), ``"sm_100f"`` (family-specific); PTX ``"compute_90"``. Each tuple
-    is sorted by SM number, then suffix.
+    (architecture-specific), ``"sm_100f"`` (family-specific); PTX ``"compute_90"``. Lists of
+    architectures are sorted cubins first, then by compute capability, then suffix.
     """
 
     path: str
@@ -124,7 +124,7 @@ class FatbinArchitectures(Fact):
     counts: tuple[tuple[str, int], ...]
     # Each distinct set of architectures a non-empty container has, with how many have it,
     # most first: the kernels a device lacks are those of the groups that do not serve it.
-    # (libtorch_cuda.so 2.14.1: 411 containers with its six cubins, 59 with sm_100a and
+    # (libtorch_cuda.so 2.14.1: 414 containers with its six cubins, 57 with sm_100a and
     # sm_103f more, ...; nvcc puts a runtime stub without PTX beside a TU's PTX.)
     groups: tuple[tuple[tuple[str, ...], int], ...]
     compressed: int  # entries whose payload is compressed
@@ -353,12 +353,13 @@ def parse_compute_capability(text: str) -> tuple[int, int] | None:
     return (int(match[1]), int(match[2])) if match else None
 
 
-def _sort_key(name: str) -> tuple[int, int, str, str]:
+def _sort_key(name: str) -> tuple[bool, int, int, str, str]:
+    """Cubins before PTX, then by compute capability, then suffix: sm_90 < sm_90a < sm_100."""
     parsed = parse_architecture(name)
     if parsed is None:
-        return (1 << 30, 0, "", name)
+        return (True, 1 << 30, 0, "", name)
     kind, major, minor, suffix = parsed
-    return (major, minor, suffix, kind)
+    return (kind == "compute", major, minor, suffix, name)
 
 
 def _sorted(names: Iterable[str]) -> tuple[str, ...]:
