@@ -111,13 +111,9 @@ def tools(tmp_path_factory: pytest.TempPathFactory) -> Tools:
         nvcc_path = _from_wheel(tmp_path_factory.mktemp("nvcc"), "nvidia-cuda-nvcc", "nvcc")
     else:
         nvcc_path = Path(nvcc)
-    # /usr/local/bin/nvcc may be a script that execs the toolkit's: cuobjdump sits beside that.
-    real = subprocess.run(
-        [str(nvcc_path), "--dryrun", "--version"], capture_output=True, text=True, check=False
-    )
-    beside = [Path(line.split("=", 1)[1]) / "cuobjdump" for line in real.stderr.splitlines()
-              if line.startswith("#$ _HERE_=")]  # fmt: skip
-    candidates = [shutil.which("cuobjdump"), *map(str, beside)]
+    # The toolkit's cuobjdump, if it has one: on PATH, beside nvcc, in /usr/local/cuda*/bin.
+    candidates = [shutil.which("cuobjdump"), nvcc_path.resolve().parent / "cuobjdump"]
+    candidates += sorted(Path("/usr/local").glob("cuda*/bin/cuobjdump"))
     cuobjdump = next((Path(c) for c in candidates if c and os.access(c, os.X_OK)), None)
     if cuobjdump is None:
         cuobjdump = _from_wheel(
@@ -266,6 +262,7 @@ def _container(library: Path) -> tuple[int, int, int, int]:
 BROKEN = {
     # offset in the section, bytes written there, what the problem says
     "bad magic": (0, struct.pack("<I", 0xDEADBEEF), "has magic 0xdeadbeef"),
+    "half a container of zeros": (0, bytes(8), "has magic 0x"),
     "bad version": (4, struct.pack("<H", 2), "has version 2"),
     "bad header size": (6, struct.pack("<H", 12), "implausible header size 12"),
     "fat size past the section": (8, struct.pack("<Q", 1 << 40), "runs past the end"),
@@ -348,23 +345,53 @@ def test_garbage_never_raises(libraries: dict[str, Path], tmp_path: Path) -> Non
     assert problems > 50  # most header corruptions are seen, not read as architectures
 
 
+def _gcc_fatbin(directory: Path, directives: str) -> Path:
+    """A gcc-built library whose .nv_fatbin holds what the assembler ``directives`` write."""
+    source = directory / "fatbin.c"
+    lines = ['.section .nv_fatbin, \\"a\\"', ".balign 8", *directives.split(";"), ".previous"]
+    source.write_text('asm("' + "\\n".join(lines) + '");\n')
+    library = directory / "libfatbin.so"
+    run(["gcc", "-shared", "-fPIC", "-o", str(library), str(source)])
+    return library
+
+
+# An empty container: magic, version 1 and header size 16 (one little-endian word), size 0.
+EMPTY = ".long 0xBA55ED50, 0x00100001, 0, 0"
+# A container with one 64-byte sm_80 cubin entry whose payload is 8 bytes.
+CUBIN = (
+    ".long 0xBA55ED50, 0x00100001; .quad 72;"  # container: 72 bytes of entries
+    ".short 2, 0x0101; .long 64; .quad 8;"  # kind ELF, header 64 bytes, payload 8
+    ".long 0, 0; .short 8, 1; .long 80; .long 0, 0; .quad 0x11; .quad 0, 0;"  # sm_80
+    ".quad 0x7f454c46"  # the payload, never read
+)
+
+
 @pytest.mark.parametrize(
-    "entry",
+    ("directives", "cubins", "problem"),
     [
-        "0xBA55ED50, 0x00100001, 0, 0",  # an empty container: magic, version 1, size 16, 0
-        "0, 0, 0, 0",  # zeros, read as padding between containers
+        (f"{CUBIN}", ("sm_80",), None),
+        (f".quad 0; {CUBIN}; .quad 0; {EMPTY}; .quad 0, 0", ("sm_80",), None),  # padding
+        (f"{CUBIN}; .long 7", ("sm_80",), "is cut short by the end of the section"),
+        (f"{CUBIN}; .quad 7, 0", ("sm_80",), "has magic 0x7"),
+        (f"{EMPTY}", (), None),
     ],
 )
-def test_huge_sections_are_bounded(tmp_path: Path, entry: str) -> None:
-    """A gcc-built library whose .nv_fatbin is 400,000 such 16-byte records (6.4 MB): more
-    than MAX_ENTRIES steps, so the walk stops, soon, with a problem."""
-    source = tmp_path / "huge.c"
-    source.write_text(
-        'asm(".section .nv_fatbin, \\"a\\"\\n.balign 8\\n'
-        f'.rept 400000\\n.long {entry}\\n.endr\\n.previous");\n'
-    )
-    library = tmp_path / "libhuge.so"
-    run(["gcc", "-shared", "-fPIC", "-o", str(library), str(source)])
+def test_synthetic_sections(
+    tmp_path: Path, directives: str, cubins: tuple[str, ...], problem: str | None
+) -> None:
+    found = read_architectures(_gcc_fatbin(tmp_path, directives))
+    assert found is not None and found.cubins == cubins
+    if problem is None:
+        assert found.problem is None
+    else:
+        assert found.problem is not None and problem in found.problem
+
+
+@pytest.mark.parametrize("record", [EMPTY, ".long 0, 0, 0, 0"])
+def test_huge_sections_are_bounded(tmp_path: Path, record: str) -> None:
+    """A .nv_fatbin of 400,000 empty containers, or of zeros (6.4 MB): more than
+    MAX_ENTRIES steps, so the walk stops, soon, with a problem."""
+    library = _gcc_fatbin(tmp_path, f".rept 400000; {record}; .endr")
     assert _section(library)[1] == 400_000 * 16
     began = time.perf_counter()
     found = read_architectures(library)

@@ -245,15 +245,14 @@ def _walk_section(pread: _Pread, start: int, size: int, walk: _Walk) -> str | No
         walk.steps += 1
         if walk.steps > MAX_ENTRIES:
             return f"more than {MAX_ENTRIES} fat binaries and entries"
-        if size - position < _CONTAINER.size:
-            return f"{size - position} stray bytes at the end of the section"
-        raw = pread(_CONTAINER.size, start + position)
-        if len(raw) < _CONTAINER.size:
-            return f"{where} is cut short by the end of the file"
-        magic, version, header_size, fat_size = _CONTAINER.unpack(raw)
-        if magic == 0 and fat_size == 0 and header_size == 0 and version == 0:
-            position += _CONTAINER.size  # zero padding between containers, if a linker adds it
+        raw = pread(min(_CONTAINER.size, size - position), start + position)
+        # Zeros: padding a linker may put between containers (8-byte aligned, as they are).
+        if raw[:8] == bytes(8) and len(raw) >= 8:
+            position += 8
             continue
+        if len(raw) < _CONTAINER.size:
+            return f"{where} is cut short by the end of the section or file"
+        magic, version, header_size, fat_size = _CONTAINER.unpack(raw)
         if magic != _MAGIC:
             return f"{where} has magic {magic:#x}, not {_MAGIC:#x}"
         if version != _VERSION:
