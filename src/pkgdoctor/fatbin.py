@@ -42,11 +42,12 @@ libraries (``tests/test_fatbin.py`` compiles every case it asserts).
 
 Bounds
 ------
-Only headers are read (16 bytes a container, 64 an entry, with ``os.pread``): never a payload,
+Only headers are read (16 bytes a container, 48 an entry, with ``os.pread``): never a payload,
 never the whole section (it is 330 MB in ``libtorch_cuda.so``). Every size is checked against
 the section before it is followed, every step moves forward, and at most
-:data:`MAX_ENTRIES` containers and entries are visited, so a truncated or garbage section
-ends in :attr:`FatbinArchitectures.problem`, never an exception or a long loop.
+:data:`MAX_ENTRIES` containers, entries and 8-byte runs of padding are visited, so a
+truncated or garbage section ends in :attr:`FatbinArchitectures.problem`, never an exception
+or a long loop.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ _KIND_ELF = 2
 # writes for -Xfatbin -compress-all and for PTX by default, observed). The arch suffixes are
 # observed only (nvcc 13.0): 0x100000 on sm_90a / sm_100a / compute_90a entries (an
 # "architecture-specific" target), 0x200000 on sm_100f / compute_100f (a "family" target);
-# the arch number itself is the same as for sm_90 / sm_100.
+# the arch number itself is the same as for sm_90 / sm_100. cuobjdump agrees: --list-elf
+# names the sm_90a cubins, its -elf dump says "arch = sm_100f" (tests/test_fatbin.py).
 _FLAG_COMPRESSED = 0x2000 | 0x8000
 _FLAG_ARCH_SPECIFIC = 0x100000
 _FLAG_FAMILY = 0x200000
