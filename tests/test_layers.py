@@ -180,6 +180,7 @@ LAYERS = (
         "errors",
         "platforms",
         "elf",
+        "fatbin",
         "ldcache",
         "redact",
         "indexes",
