@@ -21,11 +21,13 @@ from typing import Any
 
 import pytest
 
-from artefacts import PY, Venv, Wheelhouse, make_venv, pip
+from artefacts import PY, Venv, Wheelhouse, make_venv, pip, run, write_dist_info
 from conftest import Runner
 from pkgdoctor import cuda
 from pkgdoctor.look import frameworks
 from pkgdoctor.snapshot.model import Distribution, Inventory
+from test_fatbin import KERNEL, Tools
+from test_fatbin import tools as tools  # the session's nvcc (a fixture)
 
 TORCH_CPU = "torch==2.13.0+cpu"
 WHEELS = "/opt/wheels"  # the test machines' wheel directory (the machine's pip.conf names it)
@@ -347,3 +349,77 @@ def test_tensorflow_build_info_is_parsed_not_run(tmp_path: Path) -> None:
     info.write_text("(" * 100_000)  # hostile: nested past the parser's limits
     (build,) = frameworks.collect(Inventory((dist,)))
     assert build.gpu_build is None and build.problems
+
+
+# --- the architectures a build carries against the device's compute capability -----------
+
+# The device of Janrupf/stable-diffusion-webui-nix#9 ("NVIDIA GeForce RTX 5090 with CUDA
+# capability sm_120 is not compatible with the current PyTorch installation ... no kernel
+# image is available for execution on the device"), on the driver PyTorch's fleet runs for
+# CUDA 13 (pytorch/test-infra#7159).
+RTX_5090 = {
+    "driver_version": "580.82.07",
+    "cuda_driver_version": "13.0",
+    "devices": [{"name": "NVIDIA GeForce RTX 5090", "compute_capability": "12.0"}],
+    "device_nodes": ["/dev/nvidia0", "/dev/nvidiactl"],
+    "source": "recorded: Janrupf/stable-diffusion-webui-nix#9, pytorch/test-infra#7159",
+}
+
+
+def _torch_with_kernels(tools: Tools, root: Path, gencode: list[str]) -> Venv:
+    """A venv whose torch (2.14.1, a CUDA 12.6 build by its version.py) has a
+    libtorch_cuda.so that nvcc compiled here for ``gencode``: real fat binaries."""
+    venv = make_venv(root / "env")
+    site = venv.site_packages
+    (site / "torch/lib").mkdir(parents=True)
+    (site / "torch/version.py").write_text(
+        "from typing import Optional\n__version__ = '2.14.1+cu126'\n"
+        "cuda: Optional[str] = '12.6'\nhip: Optional[str] = None\n"
+    )
+    source = root / "kernel.cu"
+    source.write_text(KERNEL)
+    library = site / "torch/lib/libtorch_cuda.so"
+    run([str(tools.nvcc), "-shared", "-Xcompiler", "-fPIC", *gencode, "-o", str(library),
+         str(source)])  # fmt: skip
+    write_dist_info(
+        site, "torch", "2.14.1+cu126", ["torch/version.py", "torch/lib/libtorch_cuda.so"]
+    )
+    return venv
+
+
+def test_no_kernel_image_for_the_device(tools: Tools, pkgdoctor: Runner, tmp_path: Path) -> None:
+    """sm_75 and sm_80 cubins, no PTX: nothing runs on a 12.0 device. PyTorch's CUDA 13.2
+    build of 2.14 carries sm_120 and the driver runs it: the fix installs that one."""
+    gencode = ["-gencode", "arch=compute_75,code=sm_75", "-gencode", "arch=compute_80,code=sm_80"]
+    venv = _torch_with_kernels(tools, tmp_path, gencode)
+    path = _snapshot(pkgdoctor, venv, tmp_path / "s.json.gz", gpu=RTX_5090)
+    snapshot = json.loads(gzip.decompress(path.read_bytes()))
+    (torch,) = snapshot["frameworks"]
+    assert (torch["architectures"], torch["ptx"]) == (["sm_75", "sm_80"], [])
+    (finding,) = [f for f in _gpu(pkgdoctor, path) if f["code"] == "gpu-arch-not-compiled"]
+    assert finding["severity"] == "error"
+    assert finding["message"] == (
+        "torch 2.14.1+cu126 carries no GPU code for NVIDIA GeForce RTX 5090 (compute capability "
+        '12.0): it was compiled for sm_75, sm_80. CUDA fails with "no kernel image is available '
+        'for execution on the device".'
+    )
+    assert finding["command"] == (
+        f"{venv.python} -m pip install torch==2.14.1+cu132 "
+        "--index-url https://download.pytorch.org/whl/cu132"
+    )
+
+
+def test_ptx_is_jit_compiled_for_a_newer_device(
+    tools: Tools, pkgdoctor: Runner, tmp_path: Path
+) -> None:
+    gencode = ["-gencode", "arch=compute_80,code=sm_80"]
+    gencode += ["-gencode", "arch=compute_90,code=compute_90"]
+    venv = _torch_with_kernels(tools, tmp_path, gencode)
+    path = _snapshot(pkgdoctor, venv, tmp_path / "s.json.gz", gpu=RTX_5090)
+    (finding,) = [f for f in _gpu(pkgdoctor, path) if f["code"] == "gpu-arch-not-compiled"]
+    assert finding["severity"] == "info"
+    assert "JIT-compiles its PTX (compute_90)" in finding["message"]
+    # A device the cubins serve: nothing to say.
+    ampere = {**RTX_5090, "devices": [{"name": "NVIDIA A10", "compute_capability": "8.6"}]}
+    path = _snapshot(pkgdoctor, venv, tmp_path / "a10.json.gz", gpu=ampere)
+    assert [f for f in _gpu(pkgdoctor, path) if f["code"] == "gpu-arch-not-compiled"] == []

@@ -369,6 +369,14 @@ GPU_DRIVER_TOO_OLD = _register(
     "The NVIDIA driver is older than the CUDA a framework was built for requires.",
 )
 
+GPU_ARCH_NOT_COMPILED = _register(
+    "gpu-arch-not-compiled",
+    "GPU",
+    Severity.ERROR,
+    "A framework's build carries no GPU code for the device's compute capability (\"no "
+    'kernel image is available for execution on the device").',
+)
+
 GPU_DEVICES_HIDDEN = _register(
     "gpu-devices-hidden",
     "GPU",

@@ -84,6 +84,15 @@ TORCH_CUDA_BUILDS: dict[str, tuple[str, ...]] = {
     "2.14": ("12.6", "13.0", "13.2"),
 }
 TORCH_INDEX = "https://download.pytorch.org/whl/"
+# The GPU architectures each CUDA build of a release carries (RELEASE.md, "PyTorch CUDA
+# Support Matrix", Linux x86_64, for 2.12, 2.13 and 2.14; read 2026-12-01). The 13.x builds'
+# 12.0 also carries PTX.
+_ARCHS_12_6 = ("sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90")
+_ARCHS_13 = ("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120")
+TORCH_CUDA_ARCHS: dict[str, dict[str, tuple[str, ...]]] = {
+    release: {"12.6": _ARCHS_12_6, "13.0": _ARCHS_13, "13.2": _ARCHS_13}
+    for release in ("2.12", "2.13", "2.14")
+}
 _VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
 
 
@@ -167,6 +176,15 @@ def torch_builds(torch_version: str | None) -> tuple[str, ...] | None:
     if version is None:
         return None
     return TORCH_CUDA_BUILDS.get(f"{version[0]}.{version[1]}")
+
+
+def torch_build_archs(torch_version: str | None, build: str) -> tuple[str, ...] | None:
+    """The cubins of PyTorch's ``build`` (``"12.6"``) of release ``torch_version``; None
+    when the table does not know them."""
+    version = parse(torch_version)
+    if version is None:
+        return None
+    return TORCH_CUDA_ARCHS.get(f"{version[0]}.{version[1]}", {}).get(build)
 
 
 def local_tag(cuda: str) -> str:

@@ -7,6 +7,9 @@
   (:mod:`pkgdoctor.cuda`'s dated tables); within a major, minor version compatibility is a
   note, not an error; the forward compatibility package (``libcuda.so.1`` from a
   ``compat`` directory) lifts it.
+- ``gpu-arch-not-compiled``: a device's compute capability (``nvidia-smi``'s) is served by
+  no cubin and no PTX of a build's fat binaries (:mod:`pkgdoctor.fatbin`'s rules);
+  served only by PTX is a note (JIT-compiled at first use).
 - ``gpu-devices-hidden``: a driver, but no device visible here: a container started without
   GPU access, ``CUDA_VISIBLE_DEVICES`` or ``NVIDIA_VISIBLE_DEVICES`` set to none.
 
@@ -23,12 +26,14 @@ from typing import Any
 from pkgdoctor import codes, cuda
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.gpu_builds import cuda_builds
+from pkgdoctor.fatbin import runs_on
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.snapshot.model import FrameworkBuild, GpuFacts
 
 CPU_ONLY = codes.GPU_CPU_ONLY_BUILD
 TOO_OLD = codes.GPU_DRIVER_TOO_OLD
 HIDDEN = codes.GPU_DEVICES_HIDDEN
+ARCH = codes.GPU_ARCH_NOT_COMPILED
 _DOMAIN = ("torchvision", "torchaudio")
 # CUDA_VISIBLE_DEVICES values that leave no device (the CUDA C Programming Guide, "CUDA
 # Environment Variables": an invalid index ends the list; empty hides all).
@@ -45,6 +50,7 @@ def check(ctx: Context) -> list[Finding]:
     hidden = _hidden(ctx, gpu)
     if hidden is not None:
         findings.append(hidden)
+    findings += _architectures(ctx, gpu, builds)
     return findings
 
 
@@ -356,3 +362,118 @@ def _hidden(ctx: Context, gpu: GpuFacts) -> Finding | None:
         command=command,
         explanation=explanation,
     )
+
+
+def _architectures(ctx: Context, gpu: GpuFacts, builds: Sequence[FrameworkBuild]) -> list[Finding]:
+    """Each build with the architectures its fat binaries carry, against each device whose
+    compute capability is known."""
+    devices: dict[str, list[str]] = {}
+    for device in gpu.devices:
+        if device.compute_capability:
+            devices.setdefault(device.compute_capability, []).append(device.name or "GPU")
+    findings = []
+    for build in builds:
+        if not (build.architectures or build.ptx) or not build.cuda:
+            continue
+        for capability, names in sorted(devices.items()):
+            try:
+                verdict = runs_on(build.architectures, build.ptx, capability)
+            except ValueError:
+                continue
+            if verdict.verdict == "native":
+                continue
+            finding = _arch_finding(ctx, gpu, builds, build, capability, names, verdict.verdict,
+                                    verdict.matched)  # fmt: skip
+            findings.append(finding)
+    return findings
+
+
+def _arch_finding(
+    ctx: Context,
+    gpu: GpuFacts,
+    builds: Sequence[FrameworkBuild],
+    build: FrameworkBuild,
+    capability: str,
+    names: list[str],
+    verdict: str,
+    matched: tuple[str, ...],
+) -> Finding:
+    device = f"{sorted(set(names))[0]} (compute capability {capability})"
+    carried = ", ".join((*build.architectures, *build.ptx))
+    evidence: dict[str, Any] = {
+        "build": f"{build.distribution} {build.version}: CUDA {build.cuda}",
+        "library": build.gpu_library,
+        "cubins": list(build.architectures),
+        "ptx": list(build.ptx),
+        "device": device,
+    }
+    if verdict == "ptx-jit":
+        return ARCH.finding(
+            f"{build.distribution} {build.version} carries no compiled code for {device}: "
+            f"the driver JIT-compiles its PTX ({', '.join(matched)}) at first use.",
+            severity=Severity.INFO,
+            distribution=build.distribution,
+            path=build.gpu_library,
+            evidence=evidence,
+            explanation="It works, slowly at first (the compiled kernels are cached in "
+            "~/.nv/ComputeCache), and only with a driver that knows the PTX's ISA version.",
+        )
+    command, why = None, ""
+    if build.distribution.lower() == "torch":
+        command, why = _arch_fix(ctx, gpu, builds, build, capability)
+    explanation = (
+        f"Install a build that carries code for compute capability {capability}: {why}"
+        if command
+        else why
+        or f"This build was compiled for {carried} only. Install a build that includes "
+        f"compute capability {capability} (an older release, another CUDA build of the "
+        f"framework, or one built from source for it: TORCH_CUDA_ARCH_LIST={capability})."
+    )
+    return ARCH.finding(
+        f"{build.distribution} {build.version} carries no GPU code for {device}: it was "
+        f'compiled for {carried}. CUDA fails with "no kernel image is available for '
+        'execution on the device".',
+        distribution=build.distribution,
+        path=build.gpu_library,
+        evidence=evidence,
+        command=command,
+        explanation=explanation,
+    )
+
+
+def _arch_fix(
+    ctx: Context,
+    gpu: GpuFacts,
+    builds: Sequence[FrameworkBuild],
+    torch: FrameworkBuild,
+    capability: str,
+) -> tuple[str | None, str]:
+    """The CUDA build of torch's release that carries code for ``capability`` and that the
+    driver runs, from PyTorch's table; the newest such."""
+    driver = cuda.parse(gpu.driver_version)
+    driver_cuda = cuda.parse(gpu.cuda_driver_version)
+    for candidate in reversed(cuda.torch_builds(torch.version) or ()):
+        archs = cuda.torch_build_archs(torch.version, candidate)
+        if not archs or runs_on(archs, (), capability).verdict != "native":
+            continue
+        wanted = cuda.parse(candidate)
+        assert wanted is not None
+        if driver_cuda is not None and cuda.cuda_supports(driver_cuda, wanted) == "no":
+            continue
+        if driver is not None and cuda.driver_supports(driver, wanted) == "no":
+            continue
+        if candidate == torch.cuda:
+            return None, ""
+        tag = cuda.local_tag(candidate)
+        release = (torch.version or "").partition("+")[0]
+        pins = [f"torch=={release}+{tag}"]
+        for build in builds:
+            if build.distribution.lower() in _DOMAIN and build.version:
+                pins.append(f"{build.distribution}=={build.version.partition('+')[0]}+{tag}")
+        command = ctx.pip(
+            f"install {' '.join(shlex.quote(p) for p in pins)} --index-url {cuda.TORCH_INDEX}{tag}"
+        )
+        return command, (
+            f"PyTorch's CUDA {candidate} build of this release does ({', '.join(archs)})."
+        )
+    return None, ""
