@@ -86,6 +86,31 @@ class Node:
 
 # Compute capabilities: NVIDIA's list, https://developer.nvidia.com/cuda-gpus (H100 9.0,
 # A10G 8.6); nvidia-smi's header does not print them.
+HEADER_595 = """\
+Fri Jul  3 08:33:38 2026
++-----------------------------------------------------------------------------------------+
+| NVIDIA-SMI 595.80                 Driver Version: 595.80         CUDA Version: 13.2     |
++-----------------------------------------+------------------------+----------------------+
+| GPU  Name                 Persistence-M | Bus-Id          Disp.A | Volatile Uncorr. ECC |
+| Fan  Temp   Perf          Pwr:Usage/Cap |           Memory-Usage | GPU-Util  Compute M. |
+|                                         |                        |               MIG M. |
+|=========================================+========================+======================|
+|   0  NVIDIA L40S                    Off |   00000000:01:00.0 Off |                    0 |
+| N/A   64C    P0            242W /  350W |       0MiB /  46068MiB |    100%      Default |
+|                                         |                        |                  N/A |
++-----------------------------------------+------------------------+----------------------+
+
++-----------------------------------------------------------------------------------------+
+| Processes:                                                                              |
+|  GPU   GI   CI              PID   Type   Process name                        GPU Memory |
+|        ID   ID                                                               Usage      |
+|=========================================================================================|
+|  No running processes found                                                             |
++-----------------------------------------------------------------------------------------+
+
+
+################################################################################
+"""
 NODE_550 = Node(
     key="550",
     url="https://github.com/wilicc/gpu-burn/issues/114",
@@ -135,6 +160,21 @@ Tue Sep  3 23:10:20 2024
     # nvidia-smi 470.x answers `--query-gpu=...,compute_cap` with this line and exit status 2:
     # huggingface/candle#733 (v470.182.03), canonical/inference-snaps#89 and #128.
     query_supported=False,
+)
+# A complete capture (plain output and --query-gpu with compute_cap), MIT-licensed test data of
+# nvidia_gpu_exporter. An Ada GPU (8.9): PyTorch's cu130 wheels carry sm_86 cubins but none for
+# sm_89, which run there by CUDA's binary compatibility (a cubin for X.y runs on X.z, z >= y:
+# CUDA C++ Programming Guide, "Binary Compatibility").
+NODE_595 = Node(
+    key="595",
+    url="https://github.com/utkuozdemir/nvidia_gpu_exporter/blob/"
+    "0eee0d3187e2f014f1ba6736fd729a195e13a8c8/internal/captures/"
+    "linux-x86_64__nvidia-l40s__595.80.txt",
+    driver_version="595.80",
+    cuda_driver_version="13.2",
+    devices=(("NVIDIA L40S", "8.9", 46068),),
+    header=HEADER_595,
+    query_supported=True,
 )
 UNKNOWN_FIELD = 'Field "compute_cap" is not a valid field to query.\n\n'
 
@@ -476,6 +516,19 @@ SCENARIOS = (
         r"(?i)shadow|failed to (import|load)|undefined symbol",
         ld_library_path="<shadow>",
     ),
+    Scenario(
+        "i",
+        f"CUDA torch (cu130) on a current driver ({NODE_595.driver_version}, CUDA 13.2, L40S"
+        " 8.9) (healthy)",
+        "cuda",
+        NODE_595,
+        False,
+        "Driver 595 >= 580. The build has no sm_89 but sm_86 cubins, which an 8.9 device runs"
+        " (binary compatibility within a major; torch's own _check_capability accepts any sm"
+        " of the device's major): CUDA works on that node.",
+        ("gpu-arch-not-compiled", "gpu-driver-too-old"),
+        r"$^",
+    ),
 )
 
 
@@ -776,9 +829,11 @@ def run_pkgdoctor(
 # --- judging --------------------------------------------------------------------------------
 
 
-def judge_pkgdoctor(scenario: Scenario, verdict: Verdict, problem: bool) -> str:
+def judge_pkgdoctor(scenario: Scenario, verdict: Verdict, problem: bool | None) -> str:
     if verdict.crashed:
-        return "crashed"
+        return f"no verdict (exit {verdict.exit})"
+    if problem is None:
+        return "no ground truth"
     found = [(item.split(" ", 1)[0], item) for item in verdict.items]
     codes = {code for code, _ in found}
     named = [c for c in scenario.pkgdoctor_codes if c in codes]
@@ -794,12 +849,21 @@ def judge_pkgdoctor(scenario: Scenario, verdict: Verdict, problem: bool) -> str:
     errors = sorted({code for code, item in found if "[error]" in item})
     if errors:
         return f"false alarm (error: {', '.join(errors)})"
+    warned = sorted(
+        {c for c, item in found if c in scenario.pkgdoctor_codes and "[warning]" in item}
+    )
+    if warned:
+        return f"false alarm (warning: {', '.join(warned)})"
     return "right (no error)"
 
 
-def judge_env_doctor(scenario: Scenario, verdict: Verdict, flagged: str, problem: bool) -> str:
+def judge_env_doctor(
+    scenario: Scenario, verdict: Verdict, flagged: str, problem: bool | None
+) -> str:
     if verdict.crashed:
-        return "crashed"
+        return f"no verdict (exit {verdict.exit})"
+    if problem is None:
+        return "no ground truth"
     said = "\n".join(verdict.items)
     in_json = re.search(scenario.env_doctor_hit, said) is not None
     in_text = re.search(scenario.env_doctor_hit, flagged) is not None
@@ -809,6 +873,8 @@ def judge_env_doctor(scenario: Scenario, verdict: Verdict, flagged: str, problem
         if in_text:
             return "text mode only (not in --json)"
         return "misses it"
+    if "arch check mismatch" in verdict.summary:
+        return "false alarm (compute_compatibility: mismatch)"
     if verdict.worst == "error":
         return "false alarm (status fail)"
     if verdict.worst == "warning":
@@ -826,7 +892,7 @@ class Row:
     env_doctor: Verdict
     env_doctor_text: str
     pkgdoctor: Verdict
-    problem: bool
+    problem: bool | None  # None: the ground truth could not be measured
     judged_env_doctor: str
     judged_pkgdoctor: str
 
@@ -898,7 +964,11 @@ def compare(args: argparse.Namespace) -> list[Row]:
         env = scenario_env(scenario, base, prefix, fake, shadow)
         truth = ground_truth(python, env, args.timeout)
         truth_text = describe_truth(truth, prefix)
-        problem = truth_problem(truth, prefix) if scenario.problem is None else scenario.problem
+        problem: bool | None = (
+            truth_problem(truth, prefix) if scenario.problem is None else scenario.problem
+        )
+        if str(truth.get("import", "")).startswith("probe "):  # killed or crashed: unknown
+            problem = None
         if scenario.env == "mixed":
             truth_text = mixed_truth(prefix, work, base)
         ed_env = {**env, "HOME": str(home)}
@@ -917,6 +987,9 @@ def compare(args: argparse.Namespace) -> list[Row]:
             )
         )
     return rows
+
+
+YES_NO = {True: "yes", False: "no", None: "?"}
 
 
 def cell(text: str) -> str:
@@ -961,7 +1034,7 @@ def markdown(rows: Sequence[Row], pkgdoctor: str) -> str:
             ed += "; text mode: " + "; ".join(said)
         pd = f"exit {row.pkgdoctor.exit}, {row.pkgdoctor.seconds:.1f} s: {row.pkgdoctor.summary}"
         lines.append(
-            f"| {s.key} | {cell(s.title)} | {cell(row.truth)} | {'yes' if row.problem else 'no'} |"
+            f"| {s.key} | {cell(s.title)} | {cell(row.truth)} | {YES_NO[row.problem]} |"
             f" {cell(ed)} | {cell(pd)} | {cell(row.judged_env_doctor)} |"
             f" {cell(row.judged_pkgdoctor)} |"
         )
@@ -975,7 +1048,7 @@ def details(rows: Sequence[Row]) -> str:
         out.append(f"({s.key}) {s.title}")
         out.append(f"    truth      {row.truth}")
         out.append(f"               {s.truth_note}")
-        out.append(f"               a problem to report: {'yes' if row.problem else 'no'}")
+        out.append(f"               a problem to report: {YES_NO[row.problem]}")
         ed, pd = row.env_doctor, row.pkgdoctor
         out.append(f"    env-doctor exit {ed.exit}, {ed.seconds:.1f} s, {ed.summary}")
         out.extend(f"               {item[:150]}" for item in ed.items)
