@@ -243,3 +243,29 @@ def test_deeply_nested_sources_do_not_exhaust_the_stack(terms: int) -> None:
         assert [(s.line, s.guarded) for s in found] == [(2, False)]  # the handler raises again
     else:
         assert found == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("import torch._C\n", True),
+        ("from torch._C import x\n", True),
+        ("from torch import (\n    a,\n    _C,\n)\n", True),
+        ("from torch import \\\n    _C\n", True),
+        ("m = importlib.import_module('torch._C')\n", True),
+        ("x = torch._C.foo()  # _C is used, never imported here\n", False),
+        ("from . import _Cx\n", False),
+    ],
+)
+def test_only_files_that_can_import_the_module_are_read(
+    tmp_path: Path, text: str, read: bool
+) -> None:
+    """The cheap filter before parsing (torch's thousand files mention ``_C`` everywhere;
+    few import it) keeps every way of importing it."""
+    path = tmp_path / "torch" / "mod.py"
+    path.parent.mkdir()
+    path.write_text(text)
+    sources = read_importers([("torch/mod.py", str(path))], ["torch._C"])
+    assert bool(sources) is read
+    if read:
+        assert judge("torch._C", sources).sites
