@@ -66,6 +66,12 @@ def cuda_major(name: str, version: str | None) -> str | None:
 
 
 def check(ctx: Context) -> list[Finding]:
+    from pkgdoctor.checks import gpu_shadows  # it uses cuda_major: imported once this is
+
+    return _check_mixed(ctx) + gpu_shadows.check(ctx)
+
+
+def _check_mixed(ctx: Context) -> list[Finding]:
     built: dict[str, list[Distribution]] = {}
     for dist in ctx.inventory.distributions:
         major = cuda_major(dist.name, dist.version)

@@ -23,6 +23,7 @@ from pkgdoctor.look import (
     config,
     extensions,
     gpu,
+    library_copies,
     ospackages,
     paths,
     records,
@@ -110,6 +111,7 @@ def collect(
     extension_facts = extensions.complete(
         looked if looked is not None else look_at_extensions(), inventory, cache
     )
+    outside = library_copies.collect(extension_facts, inventory, target.prefix)
     return Snapshot(
         target=target,
         scope=scope,
@@ -123,5 +125,6 @@ def collect(
         conda=conda_facts,
         gpu=gpu_facts,
         config=config_facts,
+        outside_libraries=outside,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_ns / 1e9)),
     )

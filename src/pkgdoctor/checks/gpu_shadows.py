@@ -1,0 +1,389 @@
+"""``gpu-system-cuda-shadows``: a CUDA library that the environment's framework or ``nvidia-*``
+wheel needs is taken from a system CUDA while an installed ``nvidia-*`` wheel carries its own
+copy of that name (issue 12; pytorch/pytorch#111469 "undefined symbol:
+__nvJitLinkAddData_12_1", cuDNN shadowing #80637, cu11 and cu12 side by side #147001).
+
+Why it happens: the framework's libraries and NVIDIA's wheels find each other through
+``DT_RUNPATH`` (``$ORIGIN/../../nvidia/cusparse/lib``, or ``$ORIGIN`` beside each other), and
+glibc searches ``LD_LIBRARY_PATH`` *before* ``DT_RUNPATH`` (man ld.so(8); ``elf/dl-load.c``,
+``_dl_map_object``): a CUDA toolkit on ``LD_LIBRARY_PATH`` (``/usr/local/cuda-12.1/lib64``)
+wins over the wheel's copy of the same soname. An object with no search path to the wheel
+gets ld.so.cache's copy the same way. A name already loaded is reused (glibc maps the needs
+breadth first and compares each name with the loaded objects first), so only the request
+that loads a name decides, and a library a dependency (torch, for torchvision) loaded
+first is the one everybody gets: those cases are not shadowed.
+
+The facts are the loader model's links and the Snapshot's ``outside_libraries``
+(:mod:`pkgdoctor.look.library_copies`): both files, the real file name and the toolkit's
+``version.json``, the symbols the requesters need that only the wheel's copy defines.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pkgdoctor import codes
+from pkgdoctor.checks.context import Context
+from pkgdoctor.checks.distributions import required
+from pkgdoctor.checks.gpu import cuda_major
+from pkgdoctor.elf import ELFFile
+from pkgdoctor.findings import Finding, Severity
+from pkgdoctor.snapshot.model import (
+    Distribution,
+    Extension,
+    LibraryCopy,
+    OutsideLibrary,
+    Resolution,
+)
+
+SHADOWS = codes.GPU_SYSTEM_CUDA_SHADOWS
+
+# The libraries of the CUDA toolkit and of NVIDIA's CUDA wheels, by the stem of their
+# sonames: the CUDA Toolkit release notes, "CUDA Toolkit Major Component Versions"
+# (https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/), the files NVIDIA's
+# ``nvidia-*-cu11``/``-cu12`` and CUDA 13 wheels install, and the list torch preloads
+# (``torch/__init__.py``, ``_preload_cuda_deps``). Key: the stem; value: its entry in the
+# toolkit's ``version.json``, where it has one.
+CUDA_LIBRARIES: Mapping[str, str | None] = {
+    "libcudart": "cuda_cudart",
+    "libcublas": "libcublas",
+    "libcublasLt": "libcublas",
+    "libnvblas": "libcublas",
+    "libcufft": "libcufft",
+    "libcufftw": "libcufft",
+    "libcurand": "libcurand",
+    "libcusolver": "libcusolver",
+    "libcusolverMg": "libcusolver",
+    "libcusparse": "libcusparse",
+    "libcusparseLt": None,  # its own wheel and tarball, not in the toolkit
+    "libnvJitLink": "libnvjitlink",
+    "libnvrtc": "cuda_nvrtc",
+    "libnvrtc-builtins": "cuda_nvrtc",
+    "libcupti": "cuda_cupti",
+    "libnvperf_host": "cuda_cupti",
+    "libnvperf_target": "cuda_cupti",
+    "libpcsamplingutil": "cuda_cupti",
+    "libcheckpoint": "cuda_cupti",
+    "libnvToolsExt": "cuda_nvtx",
+    "libnvtx3interop": "cuda_nvtx",
+    "libcufile": "libcufile",
+    "libcufile_rdma": "libcufile",
+    "libnvjpeg": "libnvjpeg",
+    "libnvvm": "cuda_nvcc",
+    "libnccl": None,  # NCCL: its own packages
+    "libnvshmem_host": None,
+}
+# cuDNN's libraries (libcudnn.so.9, libcudnn_ops.so.9, libcudnn_cnn_infer.so.8, ...) and NPP's
+# (libnppc, libnppig, ...) are families of their own.
+_FAMILIES = (("libcudnn", None), ("libnpp", "libnpp"))
+_STEM = re.compile(r"^(?P<stem>lib[A-Za-z0-9_+-]+?)\.so(?:\.|$)")
+# "cuda-12.1" in a toolkit's path (/usr/local/cuda-12.1/lib64), as NVIDIA's installers name it.
+_TOOLKIT_DIR = re.compile(r"/cuda-(?P<major>\d+)(?:\.(?P<minor>\d+))?(?:/|$)")
+# nvidia/cu13/lib: where CUDA 13's wheels put their libraries.
+_WHEEL_DIR = re.compile(r"/nvidia/cu(?P<major>\d+)/")
+_VERSIONED = re.compile(r"\.so\.(?P<version>\d+(?:\.\d+)+)$")
+_NVIDIA = re.compile(r"^nvidia-")
+
+
+def cuda_library(name: str) -> str | None:
+    """The stem of a CUDA library's soname, or None for another library.
+
+    >>> [cuda_library(n) for n in ("libnvJitLink.so.12", "libcudnn_ops.so.9",
+    ...     "libcublasLt.so.13", "libcuda.so.1", "libstdc++.so.6")]
+    ['libnvJitLink', 'libcudnn', 'libcublasLt', None, None]
+    """
+    match = _STEM.match(name)
+    if match is None:
+        return None
+    stem = match["stem"]
+    if stem in CUDA_LIBRARIES:
+        return stem
+    for family, _ in _FAMILIES:
+        if stem.startswith(family):
+            return family
+    return None
+
+
+def check(ctx: Context) -> list[Finding]:
+    outside = {
+        (o.name, o.path): o
+        for o in ctx.snapshot.outside_libraries
+        if cuda_library(o.name) and _wheel_copies(ctx, o)
+    }
+    if not outside:
+        return []
+    modules = ctx.snapshot.extensions.modules
+    elf = ctx.snapshot.extensions.elf
+    firsts = [(module, _first_requests(module, elf)) for module in modules]
+    # What each distribution's modules load from the environment: the names a dependency's
+    # import loaded first are reused by its dependents (torchvision after torch).
+    loads: dict[str, set[str]] = {}
+    for module, first in firsts:
+        dist = ctx.inventory.owner(module.file.path)
+        if dist is None:
+            continue
+        for name, (_, res) in first.items():
+            if res.path is not None and _inside(ctx, res.path):
+                loads.setdefault(dist.key, set()).add(name)
+    shadows: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for module, first in firsts:
+        dist = ctx.inventory.owner(module.file.path)
+        before = _dependencies(ctx, dist) if dist is not None else set()
+        for name, (requester, res) in first.items():
+            key = (name, res.path or "")
+            if key not in outside or not _inside(ctx, requester):
+                continue
+            if any(name in loads.get(dep, ()) for dep in before):
+                continue
+            seen = shadows.setdefault(key, {"requesters": [], "modules": []})
+            for field, value in (("requesters", requester), ("modules", module.file.module)):
+                if value not in seen[field]:
+                    seen[field].append(value)
+    findings = []
+    for key, seen in sorted(shadows.items()):
+        finding = _finding(ctx, outside[key], seen["requesters"], seen["modules"])
+        if finding is not None:
+            findings.append(finding)
+    return findings
+
+
+def _first_requests(
+    module: Extension, elf: Mapping[str, ELFFile | str]
+) -> dict[str, tuple[str, Resolution]]:
+    """For each name ``module`` brings in, the request that loads it: glibc maps needs
+    breadth first (``_dl_map_object_deps``) and reuses a loaded object for a later request of
+    its name or soname (``_dl_name_match_p``), so the first request in that order decides."""
+    children: dict[str, list[Resolution]] = {}
+    for requester, res in module.links:
+        children.setdefault(requester, []).append(res)
+    first: dict[str, tuple[str, Resolution]] = {}
+    queue = deque([module.file.path])
+    queued = {module.file.path}
+    while queue:
+        current = queue.popleft()
+        for res in children.get(current, ()):
+            if res.name in first:
+                continue
+            first[res.name] = (current, res)
+            lib = elf.get(res.path) if res.path is not None else None
+            if isinstance(lib, ELFFile) and lib.soname:
+                first.setdefault(lib.soname, (current, res))
+            if res.path is not None and res.path not in queued:
+                queued.add(res.path)
+                queue.append(res.path)
+    return first
+
+
+def _dependencies(ctx: Context, dist: Distribution) -> set[str]:
+    """The installed distributions ``dist`` requires, transitively: imported before it."""
+    found: set[str] = set()
+    todo = [dist]
+    while todo:
+        for name in required(ctx, todo.pop()):
+            dep = ctx.inventory.get(name)
+            if dep is not None and dep.key not in found and dep.key != dist.key:
+                found.add(dep.key)
+                todo.append(dep)
+    return found
+
+
+def _inside(ctx: Context, path: str) -> bool:
+    prefix = posixpath.normpath(ctx.target.prefix)
+    normal = posixpath.normpath(path)
+    return ctx.inventory.owner(normal) is not None or normal.startswith(prefix + "/")
+
+
+def _wheel_copies(ctx: Context, item: OutsideLibrary) -> list[tuple[LibraryCopy, Distribution]]:
+    """The copies of ``item``'s name that NVIDIA's wheels installed."""
+    found = []
+    for copy in item.copies:
+        dist = ctx.inventory.owner(copy.path)
+        if dist is not None and _NVIDIA.match(dist.key):
+            found.append((copy, dist))
+    return found
+
+
+def _finding(
+    ctx: Context, item: OutsideLibrary, requesters: list[str], modules: list[str]
+) -> Finding | None:
+    copies = _wheel_copies(ctx, item)
+    if all(copy.identical for copy, _ in copies):
+        return None  # the same file: whichever is loaded, nothing differs
+    copy, wheel = max(copies, key=lambda pair: pair[0].lacking_count)
+    via = _via(ctx, item, requesters)
+    ours = _theirs_version(item)
+    system_major = _system_major(item)
+    wheel_major = cuda_major(wheel.name, None) or _match(_WHEEL_DIR, copy.path)
+    lacking = copy.lacking_count > 0
+    majors_differ = bool(system_major and wheel_major and system_major != wheel_major)
+    if lacking or majors_differ:
+        severity = Severity.ERROR
+    elif via == "LD_LIBRARY_PATH" or via in ("rpath", "runpath"):
+        severity = Severity.WARNING
+    else:
+        severity = Severity.INFO
+    names = _names(ctx, requesters)
+    message = (
+        f"{item.name}, needed by {names}, is loaded from {item.path} "
+        f"({_VIA_WORDS.get(via, via)}; {ours}), not from {copy.path} "
+        f"({wheel.name} {wheel.version})"
+    )
+    if lacking:
+        shown = ", ".join(copy.lacking[:3]) + (", …" if copy.lacking_count > 3 else "")
+        message += (
+            f": it lacks {copy.lacking_count} symbol(s) that "
+            f"{_names(ctx, copy.needed_by)} need ({shown})."
+        )
+    elif majors_differ:
+        message += f": CUDA {system_major}'s library where CUDA {wheel_major}'s is expected."
+    else:
+        message += "."
+    evidence: dict[str, Any] = {
+        "library": item.name,
+        "loaded": item.path,
+        "via": via,
+        "loaded_version": ours,
+        "wheel_copy": copy.path,
+        "wheel": f"{wheel.name} {wheel.version}",
+        "needed_by": requesters,
+        "modules": modules,
+    }
+    if item.real_name:
+        evidence["real_file"] = item.real_name
+    if item.toolkit_file:
+        evidence["toolkit_file"] = item.toolkit_file
+    if lacking:
+        evidence["lacking"] = list(copy.lacking)
+        evidence["lacking_count"] = copy.lacking_count
+    if system_major and wheel_major:
+        evidence["cuda_majors"] = {"loaded": system_major, "wheel": wheel_major}
+    if copy.identical is None:
+        evidence["compared"] = "too large to compare byte by byte"
+    if not item.complete:
+        evidence["symbols_compared"] = "partly: a limit stopped the comparison"
+    command, explanation = _fix(ctx, item, via, copy.path, requesters, wheel)
+    return SHADOWS.finding(
+        message,
+        severity=severity,
+        distribution=_owner_name(ctx, requesters),
+        path=item.path,
+        evidence=evidence,
+        command=command,
+        explanation=explanation,
+    )
+
+
+_VIA_WORDS = {
+    "LD_LIBRARY_PATH": "LD_LIBRARY_PATH",
+    "ld.so.cache": "ld.so.cache",
+    "default": "the loader's default directories",
+    "rpath": "an RPATH outside the environment",
+    "runpath": "a RUNPATH outside the environment",
+}
+
+
+def _via(ctx: Context, item: OutsideLibrary, requesters: list[str]) -> str:
+    """How the first requester's lookup reached the outside file."""
+    for module in ctx.snapshot.extensions.modules:
+        for requester, res in module.links:
+            if requester in requesters and res.name == item.name and res.path == item.path:
+                return res.via
+    return "ld.so.cache"
+
+
+def _names(ctx: Context, objects: Iterable[str]) -> str:
+    """Extension modules by their module name, libraries by their file name."""
+    modules = {m.file.path: m.file.module for m in ctx.snapshot.extensions.modules}
+    return ", ".join(modules.get(p, posixpath.basename(p)) for p in objects)
+
+
+def _owner_name(ctx: Context, requesters: Iterable[str]) -> str | None:
+    for requester in requesters:
+        dist = ctx.inventory.owner(requester)
+        if dist is not None:
+            return dist.name
+    return None
+
+
+def _theirs_version(item: OutsideLibrary) -> str:
+    """What is known of the outside file's release: its real file name's version, the
+    toolkit's component and CUDA versions."""
+    parts = []
+    if item.toolkit.get("cuda"):
+        parts.append(f"CUDA {item.toolkit['cuda']}")
+    stem = cuda_library(item.name)
+    component = CUDA_LIBRARIES.get(stem or "") or dict(_FAMILIES).get(stem or "")
+    if component and item.toolkit.get(component):
+        parts.append(f"{component} {item.toolkit[component]}")
+    real = _match(_VERSIONED, item.real_name or "")
+    if real:
+        parts.append(f"file {item.real_name}")
+    if not parts:
+        major, minor = _toolkit_dir(item.path)
+        if major:
+            parts.append(f"CUDA {major}{'.' + minor if minor else ''} by its directory")
+    return ", ".join(parts) if parts else "version unknown"
+
+
+def _toolkit_dir(path: str) -> tuple[str | None, str | None]:
+    match = _TOOLKIT_DIR.search(path)
+    return (match["major"], match["minor"]) if match else (None, None)
+
+
+def _system_major(item: OutsideLibrary) -> str | None:
+    version = item.toolkit.get("cuda")
+    if version:
+        return version.split(".")[0]
+    return _toolkit_dir(item.path)[0]
+
+
+def _match(pattern: re.Pattern[str], text: str) -> str | None:
+    match = pattern.search(text)
+    return match[1] if match else None
+
+
+def _fix(
+    ctx: Context,
+    item: OutsideLibrary,
+    via: str,
+    copy: str,
+    requesters: list[str],
+    wheel: Distribution,
+) -> tuple[str | None, str]:
+    directory = posixpath.dirname(item.path)
+    wheel_dir = posixpath.dirname(copy)
+    raw = ctx.target.environ.get("LD_LIBRARY_PATH", "")
+    if via == "LD_LIBRARY_PATH":
+        rest = [d for d in raw.split(":") if d and posixpath.normpath(d) != directory]
+        command = (
+            f"export LD_LIBRARY_PATH={shlex.quote(':'.join(rest))}"
+            if rest
+            else "unset LD_LIBRARY_PATH"
+        )
+        return command, (
+            f"glibc searches LD_LIBRARY_PATH before the RUNPATH through which "
+            f"{_names(ctx, requesters[:1])} finds {wheel.name}'s libraries, so "
+            f"{directory} wins: take it off LD_LIBRARY_PATH for this shell (the command), and "
+            "out of the profile or module file that sets it for Python work. The system's "
+            "files stay as they are; a program built against that toolkit can still be run "
+            "with it on LD_LIBRARY_PATH."
+        )
+    if via in ("ld.so.cache", "default"):
+        parts = [wheel_dir, *(d for d in raw.split(":") if d)]
+        return f"export LD_LIBRARY_PATH={shlex.quote(':'.join(parts))}", (
+            f"{_names(ctx, requesters[:1])} has no RPATH or RUNPATH entry for "
+            f"{wheel_dir}, so the loader takes the system's {item.name} ({via}) unless "
+            f"something loaded the wheel's first. Putting the wheel's directory first on "
+            "LD_LIBRARY_PATH (the command, for this shell) makes it win; the lasting fix is "
+            "a build of the framework that finds NVIDIA's wheels (a RUNPATH to them), or, if "
+            f"nothing uses it, uninstalling {wheel.name}."
+        )
+    return None, (
+        f"{_names(ctx, requesters[:1])} was built with a search path to {directory}, "
+        f"which is searched before {wheel_dir}: install a build of it made for NVIDIA's wheels."
+    )
