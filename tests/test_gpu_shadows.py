@@ -168,6 +168,18 @@ def test_old_toolkit_on_ld_library_path_shadows_nvjitlink_wheel(
     after = _fixed(finding, venv, "jitfw", _env(ld_path))
     assert [f for f in after["findings"] if f["code"] == CODE] == []
 
+    # torch 2.6 and later load the wheel's libnvJitLink by its path before their own
+    # libraries (pytorch/pytorch#141063): its import works; a note says what else breaks.
+    (module,) = venv.site_packages.glob("jitfw.*.so")
+    write_dist_info(venv.site_packages, "torch", "2.6.0", [module.name])
+    (finding,) = _shadows(pkgdoctor("check", "--prefix", str(venv.prefix), "--json"))
+    assert finding["severity"] == "info"
+    assert finding["evidence"]["preloaded_by"] == "torch 2.6.0"
+    assert finding["explanation"].startswith(
+        "torch 2.6.0 loads nvidia-nvjitlink-cu12's libnvJitLink.so.12 by its path before its "
+        "own libraries, so `import torch` gets the wheel's copy; "
+    )
+
 
 def _cudart_framework(site: Path, name: str, *, runpath: bool, new_api: bool) -> Path:
     """A framework module needing libcudart.so.13, linked against the 13.1 wheel's copy;

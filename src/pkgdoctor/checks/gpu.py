@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from pkgdoctor import codes
+from pkgdoctor.checks import gpu_shadows
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.distributions import required
 from pkgdoctor.findings import Finding, Severity
@@ -66,9 +67,7 @@ def cuda_major(name: str, version: str | None) -> str | None:
 
 
 def check(ctx: Context) -> list[Finding]:
-    from pkgdoctor.checks import gpu_shadows  # it uses cuda_major: imported once this is
-
-    return _check_mixed(ctx) + gpu_shadows.check(ctx)
+    return _check_mixed(ctx) + gpu_shadows.check(ctx, cuda_major)
 
 
 def _check_mixed(ctx: Context) -> list[Finding]:

@@ -24,13 +24,12 @@ import posixpath
 import re
 import shlex
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pkgdoctor import codes
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.distributions import required
-from pkgdoctor.checks.gpu import cuda_major
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.snapshot.model import (
@@ -81,6 +80,36 @@ CUDA_LIBRARIES: Mapping[str, str | None] = {
 # cuDNN's libraries (libcudnn.so.9, libcudnn_ops.so.9, libcudnn_cnn_infer.so.8, ...) and NPP's
 # (libnppc, libnppig, ...) are families of their own.
 _FAMILIES = (("libcudnn", None), ("libnpp", "libnpp"))
+# torch loads NVIDIA wheels' libraries by their paths before its own (torch/__init__.py,
+# ``_load_global_deps``), so ``import torch`` gets the wheels' copies whatever the search
+# order: nvJitLink and nvrtc since 2.6 (pytorch/pytorch#141063, #145582); the whole list of
+# ``_preload_cuda_deps`` as torch 2.14.1's __init__.py has it (releases between: not assumed).
+_TORCH_PRELOADS = (
+    ("2.6", frozenset({"libnvJitLink", "libnvrtc"})),
+    (
+        "2.14",
+        frozenset(
+            {
+                "libcublasLt",
+                "libcublas",
+                "libcudnn",
+                "libnvrtc",
+                "libnvrtc-builtins",
+                "libcudart",
+                "libcupti",
+                "libcufft",
+                "libcurand",
+                "libnvJitLink",
+                "libcusparse",
+                "libcusparseLt",
+                "libcusolver",
+                "libnccl",
+                "libnvshmem_host",
+                "libcufile",
+            }
+        ),
+    ),
+)
 _STEM = re.compile(r"^(?P<stem>lib[A-Za-z0-9_+-]+?)\.so(?:\.|$)")
 # "cuda-12.1" in a toolkit's path (/usr/local/cuda-12.1/lib64), as NVIDIA's installers name it.
 _TOOLKIT_DIR = re.compile(r"/cuda-(?P<major>\d+)(?:\.(?P<minor>\d+))?(?:/|$)")
@@ -109,7 +138,13 @@ def cuda_library(name: str) -> str | None:
     return None
 
 
-def check(ctx: Context) -> list[Finding]:
+# checks.gpu's reading of the CUDA major a distribution is built for (``cuda_major``): given
+# by that module, which calls this one.
+MajorOf = Callable[[str, "str | None"], "str | None"]
+
+
+def check(ctx: Context, cuda_major: MajorOf) -> list[Finding]:
+    """The shadowed CUDA libraries of ``ctx``'s environment, one finding per library."""
     outside = {
         (o.name, o.path): o
         for o in ctx.snapshot.outside_libraries
@@ -146,7 +181,7 @@ def check(ctx: Context) -> list[Finding]:
                     seen[field].append(value)
     findings = []
     for key, seen in sorted(shadows.items()):
-        finding = _finding(ctx, outside[key], seen["requesters"], seen["modules"])
+        finding = _finding(ctx, outside[key], seen["requesters"], seen["modules"], cuda_major)
         if finding is not None:
             findings.append(finding)
     return findings
@@ -209,7 +244,11 @@ def _wheel_copies(ctx: Context, item: OutsideLibrary) -> list[tuple[LibraryCopy,
 
 
 def _finding(
-    ctx: Context, item: OutsideLibrary, requesters: list[str], modules: list[str]
+    ctx: Context,
+    item: OutsideLibrary,
+    requesters: list[str],
+    modules: list[str],
+    cuda_major: MajorOf,
 ) -> Finding | None:
     copies = _wheel_copies(ctx, item)
     if all(copy.identical for copy, _ in copies):
@@ -221,7 +260,10 @@ def _finding(
     wheel_major = cuda_major(wheel.name, None) or _match(_WHEEL_DIR, copy.path)
     lacking = copy.lacking_count > 0
     majors_differ = bool(system_major and wheel_major and system_major != wheel_major)
-    if lacking or majors_differ:
+    preloaded = _torch_preloads(ctx, item.name, requesters)
+    if preloaded is not None:
+        severity = Severity.INFO
+    elif lacking or majors_differ:
         severity = Severity.ERROR
     elif via == "LD_LIBRARY_PATH" or via in ("rpath", "runpath"):
         severity = Severity.WARNING
@@ -262,11 +304,19 @@ def _finding(
         evidence["lacking_count"] = copy.lacking_count
     if system_major and wheel_major:
         evidence["cuda_majors"] = {"loaded": system_major, "wheel": wheel_major}
+    if preloaded is not None:
+        evidence["preloaded_by"] = preloaded
     if copy.identical is None:
         evidence["compared"] = "too large to compare byte by byte"
     if not item.complete:
         evidence["symbols_compared"] = "partly: a limit stopped the comparison"
     command, explanation = _fix(ctx, item, via, copy.path, requesters, wheel)
+    if preloaded is not None:
+        explanation = (
+            f"{preloaded} loads {wheel.name}'s {item.name} by its path before its own "
+            "libraries, so `import torch` gets the wheel's copy; anything else that loads "
+            f"these libraries gets {item.path}. " + explanation
+        )
     return SHADOWS.finding(
         message,
         severity=severity,
@@ -294,6 +344,31 @@ def _via(ctx: Context, item: OutsideLibrary, requesters: list[str]) -> str:
             if requester in requesters and res.name == item.name and res.path == item.path:
                 return res.via
     return "ld.so.cache"
+
+
+def _torch_preloads(ctx: Context, name: str, requesters: Iterable[str]) -> str | None:
+    """ "torch VERSION" when the installed torch preloads the wheel's copy of ``name`` and
+    only torch and NVIDIA's wheels request it (nothing else is loaded before torch is)."""
+    from packaging.version import InvalidVersion, Version  # only when a library is shadowed
+
+    torch = ctx.inventory.get("torch")
+    stem = cuda_library(name)
+    if torch is None or torch.version is None or stem is None:
+        return None
+    try:
+        release = Version(torch.version).release
+    except InvalidVersion:
+        return None
+    preloads = {
+        s for since, stems in _TORCH_PRELOADS if release >= Version(since).release for s in stems
+    }
+    if stem not in preloads:
+        return None
+    for requester in requesters:
+        owner = ctx.inventory.owner(requester)
+        if owner is None or not (owner.key == "torch" or _NVIDIA.match(owner.key)):
+            return None
+    return f"torch {torch.version}"
 
 
 def _names(ctx: Context, objects: Iterable[str]) -> str:
