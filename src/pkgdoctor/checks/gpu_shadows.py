@@ -179,12 +179,40 @@ def check(ctx: Context, cuda_major: MajorOf) -> list[Finding]:
             for field, value in (("requesters", requester), ("modules", module.file.module)):
                 if value not in seen[field]:
                     seen[field].append(value)
-    findings = []
-    for key, seen in sorted(shadows.items()):
-        finding = _finding(ctx, outside[key], seen["requesters"], seen["modules"], cuda_major)
-        if finding is not None:
-            findings.append(finding)
-    return findings
+    reported = [
+        (outside[key], seen)
+        for key, seen in sorted(shadows.items())
+        if not all(copy.identical for copy, _ in _wheel_copies(ctx, outside[key]))
+    ]
+    # One command for every finding: LD_LIBRARY_PATH without each directory that shadows a
+    # wheel (two toolkits on it: both go), with the wheels' directories that ld.so.cache's
+    # copies win over in front.
+    remove: dict[str, None] = {}
+    add: dict[str, None] = {}
+    for item, seen in reported:
+        via = _via(ctx, item, seen["requesters"])
+        if via == "LD_LIBRARY_PATH":
+            remove[posixpath.normpath(posixpath.dirname(item.path))] = None
+        elif via in ("ld.so.cache", "default", "runpath"):
+            add[posixpath.dirname(_wheel_copies(ctx, item)[0][0].path)] = None
+    command = _command(ctx, list(remove), list(add))
+    return [
+        _finding(ctx, item, seen["requesters"], seen["modules"], cuda_major, command)
+        for item, seen in reported
+    ]
+
+
+def _command(ctx: Context, remove: list[str], add: list[str]) -> str | None:
+    """``export LD_LIBRARY_PATH=...`` from the recorded value, without ``remove``, with
+    ``add`` in front; ``unset`` when nothing is left."""
+    if not remove and not add:
+        return None
+    raw = ctx.target.environ.get("LD_LIBRARY_PATH", "")
+    rest = [d for d in raw.split(":") if d and posixpath.normpath(d) not in remove]
+    value = [*add, *(d for d in rest if d not in add)]
+    if not value:
+        return "unset LD_LIBRARY_PATH"
+    return f"export LD_LIBRARY_PATH={shlex.quote(':'.join(value))}"
 
 
 def _first_requests(
@@ -249,10 +277,11 @@ def _finding(
     requesters: list[str],
     modules: list[str],
     cuda_major: MajorOf,
-) -> Finding | None:
+    command: str | None,
+) -> Finding:
+    """One shadowed library (an outside copy with the wheel's bytes is not: whichever is
+    loaded, nothing differs)."""
     copies = _wheel_copies(ctx, item)
-    if all(copy.identical for copy, _ in copies):
-        return None  # the same file: whichever is loaded, nothing differs
     copy, wheel = max(copies, key=lambda pair: pair[0].lacking_count)
     via = _via(ctx, item, requesters)
     ours = _theirs_version(item)
@@ -310,7 +339,7 @@ def _finding(
         evidence["compared"] = "too large to compare byte by byte"
     if not item.complete:
         evidence["symbols_compared"] = "partly: a limit stopped the comparison"
-    command, explanation = _fix(ctx, item, via, copy.path, requesters, wheel)
+    explanation = _explanation(ctx, item, via, copy.path, requesters, wheel)
     if preloaded is not None:
         explanation = (
             f"{preloaded} loads {wheel.name}'s {item.name} by its path before its own "
@@ -323,7 +352,7 @@ def _finding(
         distribution=_owner_name(ctx, requesters),
         path=item.path,
         evidence=evidence,
-        command=command,
+        command=None if via == "rpath" else command,  # DT_RPATH: before LD_LIBRARY_PATH
         explanation=explanation,
     )
 
@@ -422,25 +451,18 @@ def _match(pattern: re.Pattern[str], text: str) -> str | None:
     return match[1] if match else None
 
 
-def _fix(
+def _explanation(
     ctx: Context,
     item: OutsideLibrary,
     via: str,
     copy: str,
     requesters: list[str],
     wheel: Distribution,
-) -> tuple[str | None, str]:
+) -> str:
     directory = posixpath.dirname(item.path)
     wheel_dir = posixpath.dirname(copy)
-    raw = ctx.target.environ.get("LD_LIBRARY_PATH", "")
     if via == "LD_LIBRARY_PATH":
-        rest = [d for d in raw.split(":") if d and posixpath.normpath(d) != directory]
-        command = (
-            f"export LD_LIBRARY_PATH={shlex.quote(':'.join(rest))}"
-            if rest
-            else "unset LD_LIBRARY_PATH"
-        )
-        return command, (
+        return (
             f"glibc searches LD_LIBRARY_PATH before the RUNPATH through which "
             f"{_names(ctx, requesters[:1])} finds {wheel.name}'s libraries, so "
             f"{directory} wins: take it off LD_LIBRARY_PATH for this shell (the command), and "
@@ -449,8 +471,7 @@ def _fix(
             "with it on LD_LIBRARY_PATH."
         )
     if via in ("ld.so.cache", "default"):
-        parts = [wheel_dir, *(d for d in raw.split(":") if d)]
-        return f"export LD_LIBRARY_PATH={shlex.quote(':'.join(parts))}", (
+        return (
             f"{_names(ctx, requesters[:1])} has no RPATH or RUNPATH entry for "
             f"{wheel_dir}, so the loader takes the system's {item.name} ({via}) unless "
             f"something loaded the wheel's first. Putting the wheel's directory first on "
@@ -458,7 +479,14 @@ def _fix(
             "a build of the framework that finds NVIDIA's wheels (a RUNPATH to them), or, if "
             f"nothing uses it, uninstalling {wheel.name}."
         )
-    return None, (
+    fallback = (
+        " For this shell, the command puts the wheel's directory on LD_LIBRARY_PATH, which "
+        "is searched before RUNPATH."
+        if via == "runpath"
+        else ""
+    )
+    return (
         f"{_names(ctx, requesters[:1])} was built with a search path to {directory}, "
-        f"which is searched before {wheel_dir}: install a build of it made for NVIDIA's wheels."
+        f"which is searched before {wheel_dir}: install a build of it made for NVIDIA's "
+        "wheels." + fallback
     )
