@@ -34,6 +34,7 @@ from artefacts import (
 from conftest import Runner, validated
 
 NVJITLINK = "nvidia-nvjitlink-cu12==12.9.86"
+CURAND_CU11 = "nvidia-curand-cu11==10.3.0.86"  # 58 MB
 CUDART = "nvidia-cuda-runtime==13.1.80"
 SYSTEM_CUDA = Path("/usr/local/cuda-13.0/lib")
 CODE = "gpu-system-cuda-shadows"
@@ -43,15 +44,11 @@ VERSION_JSON = {
     "cuda": {"name": "CUDA SDK", "version": "12.1.1"},
     "cuda_cudart": {"name": "CUDA Runtime (cudart)", "version": "12.1.105"},
     "libnvjitlink": {"name": "JIT Linker Library", "version": "12.1.105"},
+    "libcurand": {"name": "CUDA cuRAND", "version": "10.3.2.106"},
 }
 # nvJitLink 12.1 defines the 12.0 and 12.1 versions of its entry points; 12.4 added
 # __nvJitLinkAddData_12_4 and the others (CUDA's nvJitLink.h maps nvJitLinkAddData to the
 # name of the release a program is compiled against).
-OLD_NVJITLINK = "\n".join(
-    f"int __nvJitLink{fn}_12_{minor}(void) {{ return 0; }}"
-    for fn in ("Create", "AddData", "Complete", "Destroy")
-    for minor in (0, 1)
-)
 
 
 def _shadows(result: Any) -> list[dict[str, Any]]:
@@ -89,28 +86,37 @@ def _fixed(finding: dict[str, Any], venv: Venv, module: str, env: dict[str, str]
     return validated(json.loads(proc.stdout))
 
 
-def _old_toolkit(root: Path) -> Path:
-    """A CUDA 12.1 toolkit laid out as NVIDIA's installer does: lib64 -> targets/.../lib,
-    libnvJitLink.so.12 -> libnvJitLink.so.12.1.105, version.json at the top."""
+def _toolkit(
+    root: Path, soname: str, real_name: str, symbols: list[str], versions: dict[str, Any]
+) -> Path:
+    """A CUDA toolkit laid out as NVIDIA's installer does (lib64 -> targets/x86_64-linux/lib,
+    the soname a symlink to the versioned file, version.json at the top), with one library
+    built by gcc that defines ``symbols``, versioned with its soname like NVIDIA's are
+    (readelf -V on the wheels' copies)."""
     lib = root / "targets" / "x86_64-linux" / "lib"
     lib.mkdir(parents=True)
-    source = root / "nvjitlink.c"
-    source.write_text(OLD_NVJITLINK + "\n")
-    script = root / "nvjitlink.map"
-    names = "; ".join(
+    source = root / "lib.c"
+    source.write_text("".join(f"int {name}(void) {{ return 0; }}\n" for name in symbols))
+    script = root / "lib.map"
+    script.write_text(f"{soname} {{ global: {'; '.join(symbols)}; local: *; }};\n")
+    real = lib / real_name
+    run(["gcc", "-shared", "-fPIC", f"-Wl,-soname,{soname}",
+         f"-Wl,--version-script,{script}", "-o", str(real), str(source)])  # fmt: skip
+    (lib / soname).symlink_to(real.name)
+    if not (root / "lib64").exists():
+        (root / "lib64").symlink_to("targets/x86_64-linux/lib")
+    (root / "version.json").write_text(json.dumps(versions, indent=4))
+    return root / "lib64"
+
+
+def _old_toolkit(root: Path) -> Path:
+    """CUDA 12.1.1's libnvJitLink.so.12.1.105: the 12.0 and 12.1 entry points only."""
+    symbols = [
         f"__nvJitLink{fn}_12_{minor}"
         for fn in ("Create", "AddData", "Complete", "Destroy")
         for minor in (0, 1)
-    )
-    # The real library versions its symbols with its soname (readelf -V on the wheel's copy).
-    script.write_text(f"libnvJitLink.so.12 {{ global: {names}; local: *; }};\n")
-    real = lib / "libnvJitLink.so.12.1.105"
-    run(["gcc", "-shared", "-fPIC", "-Wl,-soname,libnvJitLink.so.12",
-         f"-Wl,--version-script,{script}", "-o", str(real), str(source)])  # fmt: skip
-    (lib / "libnvJitLink.so.12").symlink_to(real.name)
-    (root / "lib64").symlink_to("targets/x86_64-linux/lib")
-    (root / "version.json").write_text(json.dumps(VERSION_JSON, indent=4))
-    return root / "lib64"
+    ]
+    return _toolkit(root, "libnvJitLink.so.12", "libnvJitLink.so.12.1.105", symbols, VERSION_JSON)
 
 
 def test_old_toolkit_on_ld_library_path_shadows_nvjitlink_wheel(
@@ -265,4 +271,49 @@ def test_ld_so_cache_copy_and_what_is_not_shadowed(
     assert finding["command"] == f"export LD_LIBRARY_PATH={copy}"
     assert "has no RPATH or RUNPATH entry" in finding["explanation"]
     after = _fixed(finding, venv, "sysfw", _env(None))
+    assert [f for f in after["findings"] if f["code"] == CODE] == []
+
+
+def test_another_cuda_major_under_the_same_soname(
+    tmp_path: Path, pkgdoctor: Runner, wheelhouse: Wheelhouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libcurand.so.10 ships with CUDA 11 and 12 alike: a cu11 framework (torch +cu118
+    requires nvidia-curand-cu11) with CUDA 12.1's lib64 on LD_LIBRARY_PATH imports, and
+    runs CUDA 12's cuRAND (which needs a CUDA 12 driver) beside CUDA 11's runtime."""
+    monkeypatch.delenv("LD_LIBRARY_PATH", raising=False)
+    venv = make_venv(tmp_path / "env")
+    wheelhouse.install(venv, CURAND_CU11)
+    wheel_lib = venv.site_packages / "nvidia" / "curand" / "lib"
+    compile_extension(
+        venv.site_packages,
+        "randfw",
+        extra="#include <stdlib.h>\nint curandCreateGenerator();",
+        body='if (getenv("PKGDOCTOR_NEVER")) curandCreateGenerator();',
+        link=[
+            "-Wl,--enable-new-dtags,-rpath,$ORIGIN/nvidia/curand/lib",
+            f"-L{wheel_lib}",
+            "-l:libcurand.so.10",
+        ],
+    )
+    toolkit = _toolkit(
+        tmp_path / "cuda-12.1",
+        "libcurand.so.10",
+        "libcurand.so.10.3.2.106",
+        ["curandCreateGenerator", "curandDestroyGenerator"],
+        VERSION_JSON,
+    )
+    assert _import(venv, "randfw", _env(str(toolkit))).returncode == 0  # it imports
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(toolkit))
+    (finding,) = _shadows(pkgdoctor("check", "--prefix", str(venv.prefix), "--json"))
+    assert finding["severity"] == "error"
+    assert finding["message"] == (
+        f"libcurand.so.10, needed by randfw, is loaded from {toolkit}/libcurand.so.10 "
+        "(LD_LIBRARY_PATH; CUDA 12.1.1, libcurand 10.3.2.106, file libcurand.so.10.3.2.106), "
+        f"not from {wheel_lib}/libcurand.so.10 (nvidia-curand-cu11 10.3.0.86): CUDA 12's "
+        "library where CUDA 11's is expected."
+    )
+    assert finding["evidence"]["cuda_majors"] == {"loaded": "12", "wheel": "11"}
+    assert "lacking" not in finding["evidence"]
+    assert finding["command"] == "unset LD_LIBRARY_PATH"
+    after = _fixed(finding, venv, "randfw", _env(str(toolkit)))
     assert [f for f in after["findings"] if f["code"] == CODE] == []

@@ -340,6 +340,12 @@ def _finding(
     if not item.complete:
         evidence["symbols_compared"] = "partly: a limit stopped the comparison"
     explanation = _explanation(ctx, item, via, copy.path, requesters, wheel)
+    if majors_differ:
+        explanation = (
+            f"A library of CUDA {system_major} needs a driver for CUDA {system_major} and "
+            f"brings CUDA {system_major}'s libraries beside the CUDA {wheel_major} ones "
+            f"{wheel.name} belongs with. " + explanation
+        )
     if preloaded is not None:
         explanation = (
             f"{preloaded} loads {wheel.name}'s {item.name} by its path before its own "
