@@ -284,7 +284,7 @@ def _finding(
     copies = _wheel_copies(ctx, item)
     copy, wheel = max(copies, key=lambda pair: pair[0].lacking_count)
     via = _via(ctx, item, requesters)
-    ours = _theirs_version(item)
+    loaded_version = _loaded_version(item)
     system_major = _system_major(item)
     wheel_major = cuda_major(wheel.name, None) or _match(_WHEEL_DIR, copy.path)
     lacking = copy.lacking_count > 0
@@ -301,7 +301,7 @@ def _finding(
     names = _names(ctx, requesters)
     message = (
         f"{item.name}, needed by {names}, is loaded from {item.path} "
-        f"({_VIA_WORDS.get(via, via)}; {ours}), not from {copy.path} "
+        f"({_VIA_WORDS.get(via, via)}; {loaded_version}), not from {copy.path} "
         f"({wheel.name} {wheel.version})"
     )
     if lacking:
@@ -318,21 +318,21 @@ def _finding(
         "library": item.name,
         "loaded": item.path,
         "via": via,
-        "loaded_version": ours,
+        "loaded_version": loaded_version,
         "wheel_copy": copy.path,
         "wheel": f"{wheel.name} {wheel.version}",
-        "needed_by": requesters,
-        "modules": modules,
     }
-    if item.real_name:
-        evidence["real_file"] = item.real_name
-    if item.toolkit_file:
-        evidence["toolkit_file"] = item.toolkit_file
     if lacking:
         evidence["lacking"] = list(copy.lacking)
         evidence["lacking_count"] = copy.lacking_count
     if system_major and wheel_major:
         evidence["cuda_majors"] = {"loaded": system_major, "wheel": wheel_major}
+    evidence["needed_by"] = requesters
+    evidence["modules"] = modules
+    if item.real_name:
+        evidence["real_file"] = item.real_name
+    if item.toolkit_file:
+        evidence["toolkit_file"] = item.toolkit_file
     if preloaded is not None:
         evidence["preloaded_by"] = preloaded
     if copy.identical is None:
@@ -420,7 +420,7 @@ def _owner_name(ctx: Context, requesters: Iterable[str]) -> str | None:
     return None
 
 
-def _theirs_version(item: OutsideLibrary) -> str:
+def _loaded_version(item: OutsideLibrary) -> str:
     """What is known of the outside file's release: its real file name's version, the
     toolkit's component and CUDA versions."""
     parts = []
