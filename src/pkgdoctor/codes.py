@@ -354,6 +354,13 @@ GPU_CUDA_MIXED_MAJORS = _register(
     Severity.WARNING,
     "Packages built for different CUDA majors (cu11 and cu12 wheels) in one environment.",
 )
+GPU_SYSTEM_CUDA_SHADOWS = _register(
+    "gpu-system-cuda-shadows",
+    "GPU",
+    Severity.WARNING,
+    "A CUDA library is loaded from a system CUDA (LD_LIBRARY_PATH, ld.so.cache) instead of the "
+    "nvidia-* wheel's copy.",
+)
 
 GPU_CPU_ONLY_BUILD = _register(
     "gpu-cpu-only-build",

@@ -28,7 +28,7 @@ and experimental CUDA of each release, read 2026-12-01, up to 2.14); each build 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 Version = tuple[int, ...]
 
@@ -229,34 +229,72 @@ def best_torch_build(
     return None
 
 
-# Sonames of NVIDIA's CUDA libraries, as a GPU library names them in DT_NEEDED (prefixes:
-# "libcudart.so.12", "libcublasLt.so.12", "libcudnn.so.9", "libnvJitLink.so.12").
-CUDA_LIBRARY_PREFIXES = (
-    "libcuda.",
-    "libcudart.",
-    "libcublas.",
-    "libcublasLt.",
-    "libcudnn",
-    "libcufft.",
-    "libcufftw.",
-    "libcurand.",
-    "libcusolver.",
-    "libcusparse.",
-    "libcusparseLt.",
-    "libnccl.",
-    "libnvrtc.",
-    "libnvJitLink.",
-    "libcupti.",
-    "libnvToolsExt.",
-    "libcufile.",
-    "libnvinfer.",
-)
+# The libraries of the CUDA toolkit and of NVIDIA's CUDA wheels, by the stem of their
+# sonames: the CUDA Toolkit release notes, "CUDA Toolkit Major Component Versions"
+# (https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/), the files NVIDIA's
+# ``nvidia-*-cu11``/``-cu12`` and CUDA 13 wheels install, and the list torch preloads
+# (``torch/__init__.py``, ``_preload_cuda_deps``). Key: the stem; value: its entry in the
+# toolkit's ``version.json``, where it has one.
+CUDA_LIBRARIES: Mapping[str, str | None] = {
+    "libcudart": "cuda_cudart",
+    "libcublas": "libcublas",
+    "libcublasLt": "libcublas",
+    "libnvblas": "libcublas",
+    "libcufft": "libcufft",
+    "libcufftw": "libcufft",
+    "libcurand": "libcurand",
+    "libcusolver": "libcusolver",
+    "libcusolverMg": "libcusolver",
+    "libcusparse": "libcusparse",
+    "libcusparseLt": None,  # its own wheel and tarball, not in the toolkit
+    "libnvJitLink": "libnvjitlink",
+    "libnvrtc": "cuda_nvrtc",
+    "libnvrtc-builtins": "cuda_nvrtc",
+    "libcupti": "cuda_cupti",
+    "libnvperf_host": "cuda_cupti",
+    "libnvperf_target": "cuda_cupti",
+    "libpcsamplingutil": "cuda_cupti",
+    "libcheckpoint": "cuda_cupti",
+    "libnvToolsExt": "cuda_nvtx",
+    "libnvtx3interop": "cuda_nvtx",
+    "libcufile": "libcufile",
+    "libcufile_rdma": "libcufile",
+    "libnvjpeg": "libnvjpeg",
+    "libnvvm": "cuda_nvcc",
+    "libnccl": None,  # NCCL: its own packages
+    "libnvshmem_host": None,
+}
+# cuDNN's libraries (libcudnn.so.9, libcudnn_ops.so.9, libcudnn_cnn_infer.so.8, ...) and NPP's
+# (libnppc, libnppig, ...) are families of their own.
+FAMILIES = (("libcudnn", None), ("libnpp", "libnpp"))
+_STEM = re.compile(r"^(?P<stem>lib[A-Za-z0-9_+-]+?)\.so(?:\.|$)")
+
+
+def cuda_library(name: str) -> str | None:
+    """The stem of a CUDA library's soname, or None for another library.
+
+    >>> [cuda_library(n) for n in ("libnvJitLink.so.12", "libcudnn_ops.so.9",
+    ...     "libcublasLt.so.13", "libcuda.so.1", "libstdc++.so.6")]
+    ['libnvJitLink', 'libcudnn', 'libcublasLt', None, None]
+    """
+    match = _STEM.match(name)
+    if match is None:
+        return None
+    stem = match["stem"]
+    if stem in CUDA_LIBRARIES:
+        return stem
+    for family, _ in FAMILIES:
+        if stem.startswith(family):
+            return family
+    return None
 
 
 def is_cuda_library(soname: str) -> bool:
-    """Whether ``soname`` names one of NVIDIA's CUDA libraries.
+    """Whether ``soname`` names one of the CUDA toolkit's libraries or the driver's
+    ``libcuda.so.1`` (what a framework's GPU library needs of CUDA).
 
-    >>> [is_cuda_library(n) for n in ("libcudart.so.12", "libcudnn_ops.so.9", "libc10.so")]
-    [True, True, False]
+    >>> [is_cuda_library(n) for n in ("libcudart.so.12", "libcudnn_ops.so.9", "libcuda.so.1",
+    ...     "libc10.so")]
+    [True, True, True, False]
     """
-    return soname.startswith(CUDA_LIBRARY_PREFIXES)
+    return cuda_library(soname) is not None or soname.startswith("libcuda.so")

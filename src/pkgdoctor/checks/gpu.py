@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from pkgdoctor import codes
-from pkgdoctor.checks import gpu_driver
+from pkgdoctor.checks import gpu_driver, gpu_shadows
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.distributions import required
 from pkgdoctor.checks.gpu_builds import NVIDIA_WHEEL, built_for, cuda_major
@@ -30,7 +30,7 @@ MIXED = codes.GPU_CUDA_MIXED_MAJORS
 
 
 def check(ctx: Context) -> list[Finding]:
-    return _check_mixed(ctx) + gpu_driver.check(ctx)
+    return _check_mixed(ctx) + gpu_driver.check(ctx) + gpu_shadows.check(ctx)
 
 
 def _check_mixed(ctx: Context) -> list[Finding]:

@@ -24,6 +24,7 @@ from pkgdoctor.look import (
     extensions,
     frameworks,
     gpu,
+    library_copies,
     ospackages,
     paths,
     records,
@@ -112,6 +113,7 @@ def collect(
     extension_facts = extensions.complete(
         looked if looked is not None else look_at_extensions(), inventory, cache
     )
+    outside = library_copies.collect(extension_facts, inventory, target.prefix)
     return Snapshot(
         target=target,
         scope=scope,
@@ -126,5 +128,6 @@ def collect(
         gpu=gpu_facts,
         frameworks=framework_builds,
         config=config_facts,
+        outside_libraries=outside,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_ns / 1e9)),
     )

@@ -58,10 +58,12 @@ from pkgdoctor.snapshot.model import (
     IndexPage,
     Integrity,
     Inventory,
+    LibraryCopy,
     Link,
     OsCandidate,
     OsPackage,
     OsPackages,
+    OutsideLibrary,
     PathEntry,
     PathFacts,
     PipConfigFile,
@@ -114,6 +116,7 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
         "gpu": _gpu(snapshot.gpu),
         "frameworks": _frameworks(snapshot.frameworks),
         "config": _config(snapshot.config),
+        "outside_libraries": [_outside(o) for o in snapshot.outside_libraries],
     }
 
 
@@ -463,6 +466,54 @@ def _read_gpu(doc: Any) -> GpuFacts | None:
         libcuda=_opt_str(doc.get("libcuda")),
         container=_opt_str(doc.get("container")),
         problems=_strs(doc.get("problems", [])),
+    )
+
+
+def _outside(item: OutsideLibrary) -> dict[str, Any]:
+    return {
+        "name": item.name,
+        "path": item.path,
+        "requesters": list(item.requesters),
+        "real_name": item.real_name,
+        "toolkit": dict(item.toolkit),
+        "toolkit_file": item.toolkit_file,
+        "copies": [
+            {
+                "path": c.path,
+                "identical": c.identical,
+                "lacking": list(c.lacking),
+                "lacking_count": c.lacking_count,
+                "needed_by": list(c.needed_by),
+            }
+            for c in item.copies
+        ],
+        "complete": item.complete,
+    }
+
+
+def _read_outside(doc: Any) -> OutsideLibrary:
+    if not isinstance(doc, dict):
+        raise TypeError("an outside library must be an object")
+
+    def copy(item: Any) -> LibraryCopy:
+        identical = item["identical"]
+        return LibraryCopy(
+            path=_str(item["path"]),
+            identical=None if identical is None else _bool(identical),
+            lacking=_strs(item["lacking"]),
+            lacking_count=_int(item["lacking_count"]),
+            needed_by=_strs(item["needed_by"]),
+        )
+
+    return OutsideLibrary(
+        name=_str(doc["name"]),
+        path=_str(doc["path"]),
+        requesters=_strs(doc["requesters"]),
+        real_name=_opt_str(doc["real_name"]),
+        toolkit=_str_map(doc["toolkit"]),
+        toolkit_file=_opt_str(doc["toolkit_file"]),
+        copies=_list(doc["copies"], copy),
+        complete=_bool(doc["complete"]),
     )
 
 
@@ -830,6 +881,8 @@ def _snapshot(doc: Mapping[str, Any]) -> Snapshot:
         frameworks=_read_frameworks(doc.get("frameworks")),
         # Optional too: older snapshots have no configuration facts.
         config=_read_config(doc.get("config")),
+        # Optional too: older snapshots did not compare libraries taken from outside.
+        outside_libraries=_list(doc.get("outside_libraries", []), _read_outside),
     )
 
 

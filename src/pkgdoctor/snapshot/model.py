@@ -1210,6 +1210,42 @@ class FrameworkBuild(Fact):
     problems: tuple[str, ...] = ()  # what could not be read, and why
 
 
+# --- libraries taken from outside the environment -----------------------------------------
+
+
+@fact
+class LibraryCopy(Fact):
+    """A file installed in the environment under the name of a library the loader takes from
+    outside it, compared with that outside file (``look/library_copies.py``)."""
+
+    path: str
+    identical: bool | None = None  # the same bytes (None: too large to compare)
+    # Dynamic symbols the environment's objects that get the outside file need from that
+    # name, which this copy defines and the outside file does not ("name@version"); the
+    # first few, and how many in all.
+    lacking: tuple[str, ...] = ()
+    lacking_count: int = 0
+    needed_by: tuple[str, ...] = ()  # the objects that need those symbols
+
+
+@fact
+class OutsideLibrary(Fact):
+    """A ``DT_NEEDED`` name that objects of the environment get from outside it (through
+    ``LD_LIBRARY_PATH``, ld.so.cache, the default directories, an absolute RPATH) while a
+    file installed in the environment has the same name (``look/library_copies.py``)."""
+
+    name: str  # the DT_NEEDED name: "libnvJitLink.so.12"
+    path: str  # the file the loader takes
+    requesters: tuple[str, ...] = ()  # the environment's objects whose lookup gave it
+    real_name: str | None = None  # the file a symlink leads to: "libnvJitLink.so.12.1.105"
+    # The component versions of a CUDA toolkit's version.json above it ({"cuda": "12.1.1",
+    # "libnvjitlink": "12.1.105"}), and that file.
+    toolkit: Mapping[str, str] = field(default_factory=dict)
+    toolkit_file: str | None = None
+    copies: tuple[LibraryCopy, ...] = ()
+    complete: bool = True  # False: a limit stopped the comparison of symbols
+
+
 # --- the whole ------------------------------------------------------------------------------
 
 
@@ -1251,3 +1287,5 @@ class Snapshot(Fact):
     # when not known (another machine's tree, no such file, an older snapshot).
     os_release: Mapping[str, str] | None = None
     schema_version: int = SCHEMA_VERSION
+    # Libraries taken from outside the environment under a name one of its files has.
+    outside_libraries: tuple[OutsideLibrary, ...] = ()
