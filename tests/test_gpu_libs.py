@@ -3,7 +3,20 @@ NVIDIA driver, a CUDA build without its ``nvidia-*`` wheels (issue 12)."""
 
 from __future__ import annotations
 
-from artefacts import Venv, run
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from artefacts import (
+    EXT_SUFFIX,
+    Venv,
+    compile_extension,
+    compile_library,
+    make_venv,
+    run,
+    write_dist_info,
+)
+from conftest import Result, Runner
 
 
 def test_cuda_torch_environment_is_whole(cuda_torch: Venv) -> None:
@@ -16,3 +29,103 @@ def test_cuda_torch_environment_is_whole(cuda_torch: Venv) -> None:
     )
     out = run([str(cuda_torch.python), "-c", script]).stdout.split()
     assert out[:3] == ["2.14.1+cu130", "13.0", "0.29.1+cu130"], out
+
+
+# --- libraries a package's own import loads first ------------------------------------------
+
+CORE = "int core(void) { return 1; }"
+
+
+def _findings(result: Result, code: str) -> list[dict[str, Any]]:
+    return [f for f in result.json["findings"] if f["code"] == code]
+
+
+def _dist(site: Path, name: str, files: list[str], requires: tuple[str, ...] = ()) -> None:
+    info = write_dist_info(site, name, "1.0", files)
+    lines = "".join(f"Requires-Dist: {r}\n" for r in requires)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n{lines}\n")
+
+
+def _framework(venv: Venv, tmp_path: Path, *, requires: bool = True) -> Path:
+    """``base`` (base/_core.so, RUNPATH $ORIGIN/lib to base/lib/libbasecore.so.1: torch and
+    its libc10.so) and ``user`` (user/_ext.so needs libbasecore.so.1 with no search path to
+    it, its __init__ imports base first: torchvision), gcc-built; ``user`` requires ``base``
+    unless ``requires`` is False. The path of libbasecore.so.1."""
+    site = venv.site_packages
+    lib = compile_library(site / "base" / "lib", "libbasecore.so.1", CORE)
+    compile_extension(
+        site / "base", "_core", link=[str(lib), "-Wl,--enable-new-dtags,-rpath,$ORIGIN/lib"]
+    )
+    (site / "base" / "__init__.py").write_text("from base import _core\n")
+    stub = compile_library(tmp_path / "stubs", "libbasecore.so.1", CORE)  # link time only
+    compile_extension(site / "user", "_ext", link=[str(stub)])
+    (site / "user" / "__init__.py").write_text("import base\nfrom user import _ext\n")
+    _dist(
+        site, "base", ["base/__init__.py", f"base/_core{EXT_SUFFIX}", "base/lib/libbasecore.so.1"]
+    )
+    _dist(
+        site, "user", ["user/__init__.py", f"user/_ext{EXT_SUFFIX}"], ("base",) if requires else ()
+    )
+    return lib
+
+
+def test_library_loaded_by_a_required_distribution(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """user/_ext.so needs libbasecore.so.1, which only base's own module finds; ``import
+    user`` imports base first, and glibc reuses the object loaded under that soname."""
+    venv = make_venv(tmp_path / "env")
+    _framework(venv, tmp_path)
+    run([str(venv.python), "-c", "import user"])  # the real loader agrees
+    assert pkgdoctor("check", "--prefix", str(venv.prefix), "--json").json["findings"] == []
+
+
+def test_library_not_loaded_without_the_requirement(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """Without ``Requires-Dist: base``, nothing says base is imported first: the need stays
+    unresolved (a warning: a copy is installed), and alone the module really fails."""
+    venv = make_venv(tmp_path / "env")
+    _framework(venv, tmp_path, requires=False)
+    (venv.site_packages / "user" / "__init__.py").write_text("")
+    failed = subprocess.run(
+        [str(venv.python), "-c", "import user._ext"], capture_output=True, text=True, check=False
+    )
+    assert "libbasecore.so.1: cannot open shared object file" in failed.stderr
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    (finding,) = _findings(result, "ext-missing-library")
+    assert (finding["distribution"], finding["severity"]) == ("user", "warning")
+
+
+def test_library_gone_from_the_required_distribution(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """A true positive stays: base's libbasecore.so.1 deleted, base cannot load, and user's
+    need is not met by it either."""
+    venv = make_venv(tmp_path / "env")
+    _framework(venv, tmp_path).unlink()
+    result = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    found = {f["distribution"]: f for f in _findings(result, "ext-missing-library")}
+    assert found["base"]["severity"] == "error"
+    assert "libbasecore.so.1" in found["base"]["evidence"]["missing"]
+    assert "user" in found
+
+
+def test_library_loaded_by_a_module_of_the_same_distribution(
+    tmp_path: Path, pkgdoctor: Runner
+) -> None:
+    """triton's plugins need libtriton.so, the DT_SONAME of triton/_C/libtriton.so, which
+    triton imports first: a plugin's RUNPATH to a directory that is not there is no matter."""
+    venv = make_venv(tmp_path / "env")
+    site = venv.site_packages
+    core = compile_extension(
+        site / "tri" / "_C",
+        "libtri",
+        suffix=".so",
+        extra="#include <stdlib.h>\nint core(void) { return 1; }",
+        link=["-Wl,-soname,libtri.so"],
+    )
+    plugin = compile_library(
+        site / "tri" / "plugins",
+        "libplug.so",
+        "int core(void);\nint plug(void) { return core(); }",
+        link=[str(core), "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"],
+    )
+    (site / "tri" / "__init__.py").write_text("")
+    rel = [str(p.relative_to(site)) for p in (core, plugin, site / "tri" / "__init__.py")]
+    _dist(site, "tri", rel)
+    assert pkgdoctor("check", "--prefix", str(venv.prefix), "--json").json["findings"] == []

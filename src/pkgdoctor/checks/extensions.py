@@ -22,6 +22,7 @@ from typing import Any
 from pkgdoctor import codes, numpy_abi
 from pkgdoctor._fields import Fact, fact
 from pkgdoctor.checks.context import Context
+from pkgdoctor.checks.import_loads import with_import_loads
 from pkgdoctor.codes import Code
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.extmodules import MAX_DEPTH, TOO_DEEP, UNREADABLE, ExtensionFile
@@ -252,7 +253,10 @@ def _suffix_problem(ctx: Context, ext: ExtensionFile, elf: ELFFile) -> Problem:
 def _link_problems(ctx: Context, module: Extension) -> list[Problem]:
     """What the loader model resolved for ``module``'s libraries, transitively through the
     libraries the environment brings (see :mod:`pkgdoctor.look.extensions`), judged: a
-    library not found, a toolchain symbol version the resolved library does not define."""
+    library not found, a toolchain symbol version the resolved library does not define.
+    A name that the package's own import has already loaded (torch's libc10.so for
+    torchvision) is found there (:mod:`pkgdoctor.checks.import_loads`)."""
+    module = with_import_loads(ctx, module)
     missing, gaps = link_gaps(module, ctx.snapshot.extensions.elf)
     versions: list[dict[str, Any]] = []
     for gap in gaps:
