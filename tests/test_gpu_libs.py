@@ -7,6 +7,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+import gpu_env
 from artefacts import (
     EXT_SUFFIX,
     Venv,
@@ -129,3 +132,39 @@ def test_library_loaded_by_a_module_of_the_same_distribution(
     rel = [str(p.relative_to(site)) for p in (core, plugin, site / "tri" / "__init__.py")]
     _dist(site, "tri", rel)
     assert pkgdoctor("check", "--prefix", str(venv.prefix), "--json").json["findings"] == []
+
+
+@pytest.fixture(scope="module")
+def cpu_torch_torchvision(tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    """torch 2.13.0+cpu (the local wheel in /opt/wheels) with PyPI's torchvision 0.29.1 (a
+    CUDA build, for torch 2.14) beside it, installed with --no-deps as a user forcing it."""
+    venv = gpu_env.new_venv(tmp_path_factory.mktemp("cpu-torch") / "env")
+    gpu_env.install(venv, "--find-links=/opt/wheels", "torch==2.13.0+cpu")
+    gpu_env.install(venv, "--no-deps", gpu_env.TORCHVISION)
+    return venv
+
+
+def test_cuda_torchvision_beside_cpu_torch(cpu_torch_torchvision: Venv, pkgdoctor: Runner) -> None:
+    """torch's import loads libc10.so, libtorch.so, ... for torchvision, but the CPU build has
+    no libc10_cuda.so nor libtorch_cuda.so: those are really missing (the real loader says
+    so, and torchvision, which swallows the failure, breaks later on 'torchvision::nms')."""
+    venv = cpu_torch_torchvision
+    failed = subprocess.run(
+        [str(venv.python), "-c", "import torchvision"], capture_output=True, text=True, check=False
+    )
+    assert "operator torchvision::nms does not exist" in failed.stderr
+    library = venv.site_packages / "torchvision" / "_C_stable.so"
+    probe = f"import torch, ctypes; ctypes.CDLL({str(library)!r})"
+    failed = subprocess.run(
+        [str(venv.python), "-c", probe], capture_output=True, text=True, check=False
+    )
+    assert "libc10_cuda.so: cannot open shared object file" in failed.stderr, failed.stderr
+    result = pkgdoctor("check", "--python", str(venv.python), "--json")
+    (finding,) = _findings(result, "ext-missing-library")
+    assert (finding["distribution"], finding["severity"]) == ("torchvision", "error")
+    assert sorted(finding["evidence"]["missing"]) == ["libc10_cuda.so", "libtorch_cuda.so"]
+    loaded = finding["evidence"]["loaded_by_import_of"]["torch"]
+    assert {"libc10.so", "libtorch.so", "libtorch_cpu.so"} <= set(loaded)
+    assert "the installed torch 2.13.0+cpu has not" in finding["fix"]
+    assert "apt-file" not in finding["fix"]
+    assert "dist-requirement-conflict" in result.codes()  # the root cause, said as well
