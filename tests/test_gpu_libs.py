@@ -3,6 +3,8 @@ NVIDIA driver, a CUDA build without its ``nvidia-*`` wheels (issue 12)."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -168,3 +170,80 @@ def test_cuda_torchvision_beside_cpu_torch(cpu_torch_torchvision: Venv, pkgdocto
     assert "the installed torch 2.13.0+cpu has not" in finding["fix"]
     assert "apt-file" not in finding["fix"]
     assert "dist-requirement-conflict" in result.codes()  # the root cause, said as well
+
+
+# --- no NVIDIA driver -------------------------------------------------------------------------
+
+
+def test_complete_cuda_torch_without_a_driver(cuda_torch: Venv, pkgdoctor: Runner) -> None:
+    """The issue's case: a complete CUDA torch + torchvision on a machine without a driver
+    imports and runs on the CPU. No error, no warning: one note that CUDA is not available
+    here and why (torchvision's libc10.so ... come with torch's import; triton's plugins'
+    libtriton.so with triton's)."""
+    result = pkgdoctor("check", "--python", str(cuda_torch.python), "--json")
+    assert result.status == 0, result.out
+    serious = [f for f in result.json["findings"] if f["severity"] != "info"]
+    assert serious == []
+    assert "ext-missing-library" not in result.codes()
+    (note,) = _findings(result, "gpu-no-driver")
+    assert note["evidence"]["used_by"] == {"torch": {"libcuda.so.1": ["libcaffe2_nvrtc.so"]}}
+    assert note["message"].startswith("CUDA will not be available on this machine: no NVIDIA")
+    assert "libcuda.so.1 is not in the ld.so cache" in note["message"]
+
+
+def _driver_user(tmp_path: Path) -> Venv:
+    """A distribution whose module links libcuda.so.1 (a stub at link time only, as CUDA's
+    own lib/stubs/libcuda.so is)."""
+    venv = make_venv(tmp_path / "env")
+    stub = compile_library(
+        tmp_path / "stubs", "libcuda.so.1", "int cuInit(unsigned f) { return 0; }"
+    )
+    compile_extension(venv.site_packages / "gpukit", "_driver", link=[str(stub)])
+    (venv.site_packages / "gpukit" / "__init__.py").write_text("")
+    _dist(venv.site_packages, "gpukit", ["gpukit/__init__.py", f"gpukit/_driver{EXT_SUFFIX}"])
+    return venv
+
+
+def _edited(path: Path, gpu: dict[str, Any] | None) -> Path:
+    document = json.loads(gzip.decompress(path.read_bytes()))
+    document["gpu"] = gpu
+    edited = path.with_name(f"edited-{len(list(path.parent.iterdir()))}.json.gz")
+    edited.write_bytes(gzip.compress(json.dumps(document).encode()))
+    return edited
+
+
+def test_driver_library_judged_by_the_gpu_facts(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """libcuda.so.1 not found: a note on this machine (no driver), an error on a snapshot
+    edited to describe a GPU node whose driver's library is not where the loader looks, a
+    note that it cannot be judged when the snapshot has no GPU facts."""
+    venv = _driver_user(tmp_path)
+    live = pkgdoctor("check", "--prefix", str(venv.prefix), "--json")
+    assert live.codes() == ["gpu-no-driver"] and live.status == 0
+    assert live.json["findings"][0]["severity"] == "info"
+    recorded = tmp_path / "snap.json.gz"
+    assert pkgdoctor("snapshot", "--prefix", str(venv.prefix), "-o", str(recorded)).status == 0
+
+    node = {
+        "driver_version": "550.54.15",
+        "cuda_driver_version": "12.4",
+        "devices": [{"name": "NVIDIA H200", "compute_capability": "9.0"}],
+        "source": "/proc/driver/nvidia/version",
+        "device_nodes": ["/dev/nvidia0", "/dev/nvidiactl"],
+    }
+    broken = pkgdoctor("check", "--from", str(_edited(recorded, node)), "--json")
+    (finding,) = _findings(broken, "ext-missing-library")
+    assert finding["severity"] == "error" and "libcuda.so.1" in finding["evidence"]["missing"]
+    assert "gpu-no-driver" not in broken.codes()
+
+    container = {"driver_version": None, "cuda_driver_version": None, "devices": [],
+                 "source": "", "visible": {"NVIDIA_VISIBLE_DEVICES": "void"}}  # fmt: skip
+    inside = pkgdoctor("check", "--from", str(_edited(recorded, container)), "--json")
+    (note,) = _findings(inside, "gpu-no-driver")
+    assert (
+        "NVIDIA_VISIBLE_DEVICES='void': a container started without GPU access" in (note["message"])
+    )
+
+    unknown = pkgdoctor("check", "--from", str(_edited(recorded, None)), "--json")
+    (note,) = _findings(unknown, "gpu-no-driver")
+    assert note["severity"] == "info" and "cannot be judged" in note["message"]
+    assert unknown.codes() == ["gpu-no-driver"]

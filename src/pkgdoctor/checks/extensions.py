@@ -21,6 +21,7 @@ from typing import Any
 
 from pkgdoctor import codes, numpy_abi
 from pkgdoctor._fields import Fact, fact
+from pkgdoctor.checks import gpu_libs
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.import_loads import with_import_loads
 from pkgdoctor.codes import Code
@@ -260,6 +261,8 @@ def _link_problems(ctx: Context, module: Extension) -> list[Problem]:
     module = with_import_loads(ctx, module)
     loaded_by = _loaded_by(ctx, before, module)
     missing, gaps = link_gaps(module, ctx.snapshot.extensions.elf)
+    # An NVIDIA driver's own library on a machine without a driver: gpu-no-driver says it.
+    missing = [link for link in missing if not gpu_libs.excused(ctx, link.resolution.name)]
     versions: list[dict[str, Any]] = []
     for gap in gaps:
         lacking = [v for v in gap.lacking if _TOOLCHAIN_VERSION.match(v)]

@@ -156,4 +156,3 @@ def _applies(marker: object, markers: dict[str, str], extras: Iterable[str]) -> 
         except Exception:  # packaging raises several types for undefined comparisons
             return False
     return False
-
