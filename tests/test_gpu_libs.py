@@ -140,13 +140,14 @@ def test_library_loaded_by_a_module_of_the_same_distribution(
 
 
 @pytest.fixture(scope="module")
-def cpu_torch_torchvision(tmp_path_factory: pytest.TempPathFactory) -> Venv:
+def cpu_torch_torchvision(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venv]:
     """torch 2.13.0+cpu (the local wheel in /opt/wheels) with PyPI's torchvision 0.29.1 (a
     CUDA build, for torch 2.14) beside it, installed with --no-deps as a user forcing it."""
     venv = gpu_env.new_venv(tmp_path_factory.mktemp("cpu-torch") / "env")
     gpu_env.install(venv, "--find-links=/opt/wheels", "torch==2.13.0+cpu")
     gpu_env.install(venv, "--no-deps", gpu_env.TORCHVISION)
-    return venv
+    yield venv
+    shutil.rmtree(venv.prefix, ignore_errors=True)  # 0.8 GB; pytest keeps three runs
 
 
 def test_cuda_torchvision_beside_cpu_torch(cpu_torch_torchvision: Venv, pkgdoctor: Runner) -> None:
