@@ -231,7 +231,7 @@ def test_forward_compatibility_turns_the_error_into_a_note(
         ({**H100_535, "device_nodes": [], "container": None, "source": PROC}, "info",
          "no /dev/nvidia*"),
         # Recorded elsewhere without the device files: nothing is said about them.
-        ({**H100_535, "device_nodes": [], "container": "/.dockerenv"}, None, None),
+        ({**H100_535, "device_nodes": []}, None, None),
         ({**H100_535, "device_nodes": ["/dev/nvidia0", "/dev/nvidiactl"],
           "visible": {"NVIDIA_VISIBLE_DEVICES": "void"}}, "warning", "NVIDIA_VISIBLE_DEVICES"),
         ({**H100_535, "device_nodes": ["/dev/nvidia0", "/dev/nvidiactl"],

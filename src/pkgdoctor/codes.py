@@ -392,6 +392,20 @@ GPU_DEVICES_HIDDEN = _register(
     "without GPU access, CUDA_VISIBLE_DEVICES or NVIDIA_VISIBLE_DEVICES set to none).",
 )
 
+GPU_NO_DRIVER = _register(
+    "gpu-no-driver",
+    "GPU",
+    Severity.INFO,
+    "CUDA builds are installed on a machine without an NVIDIA driver: they run on the CPU only.",
+)
+
+GPU_MISSING_CUDA_LIBS = _register(
+    "gpu-missing-cuda-libs",
+    "GPU",
+    Severity.ERROR,
+    "A CUDA build is installed without the NVIDIA library wheels it requires (--no-deps).",
+)
+
 # --- Extension modules (checks/extensions.py; audit-wheel reuses them) ------------------------
 
 EXT_INVALID_ELF = _register(

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from pkgdoctor import codes
-from pkgdoctor.checks import gpu_driver, gpu_shadows
+from pkgdoctor.checks import gpu_driver, gpu_libs, gpu_shadows
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.distributions import required
 from pkgdoctor.checks.gpu_builds import NVIDIA_WHEEL, built_for, cuda_major
@@ -30,10 +30,10 @@ MIXED = codes.GPU_CUDA_MIXED_MAJORS
 
 
 def check(ctx: Context) -> list[Finding]:
-    return _check_mixed(ctx) + gpu_driver.check(ctx) + gpu_shadows.check(ctx)
+    return _mixed_majors(ctx) + gpu_driver.check(ctx) + gpu_shadows.check(ctx) + gpu_libs.check(ctx)
 
 
-def _check_mixed(ctx: Context) -> list[Finding]:
+def _mixed_majors(ctx: Context) -> list[Finding]:
     built: dict[str, list[Distribution]] = {}
     majors = built_for(ctx)
     for dist in ctx.inventory.distributions:
@@ -159,6 +159,7 @@ def _clobbered(inventory: Inventory, built: dict[str, list[Distribution]]) -> bo
 def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
     """A ``dist-clobber`` between NVIDIA wheels of two CUDA majors is this finding's
     consequence: folded into its evidence (``clobbered``)."""
+    findings = gpu_libs.reconcile(ctx, findings)
     mixed = next((f for f in findings if f.code == MIXED.code), None)
     if mixed is None:
         return findings
