@@ -423,3 +423,52 @@ def test_ptx_is_jit_compiled_for_a_newer_device(
     ampere = {**RTX_5090, "devices": [{"name": "NVIDIA A10", "compute_capability": "8.6"}]}
     path = _snapshot(pkgdoctor, venv, tmp_path / "a10.json.gz", gpu=ampere)
     assert [f for f in _gpu(pkgdoctor, path) if f["code"] == "gpu-arch-not-compiled"] == []
+
+
+# --- the real CUDA torch (2.14.1, CUDA 13.0; torchvision 0.29.1) on recorded nodes ---------
+
+# A Pascal card (compute capability 6.1), as turboderp-org/exllamav2#786 recorded one beside
+# torch 2.7.0+cu128's warning "Found GPU0 NVIDIA GeForce GTX 1080 Ti which is of cuda
+# capability 6.1 ... The minimum cuda capability supported by this library is 7.5", here on
+# a driver that runs CUDA 13.
+PASCAL = {
+    "driver_version": "580.82.07",
+    "cuda_driver_version": "13.0",
+    "devices": [{"name": "NVIDIA GeForce GTX 1080 Ti", "compute_capability": "6.1"}],
+    "device_nodes": ["/dev/nvidia0", "/dev/nvidiactl"],
+    "source": "recorded: turboderp-org/exllamav2#786, pytorch/test-infra#7159",
+}
+
+
+def test_real_cuda_torch_on_recorded_nodes(
+    cuda_torch: Venv, pkgdoctor: Runner, tmp_path: Path
+) -> None:
+    """The registry's torch 2.14.1 is the CUDA 13.0 build; its libtorch_cuda.so carries
+    sm_75 ... sm_120 (torch.cuda.get_arch_list()). On PyTorch's CI fleet before its driver
+    update (CUDA 12.8) it cannot start CUDA; on a Pascal card it has no kernel; on an RTX
+    5090 it is right. Each fix installs the CUDA 12.6 build of the same release (with
+    torchvision's), which the 12.8 driver runs and which carries sm_60."""
+    python = str(cuda_torch.python)
+    pins = "torch==2.14.1+cu126 torchvision==0.29.1+cu126"
+    index = "--index-url https://download.pytorch.org/whl/cu126"
+
+    old = _snapshot(pkgdoctor, cuda_torch, tmp_path / "old.json.gz", gpu=CUDA_12_8)
+    snapshot = json.loads(gzip.decompress(old.read_bytes()))
+    torch = next(b for b in snapshot["frameworks"] if b["distribution"] == "torch")
+    assert torch["cuda"] == "13.0" and torch["gpu_build"] is True
+    assert torch["architectures"] == ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
+    (too_old,) = [f for f in _gpu(pkgdoctor, old) if f["code"] == "gpu-driver-too-old"]
+    assert too_old["severity"] == "error"
+    assert too_old["message"].startswith(
+        "torch 2.14.1 (CUDA 13.0), torchvision 0.29.1 (CUDA 13.0) cannot use this machine's GPU"
+    )
+    assert too_old["command"] == f"{python} -m pip install {pins} {index}"
+
+    pascal = _snapshot(pkgdoctor, cuda_torch, tmp_path / "pascal.json.gz", gpu=PASCAL)
+    (arch,) = [f for f in _gpu(pkgdoctor, pascal) if f["code"] == "gpu-arch-not-compiled"]
+    assert arch["severity"] == "error" and "compute capability 6.1" in arch["message"]
+    assert arch["command"] == f"{python} -m pip install {pins} {index}"
+
+    blackwell = _snapshot(pkgdoctor, cuda_torch, tmp_path / "5090.json.gz", gpu=RTX_5090)
+    found = _gpu(pkgdoctor, blackwell)
+    assert [f for f in found if f["severity"] != "info"] == [], found

@@ -250,9 +250,14 @@ def test_driver_library_judged_by_the_gpu_facts(tmp_path: Path, pkgdoctor: Runne
     # A container on a GPU host started without GPU access: the host kernel's driver files
     # show, the device files and the driver's libraries do not. Not a broken driver install
     # (no error): a warning that the container does not get the host's GPU.
-    docker = {"driver_version": "550.54.15", "cuda_driver_version": None, "devices": [],
-              "source": "/proc/driver/nvidia/version", "device_nodes": [],
-              "container": "/.dockerenv"}  # fmt: skip
+    docker: dict[str, Any] = {
+        "driver_version": "550.54.15",
+        "cuda_driver_version": None,
+        "devices": [],
+        "source": "/proc/driver/nvidia/version",
+        "device_nodes": [],
+        "container": "/.dockerenv",
+    }
     inside = pkgdoctor("check", "--from", str(_edited(recorded, docker)), "--json")
     assert inside.codes() == ["gpu-no-driver"]
     (warning,) = _findings(inside, "gpu-no-driver")
