@@ -15,7 +15,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from artefacts import Wheelhouse, compile_library, without_user_config
+import gpu_env
+from artefacts import Venv, Wheelhouse, compile_library, without_user_config
 from conda_env import Channels
 from pkgdoctor.cli import main
 from pkgdoctor.snapshot.model import Snapshot
@@ -113,6 +114,25 @@ def conda_channels(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Wheelho
     numpy = next(wheelhouse.fetch("numpy==1.26.4").glob("numpy-*.whl"))
     channels.from_wheel("conda-forge", numpy, depends=["libblas >=3.9.0,<4.0a0"])
     return channels
+
+
+@pytest.fixture(scope="session")
+def cuda_torch(tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    """A real, complete CUDA torch 2.14.1 + torchvision 0.29.1 environment (tests/gpu_env.py),
+    built once per run and shared by the xdist workers. Read-only: never change it."""
+    venv, _ = gpu_env.build(gpu_env.shared_directory(tmp_path_factory))
+    gpu_env.SHARED_PREFIXES.add(venv.prefix)
+    return venv
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or the only process) removes the run's CUDA torch environment: 5 GB
+    times the three runs pytest keeps is too much disk."""
+    if hasattr(session.config, "workerinput"):
+        return
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if isinstance(factory, pytest.TempPathFactory):
+        gpu_env.remove(factory.getbasetemp())
 
 
 @dataclass
@@ -239,7 +259,11 @@ def _replay(run: _Live, path: Path, capsys: pytest.CaptureFixture[str]) -> None:
             argv.append(arg)
     prefix = Path(run.snapshot.target.prefix)
     hidden = prefix.with_name(prefix.name + ".moved-away")
-    movable = prefix.is_dir() and str(prefix).startswith(tempfile.gettempdir())
+    movable = (
+        prefix.is_dir()
+        and str(prefix).startswith(tempfile.gettempdir())
+        and prefix not in gpu_env.SHARED_PREFIXES  # another worker may be reading it
+    )
     if movable:
         prefix.rename(hidden)
     try:
