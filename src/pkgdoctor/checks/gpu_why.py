@@ -83,7 +83,7 @@ def explain(probe: GpuProbe, findings: Sequence[Finding]) -> GpuProbe:
     # its metadata and "2.14.1+cu130" by torch.__version__.
     who = f"{probe.framework} {probe.version}" if probe.version else probe.distribution
     if probe.crashed:
-        return replace(probe, explanation=f"{who}: no answer ({probe.crashed})")
+        return replace(probe, explanation=f"{who} gave no answer ({probe.crashed})")
     if not probe.imported:
         said = _gist(probe.error or "no error given")
         return replace(probe, explanation=f"{who} cannot be imported: {said}")

@@ -79,7 +79,7 @@ class GpuProbe(Fact):
     arch_list: tuple[str, ...] = ()  # torch.cuda.get_arch_list()
     error: str | None = None  # "RuntimeError: Found no NVIDIA driver on your system. ..."
     warnings: tuple[str, ...] = ()
-    crashed: str | None = None  # "SIGABRT", "no answer within 3 s": the child gave none
+    crashed: str | None = None  # "SIGABRT", "stopped after 3 s": the child gave no answer
     # Judged afterwards (checks/gpu_why.py): the line that explains the answer, and the codes
     # of the findings it rests on.
     explanation: str | None = None
@@ -174,7 +174,7 @@ def _answer(
     try:
         proc = running.wait(stdout)
     except ProbeError:
-        return GpuProbe(framework, distribution, crashed=f"no answer within {timeout:g} s")
+        return GpuProbe(framework, distribution, crashed=f"stopped after {timeout:g} s")
     marker = proc.stdout.rfind(_RESULT_MARK)
     if marker >= 0:
         try:

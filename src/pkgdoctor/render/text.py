@@ -192,8 +192,10 @@ def _gpu_lines(probe: GpuProbe, width: int | None) -> list[Line]:
         mark = ("✓ ", "bold green")
     elif probe.crashed or not probe.imported:
         mark = ("✗ ", "bold red")
-    elif probe.cpu_only and not probe.explained_by:
-        mark = ("i ", "cyan")  # as it should be where no finding says otherwise
+    elif (probe.cpu_only or probe.available is None) and not probe.explained_by:
+        # A CPU build is as it should be where no finding says otherwise; onnxruntime only
+        # says which providers it has.
+        mark = ("i ", "cyan")
     else:
         mark = ("✗ ", "bold yellow")
     explanation = probe.explanation or probe.distribution
