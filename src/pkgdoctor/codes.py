@@ -355,6 +355,13 @@ GPU_CUDA_MIXED_MAJORS = _register(
     "Packages built for different CUDA majors (cu11 and cu12 wheels) in one environment.",
 )
 
+GPU_NO_DRIVER = _register(
+    "gpu-no-driver",
+    "GPU",
+    Severity.INFO,
+    "CUDA builds are installed on a machine without an NVIDIA driver: they run on the CPU only.",
+)
+
 # --- Extension modules (checks/extensions.py; audit-wheel reuses them) ------------------------
 
 EXT_INVALID_ELF = _register(

@@ -21,7 +21,9 @@ from typing import Any
 
 from pkgdoctor import codes, numpy_abi
 from pkgdoctor._fields import Fact, fact
+from pkgdoctor.checks import gpu_libs
 from pkgdoctor.checks.context import Context
+from pkgdoctor.checks.import_loads import with_import_loads
 from pkgdoctor.codes import Code
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.extmodules import MAX_DEPTH, TOO_DEEP, UNREADABLE, ExtensionFile
@@ -252,8 +254,15 @@ def _suffix_problem(ctx: Context, ext: ExtensionFile, elf: ELFFile) -> Problem:
 def _link_problems(ctx: Context, module: Extension) -> list[Problem]:
     """What the loader model resolved for ``module``'s libraries, transitively through the
     libraries the environment brings (see :mod:`pkgdoctor.look.extensions`), judged: a
-    library not found, a toolchain symbol version the resolved library does not define."""
+    library not found, a toolchain symbol version the resolved library does not define.
+    A name that the package's own import has already loaded (torch's libc10.so for
+    torchvision) is found there (:mod:`pkgdoctor.checks.import_loads`)."""
+    before = module
+    module = with_import_loads(ctx, module)
+    loaded_by = _loaded_by(ctx, before, module)
     missing, gaps = link_gaps(module, ctx.snapshot.extensions.elf)
+    # An NVIDIA driver's own library on a machine without a driver: gpu-no-driver says it.
+    missing = [link for link in missing if not gpu_libs.excused(ctx, link.resolution.name)]
     versions: list[dict[str, Any]] = []
     for gap in gaps:
         lacking = [v for v in gap.lacking if _TOOLCHAIN_VERSION.match(v)]
@@ -275,10 +284,26 @@ def _link_problems(ctx: Context, module: Extension) -> list[Problem]:
     ]
     if missing:
         details = [_missing_detail(link.requester, link.resolution) for link in missing]
-        problems.append(Problem(EXT_MISSING_LIBRARY.code, ext, (), {"missing": details}))
+        detail: dict[str, Any] = {"missing": details}
+        if loaded_by:
+            detail["loaded_by"] = loaded_by
+        problems.append(Problem(EXT_MISSING_LIBRARY.code, ext, (), detail))
     if versions:
         problems.append(Problem(EXT_GLIBC_TOO_NEW.code, ext, (), {"needs": versions}))
     return problems
+
+
+def _loaded_by(ctx: Context, before: Extension, after: Extension) -> dict[str, list[str]]:
+    """The distributions whose import loads libraries ``after`` links to that the loader
+    model did not find for ``before`` (:func:`with_import_loads`) → those names."""
+    found: dict[str, list[str]] = {}
+    for old, new in zip(before.links, after.links, strict=True):
+        if old is not new and new.resolution.path is not None:
+            owner = ctx.owner(new.resolution.path)
+            names = found.setdefault(owner.name if owner else new.resolution.path, [])
+            if new.resolution.name not in names:
+                names.append(new.resolution.name)
+    return found
 
 
 def _damaged_libraries(ctx: Context, module: Extension) -> dict[str, dict[str, Any]]:
@@ -691,7 +716,33 @@ def _missing_library(
             fix=_optional_library_fix(ctx, members, per_lib, elsewhere),
         )
     severity = Severity.WARNING if set(elsewhere) == set(names) else Severity.ERROR
-    if severity is Severity.WARNING:
+    loaded_by: dict[str, list[str]] = {}
+    for problem in members:
+        for owner, loaded in problem.detail.get("loaded_by", {}).items():
+            loaded_by.setdefault(owner, [])
+            loaded_by[owner] += [n for n in loaded if n not in loaded_by[owner]]
+    if loaded_by:
+        evidence["loaded_by_import_of"] = loaded_by
+    if severity is Severity.ERROR and loaded_by and dist is not None:
+        # torchvision (a CUDA build) beside a CPU torch: torch's import loads libc10.so ...
+        # but no libc10_cuda.so. The library belongs to the build of the distribution it
+        # was compiled against, not to the system.
+        providers = ", ".join(
+            f"{p} {v.version}" if (v := ctx.inventory.get(p)) is not None and v.version else p
+            for p in sorted(loaded_by)
+        )
+        plain = ", ".join(sorted(loaded_by))
+        others = ", ".join(sorted({n for v in loaded_by.values() for n in v}))
+        fix = Fix(
+            None,
+            f"{dist.name} was compiled against a build of {plain} that has {', '.join(names)}; "
+            f"the installed {providers} has not (its import loads the others {dist.name} "
+            f"needs: {others}). Install the {plain} build {dist.name} {dist.version} was "
+            f"built for (its Requires-Dist and local version say which), or a {dist.name} "
+            f"built for {providers}.",
+        )
+        message += f"; {providers} does not provide {'it' if len(names) == 1 else 'them'}"
+    elif severity is Severity.WARNING:
         module = members[0].file.module.split(".")[0]
         fix = Fix(
             None,

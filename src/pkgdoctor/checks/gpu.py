@@ -66,6 +66,12 @@ def cuda_major(name: str, version: str | None) -> str | None:
 
 
 def check(ctx: Context) -> list[Finding]:
+    from pkgdoctor.checks import gpu_libs
+
+    return _mixed_majors(ctx) + gpu_libs.check(ctx)
+
+
+def _mixed_majors(ctx: Context) -> list[Finding]:
     built: dict[str, list[Distribution]] = {}
     for dist in ctx.inventory.distributions:
         major = cuda_major(dist.name, dist.version)
