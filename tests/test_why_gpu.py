@@ -102,24 +102,23 @@ def test_cuda_torch_without_a_driver(cuda_torch: Venv, pkgdoctor: Runner) -> Non
     assert probe["build"] == {"cuda": "13.0", "hip": None}
     assert probe["arch_list"] == ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
     assert probe["error"].startswith("RuntimeError: Found no NVIDIA driver on your system.")
-    codes = [f["code"] for f in result.json["findings"]]
-    if "gpu-no-driver" in codes:
-        assert probe["explained_by"] == ["gpu-no-driver"]
-        assert probe["explanation"] == (
-            "torch 2.14.1+cu130 sees no GPU: no NVIDIA driver on this machine [gpu-no-driver]"
-        )
-    else:  # never a cause no finding gives
-        assert probe["explained_by"] == []
-        assert probe["explanation"] == (
-            "torch 2.14.1+cu130 sees no GPU (RuntimeError: Found no NVIDIA driver on your "
-            "system.); no finding explains why"
-        )
+    # The finding that explains it (checks/gpu_libs.py), and the line that names it.
+    assert [f["code"] for f in result.json["findings"]] == ["gpu-no-driver"]
+    assert probe["explained_by"] == ["gpu-no-driver"]
+    assert probe["explanation"] == (
+        "torch 2.14.1+cu130 sees no GPU: no NVIDIA driver on this machine [gpu-no-driver]"
+    )
     text = pkgdoctor("why", "torch", "--gpu", "--prefix", str(cuda_torch.prefix)).out
-    assert f"✗ {probe['explanation']}\n" in text
-    assert (
+    lines = text.splitlines()
+    assert lines[3].startswith("✓ import torch works in the target interpreter: ")
+    assert lines[4:7] == [
+        "✗ torch 2.14.1+cu130 sees no GPU: no NVIDIA driver on this machine [gpu-no-driver]",
         "    torch.cuda.is_available() False, device_count() 0; built for CUDA 13.0; "
-        "architectures sm_75, sm_80, sm_86, sm_90, sm_100, sm_120\n"
-    ) in text
+        "architectures sm_75, sm_80, sm_86, sm_90, sm_100, sm_120",
+        "    RuntimeError: Found no NVIDIA driver on your system. Please check that you have an "
+        "NVIDIA GPU and installed a driver from http://www.nvidia.com/Download/index.…",
+    ]
+    assert "[i] GPU  1 note\n    i 1 note (gpu-no-driver); -v shows them\n" in text
 
 
 def test_cpu_jax(cpu_jax: Venv, pkgdoctor: Runner) -> None:
