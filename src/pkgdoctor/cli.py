@@ -391,7 +391,8 @@ def _add_why(sub: _Subparsers) -> None:
     why = sub.add_parser(
         "why",
         help=_HELP["why"],
-        description="Import MODULE in the target interpreter and explain the real cause.",
+        description="Import MODULE in the target interpreter and explain the real cause;\n"
+        "with --gpu, ask the GPU frameworks whether they see a GPU, and why not.",
         epilog=_WHY_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
