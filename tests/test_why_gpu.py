@@ -22,6 +22,7 @@ from test_hostile_processes import alive
 
 TORCH_CPU = "torch==2.13.0"  # 2.13.0+cpu, from the machine's wheel directory (pip.conf)
 JAX = ("jax==0.10.2", "jaxlib==0.10.2")
+CUPY_AND_ONNXRUNTIME = ("cupy-cuda13x==14.2.0", "onnxruntime==1.32.0")
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +40,15 @@ def cpu_jax(tmp_path_factory: pytest.TempPathFactory) -> Venv:
     """jax and jaxlib from the registry: the CPU build (no CUDA plugin installed)."""
     venv = gpu_env.new_venv(tmp_path_factory.mktemp("cpu-jax") / "env")
     gpu_env.install(venv, *JAX)
+    return venv
+
+
+@pytest.fixture(scope="session")
+def cupy_and_onnxruntime(tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    """CuPy's CUDA 13 build (it loads the CUDA libraries with dlopen: no DT_NEEDED on
+    libcuda.so.1) and onnxruntime's CPU build, from the registry."""
+    venv = gpu_env.new_venv(tmp_path_factory.mktemp("cupy") / "env")
+    gpu_env.install(venv, *CUPY_AND_ONNXRUNTIME)
     return venv
 
 
@@ -132,6 +142,41 @@ def test_cpu_jax(cpu_jax: Venv, pkgdoctor: Runner) -> None:
     assert probe["build"] == {"jaxlib": "0.10.2", "plugins": [], "backend": "cpu"}
     assert probe["error"].startswith("RuntimeError: Unknown backend: 'gpu' requested")
     assert probe["explanation"] == "jax 0.10.2 is a CPU-only build: it never sees a GPU"
+
+
+def test_cupy_and_onnxruntime_without_a_driver(
+    cupy_and_onnxruntime: Venv, pkgdoctor: Runner
+) -> None:
+    """CuPy's runtime says "insufficient driver" when there is none at all; onnxruntime's
+    CPU build carries the CPU and Azure providers only."""
+    result = pkgdoctor("why", "--gpu", "--prefix", str(cupy_and_onnxruntime.prefix), "--json")
+    assert result.status == 0, result.out + result.err
+    cupy, onnxruntime = result.json["gpu"]
+    assert cupy["distribution"] == "cupy-cuda13x 14.2.0"
+    assert cupy["available"] is False
+    assert cupy["build"] == {"hip": False, "runtime": 13020}
+    assert cupy["error"] == (
+        "CUDARuntimeError: cudaErrorInsufficientDriver: CUDA driver version is insufficient "
+        "for CUDA runtime version"
+    )
+    assert cupy["error_code"] == "cudaErrorInsufficientDriver"
+    codes = [f["code"] for f in result.json["findings"]]
+    if "gpu-no-driver" in codes:  # once a finding covers what CuPy loads with dlopen
+        assert cupy["explained_by"] == ["gpu-no-driver"]
+    else:  # today none does, and the line says so: no cause is made up
+        assert cupy["explanation"] == (
+            "cupy 14.2.0 sees no GPU (CUDARuntimeError: cudaErrorInsufficientDriver: CUDA "
+            "driver version is insufficient for CUDA runtime version); no finding explains why"
+        )
+    assert onnxruntime["cpu_only"] is True
+    assert onnxruntime["build"] == {
+        "providers": ["AzureExecutionProvider", "CPUExecutionProvider"],
+        "device": "CPU",
+    }
+    assert onnxruntime["explanation"] == (
+        "onnxruntime 1.32.0 is a CPU-only build (providers: AzureExecutionProvider, "
+        "CPUExecutionProvider): it never sees a GPU"
+    )
 
 
 def test_no_framework_installed(tmp_path: Path, pkgdoctor: Runner) -> None:
@@ -290,6 +335,20 @@ def test_a_driver_too_old() -> None:
         "torch 2.5.1+cu121 sees no GPU: the NVIDIA driver is older than the CUDA runtime of "
         "this build needs [gpu-driver-too-old]"
     )
+
+
+def test_insufficient_driver_means_none_or_too_old() -> None:
+    """The CUDA runtime's cudaErrorInsufficientDriver (35) is its answer both without a
+    driver and with one too old: the finding present tells which."""
+    probe = GpuProbe(
+        "cupy", "cupy-cuda13x 14.2.0", imported=True, version="14.2.0", available=False,
+        device_count=0, cpu_only=False,
+        error="CUDARuntimeError: cudaErrorInsufficientDriver: CUDA driver version is "
+        "insufficient for CUDA runtime version",
+    )  # fmt: skip
+    assert explain(probe, [_finding("gpu-no-driver")]).explained_by == ("gpu-no-driver",)
+    too_old = _finding("gpu-driver-too-old", "cupy-cuda13x")
+    assert explain(probe, [too_old]).explained_by == ("gpu-driver-too-old",)
 
 
 def test_a_cpu_build_with_its_finding() -> None:

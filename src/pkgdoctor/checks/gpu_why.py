@@ -49,11 +49,17 @@ SAYS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     ),
     (
         re.compile(
-            r"driver (?:on your system )?is too old|insufficient for CUDA runtime|"
-            r"cudaErrorInsufficientDriver|CUDA_ERROR_SYSTEM_DRIVER_MISMATCH|forward compatibility",
+            r"driver (?:on your system )?is too old|CUDA_ERROR_SYSTEM_DRIVER_MISMATCH|"
+            r"forward compatibility",
             re.IGNORECASE,
         ),
         ("gpu-driver-too-old",),
+    ),
+    # The CUDA runtime says "insufficient" both for an old driver and for none at all (cupy
+    # 14.2.0 on a machine without libcuda.so.1): the finding present tells which.
+    (
+        re.compile(r"insufficient for CUDA runtime|cudaErrorInsufficientDriver", re.IGNORECASE),
+        ("gpu-driver-too-old", "gpu-no-driver"),
     ),
     (
         re.compile(
