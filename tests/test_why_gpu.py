@@ -197,6 +197,13 @@ def test_a_snapshot_cannot_be_asked(cpu_torch: Venv, pkgdoctor: Runner, tmp_path
     assert "no framework can be asked whether it sees a GPU" in result.err
     text = pkgdoctor("why", "--gpu", "--from", str(recorded)).out
     assert "[✓] GPU\n" in text
+    static = pkgdoctor("why", "--gpu", "--prefix", str(cpu_torch.prefix), "--static", "--json")
+    assert static.status == 0
+    assert static.json["gpu"] == []
+    assert static.err == (
+        "pkgdoctor: the target is read statically (asked for with --static): no framework can "
+        "be asked whether it sees a GPU\n"
+    )
 
 
 def test_module_or_gpu_is_needed(pkgdoctor: Runner) -> None:

@@ -1077,8 +1077,12 @@ def _ask_gpu(args: argparse.Namespace, snapshot: Snapshot) -> list[GpuProbe]:
         )
         return []
     if target.start_failure is not None or target.mode != "live":
-        how = "cannot start" if target.start_failure is not None else "is read statically"
-        _say(f"the target's interpreter {how}: no framework can be asked")
+        how = (
+            "the target's interpreter cannot start"
+            if target.start_failure is not None
+            else f"the target is read statically ({target.static_reason})"
+        )
+        _say(f"{how}: no framework can be asked whether it sees a GPU")
         return []
     return ask(target, frameworks, args.timeout)
 
