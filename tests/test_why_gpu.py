@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -356,6 +357,36 @@ def test_insufficient_driver_means_none_or_too_old() -> None:
     assert explain(probe, [_finding("gpu-no-driver")]).explained_by == ("gpu-no-driver",)
     too_old = _finding("gpu-driver-too-old", "cupy-cuda13x")
     assert explain(probe, [too_old]).explained_by == ("gpu-driver-too-old",)
+
+
+def test_devices_hidden() -> None:
+    """torch.cuda.init() with CUDA_VISIBLE_DEVICES="" on a machine with a driver."""
+    probe = GpuProbe(
+        "torch", "torch 2.14.1", imported=True, version="2.14.1+cu130", available=False,
+        device_count=0, cpu_only=False, error="RuntimeError: No CUDA GPUs are available",
+    )  # fmt: skip
+    explained = explain(probe, [_finding("gpu-devices-hidden")])
+    assert explained.explanation == (
+        "torch 2.14.1+cu130 sees no GPU: the machine's GPUs are hidden from this process "
+        "[gpu-devices-hidden]"
+    )
+
+
+def test_a_build_named_in_the_message() -> None:
+    """A finding about several builds names the first as its distribution, all in its
+    message."""
+    probe = GpuProbe(
+        "jax", "jax 0.4.35", imported=True, version="0.4.35", available=False, device_count=0,
+        cpu_only=False, warnings=("CUDA driver version is insufficient for CUDA runtime version",),
+    )  # fmt: skip
+    both = Finding(
+        "gpu-driver-too-old", Severity.ERROR,
+        "torch 2.5.1+cu124 (CUDA 12.4), jax 0.4.35 (CUDA 12.6) need(s) a newer driver.",
+        distribution="torch",
+    )  # fmt: skip
+    assert explain(probe, [both]).explained_by == ("gpu-driver-too-old",)
+    other = replace(both, message="torch 2.5.1+cu124 (CUDA 12.4) needs a newer driver.")
+    assert explain(probe, [other]).explained_by == ()
 
 
 def test_a_cpu_build_with_its_finding() -> None:

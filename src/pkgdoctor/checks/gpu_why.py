@@ -30,6 +30,7 @@ BECAUSE = {
     "gpu-missing-cuda-libs": "CUDA libraries this build needs are not installed",
     "gpu-system-cuda-shadows": "another CUDA's libraries are loaded before the wheels' own",
     "gpu-cuda-mixed-majors": "packages built for different CUDA majors are installed together",
+    "gpu-devices-hidden": "the machine's GPUs are hidden from this process",
 }
 CPU_ONLY = "gpu-cpu-only-build"
 
@@ -40,12 +41,18 @@ CPU_ONLY = "gpu-cpu-only-build"
 # kernel image is available for execution on the device"), the dynamic loader's.
 SAYS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     (
+        re.compile(r"no NVIDIA driver|libcuda\.so|CUDA driver initialization failed", re.I),
+        ("gpu-no-driver",),
+    ),
+    # A driver without a visible device (CUDA_VISIBLE_DEVICES="", a container started without
+    # GPU access); torch.cuda.init() then raises "No CUDA GPUs are available".
+    (
         re.compile(
-            r"no NVIDIA driver|libcuda\.so|CUDA driver initialization failed|"
-            r"cudaErrorNoDevice|CUDA_ERROR_NO_DEVICE|no CUDA-capable device",
+            r"cudaErrorNoDevice|CUDA_ERROR_NO_DEVICE|no CUDA-capable device|No CUDA GPUs are "
+            r"available",
             re.IGNORECASE,
         ),
-        ("gpu-no-driver",),
+        ("gpu-devices-hidden", "gpu-no-driver"),
     ),
     (
         re.compile(
@@ -80,7 +87,7 @@ _PER_BUILD = frozenset(
     {CPU_ONLY, "gpu-driver-too-old", "gpu-arch-not-compiled", "gpu-missing-cuda-libs"}
 )
 # A CUDA build that sees no GPU and says nothing: what alone explains that.
-_SILENT = ("gpu-no-driver", "gpu-driver-too-old")
+_SILENT = ("gpu-no-driver", "gpu-driver-too-old", "gpu-devices-hidden")
 
 
 def explain(probe: GpuProbe, findings: Sequence[Finding]) -> GpuProbe:
@@ -129,9 +136,15 @@ def explain(probe: GpuProbe, findings: Sequence[Finding]) -> GpuProbe:
 
 
 def _concerns(finding: Finding, probe: GpuProbe) -> bool:
+    """Whether ``finding`` is about the machine or the environment, or names the probed
+    build: as its distribution, or in its message (gpu-driver-too-old lists every build the
+    driver refuses: "torch 2.5.1+cu121 (CUDA 12.1), torchvision ...")."""
     if finding.code not in _PER_BUILD or finding.distribution is None:
         return True
-    return normalize(finding.distribution) == normalize(probe.distribution.split(" ")[0])
+    name = probe.distribution.split(" ")[0]
+    if normalize(finding.distribution) == normalize(name):
+        return True
+    return re.search(rf"(?<![\w.-]){re.escape(name)} ", finding.message) is not None
 
 
 def _device(device: dict[str, object]) -> str:
