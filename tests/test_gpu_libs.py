@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -235,7 +238,7 @@ def test_driver_library_judged_by_the_gpu_facts(tmp_path: Path, pkgdoctor: Runne
     assert finding["severity"] == "error" and "libcuda.so.1" in finding["evidence"]["missing"]
     assert "gpu-no-driver" not in broken.codes()
 
-    container = {"driver_version": None, "cuda_driver_version": None, "devices": [],
+    container: dict[str, Any] = {"driver_version": None, "cuda_driver_version": None, "devices": [],
                  "source": "", "visible": {"NVIDIA_VISIBLE_DEVICES": "void"}}  # fmt: skip
     inside = pkgdoctor("check", "--from", str(_edited(recorded, container)), "--json")
     (note,) = _findings(inside, "gpu-no-driver")
@@ -247,3 +250,81 @@ def test_driver_library_judged_by_the_gpu_facts(tmp_path: Path, pkgdoctor: Runne
     (note,) = _findings(unknown, "gpu-no-driver")
     assert note["severity"] == "info" and "cannot be judged" in note["message"]
     assert unknown.codes() == ["gpu-no-driver"]
+
+
+# --- a CUDA build without its NVIDIA wheels -----------------------------------------------------
+
+# torch 2.14.1's requirements that are not NVIDIA's CUDA wheels (its Requires-Dist).
+TORCH_PLAIN_REQUIREMENTS = (
+    "filelock",
+    "typing-extensions>=4.10.0",
+    "setuptools>=77.0.3",
+    "sympy>=1.13.3",
+    "networkx>=2.5.1",
+    "jinja2",
+    "fsspec>=0.8.5",
+)
+
+
+@pytest.fixture
+def torch_without_nvidia_wheels(tmp_path: Path) -> Iterator[Venv]:
+    """``pip install --no-deps torch==2.14.1`` and its plain requirements: the CUDA build
+    without any nvidia-* wheel (about 1 GB; removed after the test, the fix makes it 4)."""
+    venv = gpu_env.new_venv(tmp_path / "nodeps")
+    gpu_env.install(venv, "--no-deps", gpu_env.TORCH)
+    gpu_env.install(venv, *TORCH_PLAIN_REQUIREMENTS)
+    yield venv
+    shutil.rmtree(venv.prefix, ignore_errors=True)
+
+
+def _pip_environment() -> dict[str, str]:
+    """The environment a fix runs in: the machine's, with the local indexes named (as
+    gpu_env.install does) and the tests' pip cache."""
+    indexes = " ".join(f"file://{d}" for d in gpu_env.LOCAL_INDEXES if os.path.isdir(d))
+    env = dict(os.environ, PIP_CACHE_DIR=str(gpu_env.pip_cache()), PIP_NO_COMPILE="1")
+    if indexes:
+        env["PIP_EXTRA_INDEX_URL"] = indexes
+    return env
+
+
+def test_cuda_build_without_its_nvidia_wheels(
+    torch_without_nvidia_wheels: Venv, pkgdoctor: Runner
+) -> None:
+    """One error naming the wheels to install (from torch's Requires-Dist, the cuda-toolkit
+    extras included) with the missing requirements and libraries folded in; its command,
+    run as it is, makes ``import torch`` work and the finding go."""
+    venv = torch_without_nvidia_wheels
+    failed = subprocess.run(
+        [str(venv.python), "-c", "import torch"], capture_output=True, text=True, check=False
+    )
+    assert "libcudnn.so.9: cannot open shared object file" in failed.stderr
+    result = pkgdoctor("check", "--python", str(venv.python), "--json")
+    (finding,) = _findings(result, "gpu-missing-cuda-libs")
+    assert (finding["distribution"], finding["severity"]) == ("torch", "error")
+    assert finding["evidence"]["missing_requirements"] == [
+        "cuda-toolkit[cublas,cudart,cufft,cufile,cupti,curand,cusolver,cusparse,nvjitlink,"
+        "nvrtc,nvtx]==13.0.3",
+        "nvidia-cudnn-cu13==9.24.0.43",
+        "nvidia-cusparselt-cu13==0.8.1",
+        "nvidia-nccl-cu13==2.30.7",
+        "nvidia-nvshmem-cu13==3.4.5",
+    ]
+    libraries = finding["evidence"]["libraries_not_found"]
+    assert {"libcudnn.so.9", "libcublas.so.13", "libnccl.so.2"} <= set(libraries)
+    assert "libcuda.so.1" not in libraries  # the driver's: gpu-no-driver says it
+    assert "ext-missing-library" not in result.codes()  # folded
+    requirements = [
+        f["evidence"]["requirement"] for f in _findings(result, "dist-requirement-missing")
+    ]
+    assert sorted(r.split("<")[0].split("~")[0] for r in requirements) == [
+        "cuda-bindings",
+        "triton",
+    ]  # Python packages, not CUDA's libraries: said on their own
+    assert len(finding["evidence"]["folded"]) == 6  # 5 requirements and the libraries
+
+    run(["bash", "-c", finding["command"]], env=_pip_environment())
+    out = run([str(venv.python), "-c", "import torch; print(torch.version.cuda)"]).stdout
+    assert out.split()[-1] == "13.0"
+    after = pkgdoctor("check", "--python", str(venv.python), "--json")
+    assert "gpu-missing-cuda-libs" not in after.codes()
+    assert "ext-missing-library" not in after.codes()

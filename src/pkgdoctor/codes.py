@@ -362,6 +362,13 @@ GPU_NO_DRIVER = _register(
     "CUDA builds are installed on a machine without an NVIDIA driver: they run on the CPU only.",
 )
 
+GPU_MISSING_CUDA_LIBS = _register(
+    "gpu-missing-cuda-libs",
+    "GPU",
+    Severity.ERROR,
+    "A CUDA build is installed without the NVIDIA library wheels it requires (--no-deps).",
+)
+
 # --- Extension modules (checks/extensions.py; audit-wheel reuses them) ------------------------
 
 EXT_INVALID_ELF = _register(

@@ -169,6 +169,9 @@ def _clobbered(inventory: Inventory, built: dict[str, list[Distribution]]) -> bo
 def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
     """A ``dist-clobber`` between NVIDIA wheels of two CUDA majors is this finding's
     consequence: folded into its evidence (``clobbered``)."""
+    from pkgdoctor.checks import gpu_libs
+
+    findings = gpu_libs.reconcile(ctx, findings)
     mixed = next((f for f in findings if f.code == MIXED.code), None)
     if mixed is None:
         return findings

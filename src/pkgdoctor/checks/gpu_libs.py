@@ -1,6 +1,19 @@
 """GPU stacks' libraries (issue 12): the NVIDIA driver's own libraries, and CUDA builds
 installed without the ``nvidia-*`` wheels they require.
 
+``gpu-missing-cuda-libs``: a CUDA build installed with ``--no-deps`` (or with some of its
+``nvidia-*`` wheels uninstalled, or from a mirror that lacks them). What the real loader does
+with torch: ``import torch`` first runs ``_load_global_deps()`` (torch/__init__.py), which
+``ctypes.CDLL``s ``torch/lib/libtorch_global_deps.so`` with ``RTLD_GLOBAL``; its ``DT_NEEDED``
+CUDA libraries are searched along its RUNPATH (``$ORIGIN/../../nvidia/<component>/lib``,
+``$ORIGIN/../../nvidia/cu13/lib``: the wheels' directories beside torch). When that fails
+with an ``OSError`` naming one of the CUDA libraries, ``_preload_cuda_deps`` loads each of
+them by full path from the first ``sys.path`` entry that has ``nvidia/<component>/lib/<lib>``
+(or ``nvidia/cuXX/lib``) and tries again; a library found nowhere raises ``ValueError: ...
+not found in the system path`` and the import fails. So the wheels count wherever on
+``sys.path`` they are installed (the inventory covers every entry), and without them the
+import breaks: an error, naming the requirements from torch's own Requires-Dist.
+
 ``gpu-no-driver``: ``libcuda.so.1`` and a few other libraries come only with an NVIDIA
 driver, never from a wheel or the CUDA toolkit. A complete CUDA torch on a machine without a
 driver (CI runners, laptops, login nodes) imports and runs on the CPU: torch loads them only
@@ -12,14 +25,25 @@ error (``ext-missing-library``) only where a driver is there and its library is 
 from __future__ import annotations
 
 import posixpath
+import re
+import shlex
+from dataclasses import replace
 from typing import Any
 
 from pkgdoctor import codes
 from pkgdoctor.checks.context import Context
-from pkgdoctor.findings import Finding
-from pkgdoctor.snapshot.model import GpuFacts
+from pkgdoctor.checks.import_loads import marker_applies
+from pkgdoctor.findings import Finding, Severity
+from pkgdoctor.snapshot.model import Distribution, GpuFacts
 
 NO_DRIVER = codes.GPU_NO_DRIVER
+MISSING_LIBS = codes.GPU_MISSING_CUDA_LIBS
+
+# NVIDIA's CUDA library wheels (nvidia-cublas, nvidia-cudnn-cu13, ...) and ``cuda-toolkit``,
+# NVIDIA's meta-package whose extras pull them in (torch 2.14 requires
+# ``cuda-toolkit[cublas,cudart,...]==13.0.3``). ``cuda-bindings`` and ``cuda-pathfinder`` are
+# Python packages, not libraries a build links: their absence is a dist-requirement-missing.
+_CUDA_WHEEL = re.compile(r"^(nvidia-[a-z0-9-]+|cuda-toolkit)$")
 
 # The user-space libraries only an NVIDIA driver installs (by soname): NVIDIA's driver README,
 # "Installed Components" (https://download.nvidia.com/XFree86/Linux-x86_64/580.95.05/README/
@@ -62,13 +86,144 @@ def excused(ctx: Context, name: str) -> bool:
 
 
 def check(ctx: Context) -> list[Finding]:
+    findings = [
+        _missing_libs(ctx, dist, wheels)
+        for dist in ctx.inventory.distributions
+        if (wheels := missing_cuda_wheels(ctx, dist))
+    ]
     users = _driver_users(ctx)
-    if not users:
-        return []
     gpu = ctx.snapshot.gpu
-    if gpu is not None and driver_present(gpu):
-        return []  # a driver without its library: ext-missing-library says it, an error
-    return [_no_driver(ctx, gpu, users)]
+    # A driver without its library is an ext-missing-library error (a broken driver install).
+    if users and (gpu is None or not driver_present(gpu)):
+        findings.append(_no_driver(ctx, gpu, users))
+    return findings
+
+
+# --- gpu-missing-cuda-libs --------------------------------------------------------------------
+
+
+def missing_cuda_wheels(ctx: Context, dist: Distribution) -> dict[str, str]:
+    """The NVIDIA CUDA wheels ``dist`` requires (directly, or through the extras of
+    ``cuda-toolkit`` it asks for) that are not installed: Requires-Dist text → the requirement
+    to install (``name[extras]specifier``, without its marker). Markers evaluated for the
+    target with ``packaging``."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    markers = dict(ctx.target.markers)
+    found: dict[str, str] = {}
+    seen = {dist.key}
+    todo: list[tuple[Distribution, frozenset[str]]] = [(dist, frozenset())]
+    while todo:
+        current, extras = todo.pop()
+        for text in current.requires:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                continue
+            name = req.name.lower().replace("_", "-").replace(".", "-")
+            if not _CUDA_WHEEL.match(name):
+                continue
+            if req.marker is not None and not marker_applies(req.marker, markers, extras):
+                continue
+            installed = ctx.inventory.get(name)
+            if installed is None:
+                wanted = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+                found[text] = f"{req.name}{wanted}{req.specifier}"
+            elif installed.key not in seen or req.extras:
+                seen.add(installed.key)
+                todo.append((installed, frozenset(req.extras)))
+    return found
+
+
+def _cuda_sonames(ctx: Context, dist: Distribution) -> dict[str, list[str]]:
+    """The libraries ``dist``'s modules need that the loader model does not find and that
+    their search path expects from an NVIDIA wheel (a RUNPATH directory ``.../nvidia/...``)
+    → the files that need them."""
+    names: dict[str, list[str]] = {}
+    for module in ctx.snapshot.extensions.modules:
+        if ctx.owner(module.file.path) is not dist:
+            continue
+        for link in module.links:
+            res = link.resolution
+            if res.found or res.name in DRIVER_LIBRARIES:  # those are gpu-no-driver's
+                continue
+            if not any("/nvidia/" in d + "/" for d in res.searched):
+                continue
+            files = names.setdefault(res.name, [])
+            requester = posixpath.basename(link.requester)
+            if requester not in files:
+                files.append(requester)
+    return dict(sorted(names.items()))
+
+
+def _missing_libs(ctx: Context, dist: Distribution, wheels: dict[str, str]) -> Finding:
+    libraries = _cuda_sonames(ctx, dist)
+    specs = list(dict.fromkeys(wheels.values()))
+    evidence: dict[str, Any] = {"missing_requirements": specs}
+    if libraries:
+        evidence["libraries_not_found"] = libraries
+    module = dist.name.replace("-", "_")
+    if libraries:
+        count = f" ({len(libraries)} libraries)" if len(libraries) > 1 else ""
+        consequence = (
+            f"the loader does not find {', '.join(libraries)}{count}, so `import {module}` fails"
+        )
+    else:
+        consequence = (
+            "the loader finds their libraries elsewhere, not the versions it was built with"
+        )
+    return MISSING_LIBS.finding(
+        f"{dist} is a CUDA build installed without the NVIDIA wheels it requires "
+        f"({', '.join(specs)}): {consequence}.",
+        distribution=dist.name,
+        path=dist.metadata_dir,
+        evidence=evidence,
+        command=ctx.pip("install " + " ".join(shlex.quote(s) for s in specs)),
+        explanation=f"Install the NVIDIA wheels {dist} requires (its Requires-Dist): pip "
+        "puts their libraries in site-packages/nvidia/, where its RUNPATH and torch's "
+        "preloading look.",
+        severity=None if libraries else Severity.WARNING,
+    )
+
+
+def reconcile(ctx: Context, findings: list[Finding]) -> list[Finding]:
+    """The consequences of a CUDA build without its NVIDIA wheels, folded into its
+    ``gpu-missing-cuda-libs`` (``folded``): the ``dist-requirement-missing`` of each of those
+    wheels, and the ``ext-missing-library`` of its modules when all the libraries it names
+    are the wheels' (CUDA's sonames, looked for in ``nvidia/*/lib``)."""
+    by_dist = {f.distribution: f for f in findings if f.code == MISSING_LIBS.code}
+    if not by_dist:
+        return findings
+    folded: dict[str, list[str]] = {}
+    kept = []
+    for finding in findings:
+        owner = by_dist.get(finding.distribution)
+        if owner is not None and owner is not finding and _folds(ctx, owner, finding):
+            folded.setdefault(owner.distribution or "", []).append(
+                f"{finding.code}: {finding.message}"
+            )
+            continue
+        kept.append(finding)
+    result = []
+    for finding in kept:
+        more = folded.get(finding.distribution or "") if finding.code == MISSING_LIBS.code else None
+        result.append(
+            replace(finding, evidence={**finding.evidence, "folded": more}) if more else finding
+        )
+    return result
+
+
+def _folds(ctx: Context, owner: Finding, finding: Finding) -> bool:
+    dist = ctx.inventory.get(owner.distribution or "")
+    if dist is None:
+        return False
+    if finding.code == "dist-requirement-missing":
+        return str(finding.evidence.get("requirement")) in missing_cuda_wheels(ctx, dist)
+    if finding.code == codes.EXT_MISSING_LIBRARY.code:
+        missing = finding.evidence.get("missing")
+        libraries = owner.evidence.get("libraries_not_found", {})
+        return isinstance(missing, dict) and bool(missing) and set(missing) <= set(libraries)
+    return False
 
 
 def _driver_users(ctx: Context) -> dict[str, dict[str, list[str]]]:

@@ -134,7 +134,7 @@ def _closure(ctx: Context, dist: Distribution) -> set[str]:
                 req = Requirement(text)
             except InvalidRequirement:
                 continue
-            if req.marker is not None and not _applies(req.marker, markers, extras):
+            if req.marker is not None and not marker_applies(req.marker, markers, extras):
                 continue
             needed = ctx.inventory.get(canonicalize_name(req.name))
             if needed is not None and needed.key not in seen:
@@ -143,7 +143,7 @@ def _closure(ctx: Context, dist: Distribution) -> set[str]:
     return seen
 
 
-def _applies(marker: object, markers: dict[str, str], extras: Iterable[str]) -> bool:
+def marker_applies(marker: object, markers: dict[str, str], extras: Iterable[str]) -> bool:
     """Whether a Requires-Dist marker holds for the target, with no extra or one of
     ``extras`` requested (PEP 508: ``extra`` is compared with each in turn)."""
     from packaging.markers import Marker
