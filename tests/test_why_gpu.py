@@ -6,8 +6,10 @@ explains each answer with the findings (``checks/gpu_why.py``)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,31 +28,36 @@ JAX = ("jax==0.10.2", "jaxlib==0.10.2")
 CUPY_AND_ONNXRUNTIME = ("cupy-cuda13x==14.2.0", "onnxruntime==1.32.0")
 
 
-@pytest.fixture(scope="session")
-def cpu_torch(tmp_path_factory: pytest.TempPathFactory) -> Venv:
+def _built(path: Path, *requirements: str) -> Iterator[Venv]:
+    """A venv with ``requirements`` for one test (each such environment has exactly one, so
+    that under xdist it is built once, by one worker), removed after it: 0.4 to 1 GB each."""
+    venv = gpu_env.new_venv(path)
+    try:
+        gpu_env.install(venv, *requirements)
+        yield venv
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def cpu_torch(tmp_path: Path) -> Iterator[Venv]:
     """PyTorch's CPU build and what it requires, as ``pip install torch==2.13.0`` makes it
     where the CPU wheel is offered (this machine's pip.conf: /opt/wheels)."""
-    venv = gpu_env.new_venv(tmp_path_factory.mktemp("cpu-torch") / "env")
     links = ["--find-links=/opt/wheels"] if os.path.isdir("/opt/wheels") else []
-    gpu_env.install(venv, *links, TORCH_CPU)
-    return venv
+    yield from _built(tmp_path / "cpu-torch", *links, TORCH_CPU)
 
 
-@pytest.fixture(scope="session")
-def cpu_jax(tmp_path_factory: pytest.TempPathFactory) -> Venv:
+@pytest.fixture
+def cpu_jax(tmp_path: Path) -> Iterator[Venv]:
     """jax and jaxlib from the registry: the CPU build (no CUDA plugin installed)."""
-    venv = gpu_env.new_venv(tmp_path_factory.mktemp("cpu-jax") / "env")
-    gpu_env.install(venv, *JAX)
-    return venv
+    yield from _built(tmp_path / "cpu-jax", *JAX)
 
 
-@pytest.fixture(scope="session")
-def cupy_and_onnxruntime(tmp_path_factory: pytest.TempPathFactory) -> Venv:
+@pytest.fixture
+def cupy_and_onnxruntime(tmp_path: Path) -> Iterator[Venv]:
     """CuPy's CUDA 13 build (it loads the CUDA libraries with dlopen: no DT_NEEDED on
     libcuda.so.1) and onnxruntime's CPU build, from the registry."""
-    venv = gpu_env.new_venv(tmp_path_factory.mktemp("cupy") / "env")
-    gpu_env.install(venv, *CUPY_AND_ONNXRUNTIME)
-    return venv
+    yield from _built(tmp_path / "cupy", *CUPY_AND_ONNXRUNTIME)
 
 
 def _answer_lines(text: str) -> str:
@@ -58,7 +65,8 @@ def _answer_lines(text: str) -> str:
     return "".join(text.splitlines(keepends=True)[2:])
 
 
-def test_cpu_torch(cpu_torch: Venv, pkgdoctor: Runner) -> None:
+def test_cpu_torch(cpu_torch: Venv, pkgdoctor: Runner, tmp_path: Path) -> None:
+    """PyTorch's CPU build: why --gpu, why torch --gpu, a snapshot of it, --static."""
     result = pkgdoctor("why", "--gpu", "--prefix", str(cpu_torch.prefix))
     assert result.status == 0, result.out + result.err
     assert _answer_lines(result.out) == (
@@ -90,14 +98,30 @@ def test_cpu_torch(cpu_torch: Venv, pkgdoctor: Runner) -> None:
         "explained_by": [],
     }
 
-
-def test_why_torch_gpu_imports_and_asks(cpu_torch: Venv, pkgdoctor: Runner) -> None:
+    # why torch --gpu: the import, then torch's answer.
     result = pkgdoctor("why", "torch", "--gpu", "--prefix", str(cpu_torch.prefix))
     assert result.status == 0, result.out + result.err
     lines = result.out.splitlines()
     assert lines[3].startswith("✓ import torch works in the target interpreter: ")
     assert lines[3].endswith("/torch/__init__.py (torch 2.13.0+cpu).")
     assert lines[4] == "i torch 2.13.0+cpu is a CPU-only build: it never sees a GPU"
+
+    # A snapshot cannot be asked, nor a target read statically: the GPU findings only.
+    recorded = tmp_path / "env.json"
+    assert pkgdoctor("snapshot", "--prefix", str(cpu_torch.prefix), "-o", str(recorded)).status == 0
+    result = pkgdoctor("why", "--gpu", "--from", str(recorded), "--json")
+    assert result.status == 0
+    assert result.json["gpu"] == []
+    assert "no framework can be asked whether it sees a GPU" in result.err
+    text = pkgdoctor("why", "--gpu", "--from", str(recorded)).out
+    assert "[✓] GPU\n" in text
+    static = pkgdoctor("why", "--gpu", "--prefix", str(cpu_torch.prefix), "--static", "--json")
+    assert static.status == 0
+    assert static.json["gpu"] == []
+    assert static.err == (
+        "pkgdoctor: the target is read statically (asked for with --static): no framework can "
+        "be asked whether it sees a GPU\n"
+    )
 
 
 def test_cuda_torch_without_a_driver(cuda_torch: Venv, pkgdoctor: Runner) -> None:
@@ -187,24 +211,6 @@ def test_no_framework_installed(tmp_path: Path, pkgdoctor: Runner) -> None:
     assert result.json["gpu"] == []
     assert "nothing to ask" in result.err
     assert "no GPU framework (torch, jax, cupy, tensorflow, onnxruntime) is installed" in result.err
-
-
-def test_a_snapshot_cannot_be_asked(cpu_torch: Venv, pkgdoctor: Runner, tmp_path: Path) -> None:
-    recorded = tmp_path / "env.json"
-    assert pkgdoctor("snapshot", "--prefix", str(cpu_torch.prefix), "-o", str(recorded)).status == 0
-    result = pkgdoctor("why", "--gpu", "--from", str(recorded), "--json")
-    assert result.status == 0
-    assert result.json["gpu"] == []
-    assert "no framework can be asked whether it sees a GPU" in result.err
-    text = pkgdoctor("why", "--gpu", "--from", str(recorded)).out
-    assert "[✓] GPU\n" in text
-    static = pkgdoctor("why", "--gpu", "--prefix", str(cpu_torch.prefix), "--static", "--json")
-    assert static.status == 0
-    assert static.json["gpu"] == []
-    assert static.err == (
-        "pkgdoctor: the target is read statically (asked for with --static): no framework can "
-        "be asked whether it sees a GPU\n"
-    )
 
 
 def test_module_or_gpu_is_needed(pkgdoctor: Runner) -> None:
