@@ -200,7 +200,7 @@ _FORBIDDEN_CALLS = {
     "open", "print", "input", "exec", "eval", "__import__", "breakpoint",
     "read_elf", "iter_extensions", "read_importers",
 }  # fmt: skip
-_ALLOWED_TYPE_ONLY = {"pkgdoctor.look.imports"}  # under TYPE_CHECKING: a type, not a call
+_ALLOWED_TYPE_ONLY = {"pkgdoctor.look.imports", "pkgdoctor.look.gpu_probe"}  # types, not calls
 _FACTS = {"pkgdoctor.target.facts"}  # plain frozen dataclasses, whatever package they live in
 
 

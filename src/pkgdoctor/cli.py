@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pkgdoctor.cache import Cache
     from pkgdoctor.checks.context import Context
     from pkgdoctor.findings import Finding
+    from pkgdoctor.look.gpu_probe import GpuProbe
     from pkgdoctor.look.imports import ImportOutcome
     from pkgdoctor.render import Report
     from pkgdoctor.snapshot.model import ExtensionFacts, Snapshot
@@ -68,6 +69,15 @@ examples:
   pkgdoctor why torch._C --python ~/envs/ml/bin/python
   pkgdoctor why mypkg --cwd ~/project      shadowing where you run Python
   pkgdoctor why numpy --from env.json.gz   no import: what the snapshot shows of numpy
+  pkgdoctor why --gpu                      does torch (jax, cupy, ...) see a GPU, and why not
+  pkgdoctor why torch --gpu --json         the import, torch's answer and the GPU findings
+
+--gpu asks each installed framework in its own child of the target (torch.cuda.is_available()
+and the CUDA initialization error, jax.devices(), cupy.cuda.runtime.getDeviceCount(),
+tf.config.list_physical_devices('GPU'), onnxruntime.get_available_providers()), each within
+--timeout, and puts one line first per framework: what it answered and the finding that
+explains it ("torch 2.14.1+cu130 sees no GPU: no NVIDIA driver on this machine
+[gpu-no-driver]"), or that none does. With --from nothing can be asked: the GPU findings only.
 """
 
 _SNAPSHOT_EPILOG = """\
@@ -381,12 +391,22 @@ def _add_why(sub: _Subparsers) -> None:
     why = sub.add_parser(
         "why",
         help=_HELP["why"],
-        description="Import MODULE in the target interpreter and explain the real cause.",
+        description="Import MODULE in the target interpreter and explain the real cause;\n"
+        "with --gpu, ask the GPU frameworks whether they see a GPU, and why not.",
         epilog=_WHY_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    why.add_argument("modules", nargs="+", metavar="MODULE", help="dotted module name(s)")
+    why.add_argument(
+        "modules", nargs="*", metavar="MODULE", help="dotted module name(s); optional with --gpu"
+    )
     _target_options(why)
+    why.add_argument(
+        "--gpu",
+        action="store_true",
+        help="ask each installed framework (torch, jax, cupy, tensorflow, onnxruntime; only "
+        "those MODULE names, if it names one) whether it sees a GPU, and explain the answer "
+        "with the GPU findings",
+    )
     why.add_argument(
         "--from",
         dest="from_file",
@@ -413,7 +433,7 @@ def _add_why(sub: _Subparsers) -> None:
 _HELP = {
     "check": "health check of one environment",
     "snapshot": "write every fact about an environment as one JSON document",
-    "why": "import a module in the target and explain why it fails",
+    "why": "import a module in the target and explain why it fails (--gpu: why no GPU)",
     "export": "write a file that recreates an environment (requirements, pylock, environment.yml)",
     "wheels": "which file pip would install on a target, or what a build needs",
     "audit-wheel": (
@@ -955,6 +975,8 @@ def _look_while_importing(
 
 
 def _why(args: argparse.Namespace) -> int:
+    if not args.modules and not args.gpu:
+        raise UsageError("give a MODULE to import, or --gpu to ask the GPU frameworks")
     if args.from_file:
         return _why_recorded(args)
     from dataclasses import replace
@@ -1000,6 +1022,7 @@ def _why(args: argparse.Namespace) -> int:
             if missing is not None:
                 outcome = replace(outcome, elsewhere=installed_elsewhere(target, missing))
             looked.append((outcome, modules))
+    probes = _ask_gpu(args, snapshot) if args.gpu else None
     # Judge: every family, as check does; then each import with the findings about it.
     ctx = Context(snapshot, memo=cache)
     everything = run_checks(ctx, wanted=_wanted(args))
@@ -1014,20 +1037,66 @@ def _why(args: argparse.Namespace) -> int:
         extensions = with_symbol_searches(looker.facts(found), looker, looked)
         explaining = Context(replace(snapshot, extensions=extensions), memo=cache)
     findings: list[Finding] = []
-    if not looked:
+    if target.start_failure is not None:
         findings = judge(explaining, None, [], everything)
     for outcome, modules in looked:
         findings += [
             f for f in judge(explaining, outcome, modules, everything) if f not in findings
         ]
+    if probes is not None:
+        probes, gpu_findings = _explain_gpu(probes, everything, args)
+        findings += [f for f in gpu_findings if f not in findings]
     # The import lines head the report, each with the file imported and who installed it;
     # areas appear only where something was found.
     outcomes = []
     for outcome, _ in looked:
         owner = ctx.owner(outcome.origin) if outcome.origin else None
         outcomes.append(replace(outcome, distribution=str(owner)) if owner else outcome)
-    report = Report("why", target, _filter(findings, args), imports=outcomes)
+    report = Report(
+        "why",
+        target,
+        _filter(findings, args),
+        imports=outcomes,
+        gpu=probes,
+        areas=("GPU",) if args.gpu else (),
+    )
     return _finish(report, args)
+
+
+def _ask_gpu(args: argparse.Namespace, snapshot: Snapshot) -> list[GpuProbe]:
+    """``why --gpu``: each installed framework's answer (those MODULE names, if it names
+    one), each asked in its own child of the target; none when nothing can be asked."""
+    from pkgdoctor.look.gpu_probe import FRAMEWORKS, ask, installed
+
+    target = snapshot.target
+    frameworks = installed(snapshot.inventory, args.modules)
+    if not frameworks:
+        _say(
+            f"no GPU framework ({', '.join(FRAMEWORKS)}) is installed in {target.prefix}: "
+            "nothing to ask"
+        )
+        return []
+    if target.start_failure is not None or target.mode != "live":
+        how = (
+            "the target's interpreter cannot start"
+            if target.start_failure is not None
+            else f"the target is read statically ({target.static_reason})"
+        )
+        _say(f"{how}: no framework can be asked whether it sees a GPU")
+        return []
+    return ask(target, frameworks, args.timeout)
+
+
+def _explain_gpu(
+    probes: Sequence[GpuProbe], everything: Sequence[Finding], args: argparse.Namespace
+) -> tuple[list[GpuProbe], list[Finding]]:
+    """The frameworks' answers, each explained by the GPU findings it rests on; and those
+    findings (every finding of the GPU area, as --select/--ignore keep them)."""
+    from pkgdoctor.checks.gpu_why import explain
+    from pkgdoctor.codes import area_of
+
+    gpu = _filter([f for f in everything if area_of(f.code) == "GPU"], args)
+    return [explain(p, gpu) for p in probes], gpu
 
 
 def _why_recorded(args: argparse.Namespace) -> int:
@@ -1044,6 +1113,16 @@ def _why_recorded(args: argparse.Namespace) -> int:
         if not valid_module_name(module):
             raise UsageError(f"{module!r} is not a module name (expected e.g. numpy or torch._C)")
     snapshot = _read_snapshot(args)
+    if args.gpu:
+        from pkgdoctor.checks import run_checks
+        from pkgdoctor.codes import area_of
+
+        _say(
+            f"{args.from_file} is a snapshot: no framework can be asked whether it sees a GPU; "
+            "the GPU findings judged from it follow"
+        )
+        everything = run_checks(Context(snapshot), wanted=_wanted(args))
+        gpu = [f for f in everything if area_of(f.code) == "GPU"]
     recorded = snapshot.extensions.modules
     modules = [
         m
@@ -1052,13 +1131,20 @@ def _why_recorded(args: argparse.Namespace) -> int:
     ]
     ctx = Context(snapshot)
     findings = sort_findings(extensions.analyse(ctx, modules))
-    if not modules:
+    if args.gpu:
+        findings += [f for f in gpu if f not in findings]
+    if not modules and args.modules:
         _say(
             f"{args.from_file} records no extension module of "
             f"{', '.join(args.modules)}: nothing to judge without importing it"
         )
     report = Report(
-        "why", snapshot.target, _filter(findings, args), recorded=_recorded(args, snapshot)
+        "why",
+        snapshot.target,
+        _filter(findings, args),
+        recorded=_recorded(args, snapshot),
+        gpu=[] if args.gpu else None,
+        areas=("GPU",) if args.gpu else (),
     )
     return _finish(report, args)
 
@@ -1082,6 +1168,8 @@ def _finish(report: Report, args: argparse.Namespace) -> int:
     failed = any(f.severity >= threshold for f in report.findings)
     if report.command == "why" and any(not o.ok for o in report.imports) and not report.findings:
         failed = True  # every failure is explained by a finding; an ignored one still fails
+    if any(p.crashed or not p.imported for p in report.gpu or ()):
+        failed = True  # a framework that hangs, crashes or cannot be imported is found broken
     return EXIT_FOUND if failed else EXIT_OK
 
 

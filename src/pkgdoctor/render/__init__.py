@@ -12,6 +12,7 @@ from pkgdoctor.findings import Finding
 from pkgdoctor.target.facts import Target
 
 if TYPE_CHECKING:
+    from pkgdoctor.look.gpu_probe import GpuProbe
     from pkgdoctor.look.imports import ImportOutcome
 
 
@@ -23,6 +24,8 @@ class Report(Fact):
     target: Target
     findings: Sequence[Finding]
     imports: Sequence[ImportOutcome] = field(default_factory=tuple)
+    # ``why --gpu``: each framework's answer, explained; None when the frameworks were not asked.
+    gpu: Sequence[GpuProbe] | None = None
     areas: Sequence[str] = field(default_factory=tuple)  # the areas that were examined
     examined: Mapping[str, int] = field(default_factory=dict)  # area -> files looked at
     # For a report judged from a snapshot: "FILE, taken 2026-11-30T19:56:16Z" (text only:

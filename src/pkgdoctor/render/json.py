@@ -24,6 +24,8 @@ def report_to_json(report: Report) -> dict[str, Any]:
     }
     if report.command == "why":
         document["imports"] = [outcome.to_json() for outcome in report.imports]
+        if report.gpu is not None:
+            document["gpu"] = [probe.to_json() for probe in report.gpu]
     return document
 
 

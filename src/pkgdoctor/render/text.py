@@ -18,6 +18,7 @@ from pkgdoctor.render import Report, terminal_lines, terminal_text
 from pkgdoctor.words import plural
 
 if TYPE_CHECKING:
+    from pkgdoctor.look.gpu_probe import GpuProbe
     from pkgdoctor.look.imports import ImportOutcome
 
 Span = tuple[str, str]  # (text, style); style "" is plain
@@ -47,9 +48,11 @@ def render_text(report: Report, *, verbose: bool = False, width: int | None = No
     if verdict:
         lines.append(_cut(verdict, width))
     lines.append([])
-    if report.command == "why" and report.imports:
+    if report.command == "why" and (report.imports or report.gpu):
         for outcome in report.imports:
             lines += _import_lines(outcome)
+        for probe in report.gpu or ():
+            lines += _gpu_lines(probe, width)
         if areas:
             lines.append([])
     for area in areas:
@@ -180,6 +183,63 @@ def _import_lines(outcome: ImportOutcome) -> list[Line]:
         lead = "    " if i == 0 else "    caused by "
         lines.append([(lead, "dim"), (f"{exc['type']}: ", "bold"), (_gist(exc["message"]), "")])
     return lines
+
+
+def _gpu_lines(probe: GpuProbe, width: int | None) -> list[Line]:
+    """A framework's answer: the line that explains it (wrapped), then what was asked and
+    answered, and the framework's own words (cut to ``width``)."""
+    if probe.available:
+        mark = ("✓ ", "bold green")
+    elif probe.crashed or not probe.imported:
+        mark = ("✗ ", "bold red")
+    elif (probe.cpu_only or probe.available is None) and not probe.explained_by:
+        # A CPU build is as it should be where no finding says otherwise; onnxruntime only
+        # says which providers it has.
+        mark = ("i ", "cyan")
+    else:
+        mark = ("✗ ", "bold yellow")
+    explanation = probe.explanation or probe.distribution
+    lines = _wrap([mark, (terminal_text(explanation), "bold")], width, "  ")
+    if probe.crashed or not probe.imported:
+        return lines
+    answer = _gpu_answer(probe)
+    if answer:
+        lines.append(_cut([("    ", ""), (terminal_text(answer), "dim")], width))
+    said = probe.error or probe.cuda_warning
+    if said and probe.explained_by:  # otherwise the explanation quotes it
+        lines.append(_cut([("    ", ""), (_gist(said), "")], width))
+    return lines
+
+
+def _gpu_answer(probe: GpuProbe) -> str:
+    """What the framework's API answered, in its own terms."""
+    build = probe.build
+    count = probe.device_count
+    parts: list[str] = []
+    if probe.framework == "torch":
+        parts.append(f"torch.cuda.is_available() {probe.available}, device_count() {count}")
+        if build.get("cuda"):
+            parts.append(f"built for CUDA {build['cuda']}")
+        elif build.get("hip"):
+            parts.append(f"built for ROCm (HIP {build['hip']})")
+        if probe.arch_list:
+            parts.append(f"architectures {', '.join(probe.arch_list)}")
+    elif probe.framework == "jax":
+        parts.append(f"jax.devices(): {count} GPU, default backend {build.get('backend')}")
+        plugins = build.get("plugins") or []
+        parts.append(f"jaxlib {build.get('jaxlib')}, plugins: {', '.join(plugins) or 'none'}")
+    elif probe.framework == "cupy":
+        parts.append(f"cupy.cuda.runtime.getDeviceCount(): {count}")
+        if probe.error_code:
+            parts.append(probe.error_code)
+    elif probe.framework == "tensorflow":
+        parts.append(f"tf.config.list_physical_devices('GPU'): {count}")
+        parts.append(f"tf.test.is_built_with_cuda() {build.get('built_with_cuda')}")
+        if build.get("cuda"):
+            parts.append(f"CUDA {build['cuda']}")
+    elif probe.framework == "onnxruntime":
+        parts.append(f"get_available_providers(): {', '.join(build.get('providers') or [])}")
+    return "; ".join(parts)
 
 
 def _gist(message: str, limit: int = 160) -> str:
