@@ -26,7 +26,7 @@ from typing import Any
 from pkgdoctor import codes, cuda
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.gpu_builds import cuda_builds
-from pkgdoctor.checks.gpu_libs import container_without_gpus, driver_users
+from pkgdoctor.checks.gpu_libs import container_without_gpus
 from pkgdoctor.fatbin import runs_on
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.snapshot.model import FrameworkBuild, GpuFacts
@@ -330,9 +330,8 @@ def _hidden(ctx: Context, gpu: GpuFacts) -> Finding | None:
         gpu.driver_version
         and not gpu.device_nodes
         and (_read_here(gpu) or gpu.container)
-        # A container whose frameworks need the driver's libraries: gpu-no-driver says it,
-        # with the files that need them.
-        and not (container_without_gpus(gpu) and driver_users(ctx))
+        # A container without GPU access: gpu-no-driver says it, with what needs the driver.
+        and not container_without_gpus(gpu)
     ):
         hidden_by = "no /dev/nvidia*"
         in_container = gpu.container is not None

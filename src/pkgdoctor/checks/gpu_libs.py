@@ -32,6 +32,7 @@ from typing import Any
 
 from pkgdoctor import codes
 from pkgdoctor.checks.context import Context
+from pkgdoctor.checks.gpu_builds import cuda_builds
 from pkgdoctor.checks.import_loads import marker_applies
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.snapshot.model import Distribution, GpuFacts
@@ -103,6 +104,8 @@ def check(ctx: Context) -> list[Finding]:
     # A driver without its library is an ext-missing-library error (a broken driver install).
     if users and (gpu is None or not driver_present(gpu)):
         findings.append(_no_driver(ctx, gpu, users))
+    elif gpu is not None and not driver_present(gpu) and (builds := cuda_builds(ctx)):
+        findings.append(_no_driver_builds(gpu, builds))
     return findings
 
 
@@ -271,6 +274,22 @@ def _no_driver(
             explanation="Run pkgdoctor check on the machine itself (or record a snapshot "
             "there) to know whether its driver provides them.",
         )
+    why, severity = _why_no_cuda(gpu, evidence)
+    frameworks = ", ".join(sorted(users))
+    return NO_DRIVER.finding(
+        f"CUDA will not be available on this machine: {'; '.join(why)}. {frameworks} "
+        f"{'runs' if len(users) == 1 else 'run'} on the CPU only: {needs}, {only}.",
+        evidence=evidence,
+        severity=severity,
+        explanation="Nothing to fix for CPU use. To use CUDA, run on a machine with an NVIDIA "
+        "driver; in a container, start it with GPU access (docker run --gpus all, with the "
+        "NVIDIA Container Toolkit).",
+    )
+
+
+def _why_no_cuda(gpu: GpuFacts, evidence: dict[str, Any]) -> tuple[list[str], Severity | None]:
+    """Why CUDA cannot start here, from the facts (adds what it used to ``evidence``), and
+    the finding's severity: a warning in a container that does not get its host's GPU."""
     why = [
         "no NVIDIA driver is loaded (no /sys/module/nvidia/version, no "
         "/proc/driver/nvidia/version)",
@@ -295,10 +314,18 @@ def _no_driver(
         evidence["visible"] = visible
     if gpu.source:
         evidence["source"] = gpu.source
-    frameworks = ", ".join(sorted(users))
+    return why, severity
+
+
+def _no_driver_builds(gpu: GpuFacts, builds: list[tuple[str, str, str]]) -> Finding:
+    """No driver, and CUDA builds that need none of its libraries at load time (CuPy and JAX
+    load CUDA when first used): the same note, naming the builds."""
+    evidence: dict[str, Any] = {"builds": [f"{n} {v}: CUDA {c}" for n, v, c in builds]}
+    why, severity = _why_no_cuda(gpu, evidence)
+    listed = ", ".join(f"{n} {v} (CUDA {c})" for n, v, c in builds)
     return NO_DRIVER.finding(
-        f"CUDA will not be available on this machine: {'; '.join(why)}. {frameworks} "
-        f"{'runs' if len(users) == 1 else 'run'} on the CPU only: {needs}, {only}.",
+        f"CUDA will not be available on this machine: {'; '.join(why)}. {listed} will not "
+        "see a GPU here.",
         evidence=evidence,
         severity=severity,
         explanation="Nothing to fix for CPU use. To use CUDA, run on a machine with an NVIDIA "

@@ -73,7 +73,10 @@ def render_text(report: Report, *, verbose: bool = False, width: int | None = No
                 lines += finding_lines(finding, width)
         if notes:
             lines.append(_folded(notes))
-    lines += [[], _summary_line(report.findings)]
+    # A framework that gave no answer (hung, crashed, failed to import) with nothing found
+    # to explain it is not "no problems".
+    silent = sum(1 for p in report.gpu or () if p.crashed or not p.imported)
+    lines += [[], _summary_line(report.findings, silent)]
     return terminal_lines(lines)
 
 
@@ -147,8 +150,10 @@ def _counts(findings: Sequence[Finding]) -> str:
     return ", ".join(parts)
 
 
-def _summary_line(findings: Sequence[Finding]) -> Line:
+def _summary_line(findings: Sequence[Finding], silent: int = 0) -> Line:
     counts = summarize(findings)
+    if not findings and silent:
+        return [(f"No finding; {plural(silent, 'framework')} gave no answer (above).", "bold red")]
     if not findings:
         return [("No problems found.", "bold green")]
     text = (
