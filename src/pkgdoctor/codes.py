@@ -388,8 +388,8 @@ GPU_DEVICES_HIDDEN = _register(
     "gpu-devices-hidden",
     "GPU",
     Severity.WARNING,
-    "The machine has an NVIDIA driver, but no GPU is visible here (a container started "
-    "without GPU access, CUDA_VISIBLE_DEVICES or NVIDIA_VISIBLE_DEVICES set to none).",
+    "The machine has an NVIDIA driver, but no GPU is visible here (CUDA_VISIBLE_DEVICES or "
+    "NVIDIA_VISIBLE_DEVICES set to none, no /dev/nvidia* device files).",
 )
 
 GPU_NO_DRIVER = _register(

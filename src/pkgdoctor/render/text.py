@@ -451,6 +451,8 @@ def _scalar(value: Any, base_dir: str | None) -> str:
         return "yes" if value else "no"
     if isinstance(value, str) and value.startswith("/"):
         return _short(value, base_dir)
+    if value == "":
+        return "(empty)"  # a variable set to nothing says something: show it
     return str(value)
 
 
