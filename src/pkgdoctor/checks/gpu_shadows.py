@@ -46,11 +46,12 @@ SHADOWS = codes.GPU_SYSTEM_CUDA_SHADOWS
 # torch loads NVIDIA wheels' libraries by their paths before its own (torch/__init__.py,
 # ``_load_global_deps``), so ``import torch`` gets the wheels' copies whatever the search
 # order: nvJitLink and nvrtc since 2.6 (pytorch/pytorch#141063, #145582); the whole list of
-# ``_preload_cuda_deps`` as torch 2.14.1's __init__.py has it (releases between: not assumed).
+# ``_preload_cuda_deps`` once libcudart is mapped, as the __init__.py of 2.13.0 (the machine's
+# wheel) and 2.14.1 have it (2.7 to 2.12: not read, not assumed).
 _TORCH_PRELOADS = (
     ("2.6", frozenset({"libnvJitLink", "libnvrtc"})),
     (
-        "2.14",
+        "2.13",
         frozenset(
             {
                 "libcublasLt",
