@@ -33,7 +33,7 @@ from typing import Any
 from pkgdoctor import codes
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.gpu_builds import cuda_builds
-from pkgdoctor.checks.import_loads import marker_applies
+from pkgdoctor.checks.import_loads import walk_requirements
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.snapshot.model import Distribution, GpuFacts
 
@@ -120,31 +120,11 @@ def missing_cuda_wheels(ctx: Context, dist: Distribution) -> dict[str, str]:
     ``cuda-toolkit`` it asks for) that are not installed: Requires-Dist text → the requirement
     to install (``name[extras]specifier``, without its marker). Markers evaluated for the
     target with ``packaging``."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    markers = dict(ctx.target.markers)
     found: dict[str, str] = {}
-    seen = {dist.key}
-    todo: list[tuple[Distribution, frozenset[str]]] = [(dist, frozenset())]
-    while todo:
-        current, extras = todo.pop()
-        for text in current.requires:
-            try:
-                req = Requirement(text)
-            except InvalidRequirement:
-                continue
-            name = req.name.lower().replace("_", "-").replace(".", "-")
-            if not _CUDA_WHEEL.match(name):
-                continue
-            if req.marker is not None and not marker_applies(req.marker, markers, extras):
-                continue
-            installed = ctx.inventory.get(name)
-            if installed is None:
-                wanted = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
-                found[text] = f"{req.name}{wanted}{req.specifier}"
-            elif installed.key not in seen or req.extras:
-                seen.add(installed.key)
-                todo.append((installed, frozenset(req.extras)))
+    for text, req, installed in walk_requirements(ctx, dist, _CUDA_WHEEL.match):
+        if installed is None:
+            wanted = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+            found[text] = f"{req.name}{wanted}{req.specifier}"
     return found
 
 

@@ -25,11 +25,15 @@ that name, and the name stays missing for M too.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from pkgdoctor.checks.context import Context
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.snapshot.model import Distribution, Extension, Link, Resolution
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 # How a name answered by an object the package's import loaded first reads in Resolution.via
 # (the loader model's own "already loaded" case, see pkgdoctor.loader).
@@ -121,11 +125,22 @@ def _answers(ctx: Context) -> dict[str, tuple[_Answer, ...]]:
 
 def _closure(ctx: Context, dist: Distribution) -> set[str]:
     """``dist`` and every installed distribution it requires, transitively (keys)."""
+    return {dist.key} | {found.key for _, _, found in walk_requirements(ctx, dist) if found}
+
+
+def walk_requirements(
+    ctx: Context, dist: Distribution, follow: Callable[[str], object] = lambda name: True
+) -> Iterator[tuple[str, Requirement, Distribution | None]]:
+    """The requirements of ``dist`` that apply to the target (Requires-Dist markers evaluated
+    with ``packaging`` for its markers and the extras asked for), then those of each installed
+    distribution they name, transitively, with the extras each was asked for: (Requires-Dist
+    text, the parsed requirement, the installed distribution it names or None). ``follow``
+    (on the canonical name) keeps the walk to some names (NVIDIA's wheels, ``cuda-toolkit``)."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
     markers = dict(ctx.target.markers)
-    seen: set[str] = {dist.key}
+    seen = {(dist.key, frozenset[str]())}
     todo: list[tuple[Distribution, frozenset[str]]] = [(dist, frozenset())]
     while todo:
         current, extras = todo.pop()
@@ -134,13 +149,16 @@ def _closure(ctx: Context, dist: Distribution) -> set[str]:
                 req = Requirement(text)
             except InvalidRequirement:
                 continue
+            name = canonicalize_name(req.name)
+            if not follow(name):
+                continue
             if req.marker is not None and not marker_applies(req.marker, markers, extras):
                 continue
-            needed = ctx.inventory.get(canonicalize_name(req.name))
-            if needed is not None and needed.key not in seen:
-                seen.add(needed.key)
-                todo.append((needed, frozenset(req.extras)))
-    return seen
+            found = ctx.inventory.get(name)
+            yield text, req, found
+            if found is not None and (found.key, frozenset(req.extras)) not in seen:
+                seen.add((found.key, frozenset(req.extras)))
+                todo.append((found, frozenset(req.extras)))
 
 
 def marker_applies(marker: object, markers: dict[str, str], extras: Iterable[str]) -> bool:
