@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 from collections.abc import Iterable, Sequence
 from dataclasses import field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 from pkgdoctor._fields import Fact, fact
 from pkgdoctor._typed import as_bool, as_list, as_opt_int, as_opt_str, as_strs
 from pkgdoctor.errors import PkgdoctorError, ProbeError
+from pkgdoctor.look.imports import describe_exit
 from pkgdoctor.snapshot.model import Inventory, normalize
 from pkgdoctor.target.facts import Target
 from pkgdoctor.target.limits import IMPORT_TIMEOUT, MiB
@@ -182,7 +182,7 @@ def _answer(
             return _probe_from(framework, distribution, data)
         except (ValueError, KeyError, IndexError, TypeError):
             pass
-    return GpuProbe(framework, distribution, crashed=_describe_exit(proc.returncode))
+    return GpuProbe(framework, distribution, crashed=describe_exit(proc.returncode, "an answer"))
 
 
 def _text(value: Any) -> str | None:
@@ -228,12 +228,3 @@ def _probe_from(framework: str, distribution: str, data: dict[str, Any]) -> GpuP
         error=_text(data["error"]),
         warnings=tuple(w[:MAX_TEXT] for w in as_strs(data["warnings"])[:64]),
     )
-
-
-def _describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            return signal.Signals(-returncode).name
-        except ValueError:
-            return f"signal {-returncode}"
-    return f"exit status {returncode} without an answer"

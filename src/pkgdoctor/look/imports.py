@@ -139,7 +139,7 @@ def run_import(target: Target, module: str, timeout: float = IMPORT_TIMEOUT) -> 
             f"importing {module} in {exe} printed more than {OUTPUT_LIMIT >> 20} MiB on "
             "standard output, and no result after it"
         )
-    return ImportOutcome(module, False, [], found, _describe_exit(proc.returncode), tail)
+    return ImportOutcome(module, False, [], found, describe_exit(proc.returncode), tail)
 
 
 def missing_module(outcome: ImportOutcome) -> str | None:
@@ -175,13 +175,14 @@ def installed_elsewhere(target: Target, module: str) -> list[dict[str, Any]]:
     return found
 
 
-def _describe_exit(returncode: int) -> str:
+def describe_exit(returncode: int, missing: str = "a result") -> str:
+    """How a child that gave no answer ended: "SIGABRT", "exit status 3 without a result"."""
     if returncode < 0:
         try:
             return signal.Signals(-returncode).name
         except ValueError:
             return f"signal {-returncode}"
-    return f"exit status {returncode} without a result"
+    return f"exit status {returncode} without {missing}"
 
 
 def involved_files(target: Target, outcome: ImportOutcome) -> list[ExtensionFile]:
