@@ -477,3 +477,50 @@ def test_real_cuda_torch_on_recorded_nodes(
     result = pkgdoctor("check", "--from", str(blackwell), "--json")
     serious = [f for f in result.json["findings"] if f["severity"] != "info"]
     assert serious == [] and result.status == 0, serious
+
+
+_WATCH_FRAMEWORKS = """
+import json, os, sys
+opened = []
+sys.addaudithook(lambda event, args: opened.append(os.fsdecode(args[0]))
+                 if event == "open" and args and isinstance(args[0], (str, bytes)) else None)
+from pkgdoctor.look import frameworks
+from pkgdoctor.snapshot.model import Distribution, Inventory
+site = sys.argv[1]
+dists = tuple(Distribution(name, "1.0", f"{site}/{name}-1.0.dist-info", site, site_real=site)
+              for name in ("torch", "tensorflow", "onnxruntime-gpu"))
+builds = frameworks.collect(Inventory(dists))
+print(json.dumps({"builds": [[b.distribution, b.gpu_build, b.cuda, list(b.problems)]
+                             for b in builds], "opened": opened}))
+"""
+
+
+def test_hostile_framework_files(tmp_path: Path) -> None:
+    """A version.py that is a link out of the environment is not read (and said), a FIFO
+    where a file should be does not block, a truncated GPU library is a problem, not a
+    traceback: in bounded time, nothing opened outside the site directory."""
+    site = tmp_path / "site"
+    secret = tmp_path / "secret.py"
+    secret.write_text("cuda = '99.9'\nhip = None\n")
+    (site / "torch" / "lib").mkdir(parents=True)
+    (site / "torch" / "version.py").symlink_to(secret)
+    os.mkfifo(site / "torch" / "lib" / "libtorch_cuda.so")
+    info = site / "tensorflow" / "python" / "platform" / "build_info.py"
+    info.parent.mkdir(parents=True)
+    os.mkfifo(info)
+    capi = site / "onnxruntime" / "capi"
+    capi.mkdir(parents=True)
+    (capi / "libonnxruntime_providers_cuda.so").write_bytes(b"\x7fELF\x02\x01\x01" + b"\0" * 9)
+    result = subprocess.run(
+        [sys.executable, "-c", _WATCH_FRAMEWORKS, str(site)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    found = json.loads(result.stdout)
+    torch, tensorflow, onnxruntime = found["builds"]
+    assert torch[:3] == ["torch", None, None]  # the link's target is not believed
+    assert torch[3][0].endswith("torch/version.py: leads outside the environment; not read")
+    assert any("libtorch_cuda.so" in p for p in torch[3])  # a FIFO: not a GPU library
+    assert tensorflow[:3] == ["tensorflow", None, None]
+    assert onnxruntime[1:3] == [None, None] and onnxruntime[3]
+    outside = [p for p in found["opened"] if p.startswith(str(tmp_path)) and str(site) not in p]
+    assert outside == []

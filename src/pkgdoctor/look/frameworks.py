@@ -52,9 +52,22 @@ def _path(dist: Distribution, relative: str) -> str:
     return posixpath.join(dist.site_dir, relative)
 
 
-def _literals(path: str, problems: list[str]) -> dict[str, Any] | None:
+def _outside(dist: Distribution, path: str, problems: list[str]) -> bool:
+    """Whether ``path`` leads out of ``dist``'s site directory (a symbolic link planted in a
+    tree built by someone else): never read, and said."""
+    base = (dist.site_real or os.path.realpath(dist.site_dir)).rstrip("/") + "/"
+    if os.path.realpath(path).startswith(base):
+        return False
+    if os.path.lexists(path):
+        problems.append(f"{path}: leads outside the environment; not read")
+    return True
+
+
+def _literals(dist: Distribution, path: str, problems: list[str]) -> dict[str, Any] | None:
     """The module-level assignments of literals in the Python file at ``path``; None when it
     cannot be read or parsed (the reason goes to ``problems``)."""
+    if _outside(dist, path, problems):
+        return None
     try:
         source = read_regular(path, MAX_SOURCE + 1)
     except FileNotFoundError:
@@ -110,9 +123,9 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value and len(value) <= 64 else None
 
 
-def _needed(path: str, problems: list[str]) -> tuple[str, ...] | None:
+def _needed(dist: Distribution, path: str, problems: list[str]) -> tuple[str, ...] | None:
     """The CUDA sonames in the DT_NEEDED of the ELF file at ``path``; None if it is absent."""
-    if not os.path.lexists(path):
+    if not os.path.lexists(path) or _outside(dist, path, problems):
         return None
     try:
         elf = read_elf(path)
@@ -150,7 +163,7 @@ def _torch(dist: Distribution) -> FrameworkBuild:
     problems: list[str] = []
     files = []
     version_py = _path(dist, "torch/version.py")
-    values = _literals(version_py, problems)
+    values = _literals(dist, version_py, problems)
     cuda = hip = None
     gpu_build = None
     if values is not None:
@@ -162,7 +175,7 @@ def _torch(dist: Distribution) -> FrameworkBuild:
     needed: tuple[str, ...] = ()
     for name in ("libtorch_cuda.so", "libtorch_hip.so"):
         candidate = _path(dist, f"torch/lib/{name}")
-        found = _needed(candidate, problems)
+        found = _needed(dist, candidate, problems)
         if found is not None:
             library, needed = candidate, found
             files.append(candidate)
@@ -190,7 +203,7 @@ def _local_version(module: str) -> Any:
     def read(dist: Distribution) -> FrameworkBuild:
         problems: list[str] = []
         path = _path(dist, f"{module}/version.py")
-        values = _literals(path, problems)
+        values = _literals(dist, path, problems)
         text = _text((values or {}).get("__version__")) or dist.version or ""
         local = text.partition("+")[2].lower()
         cuda = hip = None
@@ -218,7 +231,7 @@ def _local_version(module: str) -> Any:
 def _tensorflow(dist: Distribution) -> FrameworkBuild:
     problems: list[str] = []
     path = _path(dist, "tensorflow/python/platform/build_info.py")
-    values = _literals(path, problems)
+    values = _literals(dist, path, problems)
     info = (values or {}).get("build_info")
     info = info if isinstance(info, Mapping) else {}
     cuda_build, rocm_build = info.get("is_cuda_build"), info.get("is_rocm_build")
@@ -251,11 +264,11 @@ def _onnxruntime(dist: Distribution) -> FrameworkBuild:
     problems: list[str] = []
     files = []
     path = _path(dist, "onnxruntime/capi/build_and_package_info.py")
-    values = _literals(path, problems) or {}
+    values = _literals(dist, path, problems) or {}
     if values:
         files.append(path)
     provider = _path(dist, "onnxruntime/capi/libonnxruntime_providers_cuda.so")
-    needed = _needed(provider, problems)
+    needed = _needed(dist, provider, problems)
     if needed is not None:
         files.append(provider)
     cuda = _text(values.get("cuda_version"))
