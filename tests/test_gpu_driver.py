@@ -524,3 +524,35 @@ def test_hostile_framework_files(tmp_path: Path) -> None:
     assert onnxruntime[1:3] == [None, None] and onnxruntime[3]
     outside = [p for p in found["opened"] if p.startswith(str(tmp_path)) and str(site) not in p]
     assert outside == []
+
+
+def test_the_bug_report_has_the_gpu_facts(
+    cpu_torch: Venv, pkgdoctor: Runner, tmp_path: Path
+) -> None:
+    """What collect_env is asked for, in the report's own block: driver, devices, device
+    files, libcuda.so.1, the visibility variables, each framework's build."""
+    node = {
+        **H100_535,
+        "devices": [{"name": "NVIDIA H100 PCIe", "compute_capability": "9.0"}] * 2,
+        "device_nodes": ["/dev/nvidia0", "/dev/nvidia1", "/dev/nvidiactl"],
+        "visible": {"CUDA_VISIBLE_DEVICES": "1"},
+    }
+    path = _snapshot(pkgdoctor, cpu_torch, tmp_path / "s.json.gz", gpu=node)
+    result = pkgdoctor("report", "--from", str(path))
+    lines = result.out.splitlines()
+    start = lines.index("GPU:")
+    assert lines[start + 1 : start + 8] == [
+        "driver                535.104.12 · recorded: collect_env, "
+        "https://github.com/pytorch/pytorch/issues/110153",
+        "devices               2 NVIDIA H100 PCIe (9.0)",
+        "device files          /dev/nvidia0, /dev/nvidia1, /dev/nvidiactl",
+        "libcuda.so.1          not in ld.so.cache",
+        "CUDA_VISIBLE_DEVICES  '1'",
+        "torch                 2.13.0+cpu · CPU only",
+        "",
+    ]
+    markdown = pkgdoctor("report", "--from", str(path), "--markdown").out
+    assert "#### GPU" in markdown
+    # Nothing about GPUs where there is neither a driver nor a GPU framework.
+    plain = make_venv(tmp_path / "plain")
+    assert "GPU:" not in pkgdoctor("report", "--prefix", str(plain.prefix)).out

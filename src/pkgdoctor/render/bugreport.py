@@ -62,6 +62,7 @@ def render_report(
     variables = _variables(snapshot)
     counts = _counts(findings)
     conda = _conda(snapshot)
+    gpu = _gpu(snapshot)
     if not markdown:
         lines = [
             f"pkgdoctor report: {counts}",
@@ -70,6 +71,7 @@ def render_report(
             *environment,
             "",
             *(["Conda environment:", *conda, ""] if conda else []),
+            *(["GPU:", *gpu, ""] if gpu else []),
             *found,
             "",
             f"Distributions that matter ({len(chosen)} of {total}):",
@@ -88,6 +90,7 @@ def render_report(
         "#### Environment\n\n",
         _block(environment, redactor),
         *(["\n#### Conda environment\n\n", _block(conda, redactor)] if conda else []),
+        *(["\n#### GPU\n\n", _block(gpu, redactor)] if gpu else []),
         "\n#### Findings\n\n",
         _block(found, redactor),
         _details(f"Distributions that matter ({len(chosen)} of {total})", dists, redactor),
@@ -252,6 +255,56 @@ def _conda(snapshot: Snapshot) -> list[str]:
         rows.append(("pip on top", f"{len(on_top)}: {text}"))
     else:
         rows.append(("pip on top", "none: every distribution is a conda package's"))
+    width = max(len(label) for label, _ in rows)
+    return [f"{label:<{width}}  {value}" for label, value in rows]
+
+
+#: At most this many devices and frameworks are listed.
+MAX_GPU_ROWS = 8
+
+
+def _gpu(snapshot: Snapshot) -> list[str]:
+    """What ``torch.utils.collect_env`` is asked for, from the facts: the driver, the CUDA it
+    supports, the devices, the device files and libcuda.so.1, the visibility variables, and
+    what each framework was built for. Empty when there is neither a driver nor a GPU build."""
+    gpu = snapshot.gpu
+    builds = [b for b in snapshot.frameworks or () if b.gpu_build is not None]
+    driver = gpu is not None and bool(gpu.driver_version or gpu.devices or gpu.device_nodes)
+    if not driver and not builds:
+        return []
+    rows: list[tuple[str, str]] = []
+    if gpu is None:
+        rows.append(("driver", "not known (a tree that is not this machine's)"))
+    elif not driver:
+        rows.append(("driver", "none (no /sys/module/nvidia, /proc/driver/nvidia, /dev/nvidia*)"))
+    else:
+        cuda = f" (CUDA {gpu.cuda_driver_version})" if gpu.cuda_driver_version else ""
+        rows.append(("driver", f"{gpu.driver_version or 'unknown version'}{cuda} · {gpu.source}"))
+        names: dict[str, int] = {}
+        for device in gpu.devices:
+            cap = f" ({device.compute_capability})" if device.compute_capability else ""
+            label = f"{device.name or 'GPU'}{cap}"
+            names[label] = names.get(label, 0) + 1
+        devices = [f"{c} {n}" if c > 1 else n for n, c in list(names.items())[:MAX_GPU_ROWS]]
+        rows.append(("devices", ", ".join(devices) or "none listed"))
+        rows.append(("device files", ", ".join(gpu.device_nodes[:MAX_GPU_ROWS]) or "none"))
+    if gpu is not None:
+        rows.append(("libcuda.so.1", gpu.libcuda or "not in ld.so.cache"))
+        for name, value in gpu.visible.items():
+            rows.append((name, repr(value)))
+        if gpu.container:
+            rows.append(("container", gpu.container))
+    for build in builds[:MAX_GPU_ROWS]:
+        if build.cuda:
+            what = f"CUDA {build.cuda}"
+        elif build.hip:
+            what = f"ROCm {build.hip}"
+        else:
+            what = "CPU only" if build.gpu_build is False else "GPU build"
+        archs = " ".join((*build.architectures, *build.ptx))
+        rows.append(
+            (build.distribution, f"{build.version} · {what}" + (f" · {archs}" if archs else ""))
+        )
     width = max(len(label) for label, _ in rows)
     return [f"{label:<{width}}  {value}" for label, value in rows]
 
