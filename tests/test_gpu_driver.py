@@ -556,3 +556,21 @@ def test_the_bug_report_has_the_gpu_facts(
     # Nothing about GPUs where there is neither a driver nor a GPU framework.
     plain = make_venv(tmp_path / "plain")
     assert "GPU:" not in pkgdoctor("report", "--prefix", str(plain.prefix)).out
+
+
+def test_diff_names_the_gpu_differences(cpu_torch: Venv, pkgdoctor: Runner, tmp_path: Path) -> None:
+    """ "Works on the GPU node, not here": the drivers, the devices and the builds differ."""
+    here = _snapshot(pkgdoctor, cpu_torch, tmp_path / "here.json.gz", gpu=DRIVER_450)
+    node = _snapshot(
+        pkgdoctor, cpu_torch, tmp_path / "node.json.gz", gpu=H100_535,
+        frameworks=_cuda_torch(cpu_torch, "12.6"),
+    )  # fmt: skip
+    result = pkgdoctor("diff", str(here), str(node), "--json")
+    changes = {(c["subject"], c["aspect"]): c for c in json.loads(result.out)["changes"]}
+    assert changes["GPU", "NVIDIA driver"]["summary"] == (
+        "NVIDIA driver: 450.51.05 in A, 535.104.12 in B"
+    )
+    assert changes["GPU", "GPUs"]["b"] == "NVIDIA H100 PCIe (9.0)"
+    assert changes["torch", "GPU build"]["summary"] == (
+        "torch: built for the CPU only in A, CUDA 12.6 in B"
+    )

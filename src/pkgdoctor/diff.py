@@ -156,6 +156,7 @@ def compare(
     changes += _files(a, b, notes)
     changes += _environment(a, b, rel_a, rel_b, notes)
     changes += _sys_path(a, b, rel_a, rel_b)
+    changes += _gpu(a, b, notes)
     if a.scope.deep != b.scope.deep:
         # Only a --deep look can find these: on the other side their absence means nothing.
         deep_only = {RECORD_HASH_MISMATCH.code}
@@ -838,6 +839,55 @@ def _is_script(path: str, *sides: Mapping[str, Any]) -> bool:
 
 
 # --- 4. environment and sys.path ------------------------------------------------------------
+
+
+def _gpu(a: Snapshot, b: Snapshot, notes: list[str]) -> list[Change]:
+    """The machines' NVIDIA drivers and devices, and what each GPU framework was built for:
+    "works on the GPU node, not on mine" is often only this."""
+    changes: list[Change] = []
+    ga, gb = a.gpu, b.gpu
+    if (ga is None) != (gb is None):
+        notes.append("only one side has the machine's GPU facts: drivers and devices not compared")
+    elif ga is not None and gb is not None:
+
+        def devices(facts: Any) -> str:
+            names = [
+                f"{d.name or 'GPU'}"
+                + (f" ({d.compute_capability})" if d.compute_capability else "")
+                for d in facts.devices
+            ]
+            return ", ".join(sorted(names)) or "none"
+
+        rows = (
+            (1, "NVIDIA driver", ga.driver_version or "none", gb.driver_version or "none"),
+            (2, "CUDA the driver runs", ga.cuda_driver_version, gb.cuda_driver_version),
+            (3, "GPUs", devices(ga), devices(gb)),
+            (4, "libcuda.so.1", ga.libcuda or "not found", gb.libcuda or "not found"),
+        )
+        for weight, aspect, va, vb in rows:
+            if va is None or vb is None or va == vb:
+                continue
+            summary = f"{aspect}: {va} in A, {vb} in B"
+            changes.append(Change(PATHS, weight, CHANGED, "GPU", aspect, summary, va, vb))
+    builds_a = {b.distribution: b for b in a.frameworks or ()}
+    builds_b = {b.distribution: b for b in b.frameworks or ()}
+    for name in sorted(builds_a.keys() & builds_b.keys()):
+        ba, bb = builds_a[name], builds_b[name]
+        va, vb = _built_for(ba), _built_for(bb)
+        if va != vb:
+            summary = f"{name}: built for {va} in A, {vb} in B"
+            changes.append(Change(DISTRIBUTIONS, 1, CHANGED, name, "GPU build", summary, va, vb))
+    return changes
+
+
+def _built_for(build: Any) -> str:
+    """``CUDA 13.0 (sm_75 … sm_120)``, ``ROCm 6.2``, ``the CPU only``, ``unknown``."""
+    if build.cuda:
+        archs = " ".join((*build.architectures, *build.ptx))
+        return f"CUDA {build.cuda}" + (f" ({archs})" if archs else "")
+    if build.hip:
+        return f"ROCm {build.hip}"
+    return "the CPU only" if build.gpu_build is False else "unknown"
 
 
 def _environment(

@@ -267,9 +267,9 @@ def _too_old(ctx: Context, gpu: GpuFacts) -> list[Finding]:
         listed = ", ".join(f"{n} {v} (CUDA {c})" for n, v, c in limited)
         findings.append(
             TOO_OLD.finding(
-                f"{listed} run(s) on this driver ({_driver_range(gpu)}) by CUDA's minor "
-                "version compatibility: without the newer toolkit's driver features, and "
-                "its PTX cannot be JIT-compiled here.",
+                f"{listed} run(s) here by CUDA's minor version compatibility (the driver "
+                f"runs {_driver_range(gpu)}): without the newer toolkit's driver features, "
+                "and its PTX cannot be JIT-compiled here.",
                 severity=Severity.INFO,
                 distribution=limited[0][0],
                 evidence={**evidence, "builds": [f"{n} {v}: CUDA {c}" for n, v, c in limited]},
