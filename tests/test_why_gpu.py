@@ -420,3 +420,24 @@ def test_a_gpu_seen() -> None:
         device_count=1, cpu_only=False, devices=({"name": "NVIDIA H200", "capability": "9.0"},),
     )  # fmt: skip
     assert explain(probe, []).explanation == "torch 2.14.1+cu130 sees 1 GPU: NVIDIA H200 (9.0)"
+
+
+# A framework that prints a forged answer as the process ends: the marker, then JSON nested
+# deeper than Python's parser goes.
+_FORGES = """\
+import atexit, sys
+def forge():
+    sys.stdout.write("\\x1epkgdoctor-gpu\\t" + "[" * 200_000 + "\\n")
+atexit.register(forge)
+"""
+
+
+def test_a_forged_answer_nested_too_deep(tmp_path: Path, pkgdoctor: Runner) -> None:
+    """What the child prints is the target's to choose: an answer nested past the parser's
+    limit is no answer, not a traceback."""
+    venv = make_venv(tmp_path / "env")
+    _fake(venv.site_packages, "jax", "jax", _FORGES)
+    result = pkgdoctor("why", "--gpu", "--prefix", str(venv.prefix), "--json")
+    assert "Traceback" not in result.err, result.err
+    (probe,) = result.json["gpu"]
+    assert probe["framework"] == "jax" and probe["crashed"] == "exit status 0 without an answer"

@@ -180,8 +180,8 @@ def _answer(
         try:
             data = json.loads(proc.stdout[marker + len(_RESULT_MARK) :].split("\n", 1)[0])
             return _probe_from(framework, distribution, data)
-        except (ValueError, KeyError, IndexError, TypeError):
-            pass
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError):
+            pass  # not the answer the probe writes (the target printed it): no answer
     return GpuProbe(framework, distribution, crashed=describe_exit(proc.returncode, "an answer"))
 
 
