@@ -317,3 +317,23 @@ def test_another_cuda_major_under_the_same_soname(
     assert finding["command"] == "unset LD_LIBRARY_PATH"
     after = _fixed(finding, venv, "randfw", _env(str(toolkit)))
     assert [f for f in after["findings"] if f["code"] == CODE] == []
+
+
+def test_hostile_files_beside_an_outside_library(tmp_path: Path) -> None:
+    """A toolkit's version.json nested past the JSON parser's limit tells no version; a FIFO
+    where a library copy should be is not read (it would block) and compares as unknown."""
+    from pkgdoctor.look import library_copies
+
+    nested = tmp_path / "version.json"
+    nested.write_text("[" * 200_000)
+    assert library_copies._read_versions(str(nested)) == {}
+    fifo = tmp_path / "libcudart.so.12"
+    os.mkfifo(fifo)
+    regular = tmp_path / "copy.so"
+    regular.write_bytes(b"\x7fELF" + b"\0" * 60)
+    assert library_copies._same_bytes(str(fifo), str(regular)) is None
+    twin = tmp_path / "twin.so"
+    twin.write_bytes(regular.read_bytes())
+    assert library_copies._same_bytes(str(regular), str(twin)) is True
+    twin.write_bytes(b"\x7fELF" + b"\1" * 60)
+    assert library_copies._same_bytes(str(regular), str(twin)) is False

@@ -162,11 +162,22 @@ def _defined(symbols: Iterable[DynamicSymbol]) -> set[tuple[str, str | None]]:
 
 
 def _same_bytes(a: str, b: str) -> bool | None:
-    """Whether two files hold the same bytes; None when they are too large to compare."""
+    """Whether two files hold the same bytes; None when they are too large to compare or
+    not both regular files (opened without blocking, then judged by what was opened)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        first_stat, second_stat = os.stat(a), os.stat(b)
+        first = os.open(a, flags)
+    except OSError:
+        return None
+    try:
+        second = os.open(b, flags)
+    except OSError:
+        os.close(first)
+        return None
+    try:
+        first_stat, second_stat = os.fstat(first), os.fstat(second)
         if not (stat.S_ISREG(first_stat.st_mode) and stat.S_ISREG(second_stat.st_mode)):
-            return None  # a FIFO would block the read
+            return None  # a FIFO, a device: nothing to compare
         if os.path.samestat(first_stat, second_stat):
             return True
         size = first_stat.st_size
@@ -174,15 +185,18 @@ def _same_bytes(a: str, b: str) -> bool | None:
             return False
         if size > MAX_COMPARE:
             return None
-        with open(a, "rb") as first, open(b, "rb") as second:
-            while True:
-                chunk = first.read(1 << 20)
-                if chunk != second.read(1 << 20):
-                    return False
-                if not chunk:
-                    return True
+        offset = 0
+        while offset < size:
+            chunk = os.pread(first, 1 << 20, offset)
+            if not chunk or chunk != os.pread(second, 1 << 20, offset):
+                return not chunk and offset >= size
+            offset += len(chunk)
+        return True
     except OSError:
         return None
+    finally:
+        os.close(first)
+        os.close(second)
 
 
 def _toolkit(path: str, real: str) -> tuple[dict[str, str], str | None]:
@@ -213,8 +227,8 @@ def _read_versions(path: str) -> dict[str, str]:
         return {}
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return {}
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return {}  # not JSON, or nested deeper than the parser goes
     if not isinstance(doc, Mapping):
         return {}
     versions = {}
