@@ -336,6 +336,10 @@ def test_broken_and_partial_packages_in_pkgs(
     (hostile / "info" / "index.json").write_text("{}")
     os.mkfifo(hostile / "info" / "paths.json")  # never opened: the package lists no files
     (hostile / "info" / "files").symlink_to("/etc/passwd")  # never read through
+    nested = pkgs / "nested-1.0-0"  # a paths.json nested past the JSON parser's limit
+    (nested / "info").mkdir(parents=True)
+    (nested / "info" / "index.json").write_text("{}")
+    (nested / "info" / "paths.json").write_text("[" * 200_000)
     result = pkgdoctor("cache", "--prefix", str(env.prefix), "--static", "--json")
     document = result.json
     assert result.status == 0  # warnings; --fail-on error
@@ -346,9 +350,10 @@ def test_broken_and_partial_packages_in_pkgs(
     assert part(cache, "tarballs")["bytes"] == source.stat().st_size // 2  # extracted beside
     by_path = {f["path"]: f for f in document["findings"]}
     assert set(by_path) == {
-        str(pkgs / source.name), str(python_dir), str(partial), str(hostile)
+        str(pkgs / source.name), str(python_dir), str(partial), str(hostile), str(nested)
     }  # fmt: skip
     assert "lists the package's files" in by_path[str(hostile)]["message"]
+    assert "lists the package's files" in by_path[str(nested)]["message"]
     assert by_path[str(pkgs / source.name)]["code"] == "cache-archive-invalid"
     incomplete = by_path[str(python_dir)]
     assert incomplete["code"] == "cache-package-incomplete"

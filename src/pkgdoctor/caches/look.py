@@ -441,8 +441,8 @@ def _listed_paths(info: str) -> list[str] | None:
                 and isinstance(r.get("_path"), str)
                 and r.get("path_type") != "directory"
             ]
-    except (OSError, NotRegularFile, ValueError, UnicodeDecodeError, KeyError):
-        pass
+    except (OSError, NotRegularFile, ValueError, UnicodeDecodeError, KeyError, RecursionError):
+        pass  # unreadable, not JSON, nested deeper than the parser goes: info/files then
     try:
         path = os.path.join(info, "files")
         if not stat.S_ISREG(os.lstat(path).st_mode):
