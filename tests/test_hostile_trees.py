@@ -689,7 +689,13 @@ def test_sys_path_entries_that_are_not_str(pkgdoctor: Runner, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(
-    "code", ["sys.implementation.name = None", "sys.stdlib_module_names = frozenset([1])"]
+    "code",
+    [
+        "sys.implementation.name = None",
+        "sys.stdlib_module_names = frozenset([1])",
+        # Before the probe's answer, a document nested past the JSON parser's limit.
+        "sys.stdout.write('[' * 200000)",
+    ],
 )
 def test_a_probe_answer_of_the_wrong_type(pkgdoctor: Runner, tmp_path: Path, code: str) -> None:
     """.pth code can make the probe report anything; a value of the wrong type went into the

@@ -108,6 +108,7 @@ def test_json_pages_as_pip_reads_them() -> None:
     ("body", "message"),
     [
         (b"{not json", "invalid JSON"),
+        (b"[" * 200_000, "invalid JSON: nested too deeply"),  # an index can send anything
         (b'{"meta": {"api-version": "2.0"}, "files": []}', "unsupported simple API version 2.0"),
         (b'{"name": "demo"}', "JSON without a 'files' list"),
     ],

@@ -4,15 +4,33 @@
 None``). Each function returns its value when it has the type named, and raises
 ``TypeError`` when it has not; the readers turn that into one clean error.
 
-Plain functions and no imports: ``target.live`` is on the path of every ``check``.
+Plain functions and no imports but :mod:`json`: ``target.live`` is on the path of every
+``check``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+def loads(data: str | bytes) -> Any:
+    """:func:`json.loads` of a document someone else wrote, where every malformed document
+    raises :class:`ValueError`: also one nested deeper than the parser goes (``[[[[...``,
+    which :mod:`json` answers with ``RecursionError``).
+
+    >>> loads("[" * 100_000)
+    Traceback (most recent call last):
+      ...
+    ValueError: nested too deeply
+    """
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def as_str(value: Any) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from pkgdoctor._fields import restore
+from pkgdoctor._typed import loads
 from pkgdoctor.cache import Cache, validator
 from pkgdoctor.files import NotRegularFile, irregular_kind, read_regular
 from pkgdoctor.snapshot.model import (
@@ -293,8 +294,8 @@ def _direct_url(path: str, problems: list[str]) -> Mapping[str, Any] | None:
     if text is None:
         return None
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the stack
+        data = loads(text)
+    except ValueError:  # not JSON, or "[[[[..." nested past the parser's limit
         problems.append("direct_url.json is not JSON")
         return None
     if not isinstance(data, dict) or not isinstance(data.get("url"), str):

@@ -11,7 +11,6 @@ the output says so. Nothing is written.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import time
@@ -20,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
+from pkgdoctor._typed import loads
 from pkgdoctor.caches import locate
 from pkgdoctor.caches.facts import (
     BrokenPackage,
@@ -431,7 +431,7 @@ def _listed_paths(info: str) -> list[str] | None:
         path = os.path.join(info, "paths.json")
         if not stat.S_ISREG(os.lstat(path).st_mode):
             raise NotRegularFile(path)
-        doc = json.loads(read_regular(path, PATHS_JSON_LIMIT))
+        doc = loads(read_regular(path, PATHS_JSON_LIMIT))
         rows = doc["paths"] if isinstance(doc, dict) else None
         if isinstance(rows, list):
             return [
@@ -441,8 +441,8 @@ def _listed_paths(info: str) -> list[str] | None:
                 and isinstance(r.get("_path"), str)
                 and r.get("path_type") != "directory"
             ]
-    except (OSError, NotRegularFile, ValueError, UnicodeDecodeError, KeyError, RecursionError):
-        pass  # unreadable, not JSON, nested deeper than the parser goes: info/files then
+    except (OSError, NotRegularFile, ValueError, UnicodeDecodeError, KeyError):
+        pass  # unreadable, or not JSON (nested too deeply included): info/files then
     try:
         path = os.path.join(info, "files")
         if not stat.S_ISREG(os.lstat(path).st_mode):

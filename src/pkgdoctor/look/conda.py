@@ -14,13 +14,13 @@ record names is only looked at when it stays inside the prefix; nothing is writt
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pkgdoctor._typed import loads
 from pkgdoctor.conda_specs import spec_name
 from pkgdoctor.files import NotRegularFile, read_regular
 from pkgdoctor.listings import Listings
@@ -129,11 +129,9 @@ def read_record(path: str, prefix: str, listings: Listings | None = None) -> Con
     if len(data) > RECORD_LIMIT:
         raise ValueError(f"larger than {RECORD_LIMIT >> 20} MiB")
     try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        doc = loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:  # [[[[...]]]] too: "nested too deeply"
         raise ValueError(f"not valid JSON ({_first_line(exc)})") from exc
-    except RecursionError as exc:  # [[[[...]]]]: nested deeper than the parser goes
-        raise ValueError("not valid JSON (nested too deeply)") from exc
     if not isinstance(doc, dict):
         raise ValueError("not a JSON object")
     problems: list[str] = []

@@ -13,7 +13,6 @@ Only frameworks installed by distribution metadata are asked. The answer is a fa
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import field
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pkgdoctor._fields import Fact, fact
-from pkgdoctor._typed import as_bool, as_list, as_opt_int, as_opt_str, as_strs
+from pkgdoctor._typed import as_bool, as_list, as_opt_int, as_opt_str, as_strs, loads
 from pkgdoctor.errors import PkgdoctorError, ProbeError
 from pkgdoctor.look.imports import describe_exit
 from pkgdoctor.snapshot.model import Inventory, normalize
@@ -178,9 +177,9 @@ def _answer(
     marker = proc.stdout.rfind(_RESULT_MARK)
     if marker >= 0:
         try:
-            data = json.loads(proc.stdout[marker + len(_RESULT_MARK) :].split("\n", 1)[0])
+            data = loads(proc.stdout[marker + len(_RESULT_MARK) :].split("\n", 1)[0])
             return _probe_from(framework, distribution, data)
-        except (ValueError, KeyError, IndexError, TypeError, RecursionError):
+        except (ValueError, KeyError, IndexError, TypeError):
             pass  # not the answer the probe writes (the target printed it): no answer
     return GpuProbe(framework, distribution, crashed=describe_exit(proc.returncode, "an answer"))
 

@@ -11,7 +11,6 @@ built for another architecture.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
 import signal
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pkgdoctor._fields import Fact, fact
+from pkgdoctor._typed import loads
 from pkgdoctor.errors import ProbeError
 from pkgdoctor.extmodules import ExtensionFile, parse_extension_filename
 from pkgdoctor.look.extensions import extension_file, extension_roots
@@ -128,7 +128,7 @@ def run_import(target: Target, module: str, timeout: float = IMPORT_TIMEOUT) -> 
     marker = proc.stdout.rfind(_RESULT_MARK)
     if marker >= 0:
         try:
-            data = json.loads(proc.stdout[marker + len(_RESULT_MARK) :].split("\n", 1)[0])
+            data = loads(proc.stdout[marker + len(_RESULT_MARK) :].split("\n", 1)[0])
             return ImportOutcome(
                 module, bool(data["ok"]), list(data["chain"]), list(data["found"]), None, tail
             )

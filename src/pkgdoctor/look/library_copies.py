@@ -18,12 +18,12 @@ content compared only up to :data:`MAX_COMPARE` bytes, version.json read up to
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import stat
 from collections.abc import Iterable, Mapping
 
+from pkgdoctor._typed import loads
 from pkgdoctor.elf import DynamicSymbol, ELFError, ELFFile, read_elf
 from pkgdoctor.files import read_regular
 from pkgdoctor.snapshot.model import ExtensionFacts, Inventory, LibraryCopy, OutsideLibrary
@@ -226,9 +226,9 @@ def _read_versions(path: str) -> dict[str, str]:
     except (OSError, ValueError):
         return {}
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return {}  # not JSON, or nested deeper than the parser goes
+        doc = loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return {}  # not JSON (nested too deeply included)
     if not isinstance(doc, Mapping):
         return {}
     versions = {}

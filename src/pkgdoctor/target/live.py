@@ -207,7 +207,6 @@ def probe(
     """The target's facts from the probe in ``executable`` (``running``: already started,
     with its own time limit; else it starts now, limited to ``timeout`` seconds, with
     ``env`` added to the user's environment)."""
-    import json
 
     started = running or start_in_target(executable, PROBE_SOURCE, timeout=timeout, env=env)
     proc = started.wait()
@@ -216,8 +215,10 @@ def probe(
         raise ProbeFailed(
             f"the probe failed in {executable}: {lines[-1]}", proc.returncode, proc.stderr
         )
+    from pkgdoctor._typed import loads
+
     try:
-        data = json.loads(proc.stdout)
+        data = loads(proc.stdout)
         return _target_from_probe(data)
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise ProbeError(f"{executable} is not a Python this pkgdoctor understands") from exc

@@ -38,6 +38,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from pkgdoctor import __version__
 from pkgdoctor._fields import FieldRepr
+from pkgdoctor._typed import loads
 from pkgdoctor.files import NotRegularFile, read_regular
 
 if TYPE_CHECKING:
@@ -474,7 +475,7 @@ class Session:
             text = inflater.decompress(raw, MAX_PAGE_BYTES)
             if inflater.unconsumed_tail:
                 return None
-            entry = json.loads(text)
+            entry = loads(text)
         except (OSError, ValueError, zlib.error):
             return None
         if not isinstance(entry, dict) or not {"stored", "ttl", "value"} <= entry.keys():

@@ -16,7 +16,6 @@ by the caller; nothing here prints.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import urllib.parse
@@ -27,6 +26,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from pkgdoctor._fields import Fact, FieldRepr, fact
+from pkgdoctor._typed import loads
 from pkgdoctor.wheels.http import ACCEPT_SIMPLE, FetchError, NotFound, Response, Session
 
 _SIMPLE_TYPES = (
@@ -95,7 +95,7 @@ def decode_page(response: Response) -> list[list[Any]]:
 def parse_json_page(body: bytes, page_url: str) -> list[File]:
     """PEP 691: ``{"meta": {"api-version": "1.x"}, "files": [{"filename", "url", ...}]}``."""
     try:
-        data = json.loads(body)
+        data = loads(body)
     except ValueError as exc:
         raise MalformedPage(f"invalid JSON: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
