@@ -160,6 +160,21 @@ def cuda_supports(driver_cuda: Version, cuda: Version) -> str:
     return "minor-compat"
 
 
+def runs(driver: Version | None, driver_cuda: Version | None, cuda: Version) -> str:
+    """How this machine's driver runs a build for ``cuda``, from the best fact there is: the
+    CUDA version the driver reports (:func:`cuda_supports`), else its version
+    (:func:`driver_supports`); ``"unknown"`` with neither.
+
+    >>> runs(None, (12, 8), (13, 0)), runs((535, 104, 12), None, (12, 6)), runs(None, None, (12, 0))
+    ('no', 'minor-compat', 'unknown')
+    """
+    if driver_cuda is not None:
+        return cuda_supports(driver_cuda, cuda)
+    if driver is not None:
+        return driver_supports(driver, cuda)
+    return "unknown"
+
+
 def minimum_driver(cuda: Version) -> Version | None:
     """The oldest driver that runs a build for ``cuda`` at all (its major's minimum)."""
     return MAJOR_MINIMUM_DRIVER.get(cuda[0])
@@ -212,16 +227,7 @@ def best_torch_build(
         return None
     if driver is None and driver_cuda is None:
         return builds[-1], "unknown"
-    judged = []
-    for build in builds:
-        cuda = parse(build)
-        assert cuda is not None
-        verdict = (
-            cuda_supports(driver_cuda, cuda)
-            if driver_cuda is not None
-            else driver_supports(driver, cuda)  # type: ignore[arg-type]
-        )
-        judged.append((build, verdict))
+    judged = [(build, runs(driver, driver_cuda, parse(build) or ())) for build in builds]
     for wanted in ("full", "minor-compat"):
         found = [b for b, v in judged if v == wanted]
         if found:

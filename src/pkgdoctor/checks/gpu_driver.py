@@ -124,13 +124,7 @@ def _index_fix(
             "upgrade the NVIDIA driver, or install an older torch release."
         )
     version, how = best
-    tag = cuda.local_tag(version)
-    pins = [f"torch=={release}+{tag}"]
-    for build in builds:
-        if build.distribution.lower() in _DOMAIN and build.version:
-            pins.append(f"{build.distribution}=={build.version.partition('+')[0]}+{tag}")
-    args = " ".join(shlex.quote(p) for p in pins)
-    command = ctx.pip(f"install {args} --index-url {cuda.TORCH_INDEX}{tag}")
+    command = _install_torch_build(ctx, builds, torch, version)
     why = {
         "full": "the newest CUDA build of this release that the driver fully supports",
         "minor-compat": "the newest CUDA build of this release the driver runs (by CUDA's "
@@ -139,6 +133,23 @@ def _index_fix(
         "known: check it runs CUDA " + version + ")",
     }[how]
     return command, f"CUDA {version}: {why}."
+
+
+def _install_torch_build(
+    ctx: Context, builds: Sequence[FrameworkBuild], torch: FrameworkBuild, version: str
+) -> str:
+    """``pip install torch==R+cuXYZ [torchvision==V+cuXYZ ...] --index-url .../cuXYZ``: the
+    CUDA ``version`` build of torch's release R, with the installed torchvision and
+    torchaudio pinned to the same build. The local version is what makes pip replace an
+    installed ``R+cpu`` (which a plain ``==R`` already satisfies)."""
+    tag = cuda.local_tag(version)
+    release = (torch.version or "").partition("+")[0]
+    pins = [f"torch=={release}+{tag}"]
+    for build in builds:
+        if build.distribution.lower() in _DOMAIN and build.version:
+            pins.append(f"{build.distribution}=={build.version.partition('+')[0]}+{tag}")
+    args = " ".join(shlex.quote(p) for p in pins)
+    return ctx.pip(f"install {args} --index-url {cuda.TORCH_INDEX}{tag}")
 
 
 def _cpu_only(ctx: Context, gpu: GpuFacts, builds: Sequence[FrameworkBuild]) -> list[Finding]:
@@ -202,11 +213,7 @@ def _too_old(ctx: Context, gpu: GpuFacts) -> list[Finding]:
         wanted = cuda.parse(built if "." in built else f"{built}.0")
         if wanted is None:
             continue
-        verdict = (
-            cuda.cuda_supports(driver_cuda, wanted)
-            if driver_cuda is not None
-            else cuda.driver_supports(driver, wanted)  # type: ignore[arg-type]
-        )
+        verdict = cuda.runs(driver, driver_cuda, wanted)
         if verdict == "no":
             refused.append((name, version, built))
         elif verdict == "minor-compat":
@@ -463,23 +470,11 @@ def _arch_fix(
         archs = cuda.torch_build_archs(torch.version, candidate)
         if not archs or runs_on(archs, (), capability).verdict != "native":
             continue
-        wanted = cuda.parse(candidate)
-        assert wanted is not None
-        if driver_cuda is not None and cuda.cuda_supports(driver_cuda, wanted) == "no":
-            continue
-        if driver is not None and cuda.driver_supports(driver, wanted) == "no":
+        if cuda.runs(driver, driver_cuda, cuda.parse(candidate) or ()) == "no":
             continue
         if candidate == torch.cuda:
             return None, ""
-        tag = cuda.local_tag(candidate)
-        release = (torch.version or "").partition("+")[0]
-        pins = [f"torch=={release}+{tag}"]
-        for build in builds:
-            if build.distribution.lower() in _DOMAIN and build.version:
-                pins.append(f"{build.distribution}=={build.version.partition('+')[0]}+{tag}")
-        command = ctx.pip(
-            f"install {' '.join(shlex.quote(p) for p in pins)} --index-url {cuda.TORCH_INDEX}{tag}"
-        )
+        command = _install_torch_build(ctx, builds, torch, candidate)
         return command, (
             f"PyTorch's CUDA {candidate} build of this release does ({', '.join(archs)})."
         )
