@@ -30,7 +30,7 @@ from typing import Any
 from pkgdoctor import codes, cuda
 from pkgdoctor.checks.context import Context
 from pkgdoctor.checks.distributions import required
-from pkgdoctor.checks.gpu_builds import cuda_major
+from pkgdoctor.checks.gpu_builds import dist_cuda_major
 from pkgdoctor.elf import ELFFile
 from pkgdoctor.findings import Finding, Severity
 from pkgdoctor.snapshot.model import (
@@ -76,8 +76,6 @@ _TORCH_PRELOADS = (
 )
 # "cuda-12.1" in a toolkit's path (/usr/local/cuda-12.1/lib64), as NVIDIA's installers name it.
 _TOOLKIT_DIR = re.compile(r"/cuda-(?P<major>\d+)(?:\.(?P<minor>\d+))?(?:/|$)")
-# nvidia/cu13/lib: where CUDA 13's wheels put their libraries.
-_WHEEL_DIR = re.compile(r"/nvidia/cu(?P<major>\d+)/")
 _VERSIONED = re.compile(r"\.so\.(?P<version>\d+(?:\.\d+)+)$")
 _NVIDIA = re.compile(r"^nvidia-")
 
@@ -223,7 +221,7 @@ def _finding(
     via = _via(ctx, item, requesters)
     loaded_version = _loaded_version(item)
     system_major = _system_major(item)
-    wheel_major = cuda_major(wheel.name, None) or _match(_WHEEL_DIR, copy.path)
+    wheel_major = dist_cuda_major(wheel)
     lacking = copy.lacking_count > 0
     majors_differ = bool(system_major and wheel_major and system_major != wheel_major)
     preloaded = _torch_preloads(ctx, item.name, requesters)
